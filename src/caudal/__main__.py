@@ -1,0 +1,3 @@
+from caudal.cli.main import run
+
+run()

@@ -1,0 +1,1 @@
+"""The `caudal` command line."""

@@ -1,0 +1,207 @@
+"""`caudal`: run the platform, migrate, mint tokens, check the configuration."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from caudal import __version__
+from caudal.cli.console import err, fail, out
+from caudal.cli.durations import parse_seconds
+from caudal.platform import scopes
+from caudal.platform.settings import Settings
+
+app = typer.Typer(
+    name="caudal",
+    help="Event-driven data platform: events, customers, ledger, pipelines, monitoring.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with CLI flags on top; a bad value exits with a hint."""
+    try:
+        base = Settings()
+        return base.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        fail(
+            f"invalid setting {where}: {first['msg']}",
+            f"fix CAUDAL_{where.upper().replace('.', '__')} in the environment",
+        )
+        raise typer.Exit(2) from exc
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"caudal {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """caudal command line."""
+
+
+@app.command()
+def up(
+    host: Annotated[str | None, typer.Option(help="Bind address (CAUDAL_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (CAUDAL_PORT).")] = None,
+) -> None:
+    """Run everything in one process: API, workers and scheduler, on embedded defaults."""
+    from caudal.cli import serve
+
+    settings = load_settings(host=host, port=port)
+    serve.run_all(settings)
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Bind address (CAUDAL_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (CAUDAL_PORT).")] = None,
+) -> None:
+    """Run only the HTTP API (scale it out with more processes behind a load balancer)."""
+    from caudal.cli import serve
+
+    serve.run_api(load_settings(host=host, port=port))
+
+
+@app.command()
+def worker() -> None:
+    """Run only the bus consumers (any number may run against one database)."""
+    from caudal.cli import serve
+
+    serve.run_services(load_settings(), frozenset({"worker"}))
+
+
+@app.command()
+def scheduler() -> None:
+    """Run only the scheduled jobs (nightly reconciliation, daily pipelines)."""
+    from caudal.cli import serve
+
+    serve.run_services(load_settings(), frozenset({"scheduler"}))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations."""
+    from caudal.platform.bootstrap import database_owner_url, run_migrations
+
+    settings = load_settings()
+    with err.status("Connecting to PostgreSQL…"):
+        owner_url, embedded = database_owner_url(settings)
+    try:
+        applied = run_migrations(
+            settings,
+            owner_url,
+            on_apply=lambda m: err.print(f"  applying {m.domain}/{m.version:04d}_{m.name}"),
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    out.print(f"[green]{len(applied)} migration(s) applied[/]; the database is current.")
+
+
+@app.command()
+def token(
+    scope: Annotated[
+        list[str] | None, typer.Option("--scope", "-s", help="Scope to grant; repeat for more.")
+    ] = None,
+    ttl: Annotated[str, typer.Option(help="Lifetime: seconds, or 15m, 12h, 7d.")] = "1h",
+    subject: Annotated[str, typer.Option(help="The token's subject (who uses it).")] = "cli",
+    admin: Annotated[bool, typer.Option(help="Grant every scope.")] = False,
+) -> None:
+    """Mint a token; prints the token alone on stdout, for scripts."""
+    from caudal.platform.auth import TokenService, load_or_create_secret
+
+    settings = load_settings()
+    granted = list(scopes.ALL) if admin else list(scope or [])
+    unknown = sorted(set(granted) - set(scopes.ALL))
+    if not granted or unknown:
+        fail(
+            f"unknown scope(s): {', '.join(unknown)}" if unknown else "no scope given",
+            f"use --scope with one of: {', '.join(scopes.ALL)} (or --admin)",
+        )
+        raise typer.Exit(2)
+    try:
+        seconds = parse_seconds(ttl)
+    except ValueError as exc:
+        fail(str(exc))
+        raise typer.Exit(2) from exc
+    secret = settings.auth.secret
+    if settings.auth.jwks_url and secret is None:
+        fail("tokens come from your identity provider (CAUDAL_AUTH__JWKS_URL is set)")
+        raise typer.Exit(2)
+    value = secret.get_secret_value() if secret else load_or_create_secret(settings.home)
+    print(TokenService(settings.auth, value).mint(subject, granted, seconds))
+
+
+@app.command()
+def doctor() -> None:
+    """Show the effective configuration (secrets hidden) and check the database."""
+    from caudal.platform.db import migrations
+    from caudal.platform.db.urls import app_url, describe
+    from caudal.platform.settings import redacted
+
+    settings = load_settings()
+    out.print_json(json.dumps(redacted(settings)))
+    ok = True
+    started = time.perf_counter()
+    try:
+        import psycopg
+
+        from caudal.platform.bootstrap import database_owner_url
+
+        owner_url, embedded = database_owner_url(settings)
+        try:
+            with psycopg.connect(owner_url, connect_timeout=5) as conn:
+                server = conn.execute("SHOW server_version").fetchone()
+                done = migrations.applied(conn) if _has_meta(conn) else set()
+            pending = migrations.pending_keys(done)
+            if not pending:
+                with psycopg.connect(app_url(settings, owner_url), connect_timeout=5) as conn:
+                    conn.execute("SELECT 1")
+        finally:
+            if embedded is not None:
+                embedded.stop()
+        elapsed = (time.perf_counter() - started) * 1000
+        kind = "embedded" if embedded is not None else "external"
+        out.print(
+            f"[green]✓[/] database ({kind}) {describe(owner_url)}: PostgreSQL "
+            f"{server[0] if server else '?'} ({elapsed:.0f} ms)"
+        )
+        if pending:
+            ok = False
+            out.print(f"[yellow]![/] {len(pending)} pending migration(s): run `caudal migrate`")
+        else:
+            out.print("[green]✓[/] migrations current")
+            out.print(f"[green]✓[/] application role '{settings.database_app_role}' connects")
+    except Exception as exc:
+        ok = False
+        fail(
+            f"database check failed: {type(exc).__name__}: {exc}",
+            "check CAUDAL_DATABASE_URL, or unset it to use the embedded PostgreSQL",
+        )
+    raise typer.Exit(0 if ok else 1)
+
+
+def _has_meta(conn: object) -> bool:
+    import psycopg
+
+    assert isinstance(conn, psycopg.Connection)
+    row = conn.execute("SELECT to_regclass('meta.schema_migrations')").fetchone()
+    return row is not None and row[0] is not None
+
+
+def run() -> None:
+    app()

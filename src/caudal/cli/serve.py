@@ -1,0 +1,111 @@
+"""Start processes: everything (`up`), the API alone, or background services alone."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import typer
+import uvicorn
+
+from caudal import wiring
+from caudal.cli.console import err, fail, out
+from caudal.platform import scopes
+from caudal.platform.bootstrap import Container, bootstrap
+from caudal.platform.http.app import create_app
+from caudal.platform.runtime import ServiceGroup
+from caudal.platform.settings import Settings
+
+
+def _bootstrap(settings: Settings) -> Container:
+    try:
+        with err.status(
+            "Starting embedded PostgreSQL and applying migrations…"
+            if settings.embedded_database
+            else "Connecting to PostgreSQL and applying migrations…"
+        ):
+            return bootstrap(settings)
+    except Exception as exc:
+        fail(
+            f"could not prepare the database: {type(exc).__name__}: {exc}",
+            "run `caudal doctor` to check the configuration",
+        )
+        raise typer.Exit(1) from exc
+
+
+def _serve(container: Container, run_services: bool) -> None:
+    settings = container.settings
+    config = uvicorn.Config(
+        create_app(container, run_services=run_services),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # our JSON logging is already configured
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.http.graceful_shutdown_seconds),
+        server_header=False,
+    )
+    # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal; with this handler
+    # in place that re-raise becomes a clean exit, so the embedded PostgreSQL is stopped too.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        container.close_embedded()
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def run_all(settings: Settings) -> None:
+    started = time.perf_counter()
+    container = _bootstrap(settings)
+    base = f"http://{settings.host}:{settings.port}"
+    admin = (
+        container.tokens.mint("admin", scopes.ALL, 7 * 86400)
+        if not container.tokens.uses_jwks
+        else None
+    )
+    err.print(
+        f"[bold green]caudal is starting[/] (prepared in {time.perf_counter() - started:.1f}s)"
+    )
+    err.print(f"  API        {base}/v1")
+    err.print(f"  docs       {base}/docs")
+    err.print(f"  dashboard  {base}/")
+    err.print(f"  metrics    {base}/metrics")
+    err.print(f"  data       {settings.home}")
+    if admin:
+        err.print("  admin token (7 days):")
+        out.print(admin, soft_wrap=True)
+    _serve(container, run_services=True)
+
+
+def run_api(settings: Settings) -> None:
+    _serve(_bootstrap(settings), run_services=False)
+
+
+def run_services(settings: Settings, roles: frozenset[str]) -> None:
+    container = _bootstrap(settings)
+
+    async def main() -> None:
+        await container.database.open()
+        await wiring.start(container)
+        group = ServiceGroup(wiring.services(container, roles))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, group.stop_event.set)
+        await group.start()
+        err.print(
+            f"running {len(group.services)} service(s): "
+            + ", ".join(s.name for s in group.services)
+        )
+        await group.stop_event.wait()
+        await group.stop(settings.http.graceful_shutdown_seconds)
+        await wiring.stop(container)
+        await container.database.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        container.close_embedded()

@@ -1,0 +1,1 @@
+"""Sinks the router delivers events to; each is idempotent on the event id."""

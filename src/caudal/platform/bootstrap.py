@@ -1,0 +1,88 @@
+"""Build the running system from settings: the one place where configuration is read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from caudal.platform import logging as caudal_logging
+from caudal.platform.auth import TokenService, load_or_create_secret
+from caudal.platform.db import migrations
+from caudal.platform.db.embedded import EmbeddedPostgres
+from caudal.platform.db.pool import Database
+from caudal.platform.db.urls import app_url
+from caudal.platform.settings import Settings
+
+
+@dataclass
+class Container:
+    """Everything a process needs, built once at startup and handed to the app and workers."""
+
+    settings: Settings
+    owner_url: str
+    app_url: str
+    database: Database
+    tokens: TokenService
+    embedded: EmbeddedPostgres | None = None
+    # Capabilities hang their long-lived objects here (registries, sinks, caches).
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+    def close_embedded(self) -> None:
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def database_owner_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value(), None
+    embedded = EmbeddedPostgres(settings.home)
+    return embedded.start(), embedded
+
+
+def run_migrations(
+    settings: Settings, owner_url: str, on_apply: Any = None
+) -> list[migrations.Migration]:
+    password = settings.database_app_password
+    return migrations.migrate(
+        owner_url,
+        app_role=settings.database_app_role,
+        app_password=password.get_secret_value() if password else None,
+        on_apply=on_apply,
+    )
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    migrate: bool = True,
+    configure_logging: bool = True,
+) -> Container:
+    settings = settings or Settings()
+    if configure_logging:
+        caudal_logging.configure(settings.log_level)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    owner_url, embedded = database_owner_url(settings)
+    if migrate:
+        run_migrations(settings, owner_url)
+    secret = settings.auth.secret
+    if secret is not None:
+        secret_value: str | None = secret.get_secret_value()
+    elif settings.auth.jwks_url:
+        secret_value = None
+    else:
+        secret_value = load_or_create_secret(settings.home)
+    url = app_url(settings, owner_url)
+    database = Database(
+        url,
+        min_size=settings.database_pool_min,
+        max_size=settings.database_pool_max,
+        statement_timeout_ms=settings.database_statement_timeout_ms,
+    )
+    return Container(
+        settings=settings,
+        owner_url=owner_url,
+        app_url=url,
+        database=database,
+        tokens=TokenService(settings.auth, secret_value),
+        embedded=embedded,
+    )

@@ -1,0 +1,1 @@
+"""PostgreSQL access: embedded server, connection URLs, pool, versioned migrations."""

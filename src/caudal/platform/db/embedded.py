@@ -1,0 +1,59 @@
+"""The embedded PostgreSQL (`pgserver` wheel) used when no CAUDAL_DATABASE_URL is set."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+DATABASE_NAME = "caudal"
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server living in `<home>/pgdata`; a second start on the same home reuses it."""
+
+    def __init__(self, home: Path) -> None:
+        self.pgdata = home / "pgdata"
+        self._server: Any = None
+
+    def start(self) -> str:
+        """Start (or attach to) the server; return the owner URL of the `caudal` database."""
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); it falls back fine.
+            warnings.simplefilter("ignore")
+            import pgserver  # lazily: only needed on embedded defaults
+
+            get_server: Any = pgserver.get_server  # type: ignore[attr-defined]
+            self._server = get_server(self.pgdata, cleanup_mode="stop")
+        admin_url: str = self._server.get_uri()
+        ensure_database(admin_url, DATABASE_NAME)
+        return with_database(admin_url, DATABASE_NAME)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._server.cleanup()
+            self._server = None
+
+
+def with_database(url: str, dbname: str) -> str:
+    params = conninfo_to_dict(url)
+    params["dbname"] = dbname
+    return make_conninfo("", **params)
+
+
+def ensure_database(admin_url: str, dbname: str, template: str | None = None) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+        if exists:
+            return
+        stmt = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname))
+        if template:
+            stmt = sql.SQL("{} TEMPLATE {}").format(stmt, sql.Identifier(template))
+        conn.execute(stmt)

@@ -1,0 +1,163 @@
+"""One pure-ASGI middleware for every request: trace key, body limit, log line, metrics, 500s.
+
+Pure ASGI (not BaseHTTPMiddleware) because it sits on the ingestion hot path.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+import structlog
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from caudal.platform.errors import PROBLEM_JSON, CaudalError
+from caudal.platform.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+TRACE_HEADER = "x-trace-key"
+_TRACE_OK = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_log = structlog.get_logger("caudal.http")
+
+
+def too_large(limit: int) -> CaudalError:
+    return CaudalError(
+        code="CAU-REQ-TOO-LARGE",
+        detail=f"the request body exceeds the limit of {limit} bytes; "
+        "split it into smaller requests",
+        status=413,
+        title="Payload too large",
+    )
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from `receive`; an HTTPException so FastAPI's body parsing lets it through."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=str(limit))
+        self.limit = limit
+
+
+async def send_problem(send: Send, error: CaudalError, trace_key: str, path: str) -> None:
+    body = error.problem(instance=path)
+    body["trace_key"] = trace_key
+    payload = orjson.dumps(body)
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(payload)).encode()),
+        (TRACE_HEADER.encode(), trace_key.encode()),
+    ]
+    headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        trace_key = _trace_key(scope)
+        scope.setdefault("state", {})["trace_key"] = trace_key
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(trace_key=trace_key)
+        status = 500
+        response_started = False
+        limit = self.max_body_bytes
+
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await send_problem(send, too_large(limit), trace_key, scope["path"])
+            self._record(scope, 413, started)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def traced_send(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (TRACE_HEADER.encode(), trace_key.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, traced_send)
+        except BodyTooLarge:
+            status = 413
+            if not response_started:
+                await send_problem(send, too_large(limit), trace_key, scope["path"])
+        except Exception:
+            error_id = uuid.uuid4().hex
+            # The route template, never the path: paths may carry a CPF.
+            route = getattr(scope.get("route"), "path", "<unmatched>")
+            _log.exception("unhandled_error", error_id=error_id, route=route)
+            status = 500
+            if not response_started:
+                error = CaudalError(
+                    code="CAU-INTERNAL",
+                    detail=f"an unexpected error occurred; quote error id {error_id} to support",
+                    status=500,
+                    title="Internal server error",
+                    extra={"error_id": error_id},
+                )
+                await send_problem(send, error, trace_key, scope["path"])
+        finally:
+            self._record(scope, status, started)
+            structlog.contextvars.clear_contextvars()
+
+    @staticmethod
+    def _record(scope: Scope, status: int, started: float) -> None:
+        duration = time.perf_counter() - started
+        route: Any = scope.get("route")
+        template = str(getattr(route, "path", None) or "<unmatched>")
+        method = scope["method"]
+        HTTP_REQUESTS.labels(method, template, str(status)).inc()
+        HTTP_LATENCY.labels(method, template, str(status)).observe(duration)
+        _log.info(
+            "request",
+            method=method,
+            route=template,
+            status=status,
+            duration_ms=round(duration * 1000, 3),
+        )
+
+
+def _trace_key(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-trace-key":
+            candidate: str = value.decode("latin-1")
+            if _TRACE_OK.match(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

@@ -1,0 +1,52 @@
+"""Platform routes: liveness, readiness, metrics, whoami."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from caudal.platform.auth import Principal
+from caudal.platform.errors import unavailable
+from caudal.platform.http.deps import authenticated, container
+
+router = APIRouter()
+
+
+class Health(BaseModel):
+    status: str
+
+
+class WhoAmI(BaseModel):
+    subject: str
+    scopes: list[str]
+
+
+@router.get("/healthz", tags=["platform"], summary="Liveness: the process answers.")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    tags=["platform"],
+    summary="Readiness: the database answers and every migration is applied (else 503).",
+    responses={503: {"description": "Not ready; the detail says why."}},
+)
+async def readyz(request: Request) -> Health:
+    ready, reason = await container(request).database.readiness()
+    if not ready:
+        raise unavailable(reason)
+    return Health(status="ready")
+
+
+@router.get("/metrics", tags=["platform"], summary="Prometheus metrics.")
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/v1/whoami", tags=["platform"], summary="The token's subject and scopes.")
+async def whoami(principal: Annotated[Principal, Depends(authenticated)]) -> WhoAmI:
+    return WhoAmI(subject=principal.subject, scopes=sorted(principal.scopes))

@@ -1,0 +1,82 @@
+"""The one settings class. Built by `bootstrap()` at startup, never at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AuthSettings(BaseModel):
+    """JWT verification: HS256 with a local secret by default, RS256 via JWKS for an IdP."""
+
+    secret: SecretStr | None = Field(
+        default=None,
+        description="HS256 secret; generated into CAUDAL_HOME/secret.key when unset.",
+    )
+    jwks_url: str | None = Field(
+        default=None, description="JWKS URL of an external identity provider (RS256)."
+    )
+    issuer: str = "caudal"
+    audience: str = "caudal"
+    leeway_seconds: int = Field(default=30, ge=0, le=600)
+    default_ttl_seconds: int = Field(default=3600, gt=0)
+
+
+class HttpSettings(BaseModel):
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0, description="Larger bodies get 413.")
+    graceful_shutdown_seconds: float = Field(default=30.0, gt=0)
+    workers: int = Field(default=1, ge=1, description="uvicorn worker processes for `caudal api`.")
+
+
+class Settings(BaseSettings):
+    """Configuration from `CAUDAL_*` environment variables (nested keys with `__`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CAUDAL_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    home: Path = Field(default=Path(".caudal"), description="Local state: embedded DB, secrets.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    env: Literal["dev", "test", "prod"] = "dev"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="Owner/migrator connection URL. Unset: an embedded PostgreSQL in CAUDAL_HOME.",
+    )
+    database_app_url: SecretStr | None = Field(
+        default=None,
+        description="URL the application uses (a role that owns no table). "
+        "Unset: database_url with the user replaced by database_app_role.",
+    )
+    database_app_role: str = Field(default="caudal_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    database_app_password: SecretStr | None = None
+    database_pool_min: int = Field(default=2, ge=1)
+    database_pool_max: int = Field(default=16, ge=1)
+    database_statement_timeout_ms: int = Field(default=30_000, ge=0)
+
+    redis_url: SecretStr | None = None
+
+    auth: AuthSettings = AuthSettings()
+    http: HttpSettings = HttpSettings()
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+
+def redacted(settings: Settings) -> dict[str, object]:
+    """The effective configuration with every secret hidden, for `caudal doctor`."""
+    return settings.model_dump(mode="json")  # SecretStr dumps as '**********'

@@ -1,0 +1,31 @@
+"""The composition root: which capabilities' routers and background services make up caudal.
+
+A new capability plugs in here and nowhere else in the platform.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from caudal.platform.bootstrap import Container
+from caudal.platform.runtime import Service
+
+
+def routers() -> list[APIRouter]:
+    return []
+
+
+def services(
+    container: Container, roles: frozenset[str] = frozenset({"worker", "scheduler"})
+) -> list[Service]:
+    """Workers and schedulers run by `caudal up` (and by `caudal worker` / `caudal scheduler`)."""
+    found: list[Service] = []
+    return [s for s in found if s.role in roles]
+
+
+async def start(container: Container) -> None:
+    """Open what the capabilities share for the process lifetime (caches, registries)."""
+
+
+async def stop(container: Container) -> None:
+    """Close what `start` opened."""

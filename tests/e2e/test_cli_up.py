@@ -1,0 +1,79 @@
+"""`caudal up` and friends, run as a user runs them, against a real embedded PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import jwt
+
+from caudal.platform import scopes
+from tests.e2e.conftest import Server, caudal
+
+
+def test_up_serves_ready_then_drains_on_sigterm_and_reuses_its_data(
+    home: Path, start_server: type[Server]
+) -> None:
+    first = start_server()
+    cold = first.wait_ready()
+    token = first.admin_token()
+    print(f"cold start of caudal up (fresh home): {cold:.2f}s")
+
+    anonymous = httpx.get(f"{first.base_url}/v1/whoami")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    assert anonymous.json()["code"] == "CAU-AUTH-MISSING-TOKEN"
+    me = httpx.get(f"{first.base_url}/v1/whoami", headers={"Authorization": f"Bearer {token}"})
+    assert me.json() == {"subject": "admin", "scopes": sorted(scopes.ALL)}
+    assert any('"event": "request"' in line and '"/v1/whoami"' in line for line in first.lines)
+    assert first.stop() == 0
+
+    second = start_server()
+    warm = second.wait_ready()
+    print(f"start of caudal up on an existing home: {warm:.2f}s")
+    # Same home: same signing secret and the same database (nothing left to migrate).
+    again = httpx.get(f"{second.base_url}/v1/whoami", headers={"Authorization": f"Bearer {token}"})
+    assert again.status_code == 200
+    assert second.stop() == 0
+    migrate = caudal("migrate", home=home)
+    assert migrate.returncode == 0, migrate.stderr
+    assert "0 migration(s) applied" in migrate.stdout
+
+
+def test_token_prints_only_the_token(home: Path) -> None:
+    result = caudal(
+        "token", "--scope", "ledger:read", "--scope", "events:write", "--ttl", "15m", home=home
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    secret = (home / "secret.key").read_text()
+    claims = jwt.decode(lines[0], secret, algorithms=["HS256"], audience="caudal")
+    assert claims["scope"] == "events:write ledger:read"
+    assert claims["exp"] - claims["iat"] == 900
+
+
+def test_token_refuses_unknown_scope_with_a_hint(home: Path) -> None:
+    result = caudal("token", "--scope", "ledger:steal", home=home)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "unknown scope" in result.stderr and "ledger:read" in result.stderr
+
+
+def test_version_and_doctor(home: Path) -> None:
+    version = caudal("--version", home=home)
+    assert version.returncode == 0 and version.stdout.startswith("caudal ")
+    doctor = caudal("doctor", home=home, CAUDAL_AUTH__SECRET="do-not-print-this-secret-0000000000")
+    assert "pending migration" in doctor.stdout  # a fresh home is not migrated yet
+    assert doctor.returncode == 1
+    assert caudal("migrate", home=home).returncode == 0
+    doctor = caudal("doctor", home=home, CAUDAL_AUTH__SECRET="do-not-print-this-secret-0000000000")
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "migrations current" in doctor.stdout
+    assert "do-not-print-this-secret" not in doctor.stdout + doctor.stderr
+
+
+def test_bad_setting_exits_with_a_hint(home: Path) -> None:
+    result = caudal("doctor", home=home, CAUDAL_PORT="not-a-port")
+    assert result.returncode == 2
+    assert "CAUDAL_PORT" in result.stderr
