@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from caudal.bus.port import Bus
 from caudal.platform import logging as caudal_logging
 from caudal.platform.auth import TokenService, load_or_create_secret
 from caudal.platform.db import migrations
@@ -23,6 +24,7 @@ class Container:
     app_url: str
     database: Database
     tokens: TokenService
+    bus: Bus  # the durable bus (CAUDAL_BUS__BACKEND); publish here, consume via bus/worker.py
     embedded: EmbeddedPostgres | None = None
     # Capabilities hang their long-lived objects here (registries, sinks, caches).
     extensions: dict[str, Any] = field(default_factory=dict)
@@ -49,6 +51,13 @@ def run_migrations(
         app_password=password.get_secret_value() if password else None,
         on_apply=on_apply,
     )
+
+
+def build_bus(settings: Settings, database: Database) -> Bus:
+    """The bus adapter the settings name (no I/O until used)."""
+    from caudal.bus.postgres import PostgresBus
+
+    return PostgresBus(database, settings.bus)
 
 
 def bootstrap(
@@ -80,6 +89,7 @@ def bootstrap(
     )
     return Container(
         settings=settings,
+        bus=build_bus(settings, database),
         owner_url=owner_url,
         app_url=url,
         database=database,

@@ -31,6 +31,46 @@ class HttpSettings(BaseModel):
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes for `caudal api`.")
 
 
+class BusSettings(BaseModel):
+    """The durable bus (`CAUDAL_BUS__*`); see docs/operations.md, "Bus"."""
+
+    backend: Literal["postgres"] = Field(
+        default="postgres", description="Bus adapter; NATS JetStream is the next one."
+    )
+    partitions: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="Partitions by hash(key); workers of a group share them. Fixed per deployment.",
+    )
+    batch_size: int = Field(default=500, ge=1, le=10_000, description="Records per handle call.")
+    max_attempts: int = Field(
+        default=5, ge=1, description="Attempts before a message goes to the dead letters."
+    )
+    retry_base_seconds: float = Field(default=0.5, ge=0, description="First retry delay.")
+    retry_max_seconds: float = Field(default=60.0, ge=0, description="Retry delay cap.")
+    lease_seconds: float = Field(
+        default=15.0, gt=0, description="A dead worker's partitions are taken over after this."
+    )
+    poll_interval_seconds: float = Field(
+        default=1.0, gt=0, description="Fallback poll when no notification arrives."
+    )
+    retention_days: float = Field(
+        default=7.0, ge=0, description="Delete consumed messages older than this; 0 keeps all."
+    )
+
+
+class WebhookSettings(BaseModel):
+    """The `webhook` sink (`CAUDAL_WEBHOOK__*`): batches POSTed, HMAC-SHA256 signed."""
+
+    url: str | None = Field(default=None, description="Receiver URL; unset: the sink refuses.")
+    secret: SecretStr | None = Field(default=None, description="HMAC-SHA256 signing secret.")
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, description="HTTP attempts per batch delivery.")
+    backoff_seconds: float = Field(default=0.5, ge=0, description="First retry delay (doubles).")
+    max_backoff_seconds: float = Field(default=30.0, ge=0)
+
+
 class Settings(BaseSettings):
     """Configuration from `CAUDAL_*` environment variables (nested keys with `__`)."""
 
@@ -66,6 +106,8 @@ class Settings(BaseSettings):
 
     auth: AuthSettings = AuthSettings()
     http: HttpSettings = HttpSettings()
+    bus: BusSettings = BusSettings()
+    webhook: WebhookSettings = WebhookSettings()
 
     @field_validator("home")
     @classmethod

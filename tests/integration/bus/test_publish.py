@@ -1,0 +1,60 @@
+"""Publishing on the PostgreSQL bus: durable on return, or with the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from caudal.bus.model import Message
+from caudal.platform.bootstrap import Container
+
+
+@pytest.fixture
+async def opened(container: Container) -> AsyncIterator[Container]:
+    await container.database.open()
+    yield container
+    await container.database.close()
+
+
+async def _stored(container: Container) -> list[tuple[str, str, str, dict[str, object]]]:
+    with psycopg.connect(container.owner_url) as conn:
+        rows = conn.execute(
+            "SELECT topic, key, message_id, payload FROM bus.messages ORDER BY seq"
+        ).fetchall()
+    return [(str(t), str(k), str(i), dict(p)) for t, k, i, p in rows]
+
+
+async def test_publish_without_connection_is_durable_on_return(opened: Container) -> None:
+    messages = [
+        Message("orders", f"k{i % 3}", {"n": i, "amount": Decimal("10.05")}, id=f"m{i}")
+        for i in range(5)
+    ]
+    await opened.bus.publish(messages)
+    rows = await _stored(opened)
+    assert [(t, k, i) for t, k, i, _ in rows] == [
+        ("orders", f"k{i % 3}", f"m{i}") for i in range(5)
+    ]
+    assert rows[0][3] == {"n": 0, "amount": "10.05"}
+
+
+async def test_publish_in_callers_transaction_commits_or_rolls_back_with_it(
+    opened: Container,
+) -> None:
+    async with opened.database.connection() as conn:
+        async with conn.transaction():
+            await opened.bus.publish([Message("t", "k", {"v": 1}, id="kept")], conn=conn)
+        with pytest.raises(RuntimeError):
+            async with conn.transaction():
+                await opened.bus.publish([Message("t", "k", {"v": 2}, id="lost")], conn=conn)
+                raise RuntimeError("domain write failed")
+    assert [i for _, _, i, _ in await _stored(opened)] == ["kept"]
+
+
+async def test_a_retried_publish_stores_a_message_once(opened: Container) -> None:
+    message = Message("t", "k", {"v": 1})
+    await opened.bus.publish([message])
+    await opened.bus.publish([message, Message("t", "k", {"v": 2}, id="other")])
+    assert [i for _, _, i, _ in await _stored(opened)] == [message.id, "other"]
