@@ -1,0 +1,1 @@
+"""The dashboard: server-rendered pages over every capability, a live overview, browser sessions."""
