@@ -9,10 +9,11 @@ from fastapi import APIRouter
 
 from caudal.platform.bootstrap import Container
 from caudal.platform.runtime import Service
+from caudal.web.api import router as web_router
 
 
 def routers() -> list[APIRouter]:
-    return []
+    return [web_router]
 
 
 def services(

@@ -1,0 +1,13 @@
+"""The dashboard's router: sign-in, pages, the live stream and the shipped assets."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from caudal.web import assets, login, pages, stream
+
+router = APIRouter()
+router.include_router(assets.router)
+router.include_router(login.router)
+router.include_router(stream.router)
+router.include_router(pages.router)

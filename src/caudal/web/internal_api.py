@@ -1,0 +1,91 @@
+"""Call caudal's own HTTP API in-process, as the signed-in user (their token, their scopes).
+
+The pages read every capability through its documented routes, so the dashboard never duplicates
+another domain's SQL and every scope check of the API applies to the browser too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from starlette.types import ASGIApp
+
+BASE_URL = "http://caudal.internal"
+
+
+@dataclass(frozen=True)
+class ApiResult:
+    status: int
+    body: Any
+    content: bytes
+    headers: httpx.Headers
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def detail(self) -> str:
+        """The problem's human message (never a stack trace: the API never sends one)."""
+        if isinstance(self.body, dict):
+            detail = self.body.get("detail")
+            code = self.body.get("code")
+            if detail:
+                return f"{detail} ({code})" if code else str(detail)
+        return f"the API answered {self.status}"
+
+
+def route_paths(app: Any) -> set[str]:
+    return {str(path) for r in getattr(app, "routes", []) if (path := getattr(r, "path", None))}
+
+
+def has_route(app: Any, path: str) -> bool:
+    return path in route_paths(app)
+
+
+class InternalApi:
+    def __init__(self, app: ASGIApp, token: str, trace_key: str | None = None) -> None:
+        self._app = app
+        self._headers = {"Authorization": f"Bearer {token}"}
+        if trace_key:
+            self._headers["X-Trace-Key"] = trace_key
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        accept: str = "application/json",
+    ) -> ApiResult:
+        clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
+        headers = {**self._headers, "Accept": accept}
+
+        async def call() -> httpx.Response:
+            # A task of its own: the inner request's log context never clears the outer one's.
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=self._app), base_url=BASE_URL, trust_env=False
+            ) as client:
+                return await client.request(
+                    method, path, params=clean, json=json, headers=headers, timeout=30
+                )
+
+        response = await asyncio.create_task(call())
+        body: Any = None
+        kind = response.headers.get("content-type", "")
+        if "json" in kind and response.content:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+        return ApiResult(response.status_code, body, response.content, response.headers)
+
+    async def get(self, path: str, **params: Any) -> ApiResult:
+        return await self.request("GET", path, params=params)
+
+    async def post(self, path: str, json: Any = None, **params: Any) -> ApiResult:
+        return await self.request("POST", path, params=params, json=json)

@@ -1,0 +1,179 @@
+"""The dashboard's pages: each reads its capability's routes as the signed-in user."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import RedirectResponse, Response
+
+from caudal.platform import scopes
+from caudal.web.deps import page_session
+from caudal.web.forms import read_form
+from caudal.web.render import render
+from caudal.web.security import PAGE_HEADERS, same_origin
+from caudal.web.sessions import WebSession
+from caudal.web.snapshot import overview_snapshot
+from caudal.web.sources import bus, customers, ledger, monitor, pipelines, quarantine
+from caudal.web.sources.fetch import Reader
+
+router = APIRouter(include_in_schema=False)
+
+Session = Annotated[WebSession, Depends(page_session)]
+
+EVENT_FILTERS = ("type", "platform", "device", "from", "to", "cursor")
+QUARANTINE_FILTERS = ("type", "reason")
+
+
+def reader(request: Request, session: WebSession) -> Reader:
+    return Reader(request.app, session, getattr(request.state, "trace_key", None))
+
+
+def _filters(request: Request, names: tuple[str, ...]) -> dict[str, str]:
+    params = request.query_params
+    return {n: params[n].strip()[:200] for n in names if params.get(n, "").strip()}
+
+
+def _to_utc(value: str) -> str:
+    """`datetime-local` inputs carry no zone: they are read as UTC, the dashboard's zone."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
+@router.get("/", summary="Overview")
+async def overview(request: Request, session: Session) -> Response:
+    snapshot = await overview_snapshot(reader(request, session))
+    return render(
+        "overview.html",
+        session=session,
+        active="overview",
+        title="Overview",
+        snapshot=snapshot,
+        can_monitor=session.has(scopes.MONITOR_READ),
+    )
+
+
+@router.get("/events", summary="Events explorer")
+async def events(request: Request, session: Session) -> Response:
+    filters = _filters(request, EVENT_FILTERS)
+    query = {k: (_to_utc(v) if k in ("from", "to") else v) for k, v in filters.items()}
+    query["limit"] = "50"
+    found = await monitor.recent_events(reader(request, session), query)
+    return render(
+        "events.html",
+        session=session,
+        active="events",
+        title="Events",
+        filters=filters,
+        found=found,
+    )
+
+
+@router.get("/quarantine", summary="Quarantine and dead letters")
+async def quarantine_page(request: Request, session: Session) -> Response:
+    filters = _filters(request, QUARANTINE_FILTERS)
+    read = reader(request, session)
+    held = await quarantine.quarantined(read, {**filters, "limit": "100"})
+    dead = await bus.dead_letters(read)
+    replayed = request.query_params.get("replayed")
+    return render(
+        "quarantine.html",
+        session=session,
+        active="quarantine",
+        title="Quarantine and dead letters",
+        filters=filters,
+        held=held,
+        dead=dead,
+        replayed=replayed,
+        replay_error=request.query_params.get("replay_error"),
+        can_replay=session.has(scopes.EVENTS_WRITE),
+    )
+
+
+@router.post("/quarantine/replay", summary="Replay quarantined events (CSRF-checked)")
+async def quarantine_replay(request: Request, session: Session) -> Response:
+    form = await read_form(request)
+    if not same_origin(request) or not session.keys.csrf_matches(form.get("csrf")):
+        return render(
+            "message.html",
+            session=session,
+            status=403,
+            title="Replay refused",
+            message="The form expired or came from another site; reload the page and try again.",
+        )
+    event_type = form.get("type", "").strip()[:200] or None
+    result = await quarantine.replay(reader(request, session), event_type)
+    if result.ok:
+        body: Any = result.value
+        replayed = body.get("replayed", 0) if isinstance(body, dict) else 0
+        target = f"/quarantine?replayed={int(replayed)}"
+    else:
+        from urllib.parse import quote
+
+        target = f"/quarantine?replay_error={quote(result.message[:300])}"
+    return RedirectResponse(target, status_code=303, headers=PAGE_HEADERS)
+
+
+@router.get("/customers", summary="Customer lookup")
+async def customers_page(request: Request, session: Session) -> Response:
+    cpf = request.query_params.get("cpf", "").strip()[:20]
+    found = await customers.lookup(reader(request, session), cpf) if cpf else None
+    return render(
+        "customers.html",
+        session=session,
+        active="customers",
+        title="Customers",
+        cpf=cpf,
+        found=found,
+    )
+
+
+@router.get("/ledger", summary="Ledger")
+async def ledger_page(request: Request, session: Session) -> Response:
+    params = request.query_params
+    branch = params.get("branch", "").strip()[:20]
+    account = params.get("account", "").strip()[:30]
+    day = params.get("date", "").strip()[:10] or None
+    start = params.get("from", "").strip()[:10] or None
+    end = params.get("to", "").strip()[:10] or None
+    consolidated_day = params.get("day", "").strip()[:10] or None
+    read = reader(request, session)
+    account_view = None
+    if branch and account:
+        account_view = {
+            "balance": await ledger.balance(read, branch, account, day),
+            "statement": await ledger.statement(read, branch, account, start, end),
+        }
+    consolidated = (
+        await ledger.consolidated(read, consolidated_day)
+        if "day" in params or not (branch and account)
+        else None
+    )
+    return render(
+        "ledger.html",
+        session=session,
+        active="ledger",
+        title="Ledger",
+        branch=branch,
+        account=account,
+        day=day or "",
+        start=start or "",
+        end=end or "",
+        consolidated_day=consolidated_day or "",
+        account_view=account_view,
+        consolidated=consolidated,
+    )
+
+
+@router.get("/pipelines", summary="Pipelines")
+async def pipelines_page(request: Request, session: Session) -> Response:
+    runs = await pipelines.runs(reader(request, session), 50)
+    return render(
+        "pipelines.html", session=session, active="pipelines", title="Pipelines", runs=runs
+    )

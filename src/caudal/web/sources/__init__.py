@@ -1,0 +1,1 @@
+"""Adapters from each capability's HTTP routes to what the pages show."""
