@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from caudal.pipelines import api as pipelines_api
+from caudal.pipelines import setup as pipelines_setup
 from caudal.platform.bootstrap import Container
 from caudal.platform.runtime import Service
 from caudal.web.api import router as web_router
 
 
 def routers() -> list[APIRouter]:
-    return [web_router]
+    return [pipelines_api.router, web_router]
 
 
 def services(
@@ -21,12 +23,15 @@ def services(
 ) -> list[Service]:
     """Workers and schedulers run by `caudal up` (and by `caudal worker` / `caudal scheduler`)."""
     found: list[Service] = []
+    found += pipelines_setup.services(container)  # the daily schedule (role "scheduler")
     return [s for s in found if s.role in roles]
 
 
 async def start(container: Container) -> None:
     """Open what the capabilities share for the process lifetime (caches, registries)."""
+    await pipelines_setup.start(container)
 
 
 async def stop(container: Container) -> None:
     """Close what `start` opened."""
+    await pipelines_setup.stop(container)  # lets HTTP-triggered runs finish

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from caudal import __version__
 from caudal.cli.console import err, fail, out
 from caudal.cli.durations import parse_seconds
+from caudal.pipelines.cli import fakestore_app, pipeline_app
 from caudal.platform import scopes
 from caudal.platform.settings import Settings
 
@@ -21,6 +22,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(pipeline_app)
+app.add_typer(fakestore_app)
 
 
 def load_settings(**overrides: object) -> Settings:

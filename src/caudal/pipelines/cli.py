@@ -1,0 +1,216 @@
+"""`caudal pipeline ...` (run, runs) and `caudal fakestore serve`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from caudal.cli.console import err, fail, out
+from caudal.pipelines.model import (
+    SOURCES,
+    STEPS,
+    USER_CARTS,
+    RunRequest,
+    parse_run_date,
+)
+from caudal.platform.bootstrap import Container
+from caudal.platform.errors import CaudalError
+from caudal.platform.settings import Settings
+
+pipeline_app = typer.Typer(
+    name="pipeline",
+    help="Daily pipelines: run user-carts, show the run history.",
+    no_args_is_help=True,
+)
+fakestore_app = typer.Typer(
+    name="fakestore",
+    help="A local FakeStore-format API (the shipped data set).",
+    no_args_is_help=True,
+)
+
+
+def _settings() -> Settings:
+    from caudal.cli.main import load_settings
+
+    return load_settings()
+
+
+def _container(settings: Settings) -> Container:
+    from caudal.cli.serve import _bootstrap
+
+    return _bootstrap(settings)
+
+
+@pipeline_app.command("run")
+def run(
+    name: Annotated[str, typer.Argument(help="The pipeline: user-carts.")],
+    date: Annotated[
+        str | None,
+        typer.Option(help="Run date YYYY-MM-DD, today or yesterday (UTC; default today)."),
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option(help="fakestore or lake (default CAUDAL_PIPELINES__SOURCE).")
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            help="FakeStore-format API base URL (default CAUDAL_PIPELINES__FAKESTORE_URL)."
+        ),
+    ] = None,
+) -> None:
+    """Run a pipeline now, for one date, and record it in the run history."""
+    from caudal.pipelines.runner import Runner
+
+    if name != USER_CARTS:
+        fail(f"unknown pipeline '{name}'", f"the pipelines are: {USER_CARTS}")
+        raise typer.Exit(2)
+    settings = _settings()
+    chosen = source or settings.pipelines.source
+    if chosen not in SOURCES:
+        fail(f"unknown source '{chosen}'", f"use --source {' or --source '.join(SOURCES)}")
+        raise typer.Exit(2)
+    try:
+        run_date = parse_run_date(date)
+    except CaudalError as exc:
+        fail(exc.detail)
+        raise typer.Exit(2) from exc
+    request = RunRequest(
+        run_date=run_date,
+        source="lake" if chosen == "lake" else "fakestore",
+        trigger="cli",
+        requested_by="cli",
+        base_url=base_url,
+    )
+    container = _container(settings)
+    try:
+        runner = Runner(settings, container.app_url)
+        with Progress(
+            TextColumn("[bold]{task.description:<40}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        ) as bar:
+            task = bar.add_task(f"{USER_CARTS} {run_date.isoformat()}", total=len(STEPS))
+
+            def progress(step: str, detail: str) -> None:
+                done = STEPS.index(step) if step in STEPS else 0
+                label = f"{step} {detail}".strip()
+                bar.update(task, completed=done, description=label[:40])
+
+            try:
+                record = asyncio.run(runner.run(request, progress))
+            except CaudalError as exc:
+                fail(exc.detail, "wait for it to finish, or see `caudal pipeline runs`")
+                raise typer.Exit(1) from exc
+            if record is not None and record.status == "succeeded":
+                bar.update(task, completed=len(STEPS), description="done")
+    finally:
+        container.close_embedded()
+    assert record is not None
+    if record.status != "succeeded":
+        error = record.error or {}
+        fail(
+            f"run {record.id} failed: {error.get('message', 'unknown error')}",
+            _hint(str(error.get("code", ""))),
+        )
+        raise typer.Exit(1)
+    out.print(
+        f"[green]✓[/] {USER_CARTS} {run_date.isoformat()}: {record.rows} user(s) "
+        f"in {(record.duration_ms or 0) / 1000:.1f}s (run {record.id})"
+    )
+    for url in record.outputs:
+        out.print(f"  {url}")
+
+
+def _hint(code: str) -> str:
+    if code.startswith("CAU-PIPELINES-SOURCE"):
+        return (
+            "check --base-url / CAUDAL_PIPELINES__FAKESTORE_URL (`caudal fakestore serve` runs one)"
+        )
+    if code == "CAU-PIPELINES-QUALITY":
+        return "fix the source data; nothing was loaded or exported"
+    return "see `caudal pipeline runs` and the logs"
+
+
+@pipeline_app.command("runs")
+def list_runs(
+    limit: Annotated[int, typer.Option(min=1, max=500, help="How many, newest first.")] = 20,
+) -> None:
+    """The run history: status, rows, duration, outputs, error."""
+    from caudal.pipelines import runs
+
+    settings = _settings()
+    container = _container(settings)
+
+    async def fetch() -> list[runs.RunRecord]:
+        await container.database.open()
+        try:
+            async with container.database.connection() as conn:
+                return await runs.recent(conn, limit=limit)
+        finally:
+            await container.database.close()
+
+    try:
+        found = asyncio.run(fetch())
+    finally:
+        container.close_embedded()
+    table = Table(
+        "started (UTC)",
+        "pipeline",
+        "date",
+        "trigger",
+        "status",
+        "rows",
+        "seconds",
+        "outputs / error",
+    )
+    for r in found:
+        colour = {"succeeded": "green", "failed": "red", "running": "yellow"}.get(r.status, "dim")
+        detail = (
+            str((r.error or {}).get("message", ""))
+            if r.status != "succeeded"
+            else (r.outputs[0].rsplit("/", 1)[0] if r.outputs else "")
+        )
+        table.add_row(
+            r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            r.pipeline,
+            r.run_date.isoformat(),
+            r.trigger,
+            f"[{colour}]{r.status}[/]",
+            "" if r.rows is None else str(r.rows),
+            "" if r.duration_ms is None else f"{r.duration_ms / 1000:.1f}",
+            detail,
+        )
+    out.print(table if found else "no runs yet: `caudal pipeline run user-carts`")
+
+
+@fakestore_app.command("serve")
+def serve(
+    port: Annotated[int, typer.Option(help="Port.")] = 8090,
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="A folder with carts.json, products.json, users.json (default: shipped)."
+        ),
+    ] = None,
+) -> None:
+    """Serve the FakeStore data set (/carts, /products, /users) like fakestoreapi.com."""
+    import uvicorn
+
+    from caudal.pipelines.fakestore.server import RESOURCES, create_app
+
+    if data is not None:
+        missing = [r for r in RESOURCES if not (data / f"{r}.json").is_file()]
+        if missing:
+            fail(f"{data} lacks {', '.join(m + '.json' for m in missing)}")
+            raise typer.Exit(2)
+    err.print(f"FakeStore API on http://{host}:{port} (/carts, /products, /users)")
+    uvicorn.run(create_app(data), host=host, port=port, log_level="warning", access_log=False)

@@ -1,0 +1,77 @@
+"""The daily schedule: a `Service` (role "scheduler") run by `caudal up` and `caudal scheduler`.
+
+At each fire time of CAUDAL_PIPELINES__USER_CARTS_CRON (UTC) it runs user-carts for the day
+before the fire time (the last complete day). Any number of schedulers may run: the runner's
+lock and the one-scheduled-run-per-date index let exactly one of them run each date.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from croniter import croniter
+
+from caudal.pipelines.model import USER_CARTS, RunRequest
+from caudal.pipelines.runner import Runner
+from caudal.pipelines.runs import RunRecord
+from caudal.platform.errors import CaudalError
+
+_log = structlog.get_logger("caudal.pipelines.scheduler")
+
+
+def next_fire(cron: str, after: datetime) -> datetime:
+    fire: datetime = croniter(cron, after).get_next(datetime)
+    return fire
+
+
+class UserCartsScheduler:
+    name = "pipelines.user-carts"
+    role = "scheduler"
+
+    def __init__(
+        self,
+        runner: Runner,
+        cron: str,
+        source: str,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_sleep_s: float = 60.0,
+    ) -> None:
+        self.runner = runner
+        self.cron = cron
+        self.source = source
+        self.now = now
+        self.max_sleep_s = max_sleep_s
+
+    async def run(self, stop: asyncio.Event) -> None:
+        fire = next_fire(self.cron, self.now())
+        _log.info("schedule_armed", pipeline=USER_CARTS, next_run=fire.isoformat())
+        while not stop.is_set():
+            remaining = (fire - self.now()).total_seconds()
+            if remaining > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), min(remaining, self.max_sleep_s))
+                continue
+            await self.fire(fire)
+            fire = next_fire(self.cron, max(fire, self.now()))
+
+    async def fire(self, at: datetime) -> RunRecord | None:
+        """The scheduled run for the day before `at`; None if another scheduler has it."""
+        run_date = (at.astimezone(UTC) - timedelta(days=1)).date()
+        request = RunRequest(
+            run_date=run_date,
+            source="lake" if self.source == "lake" else "fakestore",
+            trigger="schedule",
+            requested_by="scheduler",
+        )
+        try:
+            record = await self.runner.run(request)
+        except CaudalError as exc:  # another process is running this date right now
+            _log.info("schedule_skipped", run_date=run_date.isoformat(), reason=exc.code)
+            return None
+        if record is None:
+            _log.info("schedule_skipped", run_date=run_date.isoformat(), reason="already run")
+        return record
