@@ -9,13 +9,15 @@ from fastapi import APIRouter
 
 from caudal.pipelines import api as pipelines_api
 from caudal.pipelines import setup as pipelines_setup
+from caudal.customers import context as customers_context
+from caudal.customers import routes as customers_routes
 from caudal.platform.bootstrap import Container
 from caudal.platform.runtime import Service
 from caudal.web.api import router as web_router
 
 
 def routers() -> list[APIRouter]:
-    return [pipelines_api.router, web_router]
+    return [*customers_routes.routers(), pipelines_api.router, web_router]
 
 
 def services(
@@ -29,9 +31,11 @@ def services(
 
 async def start(container: Container) -> None:
     """Open what the capabilities share for the process lifetime (caches, registries)."""
+    customers_context.open_customers(container)  # PII keys (key file on first run), score cache
     await pipelines_setup.start(container)
 
 
 async def stop(container: Container) -> None:
     """Close what `start` opened."""
+    await customers_context.close_customers(container)
     await pipelines_setup.stop(container)  # lets HTTP-triggered runs finish

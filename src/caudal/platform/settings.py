@@ -116,6 +116,76 @@ class LedgerSettings(BaseModel):
     reconcile_enabled: bool = Field(default=True, description="Run the nightly reconciliation.")
 
 
+class CustomersSettings(BaseModel):
+    """Customers (`CAUDAL_CUSTOMERS__*`): PII keys, pagination, score cache and scorecard."""
+
+    master_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Master keys by id (base64 of 32 bytes) that wrap the customers' data keys. "
+        "Empty: a key file in CAUDAL_HOME (customers.keys) generated on first run.",
+    )
+    active_key_id: str | None = Field(
+        default=None, description="Which of master_keys wraps new data keys (default: last id)."
+    )
+    index_key: SecretStr | None = Field(
+        default=None,
+        description="Blind-index HMAC key (base64 of 32 bytes); required with master_keys.",
+    )
+    keys_file: Path | None = Field(
+        default=None, description="Key file path; default CAUDAL_HOME/customers.keys."
+    )
+    page_size: int = Field(default=20, ge=1, le=100, description="GET /clientes page size.")
+    score_cache_ttl_seconds: int = Field(default=300, gt=0)
+    bureau_window_days: int = Field(
+        default=90, gt=0, description="Bureau queries within this window lower the score."
+    )
+
+
+class WebSettings(BaseModel):
+    """The dashboard (`CAUDAL_WEB__*`): browser sessions and the live overview stream."""
+
+    session_ttl_seconds: int = Field(
+        default=8 * 3600,
+        gt=0,
+        description="Longest a browser session lasts; never past the login token's expiry.",
+    )
+    cookie_secure: bool | None = Field(
+        default=None,
+        description="Secure session cookie; unset: only when the request came over https.",
+    )
+    stream_interval_seconds: float = Field(
+        default=2.0, ge=0.2, le=60, description="How often the overview stream pushes figures."
+    )
+    stream_max_seconds: float = Field(
+        default=20.0,
+        ge=1,
+        description="An overview stream closes after this and the browser reconnects "
+        "(keeps graceful shutdown short).",
+    )
+
+
+class LedgerSettings(BaseModel):
+    """The ledger (`CAUDAL_LEDGER__*`): impacts, posting engine, reads, reconciliation."""
+
+    backdate_days: int = Field(
+        default=7, ge=0, le=366, description="How many days back an impact's dateref may be."
+    )
+    max_batch: int = Field(
+        default=1000, ge=1, le=10_000, description="Impacts per POST /v1/ledger/impacts."
+    )
+    topic: str = Field(default="ledger.impacts", description="Bus topic of accepted impacts.")
+    consumer_group: str = Field(default="ledger-posting", description="Posting engine's group.")
+    page_size: int = Field(default=100, ge=1, le=10_000, description="Default page size.")
+    max_page_size: int = Field(default=1000, ge=1, le=100_000, description="Largest page.")
+    flowapi_max_rows: int = Field(
+        default=10_000, ge=1, description="Rows a FlowApi GET may return; more: 400."
+    )
+    reconcile_cron: str = Field(
+        default="30 3 * * *", description="When the scheduler reconciles balances (UTC cron)."
+    )
+    reconcile_enabled: bool = Field(default=True, description="Run the nightly reconciliation.")
+
+
 class Settings(BaseSettings):
     """Configuration from `CAUDAL_*` environment variables (nested keys with `__`)."""
 
@@ -154,6 +224,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     bus: BusSettings = BusSettings()
     webhook: WebhookSettings = WebhookSettings()
+    customers: CustomersSettings = CustomersSettings()
     ledger: LedgerSettings = LedgerSettings()
 
     @field_validator("home")

@@ -1,0 +1,1 @@
+"""Base A: the customers' PII, encrypted by the application and audited on every access."""

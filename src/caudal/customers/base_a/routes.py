@@ -1,0 +1,125 @@
+"""Base A HTTP API (scope `customers:pii`): seed 002's `/clientes`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from caudal.customers import cpf as cpf_rules
+from caudal.customers.base_a import profile, service
+from caudal.customers.http_support import actor, customers
+from caudal.customers.pagination import envelope
+from caudal.customers.validation import Cliente, Divida, parse
+from caudal.platform import scopes
+from caudal.platform.auth import Principal
+from caudal.platform.errors import validation_error
+from caudal.platform.http.deps import require
+
+router = APIRouter(tags=["customers: Base A"])
+Pii = Annotated[Principal, Depends(require(scopes.CUSTOMERS_PII))]
+Mask = Annotated[bool, Query(description="Mask CPF, name, birth date and street.")]
+
+
+def _shown(customer_id: str, document: dict[str, Any], mask: bool) -> dict[str, Any]:
+    return profile.present(customer_id, document, masked=mask)
+
+
+@router.post(
+    "/clientes",
+    summary="Create a customer, or update the one with this CPF.",
+    status_code=201,
+    responses={200: {"description": "Updated"}, 201: {"description": "Created"}},
+)
+async def create_or_update(
+    request: Request, principal: Pii, body: Annotated[Any, Body()]
+) -> JSONResponse:
+    cliente = parse(Cliente, body)
+    ctx = customers(request)
+    created, customer_id = await service.upsert(ctx, actor(request, principal), cliente)
+    from caudal.customers.base_a.profile import to_document
+
+    shown = _shown(customer_id, to_document(cliente), False)
+    return JSONResponse(
+        shown,
+        status_code=201 if created else 200,
+        headers={"Location": f"/clientes/{customer_id}"},
+    )
+
+
+@router.get("/clientes", summary="List customers, filtered by name words and/or CPF.")
+async def list_customers(
+    request: Request,
+    principal: Pii,
+    nome: Annotated[str | None, Query(max_length=200)] = None,
+    cpf: Annotated[str | None, Query(max_length=20)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int | None, Query(ge=1, le=100)] = None,
+    mask: Mask = False,
+) -> dict[str, Any]:
+    ctx = customers(request)
+    digits = None
+    if cpf:
+        try:
+            digits = cpf_rules.normalize(cpf)
+        except cpf_rules.InvalidCpf as exc:
+            raise validation_error("cpf", "CAU-CUSTOMERS-INVALID-CPF", str(exc)) from None
+    size = page_size or ctx.settings.page_size
+    count, found = await service.search(
+        ctx, actor(request, principal), nome=nome, cpf_digits=digits, page=page, page_size=size
+    )
+    params = {
+        "nome": nome,
+        "cpf": cpf,
+        "page_size": page_size,
+        "mask": "true" if mask else None,
+    }
+    results = [_shown(cid, doc, mask) for cid, doc in found]
+    return envelope("/clientes", params, page, size, count, results)
+
+
+@router.get("/clientes/{customer_id}", summary="One customer (seed 002 shape).")
+async def get_customer(
+    request: Request, principal: Pii, customer_id: str, mask: Mask = False
+) -> dict[str, Any]:
+    document = await service.read(customers(request), actor(request, principal), customer_id)
+    return _shown(str(document.pop("id")), document, mask)
+
+
+@router.delete(
+    "/clientes/{customer_id}",
+    status_code=204,
+    summary="Erase a customer (LGPD): destroys its data key; Bases B and C follow by event.",
+)
+async def erase_customer(request: Request, principal: Pii, customer_id: str) -> Response:
+    await service.erase(customers(request), actor(request, principal), customer_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/clientes/{customer_id}/dividas",
+    status_code=201,
+    summary="Add a debt; returns the customer.",
+)
+async def add_debt(
+    request: Request, principal: Pii, customer_id: str, body: Annotated[Any, Body()]
+) -> dict[str, Any]:
+    divida = parse(Divida, body)
+    document = await service.add_debt(
+        customers(request), actor(request, principal), customer_id, divida
+    )
+    return _shown(str(document.pop("id")), document, False)
+
+
+@router.delete(
+    "/clientes/{customer_id}/dividas/{index}",
+    summary="Remove the debt at this position (0-based) of `dividas`; returns the customer.",
+)
+async def remove_debt(
+    request: Request, principal: Pii, customer_id: str, index: int
+) -> dict[str, Any]:
+    document = await service.remove_debt(
+        customers(request), actor(request, principal), customer_id, index
+    )
+    return _shown(str(document.pop("id")), document, False)

@@ -1,0 +1,1 @@
+"""Base B: score data (income sources, assets) and the credit score."""

@@ -1,0 +1,1 @@
+"""Base C: per-CPF activity projections fed by the bus (very fast reads)."""

@@ -1,0 +1,68 @@
+"""Base C HTTP API (scope `customers:activity`): `/clientes/{cpf}/consultar` and the timeline."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from caudal.customers import cpf as cpf_rules
+from caudal.customers.base_c import store
+from caudal.customers.base_c.projection import KINDS, present_block
+from caudal.customers.http_support import customers
+from caudal.customers.pagination import envelope
+from caudal.platform import scopes
+from caudal.platform.auth import Principal
+from caudal.platform.errors import not_found, validation_error
+from caudal.platform.http.deps import require
+
+router = APIRouter(tags=["customers: Base C"])
+Activity = Annotated[Principal, Depends(require(scopes.CUSTOMERS_ACTIVITY))]
+
+
+def _digits(cpf: str) -> str:
+    try:
+        return cpf_rules.normalize(cpf)
+    except cpf_rules.InvalidCpf as exc:
+        raise validation_error("cpf", "CAU-CUSTOMERS-INVALID-CPF", str(exc)) from None
+
+
+@router.get(
+    "/clientes/{cpf}/consultar",
+    summary="Latest bureau query, financial movement and card purchase of a CPF (seed 002).",
+)
+async def consultar(request: Request, principal: Activity, cpf: str) -> dict[str, Any]:
+    ctx = customers(request)
+    index = ctx.vault.cpf_index(_digits(cpf))
+    async with ctx.database.connection() as conn:
+        row = await store.activity(conn, index)
+    if row is None:
+        raise not_found("activity for this CPF", "CAU-CUSTOMERS-NO-ACTIVITY")
+    return {kind.block: present_block(kind, row[kind.column]) for kind in KINDS.values()}
+
+
+@router.get("/clientes/{cpf}/eventos", summary="The CPF's activity timeline, newest first.")
+async def eventos(
+    request: Request,
+    principal: Activity,
+    cpf: str,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    ctx = customers(request)
+    index = ctx.vault.cpf_index(_digits(cpf))
+    async with ctx.database.connection() as conn:
+        count, rows = await store.timeline(conn, index, page_size, (page - 1) * page_size)
+    results = []
+    for event_id, event_type, occurred_at, data in rows:
+        kind = KINDS[event_type]
+        results.append(
+            {
+                "id": event_id,
+                "tipo": event_type,
+                "ocorrido_em": occurred_at.isoformat(),
+                "dados": present_block(kind, data),
+            }
+        )
+    params = {"page_size": page_size if page_size != 20 else None}
+    return envelope(f"/clientes/{cpf}/eventos", params, page, page_size, count, results)

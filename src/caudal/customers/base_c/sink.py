@@ -1,0 +1,83 @@
+"""The `customers.activity` sink: Base C projections, and Base B/C handling of Base A's events.
+
+Routed here (routes.yaml): `bureau-query`, `financial-movement`, `card-purchase` (Base C
+projections; a new bureau query changes the score) and `customers.*` (erasure deletes the B and
+C rows; any change invalidates the cached score). Idempotent on event id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+import structlog
+
+from caudal.customers.base_b import store as base_b_store
+from caudal.customers.base_c import projection
+from caudal.customers.base_c.store import ActivityStore, PostgresActivityStore
+from caudal.customers.context import Customers
+from caudal.events.model import CanonicalEvent
+from caudal.platform.db.pool import AsyncConn
+
+_log = structlog.get_logger("caudal.customers.activity")
+
+NAME = "customers.activity"
+
+
+class ActivityHandler:
+    """The sink's logic over ports, so it runs against fakes in unit tests."""
+
+    def __init__(
+        self,
+        cpf_index: Callable[[str], bytes],
+        invalidate: Callable[[set[str]], Awaitable[None]],
+    ) -> None:
+        self._cpf_index = cpf_index
+        self._invalidate = invalidate
+
+    async def apply(
+        self,
+        events: Sequence[CanonicalEvent],
+        store: ActivityStore,
+        erase_score_data: Callable[[list[str]], Awaitable[None]],
+        customers_by_cpf: Callable[[list[bytes]], Awaitable[dict[bytes, str]]],
+    ) -> set[str]:
+        """Apply a batch inside the caller's transaction; returns the customers whose score
+        must be invalidated once it commits."""
+        plan = projection.plan(events, self._cpf_index)
+        for event_id in plan.rejected:
+            _log.warning("activity_event_without_valid_cpf", event_id=event_id)
+        fresh = await store.record(plan.facts)
+        stale = set(plan.changed_customers)
+        queried = sorted({f.cpf_index for f in fresh if f.kind.event_type == "bureau-query"})
+        if queried:
+            stale |= set((await customers_by_cpf(queried)).values())
+        if plan.erased:
+            await erase_score_data([customer for customer, _ in plan.erased])
+            await store.erase([index for _, index in plan.erased if index is not None])
+        return stale
+
+    async def after_commit(self, stale: set[str]) -> None:
+        if stale:
+            await self._invalidate(stale)
+
+
+class CustomersActivitySink:
+    name = NAME
+
+    def __init__(self, customers: Customers) -> None:
+        self._customers = customers
+        self._handler = ActivityHandler(customers.vault.cpf_index, customers.cache.invalidate)
+
+    async def write(self, events: Sequence[CanonicalEvent]) -> None:
+        from caudal.customers.base_a import store as base_a_store
+
+        async with self._customers.database.connection() as conn, conn.transaction():
+
+            async def erase_b(ids: list[str], c: AsyncConn = conn) -> None:
+                await base_b_store.erase(c, ids)
+
+            async def by_cpf(indexes: list[bytes], c: AsyncConn = conn) -> dict[bytes, str]:
+                return await base_a_store.ids_by_cpf(c, indexes)
+
+            stale = await self._handler.apply(events, PostgresActivityStore(conn), erase_b, by_cpf)
+        await self._handler.after_commit(stale)

@@ -1,0 +1,139 @@
+"""Base C in PostgreSQL: one row per CPF index (`base_c.activity`) and the timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from psycopg.types.json import Jsonb
+
+from caudal.customers.base_c.projection import KINDS, Fact, latest
+from caudal.platform.db.pool import AsyncConn
+
+INSERT_EVENTS = """
+INSERT INTO base_c.events (event_id, cpf_index, type, occurred_at, data)
+SELECT * FROM unnest(%s::text[], %s::bytea[], %s::text[], %s::timestamptz[], %s::jsonb[])
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id
+"""
+
+
+def _upsert_sql() -> str:
+    columns = ["cpf_index"]
+    updates = []
+    for kind in KINDS.values():
+        c = kind.column
+        columns += [c, f"{c}_at", f"{c}_id"]
+        newer = (
+            f"excluded.{c}_at IS NOT NULL AND (a.{c}_at IS NULL OR "
+            f"(excluded.{c}_at, excluded.{c}_id) > (a.{c}_at, a.{c}_id))"
+        )
+        for suffix in ("", "_at", "_id"):
+            updates.append(
+                f"{c}{suffix} = CASE WHEN {newer} THEN excluded.{c}{suffix} ELSE a.{c}{suffix} END"
+            )
+    placeholders = ", ".join(["%s"] * len(columns))
+    return (
+        f"INSERT INTO base_c.activity AS a ({', '.join(columns)}) VALUES ({placeholders}) "
+        f"ON CONFLICT (cpf_index) DO UPDATE SET {', '.join(updates)}, updated_at = now()"
+    )
+
+
+# Keep, per kind, the newer of the stored value and the incoming one by (time, event id).
+UPSERT_ACTIVITY = _upsert_sql()
+
+SELECT_ACTIVITY = (
+    "SELECT "
+    + ", ".join(k.column for k in KINDS.values())
+    + " FROM base_c.activity WHERE cpf_index = %s"
+)
+SELECT_TIMELINE = """
+SELECT event_id, type, occurred_at, data FROM base_c.events
+ WHERE cpf_index = %s
+ ORDER BY occurred_at DESC, event_id DESC
+ LIMIT %s OFFSET %s
+"""
+COUNT_TIMELINE = "SELECT count(*) FROM base_c.events WHERE cpf_index = %s"
+COUNT_RECENT = """
+SELECT count(*) FROM base_c.events WHERE cpf_index = %s AND type = %s AND occurred_at >= %s
+"""
+DELETE_ACTIVITY = "DELETE FROM base_c.activity WHERE cpf_index = ANY(%s)"
+DELETE_EVENTS = "DELETE FROM base_c.events WHERE cpf_index = ANY(%s)"
+
+
+class ActivityStore(Protocol):
+    """What the sink needs from a Base C store (PostgreSQL here; fakes in unit tests)."""
+
+    async def record(self, facts: Sequence[Fact]) -> list[Fact]:
+        """Store the facts not seen before (by event id) and project them; return those."""
+        ...
+
+    async def erase(self, cpf_indexes: Sequence[bytes]) -> None: ...
+
+
+class PostgresActivityStore:
+    def __init__(self, conn: AsyncConn) -> None:
+        self.conn = conn
+
+    async def record(self, facts: Sequence[Fact]) -> list[Fact]:
+        if not facts:
+            return []
+        unique = {f.event_id: f for f in facts}
+        cur = await self.conn.execute(
+            INSERT_EVENTS,
+            (
+                list(unique),
+                [f.cpf_index for f in unique.values()],
+                [f.kind.event_type for f in unique.values()],
+                [f.occurred_at for f in unique.values()],
+                [Jsonb(f.data) for f in unique.values()],
+            ),
+        )
+        fresh = [unique[str(r[0])] for r in await cur.fetchall()]
+        rows: dict[bytes, dict[str, Fact]] = {}
+        for (index, column), fact in latest(fresh).items():
+            rows.setdefault(index, {})[column] = fact
+        params = []
+        for index, by_column in sorted(rows.items()):
+            values: list[Any] = [index]
+            for kind in KINDS.values():
+                found = by_column.get(kind.column)
+                values += (
+                    [Jsonb(found.block), found.at, found.event_id] if found else [None, None, None]
+                )
+            params.append(tuple(values))
+        if params:
+            async with self.conn.cursor() as c:
+                await c.executemany(UPSERT_ACTIVITY, params)
+        return fresh
+
+    async def erase(self, cpf_indexes: Sequence[bytes]) -> None:
+        if cpf_indexes:
+            await self.conn.execute(DELETE_ACTIVITY, (list(cpf_indexes),))
+            await self.conn.execute(DELETE_EVENTS, (list(cpf_indexes),))
+
+
+async def activity(conn: AsyncConn, cpf_index: bytes) -> dict[str, Any] | None:
+    cur = await conn.execute(SELECT_ACTIVITY, (cpf_index,))
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return {kind.column: row[i] for i, kind in enumerate(KINDS.values())}
+
+
+async def timeline(
+    conn: AsyncConn, cpf_index: bytes, limit: int, offset: int
+) -> tuple[int, list[tuple[str, str, datetime, dict[str, Any]]]]:
+    cur = await conn.execute(COUNT_TIMELINE, (cpf_index,))
+    count_row = await cur.fetchone()
+    total = int(str(count_row[0])) if count_row else 0
+    cur = await conn.execute(SELECT_TIMELINE, (cpf_index, limit, offset))
+    rows = await cur.fetchall()
+    return total, [(str(r[0]), str(r[1]), r[2], dict(r[3])) for r in rows]
+
+
+async def recent_count(conn: AsyncConn, cpf_index: bytes, event_type: str, since: datetime) -> int:
+    cur = await conn.execute(COUNT_RECENT, (cpf_index, event_type, since))
+    row = await cur.fetchone()
+    return int(str(row[0])) if row else 0

@@ -1,0 +1,1 @@
+"""Application-level encryption of PII: envelope keys, blind indexes, key files."""

@@ -1,0 +1,1 @@
+"""The explainable scorecard and its cache."""
