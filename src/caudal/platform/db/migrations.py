@@ -19,7 +19,7 @@ from psycopg import sql
 RUNTIME_ROLE = "caudal_runtime"
 
 # Order matters: a domain may reference the schemas of those before it.
-DOMAINS: tuple[str, ...] = ("platform", "bus", "events", "customers", "pipelines", "web")
+DOMAINS: tuple[str, ...] = ("platform", "bus", "events", "customers", "ledger", "pipelines", "web")
 
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x6361756461  # "cauda": serialises concurrent migrators on one database

@@ -1,0 +1,1 @@
+"""Cash-flow ledger (seed 003): asynchronous idempotent postings, daily balances."""

@@ -1,0 +1,203 @@
+"""Accepting impacts: validate every rule up front, then record them as pending and publish them
+on the bus in ONE transaction (the outbox). Idempotent on the tracekey."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from caudal.bus.model import Message
+from caudal.bus.port import Bus
+from caudal.ledger import validation
+from caudal.ledger.model import PENDING, POSTED, REJECTED, EventCode, Impact
+from caudal.ledger.queries import q
+from caudal.platform.db.pool import AsyncConn, Database
+from caudal.platform.errors import FieldError
+
+INVALID = "invalid"
+CONFLICT = "conflict"
+
+
+@dataclass
+class ImpactState:
+    """What GET /v1/ledger/impacts/{tracekey} answers."""
+
+    tracekey: str
+    status: str  # pending | posted | rejected
+    acceptedat: datetime
+    transaction_id: str | None = None  # once posted
+    postedat: datetime | None = None
+    code: str | None = None  # once rejected
+    reason: str | None = None
+    rejectedat: datetime | None = None
+    fingerprint: str = ""
+    reserved_id: str = ""  # the id the transaction gets (or got)
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"tracekey": self.tracekey, "status": self.status}
+        body["accepted_at"] = self.acceptedat.isoformat()
+        if self.status == POSTED:
+            body["transaction_id"] = self.transaction_id
+            body["posted_at"] = self.postedat.isoformat() if self.postedat else None
+        elif self.status == REJECTED:
+            body["code"] = self.code
+            body["reason"] = self.reason
+            body["rejected_at"] = self.rejectedat.isoformat() if self.rejectedat else None
+        return body
+
+
+@dataclass
+class ItemResult:
+    index: int
+    status: str  # pending | posted | rejected | invalid | conflict
+    tracekey: str | None = None
+    state: ImpactState | None = None
+    errors: list[FieldError] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        if self.state is not None:
+            return {"index": self.index, **self.state.as_dict()}
+        body: dict[str, Any] = {"index": self.index, "tracekey": self.tracekey}
+        body["status"] = self.status
+        body["code"] = self.errors[0].code if self.errors else None
+        body["errors"] = [e.as_dict() for e in self.errors]
+        return body
+
+
+def state_from_row(row: Sequence[Any]) -> ImpactState:
+    tracekey, fingerprint, reserved, acceptedat, posted_id, postedat, code, reason, rejectedat = row
+    status = POSTED if posted_id else REJECTED if code else PENDING
+    return ImpactState(
+        tracekey=tracekey,
+        status=status,
+        acceptedat=acceptedat,
+        transaction_id=posted_id,
+        postedat=postedat,
+        code=code,
+        reason=reason,
+        rejectedat=rejectedat,
+        fingerprint=fingerprint,
+        reserved_id=reserved,
+    )
+
+
+async def load_states(conn: AsyncConn, tracekeys: Sequence[str]) -> dict[str, ImpactState]:
+    cur = await conn.execute(q("impact_status"), {"tracekeys": list(tracekeys)})
+    return {row[0]: state_from_row(row) for row in await cur.fetchall()}
+
+
+async def load_events(conn: AsyncConn, codes: Sequence[int]) -> dict[int, EventCode]:
+    cur = await conn.execute(q("event_codes_in"), {"codes": sorted(set(codes))})
+    return {int(r[0]): EventCode(int(r[0]), r[1], r[2], r[3], r[4]) for r in await cur.fetchall()}
+
+
+def impact_message(impact: Impact, transaction_id: str, topic: str) -> Message:
+    payload = impact.to_payload()
+    payload["transaction_id"] = transaction_id
+    return Message(
+        topic=topic,
+        key=impact.key,
+        payload=payload,
+        id=f"ledger.impact:{impact.tracekey}",
+        headers={"trace_key": impact.tracekey},
+    )
+
+
+class Intake:
+    def __init__(self, database: Database, bus: Bus, topic: str) -> None:
+        self.database = database
+        self.bus = bus
+        self.topic = topic
+
+    async def accept(
+        self, raws: Sequence[Any], rules: validation.Rules, subject: str | None
+    ) -> list[ItemResult]:
+        """One result per raw impact, in order. Valid new impacts are recorded and published
+        atomically; known tracekeys answer their current state (or conflict)."""
+        results: list[ItemResult] = []
+        shaped: list[tuple[int, dict[str, Any]]] = []
+        for index, raw in enumerate(raws):
+            fields, errors = validation.check_shape(raw)
+            if fields is None:
+                tracekey = raw.get("tracekey") if isinstance(raw, dict) else None
+                results.append(
+                    ItemResult(index, INVALID, str(tracekey) if tracekey else None, errors=errors)
+                )
+            else:
+                results.append(ItemResult(index, PENDING, fields["tracekey"]))
+                shaped.append((index, fields))
+        if not shaped:
+            return results
+        async with self.database.connection() as conn, conn.transaction():
+            events = await load_events(conn, [f["eventcode"] for _, f in shaped])
+            valid: list[tuple[int, Impact]] = []
+            for index, fields in shaped:
+                errors = validation.check_rules(fields, events, rules)
+                if errors:
+                    results[index] = ItemResult(index, INVALID, fields["tracekey"], errors=errors)
+                else:
+                    valid.append((index, validation.build(fields)))
+            await self._record(conn, valid, results, subject)
+        return results
+
+    async def _record(
+        self,
+        conn: AsyncConn,
+        valid: list[tuple[int, Impact]],
+        results: list[ItemResult],
+        subject: str | None,
+    ) -> None:
+        first: dict[str, Impact] = {}
+        for _, impact in valid:
+            first.setdefault(impact.tracekey, impact)
+        fresh = list(first.values())
+        ids = {impact.tracekey: str(uuid.uuid4()) for impact in fresh}
+        inserted: set[str] = set()
+        if fresh:
+            cur = await conn.execute(
+                q("impact_insert"),
+                {
+                    "tracekeys": [i.tracekey for i in fresh],
+                    "transaction_ids": [ids[i.tracekey] for i in fresh],
+                    "fingerprints": [i.fingerprint() for i in fresh],
+                    "branches": [i.branch for i in fresh],
+                    "accounts": [i.account for i in fresh],
+                    "amounts": [i.amount for i in fresh],
+                    "sides": [i.debitcredit for i in fresh],
+                    "eventcodes": [i.eventcode for i in fresh],
+                    "descriptions": [i.description for i in fresh],
+                    "details": [orjson.dumps(i.details).decode() for i in fresh],
+                    "daterefs": [i.dateref for i in fresh],
+                    "subject": subject,
+                },
+            )
+            inserted = {row[0] for row in await cur.fetchall()}
+            new = [i for i in fresh if i.tracekey in inserted]
+            await self.bus.publish(
+                [impact_message(i, ids[i.tracekey], self.topic) for i in new], conn=conn
+            )
+        states = await load_states(conn, list(first))
+        for index, impact in valid:
+            state = states.get(impact.tracekey)
+            if state is None:  # cannot happen: inserted or already there
+                raise RuntimeError(f"impact {impact.tracekey} vanished")
+            if state.fingerprint != impact.fingerprint():
+                results[index] = ItemResult(
+                    index,
+                    CONFLICT,
+                    impact.tracekey,
+                    errors=[
+                        FieldError(
+                            "tracekey",
+                            validation.TRACEKEY_CONFLICT,
+                            "this tracekey was already used with another payload",
+                        )
+                    ],
+                )
+            else:
+                results[index] = ItemResult(index, state.status, impact.tracekey, state=state)

@@ -1,0 +1,121 @@
+"""The ledger's domain objects (seed 003). Plain data: no I/O library is imported here."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+import orjson
+
+DEBIT = "D"
+CREDIT = "C"
+Side = Literal["D", "C"]
+
+PENDING = "pending"
+POSTED = "posted"
+REJECTED = "rejected"
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True, slots=True)
+class Impact:
+    """A validated debit or credit to one account on one reference date."""
+
+    tracekey: str  # canonical lowercase UUID text
+    branch: str
+    account: str
+    amount: Decimal  # > 0, two decimals
+    debitcredit: Side
+    eventcode: int
+    dateref: date
+    description: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """The bus key: one account's impacts keep their order."""
+        return f"{self.branch}/{self.account}"
+
+    def fingerprint(self) -> str:
+        """Identifies the payload: a retry with the same tracekey must carry the same one."""
+        canonical = orjson.dumps(self.to_payload(), option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(canonical).hexdigest()
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "tracekey": self.tracekey,
+            "branch": self.branch,
+            "account": self.account,
+            "amount": f"{self.amount:.2f}",
+            "debitcredit": self.debitcredit,
+            "eventcode": self.eventcode,
+            "dateref": self.dateref.isoformat(),
+            "description": self.description,
+            "details": self.details,
+        }
+
+    @classmethod
+    def from_payload(cls, raw: dict[str, Any]) -> Impact:
+        side = str(raw["debitcredit"])
+        if side not in (DEBIT, CREDIT):
+            raise ValueError(f"debitcredit {side!r} is neither D nor C")
+        amount = Decimal(str(raw["amount"])).quantize(CENT)
+        if amount <= 0:
+            raise ValueError("amount must be positive")
+        return cls(
+            tracekey=str(raw["tracekey"]),
+            branch=str(raw["branch"]),
+            account=str(raw["account"]),
+            amount=amount,
+            debitcredit="D" if side == DEBIT else "C",
+            eventcode=int(raw["eventcode"]),
+            dateref=date.fromisoformat(str(raw["dateref"])),
+            description=str(raw.get("description") or ""),
+            details=dict(raw.get("details") or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EventCode:
+    code: int
+    active: bool
+    description: str
+    allowdebit: bool
+    allowcredit: bool
+
+    def allows(self, side: str) -> bool:
+        return self.allowdebit if side == DEBIT else self.allowcredit
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    tracekey: str
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DayDelta:
+    """What one batch adds to one account's day."""
+
+    branch: str
+    account: str
+    dateref: date
+    debit: Decimal
+    credit: Decimal
+
+
+def day_deltas(entries: list[tuple[str, str, date, str, Decimal]]) -> list[DayDelta]:
+    """Aggregate (branch, account, dateref, side, amount) entries per account and day, sorted."""
+    totals: dict[tuple[str, str, date], list[Decimal]] = {}
+    for branch, account, dateref, side, amount in entries:
+        pair = totals.setdefault((branch, account, dateref), [Decimal(0), Decimal(0)])
+        pair[0 if side == DEBIT else 1] += amount
+    return [
+        DayDelta(branch, account, dateref, debit, credit)
+        for (branch, account, dateref), (debit, credit) in sorted(totals.items())
+    ]

@@ -1,0 +1,198 @@
+-- Named queries of the ledger. Parameters are psycopg's (%(name)s).
+
+-- name: event_codes
+SELECT code, active, description, allowdebit, allowcredit FROM ledger.event ORDER BY code
+
+-- name: event_codes_in
+SELECT code, active, description, allowdebit, allowcredit
+FROM ledger.event WHERE code = ANY(%(codes)s::int4[])
+
+-- name: event_code_insert
+INSERT INTO ledger.event (active, description, allowdebit, allowcredit)
+VALUES (%(active)s, %(description)s, %(allowdebit)s, %(allowcredit)s)
+RETURNING code, active, description, allowdebit, allowcredit
+
+-- name: event_code_update
+UPDATE ledger.event SET
+    active      = coalesce(%(active)s, active),
+    description = coalesce(%(description)s, description),
+    allowdebit  = coalesce(%(allowdebit)s, allowdebit),
+    allowcredit = coalesce(%(allowcredit)s, allowcredit),
+    updatedat   = now()
+WHERE code = %(code)s
+RETURNING code, active, description, allowdebit, allowcredit
+
+-- name: impact_insert
+-- Accept a batch: a tracekey already known is left alone (the caller compares fingerprints).
+INSERT INTO ledger.impact (tracekey, transaction_id, fingerprint, branch, account, amount,
+                           debitcredit, eventcode, description, details, dateref, subject)
+SELECT t.*, %(subject)s FROM unnest(
+    %(tracekeys)s::uuid[], %(transaction_ids)s::uuid[], %(fingerprints)s::text[],
+    %(branches)s::text[], %(accounts)s::text[], %(amounts)s::numeric[], %(sides)s::text[],
+    %(eventcodes)s::int4[], %(descriptions)s::text[], %(details)s::text[]::jsonb[],
+    %(daterefs)s::date[]
+) AS t
+ON CONFLICT (tracekey) DO NOTHING
+RETURNING tracekey::text
+
+-- name: impact_status
+-- The state of impacts: pending until the engine posts (a transaction row) or rejects them.
+SELECT i.tracekey::text, i.fingerprint, i.transaction_id::text, i.acceptedat,
+       t.id::text AS posted_id, t.createdat AS postedat,
+       r.code, r.reason, r.rejectedat
+FROM ledger.impact i
+LEFT JOIN ledger.transaction t ON t.tracekey = i.tracekey
+LEFT JOIN ledger.rejection r ON r.tracekey = i.tracekey
+WHERE i.tracekey = ANY(%(tracekeys)s::uuid[])
+
+-- name: accounts_ensure
+-- Posting step 1: every account of the batch exists (inserted in a fixed order).
+INSERT INTO ledger.account (branch, account)
+SELECT b, a FROM unnest(%(branches)s::text[], %(accounts)s::text[]) AS t(b, a)
+ORDER BY b COLLATE "C", a COLLATE "C"
+ON CONFLICT DO NOTHING
+
+-- name: accounts_lock
+-- Posting step 2: lock the batch's accounts, always in the same order (no deadlock between
+-- workers); every balance change of an account happens under this lock.
+SELECT count(*) FROM (
+    SELECT 1 FROM ledger.account
+    WHERE (branch, account) IN (
+        SELECT b, a FROM unnest(%(branches)s::text[], %(accounts)s::text[]) AS t(b, a))
+    ORDER BY branch COLLATE "C", account COLLATE "C"
+    FOR UPDATE
+) AS locked
+
+-- name: decided
+-- Tracekeys of the batch that already have an outcome (a redelivery must not decide again).
+SELECT tracekey::text FROM ledger.transaction WHERE tracekey = ANY(%(tracekeys)s::uuid[])
+UNION ALL
+SELECT tracekey::text FROM ledger.rejection WHERE tracekey = ANY(%(tracekeys)s::uuid[])
+
+-- name: rejections_insert
+INSERT INTO ledger.rejection (tracekey, code, reason)
+SELECT * FROM unnest(%(tracekeys)s::uuid[], %(codes)s::text[], %(reasons)s::text[])
+ON CONFLICT (tracekey) DO NOTHING
+RETURNING tracekey::text
+
+-- name: transactions_insert
+-- Posting step 3: the journal, in batch order (seq), one row per tracekey at most.
+INSERT INTO ledger.transaction (id, branch, account, amount, debitcredit, eventcode,
+                                description, tracekey, details, dateref)
+SELECT id, branch, account, amount, side, eventcode, description, tracekey, details, dateref
+FROM unnest(
+    %(ids)s::uuid[], %(branches)s::text[], %(accounts)s::text[], %(amounts)s::numeric[],
+    %(sides)s::text[], %(eventcodes)s::int4[], %(descriptions)s::text[], %(tracekeys)s::uuid[],
+    %(details)s::text[]::jsonb[], %(daterefs)s::date[]
+) WITH ORDINALITY AS t(id, branch, account, amount, side, eventcode, description, tracekey,
+                       details, dateref, n)
+ORDER BY n
+ON CONFLICT (tracekey) DO NOTHING
+RETURNING id::text, tracekey::text, createdat
+
+-- name: balance_days_ensure
+-- Posting step 4: a balance row for every (account, day) of the batch; a new day starts from
+-- the accumulated totals of the account's latest earlier day.
+INSERT INTO ledger.balance (branch, account, dateref, acumulateddebit, acumulatedcredit,
+                            tracekey)
+SELECT d.branch, d.account, d.dateref,
+       coalesce(p.acumulateddebit, 0), coalesce(p.acumulatedcredit, 0), d.tracekey
+FROM unnest(%(branches)s::text[], %(accounts)s::text[], %(daterefs)s::date[],
+            %(tracekeys)s::uuid[]) AS d(branch, account, dateref, tracekey)
+LEFT JOIN LATERAL (
+    SELECT b.acumulateddebit, b.acumulatedcredit FROM ledger.balance b
+    WHERE b.branch = d.branch AND b.account = d.account AND b.dateref < d.dateref
+    ORDER BY b.dateref DESC LIMIT 1
+) AS p ON true
+ON CONFLICT (branch, account, dateref) DO NOTHING
+
+-- name: balances_apply
+-- Posting step 5, one statement for the whole batch: each day's own totals grow by that day's
+-- delta; every day's accumulated totals grow by the deltas of that day and all earlier days of
+-- the batch (a back-dated impact moves every later day).
+UPDATE ledger.balance AS b SET
+    totaldebit       = b.totaldebit + x.day_debit,
+    totalcredit      = b.totalcredit + x.day_credit,
+    acumulateddebit  = b.acumulateddebit + x.cum_debit,
+    acumulatedcredit = b.acumulatedcredit + x.cum_credit,
+    updatedat        = now()
+FROM (
+    SELECT b2.branch, b2.account, b2.dateref,
+           coalesce(sum(d.debit) FILTER (WHERE d.dateref = b2.dateref), 0) AS day_debit,
+           coalesce(sum(d.credit) FILTER (WHERE d.dateref = b2.dateref), 0) AS day_credit,
+           sum(d.debit) AS cum_debit,
+           sum(d.credit) AS cum_credit
+    FROM unnest(%(branches)s::text[], %(accounts)s::text[], %(daterefs)s::date[],
+                %(debits)s::numeric[], %(credits)s::numeric[])
+         AS d(branch, account, dateref, debit, credit)
+    JOIN ledger.balance b2
+      ON b2.branch = d.branch AND b2.account = d.account AND b2.dateref >= d.dateref
+    GROUP BY b2.branch, b2.account, b2.dateref
+) AS x
+WHERE b.branch = x.branch AND b.account = x.account AND b.dateref = x.dateref
+
+-- name: account_exists
+SELECT 1 FROM ledger.account WHERE branch = %(branch)s AND account = %(account)s
+
+-- name: balance_at
+-- The account's balance row on or before a date (its latest).
+SELECT dateref, totaldebit, totalcredit, acumulateddebit, acumulatedcredit, updatedat
+FROM ledger.balance
+WHERE branch = %(branch)s AND account = %(account)s AND dateref <= %(date)s
+ORDER BY dateref DESC LIMIT 1
+
+-- name: statement_page
+-- Entries after the position (start_date, after_seq) up to `to`, with their running balance:
+-- the accumulated balance at the end of the day before start_date, plus that day's entries up
+-- to after_seq, plus the window sum.
+WITH opening AS (
+    SELECT coalesce((
+        SELECT acumulatedcredit - acumulateddebit FROM ledger.balance
+        WHERE branch = %(branch)s AND account = %(account)s AND dateref < %(start_date)s
+        ORDER BY dateref DESC LIMIT 1), 0)
+      + coalesce((
+        SELECT sum(CASE WHEN debitcredit = 'C' THEN amount ELSE -amount END)
+        FROM ledger.transaction
+        WHERE branch = %(branch)s AND account = %(account)s AND dateref = %(start_date)s
+          AND seq <= %(after_seq)s), 0) AS balance
+), page AS (
+    SELECT t.id, t.seq, t.tracekey, t.dateref, t.eventcode, t.description, t.debitcredit,
+           t.amount, t.details, t.createdat
+    FROM ledger.transaction t
+    WHERE t.branch = %(branch)s AND t.account = %(account)s
+      AND (t.dateref, t.seq) > (%(start_date)s::date, %(after_seq)s::bigint)
+      AND t.dateref <= %(to)s
+    ORDER BY t.dateref, t.seq
+    LIMIT %(limit)s
+)
+SELECT p.id::text, p.seq, p.tracekey::text, p.dateref, p.eventcode, e.description,
+       p.description, p.debitcredit, p.amount, p.details, p.createdat,
+       o.balance + sum(CASE WHEN p.debitcredit = 'C' THEN p.amount ELSE -p.amount END)
+           OVER (ORDER BY p.dateref, p.seq) AS running,
+       o.balance AS opening
+FROM page p CROSS JOIN opening o
+LEFT JOIN ledger.event e ON e.code = p.eventcode
+ORDER BY p.dateref, p.seq
+
+-- name: opening_balance
+SELECT coalesce((
+    SELECT acumulatedcredit - acumulateddebit FROM ledger.balance
+    WHERE branch = %(branch)s AND account = %(account)s AND dateref < %(date)s
+    ORDER BY dateref DESC LIMIT 1), 0)
+
+-- name: consolidated_page
+-- Every account's position at a date, in (branch, account) order after a cursor.
+SELECT a.branch, a.account, b.dateref,
+       CASE WHEN b.dateref = %(date)s THEN b.totaldebit ELSE 0 END AS totaldebit,
+       CASE WHEN b.dateref = %(date)s THEN b.totalcredit ELSE 0 END AS totalcredit,
+       b.acumulateddebit, b.acumulatedcredit
+FROM ledger.account a
+CROSS JOIN LATERAL (
+    SELECT dateref, totaldebit, totalcredit, acumulateddebit, acumulatedcredit
+    FROM ledger.balance
+    WHERE branch = a.branch AND account = a.account AND dateref <= %(date)s
+    ORDER BY dateref DESC LIMIT 1
+) AS b
+WHERE (a.branch, a.account) > (%(after_branch)s, %(after_account)s)
+ORDER BY a.branch, a.account
+LIMIT %(limit)s

@@ -1,0 +1,241 @@
+"""Reads: balances, statements with running balances, the consolidated daily report.
+
+Plain MVCC reads: they never wait on the posting engine's locks.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from caudal.ledger.queries import q
+from caudal.platform.db.pool import Database
+
+ZERO = Decimal("0.00")
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def encode_cursor(values: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value = orjson.loads(raw)
+    except (binascii.Error, ValueError) as exc:
+        raise BadCursor(cursor) from exc
+    if not isinstance(value, dict):
+        raise BadCursor(cursor)
+    return value
+
+
+def money(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+@dataclass(frozen=True)
+class Balance:
+    branch: str
+    account: str
+    day: date
+    totaldebit: Decimal
+    totalcredit: Decimal
+    acumulateddebit: Decimal
+    acumulatedcredit: Decimal
+    last_dateref: date | None
+    updatedat: datetime | None
+
+    @property
+    def balance(self) -> Decimal:
+        return self.acumulatedcredit - self.acumulateddebit
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "branch": self.branch,
+            "account": self.account,
+            "date": self.day.isoformat(),
+            "totaldebit": money(self.totaldebit),
+            "totalcredit": money(self.totalcredit),
+            "acumulateddebit": money(self.acumulateddebit),
+            "acumulatedcredit": money(self.acumulatedcredit),
+            "balance": money(self.balance),
+            "last_movement_date": self.last_dateref.isoformat() if self.last_dateref else None,
+        }
+
+
+@dataclass
+class StatementPage:
+    branch: str
+    account: str
+    date_from: date
+    date_to: date
+    opening_balance: Decimal
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "branch": self.branch,
+            "account": self.account,
+            "from": self.date_from.isoformat(),
+            "to": self.date_to.isoformat(),
+            "opening_balance": money(self.opening_balance),
+            "items": self.items,
+            "next_cursor": self.next_cursor,
+        }
+
+
+CONSOLIDATED_COLUMNS = (
+    "branch",
+    "account",
+    "date",
+    "totaldebit",
+    "totalcredit",
+    "acumulateddebit",
+    "acumulatedcredit",
+    "balance",
+    "last_movement_date",
+)
+
+
+def consolidated_row(row: tuple[Any, ...], day: date) -> dict[str, Any]:
+    branch, account, last, tdebit, tcredit, adebit, acredit = row
+    return {
+        "branch": branch,
+        "account": account,
+        "date": day.isoformat(),
+        "totaldebit": money(tdebit),
+        "totalcredit": money(tcredit),
+        "acumulateddebit": money(adebit),
+        "acumulatedcredit": money(acredit),
+        "balance": money(acredit - adebit),
+        "last_movement_date": last.isoformat(),
+    }
+
+
+class Reads:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def balance(self, branch: str, account: str, day: date) -> Balance | None:
+        """None when the account never received an impact."""
+        params = {"branch": branch, "account": account, "date": day}
+        async with self.database.connection() as conn:
+            exists = await (await conn.execute(q("account_exists"), params)).fetchone()
+            if exists is None:
+                return None
+            row = await (await conn.execute(q("balance_at"), params)).fetchone()
+        if row is None:
+            return Balance(branch, account, day, ZERO, ZERO, ZERO, ZERO, None, None)
+        last, tdebit, tcredit, adebit, acredit, updatedat = row
+        same_day = last == day
+        return Balance(
+            branch,
+            account,
+            day,
+            tdebit if same_day else ZERO,
+            tcredit if same_day else ZERO,
+            adebit,
+            acredit,
+            last,
+            updatedat,
+        )
+
+    async def statement(
+        self,
+        branch: str,
+        account: str,
+        date_from: date,
+        date_to: date,
+        limit: int,
+        cursor: str | None = None,
+    ) -> StatementPage:
+        start_date, after_seq = date_from, 0
+        if cursor:
+            position = decode_cursor(cursor)
+            try:
+                start_date = date.fromisoformat(str(position["d"]))
+                after_seq = int(position["s"])
+            except (KeyError, ValueError, TypeError) as exc:
+                raise BadCursor(cursor) from exc
+        params = {
+            "branch": branch,
+            "account": account,
+            "start_date": start_date,
+            "after_seq": after_seq,
+            "to": date_to,
+            "limit": limit + 1,
+        }
+        async with self.database.connection() as conn:
+            rows = await (await conn.execute(q("statement_page"), params)).fetchall()
+            opening_row = await (
+                await conn.execute(
+                    q("opening_balance"), {"branch": branch, "account": account, "date": date_from}
+                )
+            ).fetchone()
+        opening = opening_row[0] if opening_row else ZERO
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [
+            {
+                "id": r[0],
+                "tracekey": r[2],
+                "dateref": r[3].isoformat(),
+                "eventcode": r[4],
+                "eventdescription": r[5],
+                "description": r[6],
+                "debitcredit": r[7],
+                "amount": money(r[8]),
+                "details": r[9],
+                "createdat": r[10].isoformat(),
+                "balance": money(r[11]),
+            }
+            for r in rows
+        ]
+        next_cursor = (
+            encode_cursor({"d": rows[-1][3].isoformat(), "s": rows[-1][1]}) if more else None
+        )
+        return StatementPage(branch, account, date_from, date_to, opening, items, next_cursor)
+
+    async def consolidated(
+        self, day: date, limit: int, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        after = ("", "")
+        if cursor:
+            position = decode_cursor(cursor)
+            try:
+                after = (str(position["b"]), str(position["a"]))
+            except KeyError as exc:
+                raise BadCursor(cursor) from exc
+        params = {"date": day, "after_branch": after[0], "after_account": after[1]}
+        async with self.database.connection() as conn:
+            cur = await conn.execute(q("consolidated_page"), {**params, "limit": limit + 1})
+            rows = await cur.fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [consolidated_row(tuple(r), day) for r in rows]
+        next_cursor = encode_cursor({"b": rows[-1][0], "a": rows[-1][1]}) if more else None
+        return items, next_cursor
+
+    async def consolidated_all(
+        self, day: date, chunk: int = 5000
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every row of the report, chunk by chunk (for CSV)."""
+        cursor: str | None = None
+        while True:
+            items, cursor = await self.consolidated(day, chunk, cursor)
+            if items:
+                yield items
+            if cursor is None:
+                return
