@@ -11,13 +11,19 @@ from caudal.pipelines import api as pipelines_api
 from caudal.pipelines import setup as pipelines_setup
 from caudal.customers import context as customers_context
 from caudal.customers import routes as customers_routes
+from caudal.events import runtime as events_runtime
 from caudal.platform.bootstrap import Container
 from caudal.platform.runtime import Service
 from caudal.web.api import router as web_router
 
 
 def routers() -> list[APIRouter]:
-    return [*customers_routes.routers(), pipelines_api.router, web_router]
+    return [
+        *events_runtime.routers(),
+        *customers_routes.routers(),
+        pipelines_api.router,
+        web_router,
+    ]
 
 
 def services(
@@ -25,12 +31,14 @@ def services(
 ) -> list[Service]:
     """Workers and schedulers run by `caudal up` (and by `caudal worker` / `caudal scheduler`)."""
     found: list[Service] = []
+    found += events_runtime.services(container)  # lake flusher, retention (role "worker")
     found += pipelines_setup.services(container)  # the daily schedule (role "scheduler")
     return [s for s in found if s.role in roles]
 
 
 async def start(container: Container) -> None:
     """Open what the capabilities share for the process lifetime (caches, registries)."""
+    events_runtime.get(container)  # loads the schema registry's files once per process
     customers_context.open_customers(container)  # PII keys (key file on first run), score cache
     await pipelines_setup.start(container)
 

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from caudal import __version__
 from caudal.cli.console import err, fail, out
 from caudal.cli.durations import parse_seconds
+from caudal.events.cli import lake_app, quarantine_app
 from caudal.pipelines.cli import fakestore_app, pipeline_app
 from caudal.platform import scopes
 from caudal.platform.settings import Settings
@@ -24,6 +25,8 @@ app = typer.Typer(
 )
 app.add_typer(pipeline_app)
 app.add_typer(fakestore_app)
+app.add_typer(quarantine_app)
+app.add_typer(lake_app)
 
 
 def load_settings(**overrides: object) -> Settings:

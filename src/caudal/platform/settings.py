@@ -164,6 +164,54 @@ class LedgerSettings(BaseModel):
     reconcile_enabled: bool = Field(default=True, description="Run the nightly reconciliation.")
 
 
+class EventsSettings(BaseModel):
+    """Ingestion and schema registry (`CAUDAL_EVENTS__*`); see docs/configuration.md."""
+
+    max_items: int = Field(
+        default=1000, ge=1, le=100_000, description="Events per ingestion request; more: 413."
+    )
+    max_depth: int = Field(
+        default=32, ge=2, le=500, description="Nesting depth of an event's data; deeper: 422."
+    )
+    schemas_dir: Path | None = Field(
+        default=None, description="Extra directory of schema files loaded beside the shipped ones."
+    )
+    idempotency_ttl_hours: float = Field(
+        default=24.0, gt=0, description="How long an Idempotency-Key answers the same body."
+    )
+    retry_after_seconds: int = Field(
+        default=5, ge=1, description="Retry-After sent with 503 when the bus is down."
+    )
+
+
+class LakeSettings(BaseModel):
+    """The `lake` sink (`CAUDAL_LAKE__*`): Parquet through fsspec, buffered like Firehose."""
+
+    url: str | None = Field(
+        default=None, description="fsspec URL of the lake root. Unset: file://CAUDAL_HOME/lake."
+    )
+    flush_max_events: int = Field(
+        default=10_000, ge=1, description="Flush once this many events are buffered."
+    )
+    flush_max_seconds: float = Field(
+        default=60.0, gt=0, description="Flush once the oldest buffered event is this old."
+    )
+    dedupe_hours: float = Field(
+        default=168.0, ge=0, description="Written ids remembered to drop redeliveries."
+    )
+
+
+class RealtimeSettings(BaseModel):
+    """The `realtime` sink (`CAUDAL_REALTIME__*`): per-minute counts and recent events."""
+
+    events_retention_hours: float = Field(
+        default=24.0, gt=0, description="Recent events kept searchable for this long."
+    )
+    counts_retention_days: float = Field(
+        default=30.0, gt=0, description="Per-minute counts kept for this long."
+    )
+
+
 class Settings(BaseSettings):
     """Configuration from `CAUDAL_*` environment variables (nested keys with `__`)."""
 
@@ -199,6 +247,9 @@ class Settings(BaseSettings):
 
     auth: AuthSettings = AuthSettings()
     http: HttpSettings = HttpSettings()
+    events: EventsSettings = EventsSettings()
+    lake: LakeSettings = LakeSettings()
+    realtime: RealtimeSettings = RealtimeSettings()
     web: WebSettings = WebSettings()
     bus: BusSettings = BusSettings()
     webhook: WebhookSettings = WebhookSettings()

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from starlette.responses import RedirectResponse, Response
+from starlette.concurrency import iterate_in_threadpool
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from caudal.platform import scopes
-from caudal.web.deps import page_session
+from caudal.web.deps import data_session, page_session
 from caudal.web.forms import read_form
 from caudal.web.render import render
+from caudal.web.section import Section
 from caudal.web.security import PAGE_HEADERS, same_origin
 from caudal.web.sessions import WebSession
 from caudal.web.snapshot import overview_snapshot
@@ -23,7 +26,7 @@ router = APIRouter(include_in_schema=False)
 Session = Annotated[WebSession, Depends(page_session)]
 
 EVENT_FILTERS = ("type", "platform", "device", "from", "to", "cursor")
-QUARANTINE_FILTERS = ("type", "reason")
+QUARANTINE_FILTERS = ("type", "reason", "status", "cursor")
 
 
 def reader(request: Request, session: WebSession) -> Reader:
@@ -33,6 +36,19 @@ def reader(request: Request, session: WebSession) -> Reader:
 def _filters(request: Request, names: tuple[str, ...]) -> dict[str, str]:
     params = request.query_params
     return {n: params[n].strip()[:200] for n in names if params.get(n, "").strip()}
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _count(value: str | None) -> int | None:
+    """A count echoed back after a redirect: digits only, never free text from the URL."""
+    return int(value) if value is not None and value.isdigit() and len(value) < 10 else None
 
 
 def _to_utc(value: str) -> str:
@@ -81,7 +97,7 @@ async def quarantine_page(request: Request, session: Session) -> Response:
     read = reader(request, session)
     held = await quarantine.quarantined(read, {**filters, "limit": "100"})
     dead = await bus.dead_letters(read)
-    replayed = request.query_params.get("replayed")
+    replayed = _count(request.query_params.get("replayed"))
     return render(
         "quarantine.html",
         session=session,
@@ -91,7 +107,9 @@ async def quarantine_page(request: Request, session: Session) -> Response:
         held=held,
         dead=dead,
         replayed=replayed,
-        replay_error=request.query_params.get("replay_error"),
+        invalid=_count(request.query_params.get("invalid")),
+        redriven=_count(request.query_params.get("redriven")),
+        can_redrive=session.has(scopes.ADMIN),
         can_replay=session.has(scopes.EVENTS_WRITE),
     )
 
@@ -112,12 +130,40 @@ async def quarantine_replay(request: Request, session: Session) -> Response:
     if result.ok:
         body: Any = result.value
         replayed = body.get("replayed", 0) if isinstance(body, dict) else 0
-        target = f"/quarantine?replayed={int(replayed)}"
-    else:
-        from urllib.parse import quote
+        invalid = len(body.get("still_invalid", [])) if isinstance(body, dict) else 0
+        target = f"/quarantine?replayed={int(replayed)}&invalid={invalid}"
+        return RedirectResponse(target, status_code=303, headers=PAGE_HEADERS)
+    return render(
+        "message.html",
+        session=session,
+        status=403 if result.state == "forbidden" else 503,
+        title="Replay not done",
+        message=result.message,
+    )
 
-        target = f"/quarantine?replay_error={quote(result.message[:300])}"
-    return RedirectResponse(target, status_code=303, headers=PAGE_HEADERS)
+
+@router.post("/quarantine/dead-letters/redrive", summary="Re-drive dead letters (CSRF-checked)")
+async def dead_letters_redrive(request: Request, session: Session) -> Response:
+    form = await read_form(request)
+    if not same_origin(request) or not session.keys.csrf_matches(form.get("csrf")):
+        return render(
+            "message.html",
+            session=session,
+            status=403,
+            title="Re-drive refused",
+            message="The form expired or came from another site; reload the page and try again.",
+        )
+    result = await bus.redrive(reader(request, session))
+    if result.ok:
+        target = f"/quarantine?redriven={int(result.value)}"
+        return RedirectResponse(target, status_code=303, headers=PAGE_HEADERS)
+    return render(
+        "message.html",
+        session=session,
+        status=403 if result.state == "forbidden" else 503,
+        title="Re-drive not done",
+        message=result.message,
+    )
 
 
 @router.get("/customers", summary="Customer lookup")
@@ -176,4 +222,43 @@ async def pipelines_page(request: Request, session: Session) -> Response:
     runs = await pipelines.runs(reader(request, session), 50)
     return render(
         "pipelines.html", session=session, active="pipelines", title="Pipelines", runs=runs
+    )
+
+
+@router.get("/pipelines/runs/{run_id}/csv", summary="Download a run's CSV")
+async def pipeline_csv(
+    request: Request, run_id: str, session: Annotated[WebSession, Depends(data_session)]
+) -> Response:
+    found = (
+        await pipelines.run(reader(request, session), run_id)
+        if _is_uuid(run_id)
+        else Section("ok", None)
+    )
+    if not found.ok or not isinstance(found.value, dict):
+        status = 403 if found.state == "forbidden" else 404
+        return render(
+            "message.html",
+            session=session,
+            status=status,
+            title="No such file",
+            message=found.message or "This run does not exist or has no CSV output.",
+        )
+    url = pipelines.csv_output(found.value)
+    if url is None or found.value.get("status") != "succeeded":
+        return render(
+            "message.html",
+            session=session,
+            status=404,
+            title="No such file",
+            message="This run has no CSV output (it failed or is still running).",
+        )
+    name = f"{found.value.get('pipeline', 'output')}-{found.value.get('run_date', 'run')}.csv"
+    return StreamingResponse(
+        iterate_in_threadpool(pipelines.read_chunks(url)),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
     )

@@ -18,15 +18,14 @@ def _part(section: Section) -> dict[str, Any]:
 
 async def overview_snapshot(reader: Reader, now: datetime | None = None) -> dict[str, Any]:
     now = now or datetime.now(UTC)
-    rates, held, dead, lag, runs = await asyncio.gather(
+    rates, held, lag, runs = await asyncio.gather(
         monitor.rates(reader, now),
         quarantine.count(reader),
-        bus.dead_letters(reader),
         bus.lag(reader),
         pipelines.runs(reader, 5),
     )
     series = build_series(rates.value if rates.ok else [], now)
-    dead_count = Section.of(dead.value["count"]) if dead.ok else dead
+    dead_count = Section.of(sum(g["dead_letters"] for g in lag.value)) if lag.ok else lag
     return {
         "generated_at": now.isoformat(),
         **series,

@@ -15,6 +15,7 @@ class Reader:
     def __init__(self, app: Any, session: WebSession, trace_key: str | None = None) -> None:
         self.app = app
         self.session = session
+        self.trace_key = trace_key
         self.api = InternalApi(app, session.token, trace_key)
 
     def has(self, route: str) -> bool:

@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from caudal.platform import scopes
 from caudal.web.section import Section
 from caudal.web.sources.fetch import Reader
 from caudal.web.sources.shapes import items
 
 RUNS = "/v1/pipelines/runs"
+RUN = "/v1/pipelines/runs/{run_id}"
+CHUNK = 1024 * 1024
+
+
+def csv_output(run: dict[str, Any]) -> str | None:
+    outputs = run.get("outputs") or []
+    return next((str(o) for o in outputs if str(o).endswith(".csv")), None)
 
 
 async def runs(reader: Reader, limit: int = 20) -> Section:
     section = await reader.get("Pipeline runs", scopes.PIPELINES_READ, RUNS, limit=limit)
     if not section.ok:
         return section
-    return Section.of(items(section.value)[:limit])
+    found = items(section.value)[:limit]
+    return Section.of([{**run, "csv": csv_output(run)} for run in found])
+
+
+async def run(reader: Reader, run_id: str) -> Section:
+    return await reader.get("Pipeline runs", scopes.PIPELINES_READ, f"{RUNS}/{run_id}", route=RUN)
+
+
+def read_chunks(url: str) -> Iterator[bytes]:
+    """The output file in chunks, through fsspec (file://, s3://, gs://: wherever it was put)."""
+    import fsspec
+
+    with fsspec.open(url, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            yield chunk

@@ -1,39 +1,50 @@
-"""Quarantined events (kept with their reason) and their replay, from the ingest capability."""
+"""Quarantined events (kept with their reason) and their replay, from the events capability."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from caudal.platform import scopes
 from caudal.web.section import Section
 from caudal.web.sources.fetch import Reader
-from caudal.web.sources.shapes import items, total
+from caudal.web.sources.shapes import items, next_cursor
 
 LIST = "/v1/quarantine"
-REPLAY = "/v1/quarantine/replay"
+COUNT_LIMIT = 500
 
 
 async def quarantined(reader: Reader, filters: dict[str, str]) -> Section:
     section = await reader.get("Quarantine", scopes.EVENTS_READ, LIST, **filters)
     if not section.ok:
         return section
-    rows = items(section.value)
-    return Section.of({"rows": rows, "count": total(section.value, len(rows))})
+    return Section.of({"rows": items(section.value), "next": next_cursor(section.value)})
 
 
 async def count(reader: Reader) -> Section:
-    section = await reader.get("Quarantine", scopes.EVENTS_READ, LIST, limit=1, replayed="false")
+    """Pending entries, counted up to 500 ("500+" beyond: the overview needs no exact figure)."""
+    section = await reader.get("Quarantine", scopes.EVENTS_READ, LIST, limit=COUNT_LIMIT)
     if not section.ok:
         return section
-    return Section.of(total(section.value, len(items(section.value))))
+    held = len(items(section.value))
+    return Section.of(f"{held}+" if next_cursor(section.value) else held)
 
 
 async def replay(reader: Reader, event_type: str | None) -> Section:
+    """Re-validate pending entries against today's schemas and publish those that now pass.
+
+    The events capability offers replay as a function (and `caudal quarantine replay`), not a
+    route, so it is called in-process with this process's bus and schema catalog.
+    """
     if not reader.session.has(scopes.EVENTS_WRITE):
         return Section.forbidden(scopes.EVENTS_WRITE)
-    if not reader.has(REPLAY):
+    try:
+        from caudal.events import runtime
+        from caudal.events.quarantine import replay as replay_pending
+    except ImportError:
         return Section.unavailable("Replaying quarantined events")
-    result = await reader.api.post(REPLAY, json={"type": event_type} if event_type else {})
-    if result.status == 403:
-        return Section.forbidden(scopes.EVENTS_WRITE)
-    if not result.ok:
-        return Section.error(f"Replay failed: {result.detail}")
-    return Section.of(result.body)
+    container: Any = reader.app.state.container
+    events = runtime.get(container)
+    report = await replay_pending(
+        container.database, events.bus, events.catalog, events.limits, type_=event_type
+    )
+    return Section.of({"replayed": len(report.replayed), "still_invalid": report.still_invalid})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-LIST_KEYS = ("items", "results", "rates", "events", "runs", "entries", "data", "accounts")
+LIST_KEYS = ("items", "series", "results", "rates", "events", "runs", "entries", "data", "accounts")
 
 
 def items(body: Any) -> list[dict[str, Any]]:

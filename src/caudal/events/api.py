@@ -1,0 +1,176 @@
+"""Ingestion API (seed 000): `POST /v1/events/frontend`, `/backend`, `/batch` (scope events:write).
+
+The hot path reads the raw body once with orjson (no request model), validates against the
+schema registry in memory, and makes everything durable in one database round trip.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+
+from caudal.events import runtime
+from caudal.events.ingest import answer_for, request_hash
+from caudal.events.intake import Intake, Intaker
+from caudal.platform import scopes
+from caudal.platform.auth import Principal
+from caudal.platform.db.pool import DatabaseUnavailable
+from caudal.platform.errors import CaudalError, unavailable
+from caudal.platform.http.deps import container, require
+
+router = APIRouter(tags=["events"])
+_KEY_OK = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+Writer = Annotated[Principal, Depends(require(scopes.EVENTS_WRITE))]
+
+_ACCEPTED_EXAMPLE = {
+    "accepted": [{"index": 0, "id": "5b0c7c8e-2f7a-4a53-9d0a-1c1f7f0f2a11"}],
+    "rejected": [
+        {
+            "index": 1,
+            "code": "CAU-EVT-TIMESTAMP",
+            "message": "`timestamp` needs a UTC offset such as -0300, -03:00 or Z",
+            "field": "data[1].timestamp",
+            "reason": "invalid_envelope",
+            "quarantine_id": "0f5e...",
+        }
+    ],
+}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "Durable on the bus: accepted ids and, per rejected item, why.",
+        "content": {"application/json": {"example": _ACCEPTED_EXAMPLE}},
+    },
+    400: {"description": "Malformed JSON (CAU-REQ-MALFORMED-JSON)."},
+    413: {"description": "Body or item count over the limit."},
+    422: {"description": "Invalid shape, or every event rejected (kept in quarantine)."},
+    503: {"description": "Database or bus unavailable; retry after Retry-After."},
+}
+
+
+def _parse(body: bytes) -> Any:
+    if b"\\u0000" in body:
+        raise CaudalError(
+            code="CAU-EVT-NUL",
+            detail="the NUL character (\\u0000) is not allowed in events",
+            status=422,
+            title="Invalid event payload",
+            field="body",
+        )
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        deep = "depth limit" in str(exc) or "recursion" in str(exc)
+        raise CaudalError(
+            code="CAU-EVT-TOO-DEEP" if deep else "CAU-REQ-MALFORMED-JSON",
+            detail="the body nests too deep" if deep else "the request body is not valid JSON",
+            status=422 if deep else 400,
+            title="Invalid event payload" if deep else "Malformed JSON",
+            field="body",
+        ) from None
+
+
+async def _ingest(
+    request: Request,
+    principal: Principal,
+    build: Callable[[Intaker], Callable[..., Intake]],
+) -> Response:
+    c = container(request)
+    events = runtime.get(c)
+    key = request.headers.get("idempotency-key")
+    if key is not None and not _KEY_OK.match(key):
+        raise CaudalError(
+            code="CAU-EVT-IDEMPOTENCY-KEY",
+            detail="Idempotency-Key must be 1 to 255 visible ASCII characters",
+            status=422,
+            title="Invalid header",
+            field="Idempotency-Key",
+        )
+    raw = await request.body()
+    body = _parse(raw)
+    trace_key: str | None = getattr(request.state, "trace_key", None)
+    received_at = datetime.now(UTC)
+    route = request.url.path
+    try:
+        registry = await events.catalog.current()
+        intake = build(Intaker(registry, events.limits))(
+            body, received_at=received_at, trace_key=trace_key, subject=principal.subject
+        )
+        answer = await events.ingest.submit(
+            intake,
+            answer=answer_for(intake, route, trace_key),
+            route=route,
+            subject=principal.subject,
+            received_at=received_at,
+            trace_key=trace_key,
+            idempotency_key=key,
+            body_hash=request_hash(route, raw),
+        )
+    except DatabaseUnavailable:
+        raise unavailable(
+            "the event bus is unavailable; nothing was stored, retry after the delay given",
+            c.settings.events.retry_after_seconds,
+        ) from None
+    return Response(answer.body, status_code=answer.status, media_type=answer.media_type)
+
+
+_FRONTEND_BODY = {
+    "device": {"platform": "Android", "deviceId": "je28c5slx5aoj1bx4"},
+    "data": [
+        {"timestamp": "2020-10-12T20:01:14-0300", "event_id": "click_button_help"},
+        {"timestamp": "2020-10-12T20:04:07-0300", "event_id": "click_button_next"},
+    ],
+}
+_BACKEND_BODY = {
+    "eventType": "selfie-uploaded",
+    "eventDateTime": "2020-10-12T21:38:43-0300",
+    "version": "1.0",
+    "data": {"selfield": "cc9aa584d6be"},
+}
+
+
+def _body_doc(example: Any) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}, "example": example}},
+        }
+    }
+
+
+@router.post(
+    "/v1/events/frontend",
+    status_code=202,
+    summary="Ingest frontend events (seed 000): one device, many items.",
+    responses=_RESPONSES,
+    openapi_extra=_body_doc(_FRONTEND_BODY),
+)
+async def frontend(request: Request, principal: Writer) -> Response:
+    return await _ingest(request, principal, lambda i: i.frontend)
+
+
+@router.post(
+    "/v1/events/backend",
+    status_code=202,
+    summary="Ingest one backend event (seed 000), validated against its registered schema.",
+    responses=_RESPONSES,
+    openapi_extra=_body_doc(_BACKEND_BODY),
+)
+async def backend(request: Request, principal: Writer) -> Response:
+    return await _ingest(request, principal, lambda i: i.backend)
+
+
+@router.post(
+    "/v1/events/batch",
+    status_code=202,
+    summary='Ingest many backend events: a JSON array, or {"events": [...]}.',
+    responses=_RESPONSES,
+    openapi_extra=_body_doc({"events": [_BACKEND_BODY]}),
+)
+async def batch(request: Request, principal: Writer) -> Response:
+    return await _ingest(request, principal, lambda i: i.batch)

@@ -1,0 +1,200 @@
+"""`caudal quarantine ...` and `caudal lake ...`."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.table import Table
+
+from caudal.cli.console import err, fail, out
+
+T = TypeVar("T")
+
+quarantine_app = typer.Typer(
+    name="quarantine", help="Invalid events kept with their reason.", no_args_is_help=True
+)
+lake_app = typer.Typer(
+    name="lake", help="The Parquet lake: SQL, flush, compact.", no_args_is_help=True
+)
+
+
+def _with_container(work: Callable[[Any], Awaitable[T]]) -> T:
+    from caudal.cli.main import load_settings
+    from caudal.platform.bootstrap import bootstrap
+
+    settings = load_settings()
+    try:
+        container = bootstrap(settings)
+    except Exception as exc:
+        fail(
+            f"could not prepare the database: {type(exc).__name__}: {exc}",
+            "run `caudal doctor` to check the configuration",
+        )
+        raise typer.Exit(1) from exc
+
+    async def main() -> T:
+        await container.database.open()
+        try:
+            await container.database.pool.wait(timeout=30)
+            return await work(container)
+        finally:
+            await container.database.close()
+
+    try:
+        return asyncio.run(main())
+    finally:
+        container.close_embedded()
+
+
+def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
+    if fmt == "json":
+        for row in rows:
+            print(json.dumps(dict(zip(columns, row, strict=True)), default=str))
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        table = Table(*columns)
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        out.print(table)
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    type_: Annotated[str | None, typer.Option("--type", help="Only this event type.")] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option(help="unknown_type, unknown_version, schema_violation, invalid_envelope."),
+    ] = None,
+    status: Annotated[str, typer.Option(help="pending, replayed or all.")] = "pending",
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+) -> None:
+    """List quarantined events, newest first."""
+    from caudal.events.quarantine import QuarantineFilter, list_entries
+
+    if status not in ("pending", "replayed", "all"):
+        fail(f"unknown status {status}", "use --status pending, replayed or all")
+        raise typer.Exit(2)
+    where = QuarantineFilter(
+        type=type_,
+        reason=reason,
+        replayed={"pending": False, "replayed": True, "all": None}[status],
+    )
+
+    async def work(container: Any) -> list[dict[str, Any]]:
+        items, _ = await list_entries(container.database, where, limit, None)
+        return items
+
+    items = _with_container(work)
+    columns = ["id", "received_at", "source", "type", "version", "reason", "code", "field"]
+    if fmt == "json":
+        for item in items:
+            print(json.dumps(item, default=str))
+        return
+    _print_rows(columns, [tuple(i[c] for c in columns) for i in items], fmt)
+    err.print(f"{len(items)} event(s)")
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    type_: Annotated[str | None, typer.Option("--type", help="Only this event type.")] = None,
+) -> None:
+    """Re-validate pending events against today's schemas; publish the ones that pass."""
+    from caudal.events import runtime
+    from caudal.events.quarantine import ReplayReport, replay
+
+    async def work(container: Any) -> ReplayReport:
+        events = runtime.get(container)
+        return await replay(
+            container.database, events.bus, events.catalog, events.limits, type_=type_
+        )
+
+    report = _with_container(work)
+    out.print(
+        f"[green]{len(report.replayed)} replayed[/] (now on the bus); "
+        f"{len(report.still_invalid)} still invalid"
+    )
+    for failure in report.still_invalid[:20]:
+        err.print(f"  {failure['id']}: {failure['code']}: {failure['message']}")
+    if report.still_invalid:
+        err.print(
+            "[yellow]next:[/] fix or register the schema (POST /v1/schemas), then replay again"
+        )
+
+
+@lake_app.command("sql")
+def lake_sql(
+    statement: Annotated[
+        str, typer.Argument(help='e.g. "SELECT type, count(*) FROM events GROUP BY 1"')
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+) -> None:
+    """Run SQL (DuckDB) over the lake. Views: `events` (everything, with `dt`), and one per
+    source and type such as frontend.click_button_help or backend."selfie-uploaded"."""
+    import duckdb
+
+    from caudal.cli.main import load_settings
+    from caudal.events.lake_files import LakeFiles, default_url
+    from caudal.events.lake_query import query
+
+    settings = load_settings()
+    files = LakeFiles(settings.lake.url or default_url(settings.home))
+    try:
+        columns, rows = query(files, statement)
+    except duckdb.Error as exc:
+        fail(f"query failed: {exc}", "views: events, <source>.<type>; see docs/lake.md")
+        raise typer.Exit(1) from exc
+    _print_rows(columns, rows, fmt)
+
+
+@lake_app.command("flush")
+def lake_flush() -> None:
+    """Write every buffered event to the lake now (normally done by size or age)."""
+    from caudal.events import runtime
+    from caudal.events.sinks.lake import FlushResult, LakeFlusher
+
+    async def work(container: Any) -> FlushResult:
+        flusher = LakeFlusher(
+            container.database, runtime.lake_files(container), container.settings.lake
+        )
+        return await flusher.flush(force=True)
+
+    result = _with_container(work)
+    out.print(f"{result.rows} event(s) written in {result.files} file(s)")
+
+
+@lake_app.command("compact")
+def lake_compact(
+    day: Annotated[
+        str | None, typer.Option("--date", help="Only partitions of this day (YYYY-MM-DD).")
+    ] = None,
+) -> None:
+    """Merge each partition's files into one, without duplicate ids (atomic per partition)."""
+    from caudal.events import runtime
+    from caudal.events.lake_compact import CompactReport, compact
+
+    if day is not None:
+        try:
+            date.fromisoformat(day)
+        except ValueError as exc:
+            fail(f"--date {day} is not a date", "use YYYY-MM-DD")
+            raise typer.Exit(2) from exc
+
+    async def work(container: Any) -> CompactReport:
+        return await compact(container, runtime.lake_files(container), day)
+
+    report = _with_container(work)
+    out.print(
+        f"{report.partitions} partition(s) compacted: {report.files_before} file(s) -> "
+        f"{report.partitions}, {report.rows_before} row(s) -> {report.rows_after}"
+    )

@@ -1,0 +1,392 @@
+"""Turn seed 000's frontend and backend payloads into canonical events, or rejections.
+
+Pure logic: no I/O. Request-level problems (a body that is not the documented shape, too many
+items, data nested too deep) raise `CaudalError`; an item that fails on its own becomes a
+`Rejection` that the caller keeps in quarantine while the valid items go on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from caudal.bus.model import Message, new_id
+from caudal.events.limits import depth_exceeds
+from caudal.events.model import EVENTS_TOPIC, CanonicalEvent
+from caudal.events.registry import TYPE_PATTERN, RegisteredSchema, Registry, validate
+from caudal.events.timestamps import TimestampError, parse_utc
+from caudal.platform.errors import CaudalError
+
+DEFAULT_VERSION = "1.0"
+FRONTEND_ENVELOPE = ("timestamp", "event_id", "version")
+# Client event ids map to stable canonical ids, per token subject, so a retried event is one event.
+_CLIENT_ID_NAMESPACE = uuid.UUID("0d6f4c8e-9b1a-4c55-8a57-6361756461ff")
+
+# Why an item went to quarantine (the `reason` column; stable, documented).
+INVALID_ENVELOPE = "invalid_envelope"
+UNKNOWN_TYPE = "unknown_type"
+UNKNOWN_VERSION = "unknown_version"
+SCHEMA_VIOLATION = "schema_violation"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_items: int = 1000
+    max_depth: int = 32
+
+
+@dataclass
+class Rejection:
+    index: int
+    reason: str
+    code: str
+    message: str
+    field: str
+    source: str
+    payload: Any
+    type: str | None = None
+    version: str | None = None
+    quarantine_id: str = dataclasses.field(default_factory=new_id)
+
+    def as_response(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "code": self.code,
+            "message": self.message,
+            "field": self.field,
+            "reason": self.reason,
+            "quarantine_id": self.quarantine_id,
+        }
+
+
+@dataclass
+class Intake:
+    """The outcome of one request: events to publish (with their item index) and rejections."""
+
+    events: list[tuple[int, CanonicalEvent]] = dataclasses.field(default_factory=list)
+    rejections: list[Rejection] = dataclasses.field(default_factory=list)
+
+    def messages(self) -> list[Message]:
+        return [to_message(event) for _, event in self.events]
+
+    def response(self) -> dict[str, Any]:
+        return {
+            "accepted": [{"index": i, "id": e.id} for i, e in self.events],
+            "rejected": [r.as_response() for r in self.rejections],
+        }
+
+
+def bad_request(code: str, message: str, field_name: str, status: int = 422) -> CaudalError:
+    return CaudalError(
+        code=code,
+        detail=message,
+        status=status,
+        title="Payload too large" if status == 413 else "Invalid event payload",
+        field=field_name,
+    )
+
+
+def partition_key(event: CanonicalEvent) -> str:
+    """Order per device (frontend) or per CPF (backend); otherwise no ordering is needed."""
+    if event.device and isinstance(event.device.get("deviceId"), str):
+        return f"device:{event.device['deviceId']}"
+    cpf = event.data.get("cpf")
+    if isinstance(cpf, str):
+        return "cpf:" + "".join(ch for ch in cpf if ch.isdigit())
+    return event.id
+
+
+def to_message(event: CanonicalEvent) -> Message:
+    headers = {"trace_key": event.trace_key} if event.trace_key else {}
+    return Message(
+        topic=EVENTS_TOPIC,
+        key=partition_key(event),
+        payload=event.to_dict(),
+        id=event.id,
+        headers=headers,
+    )
+
+
+def client_event_id(subject: str, client_id: str) -> str:
+    return str(uuid.uuid5(_CLIENT_ID_NAMESPACE, f"{subject}\x00{client_id}"))
+
+
+class Intaker:
+    """Builds an `Intake` from a request body with the registry as it is now."""
+
+    def __init__(self, registry: Registry, limits: Limits) -> None:
+        self.registry = registry
+        self.limits = limits
+
+    # ---- frontend -------------------------------------------------------------------------
+
+    def frontend(
+        self, body: Any, *, received_at: datetime, trace_key: str | None, subject: str
+    ) -> Intake:
+        if not isinstance(body, dict):
+            raise bad_request(
+                "CAU-EVT-BODY", "the body must be an object with `device` and `data`", "body"
+            )
+        device = body.get("device")
+        if not isinstance(device, dict):
+            raise bad_request(
+                "CAU-EVT-DEVICE", "`device` must be an object with platform and deviceId", "device"
+            )
+        for name, limit in (("platform", 64), ("deviceId", 128)):
+            value = device.get(name)
+            if not isinstance(value, str) or not 0 < len(value) <= limit:
+                raise bad_request(
+                    "CAU-EVT-DEVICE",
+                    f"`device.{name}` must be a string of 1 to {limit} characters",
+                    f"device.{name}",
+                )
+        if len(device) > 20 or depth_exceeds(device, 3):
+            raise bad_request("CAU-EVT-DEVICE", "`device` has too many or nested fields", "device")
+        items = self._items(body.get("data"), "data")
+        intake = Intake()
+        for index, item in enumerate(items):
+            self._frontend_item(intake, index, item, device, received_at, trace_key, subject)
+        return intake
+
+    def _items(self, items: Any, field_name: str) -> list[Any]:
+        if not isinstance(items, list):
+            raise bad_request(
+                "CAU-EVT-DATA", f"`{field_name}` must be an array of events", field_name
+            )
+        if not items:
+            raise bad_request("CAU-EVT-EMPTY", f"`{field_name}` holds no event", field_name)
+        if len(items) > self.limits.max_items:
+            raise bad_request(
+                "CAU-EVT-TOO-MANY-ITEMS",
+                f"{len(items)} events in one request; the limit is {self.limits.max_items}: "
+                "split them into several requests",
+                field_name,
+                status=413,
+            )
+        if depth_exceeds(items, self.limits.max_depth + 2):
+            raise bad_request(
+                "CAU-EVT-TOO-DEEP",
+                f"event data nests deeper than {self.limits.max_depth} levels",
+                field_name,
+            )
+        return items
+
+    def _frontend_item(
+        self,
+        intake: Intake,
+        index: int,
+        item: Any,
+        device: dict[str, Any],
+        received_at: datetime,
+        trace_key: str | None,
+        subject: str,
+    ) -> None:
+        where = f"data[{index}]"
+        raw = {"device": device, "item": item}
+
+        def reject(reason: str, code: str, message: str, field_name: str, **kw: Any) -> None:
+            intake.rejections.append(
+                Rejection(index, reason, code, message, field_name, "frontend", raw, **kw)
+            )
+
+        if not isinstance(item, dict):
+            reject(INVALID_ENVELOPE, "CAU-EVT-ITEM", "each event must be an object", where)
+            return
+        type_ = item.get("event_id")
+        if not isinstance(type_, str) or not TYPE_PATTERN.match(type_):
+            reject(
+                INVALID_ENVELOPE,
+                "CAU-EVT-EVENT-ID",
+                "`event_id` must be 1-128 letters, digits or . _ : -",
+                f"{where}.event_id",
+            )
+            return
+        version = item.get("version", DEFAULT_VERSION)
+        if not isinstance(version, str) or not version:
+            reject(
+                INVALID_ENVELOPE,
+                "CAU-EVT-VERSION",
+                "`version` must be a string such as 1.0",
+                f"{where}.version",
+                type=type_,
+            )
+            return
+        try:
+            occurred_at = parse_utc(item.get("timestamp"))
+        except TimestampError as exc:
+            reject(
+                INVALID_ENVELOPE,
+                "CAU-EVT-TIMESTAMP",
+                f"`timestamp` {exc}",
+                f"{where}.timestamp",
+                type=type_,
+                version=version,
+            )
+            return
+        data = {k: v for k, v in item.items() if k not in FRONTEND_ENVELOPE}
+        schema = self.registry.for_frontend(type_, version)
+        if schema is not None and (violation := validate(schema, data)) is not None:
+            reject(
+                SCHEMA_VIOLATION,
+                violation.code,
+                f"{violation.message} (schema {schema.type} {schema.version})",
+                f"{where}.{violation.field.removeprefix('data.')}"
+                if violation.field != "data"
+                else where,
+                type=type_,
+                version=version,
+            )
+            return
+        event = CanonicalEvent(
+            source="frontend",
+            type=type_,
+            version=version,
+            occurred_at=occurred_at,
+            received_at=received_at,
+            data=data,
+            trace_key=trace_key,
+            device=device,
+        )
+        intake.events.append((index, event))
+
+    # ---- backend --------------------------------------------------------------------------
+
+    def backend(
+        self, body: Any, *, received_at: datetime, trace_key: str | None, subject: str
+    ) -> Intake:
+        if not isinstance(body, dict):
+            raise bad_request(
+                "CAU-EVT-BODY",
+                "the body must be an object with eventType, eventDateTime, version and data",
+                "body",
+            )
+        self._items([body], "body")  # depth guard
+        intake = Intake()
+        self._backend_item(intake, 0, body, "", received_at, trace_key, subject)
+        return intake
+
+    def batch(
+        self, body: Any, *, received_at: datetime, trace_key: str | None, subject: str
+    ) -> Intake:
+        items = body.get("events") if isinstance(body, dict) else body
+        field_name = "events" if isinstance(body, dict) else "body"
+        items = self._items(items, field_name)
+        intake = Intake()
+        for index, item in enumerate(items):
+            prefix = f"{field_name}[{index}]." if field_name == "events" else f"[{index}]."
+            self._backend_item(intake, index, item, prefix, received_at, trace_key, subject)
+        return intake
+
+    def _backend_item(
+        self,
+        intake: Intake,
+        index: int,
+        item: Any,
+        prefix: str,
+        received_at: datetime,
+        trace_key: str | None,
+        subject: str,
+    ) -> None:
+        def reject(reason: str, code: str, message: str, field_name: str, **kw: Any) -> None:
+            intake.rejections.append(
+                Rejection(index, reason, code, message, prefix + field_name, "backend", item, **kw)
+            )
+
+        if not isinstance(item, dict):
+            reject(INVALID_ENVELOPE, "CAU-EVT-ITEM", "each event must be an object", "")
+            return
+        type_ = item.get("eventType")
+        if not isinstance(type_, str) or not TYPE_PATTERN.match(type_):
+            reject(
+                INVALID_ENVELOPE,
+                "CAU-EVT-EVENT-TYPE",
+                "`eventType` must be 1-128 letters, digits or . _ : -",
+                "eventType",
+            )
+            return
+        version = item.get("version", DEFAULT_VERSION)
+        if not isinstance(version, str) or not version:
+            reject(
+                INVALID_ENVELOPE,
+                "CAU-EVT-VERSION",
+                "`version` must be a string such as 1.0",
+                "version",
+                type=type_,
+            )
+            return
+        kw: dict[str, Any] = {"type": type_, "version": version}
+        try:
+            occurred_at = parse_utc(item.get("eventDateTime"))
+        except TimestampError as exc:
+            reject(
+                INVALID_ENVELOPE,
+                "CAU-EVT-TIMESTAMP",
+                f"`eventDateTime` {exc}",
+                "eventDateTime",
+                **kw,
+            )
+            return
+        data = item.get("data")
+        if not isinstance(data, dict):
+            reject(INVALID_ENVELOPE, "CAU-EVT-DATA", "`data` must be an object", "data", **kw)
+            return
+        client_id = item.get("eventId")
+        if client_id is not None and (
+            not isinstance(client_id, str) or not 0 < len(client_id) <= 128
+        ):
+            reject(
+                INVALID_ENVELOPE,
+                "CAU-EVT-EVENT-ID",
+                "`eventId` must be a string of 1 to 128 characters",
+                "eventId",
+                **kw,
+            )
+            return
+        schema = self._backend_schema(type_, version)
+        if isinstance(schema, tuple):
+            reason, code, message = schema
+            reject(
+                reason, code, message, "eventType" if reason == UNKNOWN_TYPE else "version", **kw
+            )
+            return
+        violation = validate(schema, data)
+        if violation is not None:
+            reject(
+                SCHEMA_VIOLATION,
+                violation.code,
+                f"{violation.message} (schema {schema.type} {schema.version})",
+                violation.field,
+                **kw,
+            )
+            return
+        event = CanonicalEvent(
+            source="backend",
+            type=type_,
+            version=version,
+            occurred_at=occurred_at,
+            received_at=received_at,
+            data=data,
+            trace_key=trace_key,
+            id=client_event_id(subject, client_id) if client_id else new_id(),
+        )
+        intake.events.append((index, event))
+
+    def _backend_schema(self, type_: str, version: str) -> RegisteredSchema | tuple[str, str, str]:
+        found = self.registry.get(type_, version) or self.registry.family(type_, version)
+        if found is not None:
+            return found
+        if self.registry.knows_type(type_):
+            known = ", ".join(e.version for e in self.registry.versions(type_))
+            return (
+                UNKNOWN_VERSION,
+                "CAU-EVT-UNKNOWN-VERSION",
+                f"no schema for {type_} version {version} (registered: {known})",
+            )
+        return (
+            UNKNOWN_TYPE,
+            "CAU-EVT-UNKNOWN-TYPE",
+            f"no schema is registered for event type {type_}; register one with POST /v1/schemas",
+        )

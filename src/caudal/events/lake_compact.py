@@ -1,0 +1,56 @@
+"""`caudal lake compact`: per partition, merge small files into one deduplicated file, under the
+flusher's lock (so no flush races it), after finishing any interrupted flush."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from caudal.events.lake_files import LakeFiles, compact_partition
+from caudal.events.sinks.lake import FLUSH_LOCK, FlushResult, LakeFlusher
+from caudal.platform.bootstrap import Container
+from caudal.platform.errors import CaudalError
+
+
+@dataclass
+class CompactReport:
+    partitions: int = 0
+    files_before: int = 0
+    rows_before: int = 0
+    rows_after: int = 0
+
+
+async def compact(container: Container, files: LakeFiles, day: str | None) -> CompactReport:
+    flusher = LakeFlusher(container.database, files, container.settings.lake)
+    report = CompactReport()
+    async with container.database.connection() as conn:
+        for _ in range(60):
+            cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (FLUSH_LOCK,))
+            row = await cur.fetchone()
+            await conn.commit()
+            if row and row[0]:
+                break
+            await asyncio.sleep(0.5)
+        else:
+            raise CaudalError(
+                code="CAU-LAKE-BUSY",
+                detail="a lake flush has held the lock for 30 s; try again",
+                status=409,
+                title="Busy",
+            )
+        try:
+            # Finish interrupted batches first, so none is rewritten after its file is merged.
+            await flusher.finish_interrupted(conn, FlushResult())
+            for directory, paths in (await asyncio.to_thread(files.parts, day)).items():
+                if len(paths) < 2:
+                    continue
+                before, after = await asyncio.to_thread(compact_partition, files, directory, paths)
+                report.partitions += 1
+                report.files_before += len(paths)
+                report.rows_before += before
+                report.rows_after += after
+        finally:
+            await conn.rollback()
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (FLUSH_LOCK,))
+            await conn.commit()
+    return report

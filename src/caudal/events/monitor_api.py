@@ -1,0 +1,152 @@
+"""Real-time monitoring API (scope monitor:read), read by the dashboard.
+
+- `GET /v1/monitor/rates?since=&source=&type=&platform=`: per-minute counts (by received time).
+- `GET /v1/monitor/events?type=&device=&source=&from=&to=&limit=&cursor=`: recent events,
+  newest first (by received time), keyset-paginated.
+Shapes are documented in docs/api.md; keep them stable.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from psycopg import sql
+
+from caudal.cli.durations import parse_seconds
+from caudal.events import paging
+from caudal.events.timestamps import TimestampError, parse_utc
+from caudal.platform import scopes
+from caudal.platform.auth import Principal
+from caudal.platform.errors import validation_error
+from caudal.platform.http.deps import container, require
+
+router = APIRouter(tags=["monitor"])
+Reader = Annotated[Principal, Depends(require(scopes.MONITOR_READ))]
+_RECENT_COLUMNS = (
+    "id, source, type, version, occurred_at, received_at, platform, device_id, trace_key, data"
+)
+
+
+def _instant(value: str | None, name: str, default: datetime | None) -> datetime | None:
+    """An ISO timestamp with offset, or a duration back from now (`15m`, `2h`, `3600`)."""
+    if value is None:
+        return default
+    try:
+        return datetime.now(UTC) - timedelta(seconds=parse_seconds(value))
+    except ValueError:
+        pass
+    try:
+        return parse_utc(value)
+    except TimestampError as exc:
+        raise validation_error(
+            name, "CAU-MON-TIME", f"`{name}` must be a duration like 15m or a timestamp that {exc}"
+        ) from None
+
+
+@router.get("/v1/monitor/rates", summary="Events per minute by source, type and platform.")
+async def rates(
+    request: Request,
+    _: Reader,
+    since: Annotated[str | None, Query(description="ISO timestamp or duration; 1h")] = None,
+    source: Annotated[str | None, Query(max_length=64)] = None,
+    type: Annotated[str | None, Query(max_length=128)] = None,
+    platform: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    start = _instant(since, "since", now - timedelta(hours=1))
+    assert start is not None
+    clauses: list[sql.Composable] = [sql.SQL("minute >= date_trunc('minute', %s::timestamptz)")]
+    params: list[Any] = [start]
+    for column, value in (("source", source), ("type", type), ("platform", platform)):
+        if value is not None:
+            clauses.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+            params.append(value)
+    query = sql.SQL(
+        "SELECT minute, source, type, platform, count FROM events.minute_counts WHERE {} "
+        "ORDER BY minute, source, type, platform LIMIT 20000"
+    ).format(sql.SQL(" AND ").join(clauses))
+    async with container(request).database.connection() as conn:
+        cur = await conn.execute(query, params)
+        rows = await cur.fetchall()
+    series = [
+        {
+            "minute": minute.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "source": src,
+            "type": typ,
+            "platform": plat or None,
+            "count": int(count),
+        }
+        for minute, src, typ, plat, count in rows
+    ]
+    return {
+        "since": start.isoformat().replace("+00:00", "Z"),
+        "until": now.isoformat().replace("+00:00", "Z"),
+        "total": sum(s["count"] for s in series),
+        "series": series,
+    }
+
+
+def _event(row: tuple[Any, ...]) -> dict[str, Any]:
+    id_, src, typ, version, occurred, received, plat, device, trace, data = row
+    return {
+        "id": id_,
+        "source": src,
+        "type": typ,
+        "version": version,
+        "occurred_at": occurred.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "received_at": received.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "platform": plat,
+        "device_id": device,
+        "trace_key": trace,
+        "data": data,
+    }
+
+
+@router.get("/v1/monitor/events", summary="Recent events by type, device and time range.")
+async def recent_events(
+    request: Request,
+    _: Reader,
+    type: Annotated[str | None, Query(max_length=128)] = None,
+    device: Annotated[str | None, Query(max_length=128, description="deviceId")] = None,
+    source: Annotated[str | None, Query(max_length=64)] = None,
+    from_: Annotated[str | None, Query(alias="from", description="ISO or duration")] = None,
+    to: Annotated[str | None, Query(description="ISO timestamp or duration (exclusive)")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    clauses: list[sql.Composable] = []
+    params: list[Any] = []
+    for column, value in (("type", type), ("device_id", device), ("source", source)):
+        if value is not None:
+            clauses.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+            params.append(value)
+    start = _instant(from_, "from", None)
+    end = _instant(to, "to", None)
+    if start is not None:
+        clauses.append(sql.SQL("received_at >= %s"))
+        params.append(start)
+    if end is not None:
+        clauses.append(sql.SQL("received_at < %s"))
+        params.append(end)
+    if cursor:
+        at, id_ = paging.decode(cursor)
+        clauses.append(sql.SQL("(received_at, id) < (%s, %s)"))
+        params += [at, id_]
+    query = sql.SQL(
+        "SELECT {} FROM events.recent {} ORDER BY received_at DESC, id DESC LIMIT %s"
+    ).format(
+        sql.SQL(_RECENT_COLUMNS),
+        sql.SQL("WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL(""),
+    )
+    params.append(limit + 1)
+    async with container(request).database.connection() as conn:
+        cur = await conn.execute(query, params)
+        rows = await cur.fetchall()
+    items = [_event(r) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = paging.encode(last[5], str(last[0]))
+    return {"items": items, "next_cursor": next_cursor}

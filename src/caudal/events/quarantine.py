@@ -1,0 +1,161 @@
+"""Quarantine: invalid events kept with their reason and raw payload; listed, and replayed once
+their schema is fixed (re-validated, published, marked replayed, in one transaction each)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from psycopg import sql
+
+from caudal.bus.port import Bus
+from caudal.events import paging
+from caudal.events.catalog import SchemaCatalog
+from caudal.events.intake import Intake, Intaker, Limits, to_message
+from caudal.events.queries import q
+from caudal.platform.db.pool import Database
+from caudal.platform.errors import CaudalError
+
+_log = structlog.get_logger("caudal.events.quarantine")
+_COLUMNS = (
+    "id, received_at, source, type, version, reason, code, message, field, payload, trace_key,"
+    " replayed_at, event_id"
+)
+
+
+@dataclass(frozen=True)
+class QuarantineFilter:
+    type: str | None = None
+    source: str | None = None
+    reason: str | None = None
+    replayed: bool | None = False  # None: both
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _row(row: tuple[Any, ...]) -> dict[str, Any]:
+    names = [c.strip() for c in _COLUMNS.split(",")]
+    item = dict(zip(names, row, strict=True))
+    item["id"] = str(item["id"])
+    for key in ("received_at", "replayed_at"):
+        if item[key] is not None:
+            item[key] = item[key].isoformat()
+    return item
+
+
+async def list_entries(
+    database: Database, where: QuarantineFilter, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    clauses: list[sql.Composable] = []
+    params: list[Any] = []
+    for column, value in (("type", where.type), ("source", where.source), ("reason", where.reason)):
+        if value is not None:
+            clauses.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+            params.append(value)
+    if where.replayed is not None:
+        clauses.append(
+            sql.SQL("replayed_at IS NOT NULL" if where.replayed else "replayed_at IS NULL")
+        )
+    if where.since is not None:
+        clauses.append(sql.SQL("received_at >= %s"))
+        params.append(where.since)
+    if where.until is not None:
+        clauses.append(sql.SQL("received_at < %s"))
+        params.append(where.until)
+    if cursor:
+        at, id_ = paging.decode(cursor)
+        clauses.append(sql.SQL("(received_at, id) < (%s, %s::uuid)"))
+        params += [at, id_]
+    query = sql.SQL(
+        "SELECT {} FROM events.quarantine {} ORDER BY received_at DESC, id DESC LIMIT %s"
+    ).format(
+        sql.SQL(_COLUMNS),
+        sql.SQL("WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL(""),
+    )
+    params.append(limit + 1)
+    async with database.connection() as conn:
+        cur = await conn.execute(query, params)
+        rows = await cur.fetchall()
+    items = [_row(r) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = paging.encode(last[1], str(last[0]))
+    return items, next_cursor
+
+
+@dataclass
+class ReplayReport:
+    replayed: list[str] = field(default_factory=list)  # quarantine ids now on the bus
+    still_invalid: list[dict[str, str]] = field(default_factory=list)
+
+
+def _revalidate(
+    intaker: Intaker, source: str, payload: Any, received_at: datetime, trace: Any, subject: str
+) -> Intake:
+    kw: dict[str, Any] = {"received_at": received_at, "trace_key": trace, "subject": subject}
+    if source == "frontend":
+        device = payload.get("device") if isinstance(payload, dict) else None
+        item = payload.get("item") if isinstance(payload, dict) else None
+        return intaker.frontend({"device": device, "data": [item]}, **kw)
+    return intaker.backend(payload, **kw)
+
+
+async def replay(
+    database: Database,
+    bus: Bus,
+    catalog: SchemaCatalog,
+    limits: Limits,
+    *,
+    type_: str | None = None,
+    batch_size: int = 500,
+) -> ReplayReport:
+    """Re-validate pending entries (optionally of one type) against today's registry; publish the
+    ones that pass, each as the event id = its quarantine id (a replay twice is one event)."""
+    await catalog.refresh(force=True)
+    intaker = Intaker(catalog.registry, limits)
+    report = ReplayReport()
+    seen: set[str] = set()
+    while True:
+        async with database.connection() as conn:
+            cur = await conn.execute(
+                q("quarantine_pending"), {"type": type_, "limit": batch_size + len(seen)}
+            )
+            rows = [r for r in await cur.fetchall() if str(r[0]) not in seen]
+        if not rows:
+            return report
+        for qid_raw, received_at, source, payload, trace, subject in rows:
+            qid = str(qid_raw)
+            seen.add(qid)
+            try:
+                intake = _revalidate(intaker, source, payload, received_at, trace, subject or "")
+            except CaudalError as exc:
+                report.still_invalid.append({"id": qid, "code": exc.code, "message": exc.detail})
+                continue
+            async with database.connection() as conn, conn.transaction():
+                if not intake.events:
+                    failure = intake.rejections[0]
+                    await conn.execute(
+                        q("quarantine_update_failure"),
+                        {
+                            "id": qid,
+                            "reason": failure.reason,
+                            "code": failure.code,
+                            "message": failure.message,
+                            "field": failure.field,
+                        },
+                    )
+                    report.still_invalid.append(
+                        {"id": qid, "code": failure.code, "message": failure.message}
+                    )
+                    continue
+                event = intake.events[0][1]
+                if not (isinstance(payload, dict) and payload.get("eventId")):
+                    event = dataclasses.replace(event, id=qid)
+                await bus.publish([to_message(event)], conn)
+                await conn.execute(q("quarantine_mark_replayed"), {"id": qid, "event_id": event.id})
+                report.replayed.append(qid)
+        _log.info("quarantine_replay_progress", replayed=len(report.replayed))

@@ -1,0 +1,40 @@
+"""`GET /v1/quarantine` (scope events:read): invalid events with their reason, newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from caudal.events.quarantine import QuarantineFilter, list_entries
+from caudal.platform import scopes
+from caudal.platform.auth import Principal
+from caudal.platform.http.deps import container, require
+
+router = APIRouter(tags=["events"])
+
+
+@router.get("/v1/quarantine", summary="Quarantined events (filters, keyset pagination).")
+async def quarantine(
+    request: Request,
+    _: Annotated[Principal, Depends(require(scopes.EVENTS_READ))],
+    type: Annotated[str | None, Query(max_length=128)] = None,
+    source: Annotated[str | None, Query(max_length=32)] = None,
+    reason: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[Literal["pending", "replayed", "all"], Query()] = "pending",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    where = QuarantineFilter(
+        type=type,
+        source=source,
+        reason=reason,
+        replayed={"pending": False, "replayed": True, "all": None}[status],
+        since=since,
+        until=until,
+    )
+    items, next_cursor = await list_entries(container(request).database, where, limit, cursor)
+    return {"items": items, "next_cursor": next_cursor}

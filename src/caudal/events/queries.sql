@@ -1,0 +1,129 @@
+-- Named queries of the events domain. Parameters are psycopg's.
+
+-- name: schemas_all
+SELECT type, version, source, description, schema FROM events.schemas ORDER BY created_at
+
+-- name: schemas_stamp
+SELECT count(*), max(created_at) FROM events.schemas
+
+-- name: schema_insert
+INSERT INTO events.schemas (type, version, source, description, schema, created_by)
+VALUES (%(type)s, %(version)s, %(source)s, %(description)s, %(schema)s, %(created_by)s)
+ON CONFLICT (type, version) DO NOTHING
+RETURNING type
+
+-- name: idempotency_claim
+-- Inserted: this request is the first with its key. No row: a retry (or a concurrent twin,
+-- which this statement waits for) got here first; the caller rolls back and answers its body.
+INSERT INTO events.idempotency (subject, key, route, request_hash, status, response)
+VALUES (%(subject)s, %(key)s, %(route)s, %(hash)s, %(status)s, %(response)s)
+ON CONFLICT (subject, key) DO NOTHING
+RETURNING 1
+
+-- name: idempotency_get
+SELECT route, request_hash, status, response
+FROM events.idempotency
+WHERE subject = %(subject)s AND key = %(key)s
+
+-- name: idempotency_purge
+DELETE FROM events.idempotency WHERE created_at < now() - make_interval(secs => %(seconds)s)
+
+-- name: quarantine_insert
+INSERT INTO events.quarantine
+    (id, received_at, source, type, version, reason, code, message, field, payload, trace_key,
+     subject)
+SELECT id, %(received_at)s, source, type, version, reason, code, message, field, payload,
+       %(trace_key)s, %(subject)s
+FROM unnest(
+    %(ids)s::uuid[], %(sources)s::text[], %(types)s::text[], %(versions)s::text[],
+    %(reasons)s::text[], %(codes)s::text[], %(messages)s::text[], %(fields)s::text[],
+    %(payloads)s::text[]::jsonb[]
+) AS t(id, source, type, version, reason, code, message, field, payload)
+
+-- name: quarantine_pending
+SELECT id, received_at, source, payload, trace_key, subject
+FROM events.quarantine
+WHERE replayed_at IS NULL AND (%(type)s::text IS NULL OR type = %(type)s)
+ORDER BY received_at, id
+LIMIT %(limit)s
+
+-- name: quarantine_update_failure
+UPDATE events.quarantine
+SET reason = %(reason)s, code = %(code)s, message = %(message)s, field = %(field)s
+WHERE id = %(id)s
+
+-- name: quarantine_mark_replayed
+UPDATE events.quarantine SET replayed_at = now(), event_id = %(event_id)s
+WHERE id = %(id)s AND replayed_at IS NULL
+
+-- name: lake_buffer_insert
+-- The lake sink's write: each event once, whatever the redeliveries.
+INSERT INTO events.lake_buffer
+    (id, source, type, version, occurred_at, received_at, trace_key, platform, device_id, data)
+SELECT * FROM unnest(
+    %(ids)s::text[], %(sources)s::text[], %(types)s::text[], %(versions)s::text[],
+    %(occurred)s::timestamptz[], %(received)s::timestamptz[], %(traces)s::text[],
+    %(platforms)s::text[], %(devices)s::text[], %(datas)s::text[]
+)
+ON CONFLICT (id) DO NOTHING
+
+-- name: lake_unfinished_batch
+SELECT batch FROM events.lake_buffer
+WHERE batch IS NOT NULL AND flushed_at IS NULL
+ORDER BY batch
+LIMIT 1
+
+-- name: lake_pending_stats
+SELECT count(*), min(buffered_at), clock_timestamp()
+FROM events.lake_buffer
+WHERE batch IS NULL
+
+-- name: lake_claim
+UPDATE events.lake_buffer SET batch = %(batch)s
+WHERE id IN (
+    SELECT id FROM events.lake_buffer
+    WHERE batch IS NULL
+    ORDER BY buffered_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+
+-- name: lake_batch_rows
+SELECT id, source, type, version, occurred_at, received_at, trace_key, platform, device_id, data
+FROM events.lake_buffer
+WHERE batch = %(batch)s
+ORDER BY source, type, occurred_at, id
+
+-- name: lake_mark_flushed
+UPDATE events.lake_buffer SET flushed_at = clock_timestamp() WHERE batch = %(batch)s
+
+-- name: lake_purge
+DELETE FROM events.lake_buffer
+WHERE flushed_at < now() - make_interval(secs => %(seconds)s)
+
+-- name: realtime_write
+-- Idempotent on the event id: only newly stored events are counted.
+WITH fresh AS (
+    INSERT INTO events.recent
+        (id, source, type, version, occurred_at, received_at, trace_key, platform, device_id,
+         data)
+    SELECT * FROM unnest(
+        %(ids)s::text[], %(sources)s::text[], %(types)s::text[], %(versions)s::text[],
+        %(occurred)s::timestamptz[], %(received)s::timestamptz[], %(traces)s::text[],
+        %(platforms)s::text[], %(devices)s::text[], %(datas)s::text[]::jsonb[]
+    )
+    ON CONFLICT (id) DO NOTHING
+    RETURNING source, type, platform, received_at
+)
+INSERT INTO events.minute_counts AS c (minute, source, type, platform, count)
+SELECT date_trunc('minute', received_at), source, type, coalesce(platform, ''), count(*)
+FROM fresh
+GROUP BY 1, 2, 3, 4
+ORDER BY 1, 2, 3, 4  -- one lock order for every writer: no deadlock between workers
+ON CONFLICT (minute, source, type, platform) DO UPDATE SET count = c.count + excluded.count
+
+-- name: realtime_purge_events
+DELETE FROM events.recent WHERE received_at < now() - make_interval(secs => %(seconds)s)
+
+-- name: realtime_purge_counts
+DELETE FROM events.minute_counts WHERE minute < now() - make_interval(secs => %(seconds)s)
