@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from caudal import __version__
 from caudal.cli.console import err, fail, out
 from caudal.cli.durations import parse_seconds
+from caudal.customers.cli import customers_app, keys_app
 from caudal.events.cli import lake_app, quarantine_app
 from caudal.pipelines.cli import fakestore_app, pipeline_app
 from caudal.platform import scopes
@@ -27,6 +28,8 @@ app.add_typer(pipeline_app)
 app.add_typer(fakestore_app)
 app.add_typer(quarantine_app)
 app.add_typer(lake_app)
+app.add_typer(customers_app)
+app.add_typer(keys_app)
 
 
 def load_settings(**overrides: object) -> Settings:

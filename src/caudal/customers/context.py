@@ -44,7 +44,9 @@ def open_customers(container: Container) -> Customers:
         settings=container.settings.customers,
         database=container.database,
         bus=container.bus,
-        vault=Vault(keyfile.load(container.settings)),
+        vault=Vault(
+            keyfile.load(container.settings), reload=lambda: keyfile.load(container.settings)
+        ),
         cache=build_cache(container),
     )
     container.extensions[EXTENSION] = customers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +20,11 @@ class SealedKey:
 
 
 class Vault:
-    def __init__(self, keys: CustomerKeys) -> None:
+    def __init__(
+        self, keys: CustomerKeys, reload: Callable[[], CustomerKeys] | None = None
+    ) -> None:
         self.keys = keys
+        self._reload = reload
 
     def cpf_index(self, cpf_digits: str) -> bytes:
         return blind.cpf_index(self.keys.index_key, cpf_digits)
@@ -38,6 +42,9 @@ class Vault:
         return SealedKey(key_id, wrapped), data_key
 
     def data_key(self, customer_id: str, sealed_key: SealedKey) -> bytes:
+        if sealed_key.key_id not in self.keys.ring.keys and self._reload is not None:
+            # `caudal keys rotate` ran in another process: pick up the new master key.
+            self.keys = self._reload()
         return self.keys.ring.unwrap(sealed_key.key_id, sealed_key.wrapped, customer_id)
 
     def seal(self, customer_id: str, data_key: bytes, document: dict[str, Any]) -> bytes:
