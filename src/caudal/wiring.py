@@ -9,6 +9,8 @@ from fastapi import APIRouter
 
 from caudal.pipelines import api as pipelines_api
 from caudal.pipelines import setup as pipelines_setup
+from caudal.bus.port import Consumer
+from caudal.bus.worker import ConsumerService
 from caudal.customers import context as customers_context
 from caudal.customers import routes as customers_routes
 from caudal.events import runtime as events_runtime
@@ -26,11 +28,24 @@ def routers() -> list[APIRouter]:
     ]
 
 
+def consumers(container: Container) -> list[Consumer]:
+    """Bus consumer groups (`bus.port.Consumer`); a domain appends its own here. Each runs as a
+    "worker" service; `caudal worker --group NAME` runs only the named groups."""
+    found: list[Consumer] = []
+    return found
+
+
 def services(
-    container: Container, roles: frozenset[str] = frozenset({"worker", "scheduler"})
+    container: Container,
+    roles: frozenset[str] = frozenset({"worker", "scheduler"}),
+    groups: frozenset[str] | None = None,
 ) -> list[Service]:
     """Workers and schedulers run by `caudal up` (and by `caudal worker` / `caudal scheduler`)."""
-    found: list[Service] = []
+    found: list[Service] = [
+        ConsumerService(container.bus, c)
+        for c in consumers(container)
+        if groups is None or c.group in groups
+    ]
     found += events_runtime.services(container)  # lake flusher, retention (role "worker")
     found += pipelines_setup.services(container)  # the daily schedule (role "scheduler")
     return [s for s in found if s.role in roles]

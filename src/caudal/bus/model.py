@@ -31,3 +31,34 @@ class Record:
     offset: int
     attempt: int
     published_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStatus:
+    """A consumer group as `caudal bus status` shows it."""
+
+    group: str
+    topics: tuple[str, ...]
+    partitions: int
+    owned: int  # partitions currently leased by a live worker
+    members: int  # live workers
+    lag: int  # messages published and not yet handled
+    dead_letters: int  # not yet re-driven
+    retrying: int  # partitions waiting to retry a failed delivery
+    last_error: str | None
+    oldest_pending_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message a group gave up on after its attempts, with the last error."""
+
+    id: int
+    group: str
+    offset: int
+    message: Message
+    attempts: int
+    last_error: str
+    published_at: datetime
+    failed_at: datetime
+    redrive_requested: bool

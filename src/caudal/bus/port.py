@@ -7,10 +7,12 @@ order kept per key; retries with backoff and a dead letter after N attempts; rep
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
-from caudal.bus.model import Message, Record
+from caudal.bus.model import DeadLetter, GroupStatus, Message, Record
 
 
 class Bus(Protocol):
@@ -18,6 +20,28 @@ class Bus(Protocol):
         """Append messages. With `conn` (a psycopg AsyncConnection inside a transaction) the
         messages are written in that transaction, so a domain write and its events commit or
         roll back together."""
+
+    async def consume(self, consumer: Consumer, stop: asyncio.Event) -> None:
+        """Deliver the consumer's topics to `consumer.handle` as this group's member until
+        `stop` is set. Several processes may consume one group: they share its partitions."""
+
+
+class BusAdmin(Protocol):
+    """Operations on consumer groups (`caudal bus ...`)."""
+
+    async def status(self) -> list[GroupStatus]: ...
+
+    async def replay(
+        self, group: str, *, from_offset: int | None = None, since: datetime | None = None
+    ) -> int:
+        """Move the group back (or forward) to the first message at/after the offset or time;
+        return how many messages it will (re)deliver."""
+
+    async def dead_letters(self, group: str | None = None, limit: int = 100) -> list[DeadLetter]:
+        """Dead letters not yet re-driven, oldest first."""
+
+    async def redrive(self, group: str | None = None, ids: Sequence[int] = ()) -> int:
+        """Ask the group's workers to deliver these dead letters again; return how many."""
 
 
 class Consumer(Protocol):

@@ -13,3 +13,254 @@ WITH ins AS (
     RETURNING topic
 )
 SELECT pg_notify('caudal_bus', topic) FROM (SELECT DISTINCT topic FROM ins) AS t
+
+-- name: register_group
+INSERT INTO bus.groups (group_name, topics, partitions)
+VALUES (%(group)s, %(topics)s, %(partitions)s)
+ON CONFLICT (group_name) DO UPDATE
+SET topics = EXCLUDED.topics, partitions = EXCLUDED.partitions, updated_at = now()
+
+-- name: create_offsets
+INSERT INTO bus.offsets (group_name, partition)
+SELECT %(group)s, p FROM generate_series(0, %(partitions)s - 1) AS p
+ON CONFLICT DO NOTHING
+
+-- name: heartbeat
+-- Keep this member alive, renew its leases, forget members that stopped beating; returns the
+-- number of live members and the partitions this member still holds.
+WITH beat AS (
+    INSERT INTO bus.members (group_name, member_id) VALUES (%(group)s, %(member)s)
+    ON CONFLICT (group_name, member_id) DO UPDATE SET heartbeat_at = now()
+), gone AS (
+    DELETE FROM bus.members
+    WHERE group_name = %(group)s AND member_id <> %(member)s
+      AND heartbeat_at < now() - make_interval(secs => %(lease)s)
+), renewed AS (
+    UPDATE bus.offsets SET lease_until = now() + make_interval(secs => %(lease)s)
+    WHERE group_name = %(group)s AND owner = %(member)s
+    RETURNING partition
+)
+SELECT
+    1 + (SELECT count(*) FROM bus.members
+         WHERE group_name = %(group)s AND member_id <> %(member)s
+           AND heartbeat_at >= now() - make_interval(secs => %(lease)s)),
+    coalesce((SELECT array_agg(partition) FROM renewed), '{}')
+
+-- name: release
+UPDATE bus.offsets SET owner = NULL, lease_until = NULL
+WHERE group_name = %(group)s AND owner = %(member)s AND partition = ANY(%(partitions)s)
+
+-- name: claim
+UPDATE bus.offsets SET owner = %(member)s, lease_until = now() + make_interval(secs => %(lease)s)
+WHERE (group_name, partition) IN (
+    SELECT group_name, partition FROM bus.offsets
+    WHERE group_name = %(group)s
+      AND (owner IS NULL OR owner = %(member)s OR lease_until IS NULL OR lease_until < now())
+    ORDER BY partition
+    LIMIT %(count)s
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING partition
+
+-- name: leave
+WITH released AS (
+    UPDATE bus.offsets SET owner = NULL, lease_until = NULL
+    WHERE group_name = %(group)s AND owner = %(member)s
+)
+DELETE FROM bus.members WHERE group_name = %(group)s AND member_id = %(member)s
+
+-- name: fetch
+-- The next records of every partition this member holds and may work on now. Only rows whose
+-- transaction is below the snapshot horizon are read: every transaction that could still commit
+-- a position below them has finished, so nothing can appear later behind a committed offset.
+-- A partition in isolation (after a failed batch) delivers one record at a time.
+SELECT o.partition, o.xid::text, o.seq, o.attempts, o.isolate_xid IS NOT NULL,
+       m.seq, m.xid::text, m.topic, m.key, m.message_id, m.payload::text, m.headers::text,
+       m.published_at
+FROM bus.offsets AS o
+CROSS JOIN LATERAL (
+    SELECT m.seq, m.xid, m.topic, m.key, m.message_id, m.payload, m.headers, m.published_at
+    FROM bus.messages AS m
+    WHERE m.topic = ANY(%(topics)s) AND m.partition = o.partition
+      AND (m.xid, m.seq) > (o.xid, o.seq)
+      AND m.xid < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY m.xid, m.seq
+    LIMIT CASE WHEN o.isolate_xid IS NOT NULL THEN 1 ELSE %(limit)s END
+) AS m
+WHERE o.group_name = %(group)s AND o.owner = %(member)s
+  AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
+ORDER BY o.partition, m.xid, m.seq
+
+-- name: commit
+-- Advance partitions after a successful delivery. Compare-and-set on the position read, so a
+-- replay (or a lost lease) in the meantime wins; returns the partitions actually advanced.
+UPDATE bus.offsets AS o
+SET xid = v.xid, seq = v.seq, next_attempt_at = NULL, last_error = NULL,
+    -- still inside a failed batch: the next record was attempted once already, in that batch
+    attempts = CASE WHEN (v.xid, v.seq) < (o.isolate_xid, o.isolate_seq) THEN 1 ELSE 0 END,
+    isolate_xid = CASE WHEN (v.xid, v.seq) >= (o.isolate_xid, o.isolate_seq)
+                       THEN NULL ELSE o.isolate_xid END,
+    isolate_seq = CASE WHEN (v.xid, v.seq) >= (o.isolate_xid, o.isolate_seq)
+                       THEN NULL ELSE o.isolate_seq END,
+    updated_at = now()
+FROM unnest(%(partitions)s::int[], %(from_xids)s::xid8[], %(from_seqs)s::bigint[],
+            %(xids)s::xid8[], %(seqs)s::bigint[])
+     AS v(partition, from_xid, from_seq, xid, seq)
+WHERE o.group_name = %(group)s AND o.partition = v.partition AND o.owner = %(member)s
+  AND o.xid = v.from_xid AND o.seq = v.from_seq
+RETURNING o.partition
+
+-- name: fail
+-- A delivery failed: count the attempt, isolate the records up to the end of the failed batch
+-- (they are retried one by one), and wait before the next attempt.
+UPDATE bus.offsets AS o
+SET attempts = o.attempts + 1,
+    isolate_xid = coalesce(o.isolate_xid, v.last_xid),
+    isolate_seq = coalesce(o.isolate_seq, v.last_seq),
+    next_attempt_at = now() + make_interval(secs => v.delay),
+    last_error = %(error)s,
+    updated_at = now()
+FROM unnest(%(partitions)s::int[], %(from_xids)s::xid8[], %(from_seqs)s::bigint[],
+            %(last_xids)s::xid8[], %(last_seqs)s::bigint[], %(delays)s::float8[])
+     AS v(partition, from_xid, from_seq, last_xid, last_seq, delay)
+WHERE o.group_name = %(group)s AND o.partition = v.partition AND o.owner = %(member)s
+  AND o.xid = v.from_xid AND o.seq = v.from_seq
+
+-- name: dead_letter
+-- Give up on one record: keep it with its last error and move the partition past it.
+WITH moved AS (
+    UPDATE bus.offsets AS o
+    SET xid = %(xid)s::xid8, seq = %(seq)s, next_attempt_at = NULL, last_error = NULL,
+        attempts = CASE WHEN (%(xid)s::xid8, %(seq)s::bigint) < (o.isolate_xid, o.isolate_seq)
+                        THEN 1 ELSE 0 END,
+        isolate_xid = CASE WHEN (%(xid)s::xid8, %(seq)s::bigint) >= (o.isolate_xid, o.isolate_seq)
+                           THEN NULL ELSE o.isolate_xid END,
+        isolate_seq = CASE WHEN (%(xid)s::xid8, %(seq)s::bigint) >= (o.isolate_xid, o.isolate_seq)
+                           THEN NULL ELSE o.isolate_seq END,
+        updated_at = now()
+    WHERE o.group_name = %(group)s AND o.partition = %(partition)s AND o.owner = %(member)s
+      AND o.xid = %(from_xid)s::xid8 AND o.seq = %(from_seq)s
+    RETURNING o.partition
+)
+INSERT INTO bus.dead_letters (group_name, seq, xid, topic, key, partition, message_id, payload,
+                              headers, published_at, attempts, last_error)
+SELECT %(group)s, %(seq)s, %(xid)s::xid8, %(topic)s, %(key)s, %(partition)s, %(message_id)s,
+       %(payload)s::jsonb, %(headers)s::jsonb, %(published_at)s, %(attempts)s, %(error)s
+FROM moved
+ON CONFLICT (group_name, seq) DO UPDATE
+SET attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, failed_at = now(),
+    redrive_requested_at = NULL, redriven_at = NULL
+RETURNING id
+
+-- name: redrive_pending
+-- Dead letters an operator asked to deliver again, on the partitions this member holds.
+SELECT d.id, d.seq, d.topic, d.key, d.message_id, d.payload::text, d.headers::text,
+       d.published_at, d.attempts
+FROM bus.dead_letters AS d
+JOIN bus.offsets AS o ON o.group_name = d.group_name AND o.partition = d.partition
+WHERE d.group_name = %(group)s AND o.owner = %(member)s
+  AND d.redrive_requested_at IS NOT NULL AND d.redriven_at IS NULL
+ORDER BY d.id
+LIMIT %(limit)s
+
+-- name: redrive_done
+UPDATE bus.dead_letters SET redriven_at = now() WHERE id = %(id)s
+
+-- name: redrive_failed
+UPDATE bus.dead_letters
+SET redrive_requested_at = NULL, attempts = attempts + 1, last_error = %(error)s, failed_at = now()
+WHERE id = %(id)s
+
+-- name: group_lag
+SELECT count(*)
+FROM bus.offsets AS o
+JOIN bus.groups AS g ON g.group_name = o.group_name
+JOIN bus.messages AS m
+  ON m.partition = o.partition AND m.topic = ANY(g.topics) AND (m.xid, m.seq) > (o.xid, o.seq)
+WHERE o.group_name = %(group)s
+
+-- name: status
+SELECT g.group_name, g.topics, g.partitions,
+       (SELECT count(*) FROM bus.offsets AS o
+        WHERE o.group_name = g.group_name AND o.owner IS NOT NULL AND o.lease_until >= now()),
+       (SELECT count(*) FROM bus.members AS mb
+        WHERE mb.group_name = g.group_name AND mb.heartbeat_at >= now() - make_interval(secs => %(lease)s)),
+       (SELECT count(*) FROM bus.offsets AS o
+        JOIN bus.messages AS m ON m.partition = o.partition AND m.topic = ANY(g.topics)
+         AND (m.xid, m.seq) > (o.xid, o.seq)
+        WHERE o.group_name = g.group_name),
+       (SELECT count(*) FROM bus.dead_letters AS d
+        WHERE d.group_name = g.group_name AND d.redriven_at IS NULL),
+       (SELECT count(*) FROM bus.offsets AS o
+        WHERE o.group_name = g.group_name AND o.last_error IS NOT NULL),
+       (SELECT o.last_error FROM bus.offsets AS o
+        WHERE o.group_name = g.group_name AND o.last_error IS NOT NULL
+        ORDER BY o.updated_at DESC LIMIT 1),
+       (SELECT min(m.published_at) FROM bus.offsets AS o
+        JOIN bus.messages AS m ON m.partition = o.partition AND m.topic = ANY(g.topics)
+         AND (m.xid, m.seq) > (o.xid, o.seq)
+        WHERE o.group_name = g.group_name)
+FROM bus.groups AS g
+ORDER BY g.group_name
+
+-- name: set_positions
+-- Replay: put partitions at the given positions and clear their retry state.
+UPDATE bus.offsets AS o
+SET xid = v.xid, seq = v.seq, attempts = 0, isolate_xid = NULL, isolate_seq = NULL,
+    next_attempt_at = NULL, last_error = NULL, updated_at = now()
+FROM unnest(%(partitions)s::int[], %(xids)s::xid8[], %(seqs)s::bigint[]) AS v(partition, xid, seq)
+WHERE o.group_name = %(group)s AND o.partition = v.partition
+
+-- name: first_positions
+-- Per partition of the group: the position just before its first message matching the target
+-- (seq >= offset, or published at/after a time), or its head (last message) when none matches.
+SELECT o.partition,
+       coalesce(f.xid, h.xid, o.xid)::text,
+       coalesce(f.seq - 1, h.seq, o.seq)
+FROM bus.offsets AS o
+JOIN bus.groups AS g ON g.group_name = o.group_name
+LEFT JOIN LATERAL (
+    SELECT m.xid, m.seq FROM bus.messages AS m
+    WHERE m.partition = o.partition AND m.topic = ANY(g.topics)
+      AND (%(offset)s::bigint IS NULL OR m.seq >= %(offset)s::bigint)
+      AND (%(since)s::timestamptz IS NULL OR m.published_at >= %(since)s::timestamptz)
+      AND m.xid < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY m.xid, m.seq LIMIT 1
+) AS f ON true
+LEFT JOIN LATERAL (
+    SELECT m.xid, m.seq FROM bus.messages AS m
+    WHERE m.partition = o.partition AND m.topic = ANY(g.topics)
+      AND m.xid < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY m.xid DESC, m.seq DESC LIMIT 1
+) AS h ON true
+WHERE o.group_name = %(group)s
+ORDER BY o.partition
+
+-- name: dead_letters
+SELECT id, group_name, seq, topic, key, message_id, payload::text, headers::text, attempts,
+       last_error, published_at, failed_at, redrive_requested_at IS NOT NULL
+FROM bus.dead_letters
+WHERE redriven_at IS NULL AND (%(group)s::text IS NULL OR group_name = %(group)s::text)
+ORDER BY id
+LIMIT %(limit)s
+
+-- name: request_redrive
+UPDATE bus.dead_letters SET redrive_requested_at = now()
+WHERE redriven_at IS NULL
+  AND (%(group)s::text IS NULL OR group_name = %(group)s::text)
+  AND (cardinality(%(ids)s::bigint[]) = 0 OR id = ANY(%(ids)s::bigint[]))
+
+-- name: retention
+-- Delete up to `limit` messages older than the retention that every group reading their topic
+-- has consumed (dead letters keep their own copy).
+DELETE FROM bus.messages
+WHERE seq IN (
+    SELECT m.seq FROM bus.messages AS m
+    WHERE m.published_at < now() - make_interval(secs => %(seconds)s)
+      AND NOT EXISTS (
+          SELECT 1 FROM bus.groups AS g
+          JOIN bus.offsets AS o ON o.group_name = g.group_name AND o.partition = m.partition
+          WHERE m.topic = ANY(g.topics) AND (m.xid, m.seq) > (o.xid, o.seq))
+    ORDER BY m.published_at
+    LIMIT %(limit)s
+)

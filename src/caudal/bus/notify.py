@@ -1,0 +1,64 @@
+"""One LISTEN connection per process wakes the bus workers whose topics were published to."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+
+import psycopg
+import structlog
+
+_log = structlog.get_logger("caudal.bus")
+
+
+class Notifier:
+    """Shares one `LISTEN caudal_bus` connection among every consumer group of the process.
+
+    A lost connection is re-opened; meanwhile every waiter is woken so the workers poll.
+    """
+
+    def __init__(self, url: str, channel: str) -> None:
+        self._url = url
+        self._channel = channel
+        self._waiters: dict[asyncio.Event, frozenset[str]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def subscribe(self, topics: Iterable[str]) -> asyncio.Event:
+        event = asyncio.Event()
+        self._waiters[event] = frozenset(topics)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._listen(), name="caudal-bus-listen")
+        return event
+
+    async def unsubscribe(self, event: asyncio.Event) -> None:
+        self._waiters.pop(event, None)
+        if not self._waiters and self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def _wake(self, topic: str | None) -> None:
+        for event, topics in self._waiters.items():
+            if topic is None or topic in topics:
+                event.set()
+
+    async def _listen(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self._url, autocommit=True, application_name="caudal-bus-listen"
+                )
+                async with conn:
+                    await conn.execute(f"LISTEN {self._channel}")
+                    delay = 0.5
+                    self._wake(None)  # anything published while we were not listening
+                    async for notify in conn.notifies():
+                        self._wake(notify.payload)
+            except psycopg.Error as exc:
+                _log.warning("bus_listen_lost", error=type(exc).__name__, retry_in_s=delay)
+                self._wake(None)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)

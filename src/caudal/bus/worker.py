@@ -1,0 +1,22 @@
+"""Turns a bus `Consumer` into a `platform.runtime.Service` (role "worker")."""
+
+from __future__ import annotations
+
+import asyncio
+
+from caudal.bus.port import Bus, Consumer
+
+
+class ConsumerService:
+    """Runs one consumer group member until stopped; `caudal worker --group NAME` picks by group."""
+
+    role = "worker"
+
+    def __init__(self, bus: Bus, consumer: Consumer) -> None:
+        self.bus = bus
+        self.consumer = consumer
+        self.group = consumer.group
+        self.name = f"bus:{consumer.group}"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.bus.consume(self.consumer, stop)

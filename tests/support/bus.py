@@ -1,0 +1,55 @@
+"""Helpers to run bus consumer groups in a test and wait for what they receive."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+
+from caudal.bus.model import Record
+from caudal.bus.port import Bus, Consumer
+
+
+class Collecting:
+    """A consumer that keeps what it handled; `fail(records)` may raise to refuse a batch."""
+
+    def __init__(
+        self,
+        group: str,
+        topics: tuple[str, ...] = ("t",),
+        fail: Callable[[Sequence[Record]], None] | None = None,
+    ) -> None:
+        self.group = group
+        self.topics = topics
+        self.fail = fail
+        self.records: list[Record] = []
+        self.calls: list[list[Record]] = []
+
+    async def handle(self, records: Sequence[Record]) -> None:
+        self.calls.append(list(records))
+        if self.fail is not None:
+            self.fail(records)
+        self.records.extend(records)
+
+    def ids(self) -> list[str]:
+        return [r.message.id for r in self.records]
+
+
+@asynccontextmanager
+async def consuming(bus: Bus, *consumers: Consumer) -> AsyncIterator[asyncio.Event]:
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(bus.consume(c, stop)) for c in consumers]
+    try:
+        yield stop
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 20)
+
+
+async def until(condition: Callable[[], bool], seconds: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        await asyncio.sleep(0.02)
