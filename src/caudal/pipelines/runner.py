@@ -68,12 +68,13 @@ class Runner:
             row = await cur.fetchone()
             if not (row and row[0]):
                 raise run_in_progress(request.pipeline, request.run_date)
+            # Holding the lock, a row still 'running' belongs to a process that died.
+            await runs.abandon_stale(conn, request.pipeline, request.run_date)
             if request.trigger == "schedule" and await runs.scheduled_exists(
                 conn, request.pipeline, request.run_date
             ):
                 await conn.close()
                 return None
-            await runs.abandon_stale(conn, request.pipeline, request.run_date)
             try:
                 record = await runs.insert(conn, request)
             except psycopg.errors.UniqueViolation as exc:

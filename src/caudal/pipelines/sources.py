@@ -6,6 +6,7 @@ DuckDB session; see `sql/user_carts.sql` for their columns.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -19,6 +20,8 @@ from caudal.pipelines.engine import Session
 from caudal.pipelines.fakestore.client import FakeStoreClient
 from caudal.pipelines.model import Progress, source_malformed
 from caudal.pipelines.storage import filesystem, is_local
+
+_IN_FILE = re.compile(r' in file "[^"]*"')
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,12 @@ class LakeSource:
 
 
 def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """DuckDB's reason, without the local staging path (an internal detail)."""
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    first = _IN_FILE.sub("", text.splitlines()[0])
+    return first.removeprefix("Invalid Input Error: ")
 
 
 def _literal(path: Path) -> str:

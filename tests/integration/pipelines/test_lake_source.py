@@ -1,0 +1,127 @@
+"""The `lake` source on Parquet files in the exact layout the ingest side writes (the contract):
+`<lake>/frontend/add_to_cart/dt=YYYY-MM-DD/part-*.parquet`."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from caudal.pipelines.fakestore.server import fixture_dir
+from caudal.platform.bootstrap import Container
+from caudal.platform.settings import Settings
+from tests.integration.pipelines.conftest import FakeStoreServer, run_once, with_pipelines
+from tests.integration.pipelines.test_user_carts import HEADER, WHOLE_SET, export_dir
+
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("source", pa.string()),
+        ("type", pa.string()),
+        ("version", pa.string()),
+        ("occurred_at", pa.timestamp("us", tz="UTC")),
+        ("received_at", pa.timestamp("us", tz="UTC")),
+        ("trace_key", pa.string()),
+        ("platform", pa.string()),
+        ("device_id", pa.string()),
+        ("data", pa.string()),
+    ]
+)
+
+
+def event(when: datetime, data: dict[str, object], ident: str | None = None) -> dict[str, object]:
+    return {
+        "id": ident or str(uuid.uuid4()),
+        "source": "frontend",
+        "type": "add_to_cart",
+        "version": "1.0",
+        "occurred_at": when,
+        "received_at": when,
+        "trace_key": uuid.uuid4().hex,
+        "platform": "web",
+        "device_id": "d-1",
+        "data": json.dumps(data),
+    }
+
+
+def write_part(lake: Path, dt: str, name: str, events: list[dict[str, object]]) -> None:
+    folder = lake / "frontend" / "add_to_cart" / f"dt={dt}"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(events, schema=SCHEMA), folder / f"part-{name}.parquet")
+
+
+def fixture_events() -> dict[str, list[dict[str, object]]]:
+    """The fixture's carts as add_to_cart events, one per line, partitioned by day."""
+    by_day: dict[str, list[dict[str, object]]] = {}
+    for cart in json.loads((fixture_dir() / "carts.json").read_text()):
+        when = datetime.fromisoformat(cart["date"].replace("Z", "+00:00")).astimezone(UTC)
+        for line in cart["products"]:
+            data = {"userId": cart["userId"], "cartId": cart["id"], **line}
+            by_day.setdefault(when.date().isoformat(), []).append(event(when, data))
+    return by_day
+
+
+async def test_lake_events_give_the_same_analysis_as_the_api(
+    container: Container, settings: Settings, fakestore: FakeStoreServer
+) -> None:
+    conf = with_pipelines(settings, fakestore_url=fakestore.url)
+    lake = conf.home / "lake"
+    for day, events in fixture_events().items():
+        write_part(lake, day, "a", events)
+    # A redelivered event (same id, in a later batch file) counts once.
+    first = fixture_events()["2020-03-02"][0]
+    write_part(lake, "2020-03-02", "b", [{**first, "id": _id_of(lake, "2020-03-02")}])
+    # An event after the run date is not covered.
+    late = datetime(2020, 3, 3, 9, 0, tzinfo=UTC)
+    write_part(lake, "2020-03-03", "a", [event(late, {"userId": 9, "productId": 1, "quantity": 1})])
+
+    record = await run_once(container, conf, "2020-03-02", source="lake")
+    assert record.status == "succeeded", record.error
+    assert record.source == "lake"
+    csv = (export_dir(conf, "2020-03-02") / "user_carts.csv").read_text().splitlines()
+    assert csv == WHOLE_SET
+
+
+async def test_events_without_a_cart_id_form_one_cart_per_user_and_day_and_use_their_price(
+    container: Container, settings: Settings, fakestore: FakeStoreServer
+) -> None:
+    conf = with_pipelines(settings, fakestore_url=fakestore.url)
+    lake = conf.home / "lake"
+    morning = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
+    evening = datetime(2024, 5, 1, 21, 0, tzinfo=UTC)
+    write_part(
+        lake,
+        "2024-05-01",
+        "x",
+        [
+            event(morning, {"userId": 42, "productId": 9, "quantity": 2, "price": 10.5}),
+            event(evening, {"userId": 42, "productId": 5, "quantity": 2}),
+            event(
+                datetime(2024, 5, 2, 0, 30, tzinfo=UTC),
+                {"userId": 42, "productId": 9, "quantity": 1},
+            ),
+        ],
+    )
+    record = await run_once(container, conf, "2024-05-01", source="lake")
+    assert record.status == "succeeded", record.error
+    csv = (export_dir(conf, "2024-05-01") / "user_carts.csv").read_text().splitlines()
+    # A 2-2 tie: jewelery was added later that day. 2 x 10.50 (the event's price) + 2 x 695.00.
+    assert csv == [HEADER, "42,2024-05-01,jewelery,4,1,2,1411.00"]
+
+
+async def test_an_empty_lake_gives_an_empty_export(
+    container: Container, settings: Settings, fakestore: FakeStoreServer
+) -> None:
+    conf = with_pipelines(settings, fakestore_url=fakestore.url)
+    record = await run_once(container, conf, "2024-05-01", source="lake")
+    assert record.status == "succeeded" and record.rows == 0
+    assert (export_dir(conf, "2024-05-01") / "user_carts.csv").read_text() == HEADER + "\n"
+
+
+def _id_of(lake: Path, dt: str) -> str:
+    table = pq.read_table(lake / "frontend" / "add_to_cart" / f"dt={dt}" / "part-a.parquet")
+    return str(table.column("id")[0].as_py())
