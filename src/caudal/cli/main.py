@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from caudal import __version__
 from caudal.cli.console import err, fail, out
 from caudal.cli.durations import parse_seconds
+from caudal.demo.cli import demo as demo_command
 from caudal.customers.cli import customers_app, keys_app
 from caudal.events.cli import lake_app, quarantine_app
 from caudal.pipelines.cli import fakestore_app, pipeline_app
@@ -24,6 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.command("demo")(demo_command)
 app.add_typer(pipeline_app)
 app.add_typer(fakestore_app)
 app.add_typer(quarantine_app)

@@ -39,6 +39,11 @@ class ApiResult:
 
 
 def route_paths(app: Any) -> set[str]:
+    """The API's route templates, from its OpenAPI document (built once, then cached by FastAPI;
+    it lists every API route, however deeply routers are included)."""
+    openapi = getattr(app, "openapi", None)
+    if callable(openapi):
+        return set(openapi().get("paths", {}))
     return {str(path) for r in getattr(app, "routes", []) if (path := getattr(r, "path", None))}
 
 

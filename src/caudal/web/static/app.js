@@ -6,7 +6,7 @@
   var SVG = "http://www.w3.org/2000/svg";
   var PALETTE = ["#0b5fff", "#e8710a", "#137333", "#b3261e", "#8430ce", "#00838f",
     "#c2185b", "#5d4037", "#546e7a"];
-  var W = 640, H = 220, PAD_L = 36, PAD_R = 8, PAD_T = 10, PAD_B = 22;
+  var H = 220, PAD_L = 36, PAD_R = 8, PAD_T = 10, PAD_B = 22;
 
   function el(name, attrs) {
     var node = document.createElementNS(SVG, name);
@@ -16,12 +16,15 @@
 
   function sum(list) { return list.reduce(function (a, b) { return a + b; }, 0); }
 
+  // The top of the y axis: four equal steps of 1, 2 or 5 times a power of ten (whole numbers).
   function niceMax(value) {
-    if (value <= 5) { return 5; }
-    var p = Math.pow(10, Math.floor(Math.log10(value)));
-    var steps = [1, 2, 2.5, 5, 10];
-    for (var i = 0; i < steps.length; i++) { if (steps[i] * p >= value) { return steps[i] * p; } }
-    return 10 * p;
+    var raw = Math.max(value, 4) / 4;
+    var p = Math.pow(10, Math.floor(Math.log10(raw)));
+    var steps = [1, 2, 5, 10];
+    for (var i = 0; i < steps.length; i++) {
+      if (steps[i] * p >= raw) { return Math.max(4, Math.ceil(steps[i] * p) * 4); }
+    }
+    return 40 * p;
   }
 
   function hhmm(iso) {
@@ -33,6 +36,9 @@
   function drawChart(figure, minutes, series) {
     var svg = figure.querySelector("svg");
     var legend = figure.querySelector(".legend");
+    // Drawn at the element's real width, so text is never stretched (redrawn on resize).
+    var W = Math.max(280, Math.round(svg.getBoundingClientRect().width) || 640);
+    svg.setAttribute("viewBox", "0 0 " + W + " " + H);
     var names = Object.keys(series);
     var n = minutes.length;
     var peak = 0, total = 0;
@@ -50,7 +56,7 @@
       var v = top * t / 4;
       grid.appendChild(el("line", { x1: PAD_L, x2: W - PAD_R, y1: y(v), y2: y(v) }));
       var label = el("text", { x: PAD_L - 4, y: y(v) + 4, "text-anchor": "end" });
-      label.textContent = String(Math.round(v * 10) / 10);
+      label.textContent = String(Math.round(v));
       axis.appendChild(label);
     }
     [0, Math.floor(n / 2), n - 1].forEach(function (i) {
@@ -125,7 +131,10 @@
     });
   }
 
+  var lastData = null;
+
   function renderOverview(data) {
+    lastData = data;
     drawChart(document.getElementById("chart-source"), data.minutes, data.by_source);
     drawChart(document.getElementById("chart-type"), data.minutes, data.by_type);
     setMetric("events_last_hour", data.events_last_hour);
@@ -184,6 +193,13 @@
       }
     };
   }
+
+  var resizeTimer = null;
+  window.addEventListener("resize", function () {
+    if (!lastData) { return; }
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(function () { renderOverview(lastData); }, 150);
+  });
 
   document.addEventListener("DOMContentLoaded", startOverview);
 })();

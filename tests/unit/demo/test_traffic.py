@@ -1,0 +1,79 @@
+"""The demo sends what the API accepts: every payload passes the receiving domain's own rules."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime
+from importlib import resources
+
+import jsonschema
+import pytest
+
+from caudal.customers import cpf as cpf_rules
+from caudal.customers.validation import Cliente, parse
+from caudal.demo import traffic
+from caudal.demo.runner import BACKEND_KINDS, Demo
+from caudal.ledger import validation as ledger_rules
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def schema(event_type: str) -> dict[str, object]:
+    text = resources.files("caudal.events").joinpath("schemas", f"{event_type}.json").read_text()
+    found: dict[str, object] = json.loads(text)["schema"]
+    return found
+
+
+def test_cpfs_have_valid_check_digits() -> None:
+    rng = random.Random(7)
+    assert all(cpf_rules.is_valid(traffic.cpf(rng)) for _ in range(2000))
+
+
+def test_seed_000_offset_timestamps() -> None:
+    assert traffic.offset_timestamp(NOW) == "2026-11-22T09:00:00-0300"
+
+
+@pytest.mark.parametrize("kind", [name for name, _ in BACKEND_KINDS])
+def test_backend_events_match_their_registered_schema(kind: str) -> None:
+    rng = random.Random(1)
+    for _ in range(50):
+        event = traffic.backend(rng, kind, NOW, traffic.cpf(rng))
+        assert set(event) == {"eventType", "eventDateTime", "version", "data"}
+        assert event["eventType"] == kind and event["version"] == "1.0"
+        jsonschema.validate(event["data"], schema(kind))
+
+
+def test_frontend_payload_is_seed_000_shaped() -> None:
+    rng = random.Random(2)
+    body = traffic.frontend(rng, ("iOS", "je28c5slx5aoj1bx4"), NOW, 3)
+    assert body["device"] == {"platform": "iOS", "deviceId": "je28c5slx5aoj1bx4"}
+    assert len(body["data"]) == 3
+    assert all(item["event_id"].startswith("click_") for item in body["data"])
+
+
+def test_customers_pass_base_a_validation() -> None:
+    rng = random.Random(3)
+    for _ in range(50):
+        person = traffic.cpf(rng)
+        cliente = parse(Cliente, traffic.customer(rng, person))
+        assert cliente.cpf == person
+
+
+def test_ledger_impacts_pass_the_shape_rules() -> None:
+    rng = random.Random(4)
+    for _ in range(200):
+        fields, errors = ledger_rules.check_shape(traffic.ledger_impact(rng, NOW))
+        assert errors == [] and fields is not None
+
+
+def test_tick_plan_matches_the_rate_and_skips_absent_kinds() -> None:
+    demo = Demo(client=None, seed=5)  # type: ignore[arg-type]
+    demo.kinds = ["frontend", "backend"]
+    ticks = [demo.plan_tick(100.0) for _ in range(200)]
+    assert all(set(t) <= {"frontend", "backend"} for t in ticks)
+    frontend = sum(t.count("frontend") for t in ticks) / 200
+    backend = sum(t.count("backend") for t in ticks) / 200
+    # 100 events per tick: 70.6% as frontend requests of 3 events on average, the rest backend.
+    assert 21 <= frontend <= 26
+    assert 27 <= backend <= 32
