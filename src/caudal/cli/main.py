@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from caudal import __version__
 from caudal.cli.console import err, fail, out
 from caudal.cli.durations import parse_seconds
-from caudal.demo.cli import demo as demo_command
 from caudal.customers.cli import customers_app, keys_app
+from caudal.demo.cli import demo as demo_command
 from caudal.events.cli import lake_app, quarantine_app
 from caudal.pipelines.cli import fakestore_app, pipeline_app
 from caudal.platform import scopes
