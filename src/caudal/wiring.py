@@ -14,6 +14,7 @@ from caudal.bus.worker import ConsumerService
 from caudal.customers import context as customers_context
 from caudal.customers import routes as customers_routes
 from caudal.events import runtime as events_runtime
+from caudal.ledger import setup as ledger_setup
 from caudal.platform.bootstrap import Container
 from caudal.platform.runtime import Service
 from caudal.web.api import router as web_router
@@ -23,6 +24,7 @@ def routers() -> list[APIRouter]:
     return [
         *events_runtime.routers(),
         *customers_routes.routers(),
+        *ledger_setup.routers(),
         pipelines_api.router,
         web_router,
     ]
@@ -32,6 +34,7 @@ def consumers(container: Container) -> list[Consumer]:
     """Bus consumer groups (`bus.port.Consumer`); a domain appends its own here. Each runs as a
     "worker" service; `caudal worker --group NAME` runs only the named groups."""
     found: list[Consumer] = []
+    found += ledger_setup.consumers(container)  # the posting engine
     return found
 
 
@@ -48,6 +51,7 @@ def services(
     ]
     found += events_runtime.services(container)  # lake flusher, retention (role "worker")
     found += pipelines_setup.services(container)  # the daily schedule (role "scheduler")
+    found += ledger_setup.services(container)  # nightly reconciliation (role "scheduler")
     return [s for s in found if s.role in roles]
 
 

@@ -15,6 +15,7 @@ from caudal.cli.durations import parse_seconds
 from caudal.customers.cli import customers_app, keys_app
 from caudal.demo.cli import demo as demo_command
 from caudal.events.cli import lake_app, quarantine_app
+from caudal.ledger.cli import app as ledger_app
 from caudal.pipelines.cli import fakestore_app, pipeline_app
 from caudal.platform import scopes
 from caudal.platform.settings import Settings
@@ -30,6 +31,7 @@ app.add_typer(pipeline_app)
 app.add_typer(fakestore_app)
 app.add_typer(quarantine_app)
 app.add_typer(lake_app)
+app.add_typer(ledger_app)
 app.add_typer(customers_app)
 app.add_typer(keys_app)
 

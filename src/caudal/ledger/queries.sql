@@ -196,3 +196,128 @@ CROSS JOIN LATERAL (
 WHERE (a.branch, a.account) > (%(after_branch)s, %(after_account)s)
 ORDER BY a.branch, a.account
 LIMIT %(limit)s
+
+-- name: flowapi_transactions
+-- FlowApi GetTransactionAsync: a date range, optionally one account and/or one tracekey.
+SELECT id::text, branch, account, amount, debitcredit, eventcode, description, tracekey::text,
+       details::text, dateref, createdat
+FROM ledger.transaction
+WHERE dateref BETWEEN %(start)s AND %(end)s
+  AND (%(branch)s::text IS NULL OR (branch = %(branch)s AND account = %(account)s))
+  AND (%(tracekey)s::uuid IS NULL OR tracekey = %(tracekey)s::uuid)
+ORDER BY dateref, seq
+LIMIT %(limit)s
+
+-- name: flowapi_acumulated
+-- FlowApi GetTransactionAcumulatedAsync: the statement with the balance before and after
+-- each entry (debits negative, as FlowApi shows them).
+WITH before AS (
+    SELECT coalesce((
+        SELECT acumulatedcredit - acumulateddebit FROM ledger.balance
+        WHERE branch = %(branch)s AND account = %(account)s AND dateref < %(start)s
+        ORDER BY dateref DESC LIMIT 1), 0) AS balance
+), entries AS (
+    SELECT t.dateref, t.eventcode, e.description AS eventdescription,
+           t.description AS transactiondescription,
+           CASE WHEN t.debitcredit = 'D' THEN -t.amount ELSE 0 END AS debit,
+           CASE WHEN t.debitcredit = 'C' THEN t.amount ELSE 0 END AS credit,
+           sum(CASE WHEN t.debitcredit = 'D' THEN -t.amount ELSE t.amount END)
+               OVER (ORDER BY t.dateref, t.seq) AS total,
+           t.createdat, t.id, t.seq
+    FROM ledger.transaction t
+    LEFT JOIN ledger.event e ON e.code = t.eventcode
+    WHERE t.branch = %(branch)s AND t.account = %(account)s
+      AND t.dateref BETWEEN %(start)s AND %(end)s
+    ORDER BY t.dateref, t.seq
+    LIMIT %(limit)s
+)
+SELECT dateref, eventcode, eventdescription, transactiondescription,
+       coalesce(lag(total) OVER (ORDER BY dateref, seq), 0) + before.balance AS beforebalance,
+       debit, credit, total + before.balance AS acumulated, createdat, id::text
+FROM entries CROSS JOIN before
+ORDER BY dateref, seq
+
+-- name: flowapi_balances
+-- FlowApi GetBalanceAsync: balance rows of a date range, optionally one account / tracekey.
+SELECT id::text, branch, account, dateref, totaldebit, totalcredit, acumulateddebit,
+       acumulatedcredit, createdat, tracekey::text
+FROM ledger.balance
+WHERE dateref BETWEEN %(start)s AND %(end)s
+  AND (%(branch)s::text IS NULL OR (branch = %(branch)s AND account = %(account)s))
+  AND (%(tracekey)s::uuid IS NULL OR tracekey = %(tracekey)s::uuid)
+ORDER BY branch, account, dateref
+LIMIT %(limit)s
+
+-- name: reconcile_differences
+-- Every (account, day) whose stored balance differs from the one recomputed from the journal
+-- (or exists on one side only). Accumulated totals always start at the account's first day.
+WITH journal AS (
+    SELECT branch, account, dateref,
+           coalesce(sum(amount) FILTER (WHERE debitcredit = 'D'), 0) AS totaldebit,
+           coalesce(sum(amount) FILTER (WHERE debitcredit = 'C'), 0) AS totalcredit
+    FROM ledger.transaction
+    WHERE %(to)s::date IS NULL OR dateref <= %(to)s::date
+    GROUP BY branch, account, dateref
+), expected AS (
+    SELECT branch, account, dateref, totaldebit, totalcredit,
+           sum(totaldebit) OVER w AS acumulateddebit,
+           sum(totalcredit) OVER w AS acumulatedcredit
+    FROM journal
+    WINDOW w AS (PARTITION BY branch, account ORDER BY dateref)
+), actual AS (
+    SELECT branch, account, dateref, totaldebit, totalcredit, acumulateddebit, acumulatedcredit
+    FROM ledger.balance
+    WHERE %(to)s::date IS NULL OR dateref <= %(to)s::date
+)
+SELECT coalesce(e.branch, a.branch), coalesce(e.account, a.account),
+       coalesce(e.dateref, a.dateref),
+       e.totaldebit, e.totalcredit, e.acumulateddebit, e.acumulatedcredit,
+       a.totaldebit, a.totalcredit, a.acumulateddebit, a.acumulatedcredit
+FROM expected e
+FULL JOIN actual a
+  ON a.branch = e.branch AND a.account = e.account AND a.dateref = e.dateref
+WHERE (%(from)s::date IS NULL OR coalesce(e.dateref, a.dateref) >= %(from)s::date)
+  AND (e.branch IS NULL OR a.branch IS NULL
+       OR (e.totaldebit, e.totalcredit, e.acumulateddebit, e.acumulatedcredit)
+          IS DISTINCT FROM (a.totaldebit, a.totalcredit, a.acumulateddebit, a.acumulatedcredit))
+ORDER BY 1, 2, 3
+LIMIT %(limit)s
+
+-- name: reconcile_rebuild
+-- Rewrite the balances of the given (already locked) accounts from the journal: upsert every
+-- day that has entries, then delete days that have none.
+WITH targets AS (
+    SELECT * FROM unnest(%(branches)s::text[], %(accounts)s::text[]) AS t(branch, account)
+), journal AS (
+    SELECT t.branch, t.account, t.dateref,
+           coalesce(sum(t.amount) FILTER (WHERE t.debitcredit = 'D'), 0) AS totaldebit,
+           coalesce(sum(t.amount) FILTER (WHERE t.debitcredit = 'C'), 0) AS totalcredit
+    FROM ledger.transaction t JOIN targets USING (branch, account)
+    GROUP BY t.branch, t.account, t.dateref
+)
+INSERT INTO ledger.balance (branch, account, dateref, totaldebit, totalcredit,
+                            acumulateddebit, acumulatedcredit)
+SELECT branch, account, dateref, totaldebit, totalcredit,
+       sum(totaldebit) OVER w, sum(totalcredit) OVER w
+FROM journal
+WINDOW w AS (PARTITION BY branch, account ORDER BY dateref)
+ON CONFLICT (branch, account, dateref) DO UPDATE SET
+    totaldebit = EXCLUDED.totaldebit,
+    totalcredit = EXCLUDED.totalcredit,
+    acumulateddebit = EXCLUDED.acumulateddebit,
+    acumulatedcredit = EXCLUDED.acumulatedcredit,
+    updatedat = now()
+
+-- name: reconcile_delete_orphans
+DELETE FROM ledger.balance b
+USING unnest(%(branches)s::text[], %(accounts)s::text[]) AS t(branch, account)
+WHERE b.branch = t.branch AND b.account = t.account
+  AND NOT EXISTS (
+      SELECT 1 FROM ledger.transaction x
+      WHERE x.branch = b.branch AND x.account = b.account AND x.dateref = b.dateref)
+
+-- name: reconcile_record
+INSERT INTO ledger.reconciliation (startedat, finishedat, datefrom, dateto, differences, fixed,
+                                   detail)
+VALUES (%(startedat)s, now(), %(from)s, %(to)s, %(differences)s, %(fixed)s, %(detail)s::jsonb)
+RETURNING id

@@ -142,28 +142,6 @@ class WebSettings(BaseModel):
     )
 
 
-class LedgerSettings(BaseModel):
-    """The ledger (`CAUDAL_LEDGER__*`): impacts, posting engine, reads, reconciliation."""
-
-    backdate_days: int = Field(
-        default=7, ge=0, le=366, description="How many days back an impact's dateref may be."
-    )
-    max_batch: int = Field(
-        default=1000, ge=1, le=10_000, description="Impacts per POST /v1/ledger/impacts."
-    )
-    topic: str = Field(default="ledger.impacts", description="Bus topic of accepted impacts.")
-    consumer_group: str = Field(default="ledger-posting", description="Posting engine's group.")
-    page_size: int = Field(default=100, ge=1, le=10_000, description="Default page size.")
-    max_page_size: int = Field(default=1000, ge=1, le=100_000, description="Largest page.")
-    flowapi_max_rows: int = Field(
-        default=10_000, ge=1, description="Rows a FlowApi GET may return; more: 400."
-    )
-    reconcile_cron: str = Field(
-        default="30 3 * * *", description="When the scheduler reconciles balances (UTC cron)."
-    )
-    reconcile_enabled: bool = Field(default=True, description="Run the nightly reconciliation.")
-
-
 class EventsSettings(BaseModel):
     """Ingestion and schema registry (`CAUDAL_EVENTS__*`); see docs/configuration.md."""
 
@@ -210,6 +188,28 @@ class RealtimeSettings(BaseModel):
     counts_retention_days: float = Field(
         default=30.0, gt=0, description="Per-minute counts kept for this long."
     )
+
+
+class LedgerSettings(BaseModel):
+    """The ledger (`CAUDAL_LEDGER__*`): impacts, posting engine, reads, reconciliation."""
+
+    backdate_days: int = Field(
+        default=7, ge=0, le=366, description="How many days back an impact's dateref may be."
+    )
+    max_batch: int = Field(
+        default=1000, ge=1, le=10_000, description="Impacts per POST /v1/ledger/impacts."
+    )
+    topic: str = Field(default="ledger.impacts", description="Bus topic of accepted impacts.")
+    consumer_group: str = Field(default="ledger-posting", description="Posting engine's group.")
+    page_size: int = Field(default=100, ge=1, le=10_000, description="Default page size.")
+    max_page_size: int = Field(default=1000, ge=1, le=100_000, description="Largest page.")
+    flowapi_max_rows: int = Field(
+        default=10_000, ge=1, description="Rows a FlowApi GET may return; more: 400."
+    )
+    reconcile_cron: str = Field(
+        default="30 3 * * *", description="When the scheduler reconciles balances (UTC cron)."
+    )
+    reconcile_enabled: bool = Field(default=True, description="Run the nightly reconciliation.")
 
 
 class Settings(BaseSettings):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -65,3 +68,39 @@ def make_impact() -> Callable[..., dict[str, Any]]:
         return body
 
     return make
+
+
+@asynccontextmanager
+async def posting_workers(container: Container, count: int = 1) -> AsyncIterator[None]:
+    """`count` posting-engine members of the consumer group, on the real bus."""
+    from caudal.ledger import setup
+
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(container.bus.consume(setup.consumers(container)[0], stop))
+        for _ in range(count)
+    ]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 30)
+
+
+async def wait_decided(container: Container, tracekeys: list[str], seconds: float = 60) -> None:
+    """Until every tracekey is posted or rejected."""
+    deadline = time.monotonic() + seconds
+    while True:
+        async with container.database.connection() as conn:
+            cur = await conn.execute(
+                "SELECT count(*) FROM ledger.impact i WHERE i.tracekey = ANY(%s::uuid[]) AND ("
+                " EXISTS (SELECT 1 FROM ledger.transaction t WHERE t.tracekey = i.tracekey) OR"
+                " EXISTS (SELECT 1 FROM ledger.rejection r WHERE r.tracekey = i.tracekey))",
+                (tracekeys,),
+            )
+            row = await cur.fetchone()
+        if row is not None and row[0] == len(set(tracekeys)):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"only {row[0] if row else 0}/{len(tracekeys)} decided")
+        await asyncio.sleep(0.05)

@@ -1,0 +1,73 @@
+"""The nightly reconciliation: a `Service` (role "scheduler") run by `caudal up` and
+`caudal scheduler`. With several schedulers, an advisory lock lets one of them run each time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import structlog
+from croniter import croniter
+
+from caudal.ledger.reconcile import Reconciler, Report
+from caudal.platform.db.pool import Database
+
+_log = structlog.get_logger("caudal.ledger.scheduler")
+_LOCK_KEY = 0x6C6564676572  # "ledger"
+
+
+def next_fire(cron: str, after: datetime) -> datetime:
+    fire: datetime = croniter(cron, after).get_next(datetime)
+    return fire
+
+
+class ReconcileScheduler:
+    name = "ledger.reconcile"
+    role = "scheduler"
+
+    def __init__(
+        self,
+        database: Database,
+        cron: str,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_sleep_s: float = 60.0,
+    ) -> None:
+        self.database = database
+        self.cron = cron
+        self.now = now
+        self.max_sleep_s = max_sleep_s
+
+    async def run(self, stop: asyncio.Event) -> None:
+        fire = next_fire(self.cron, self.now())
+        _log.info("ledger_reconcile_armed", next_run=fire.isoformat())
+        while not stop.is_set():
+            remaining = (fire - self.now()).total_seconds()
+            if remaining > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), min(remaining, self.max_sleep_s))
+                continue
+            await self.fire()
+            fire = next_fire(self.cron, max(fire, self.now()))
+
+    async def fire(self) -> Report | None:
+        """Reconcile every balance (report only: fixing is an operator's decision)."""
+        async with self.database.connection() as conn:
+            row = await (
+                await conn.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,))
+            ).fetchone()
+            if not (row and row[0]):
+                _log.info("ledger_reconcile_skipped", reason="another scheduler runs it")
+                return None
+            try:
+                report = await Reconciler(self.database).run()
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+        log = _log.warning if report.differences else _log.info
+        log(
+            "ledger_reconciled",
+            differences=len(report.differences),
+            run_id=report.run_id,
+        )
+        return report
