@@ -10,6 +10,7 @@ import typer
 from pydantic import ValidationError
 
 from caudal import __version__
+from caudal.bus.cli import app as bus_app
 from caudal.cli.console import err, fail, out
 from caudal.cli.durations import parse_seconds
 from caudal.customers.cli import customers_app, keys_app
@@ -27,6 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("demo")(demo_command)
+app.add_typer(bus_app)
 app.add_typer(pipeline_app)
 app.add_typer(fakestore_app)
 app.add_typer(quarantine_app)
@@ -90,11 +92,16 @@ def api(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    group: Annotated[
+        list[str] | None,
+        typer.Option("--group", "-g", help="Run only this consumer group; repeat for more."),
+    ] = None,
+) -> None:
     """Run only the bus consumers (any number may run against one database)."""
     from caudal.cli import serve
 
-    serve.run_services(load_settings(), frozenset({"worker"}))
+    serve.run_services(load_settings(), frozenset({"worker"}), frozenset(group) if group else None)
 
 
 @app.command()

@@ -85,13 +85,28 @@ def run_api(settings: Settings) -> None:
     _serve(_bootstrap(settings), run_services=False)
 
 
-def run_services(settings: Settings, roles: frozenset[str]) -> None:
+def run_services(
+    settings: Settings, roles: frozenset[str], groups: frozenset[str] | None = None
+) -> None:
+    """Run background services; `groups` limits the bus consumers to those groups."""
     container = _bootstrap(settings)
 
     async def main() -> None:
         await container.database.open()
         await wiring.start(container)
-        group = ServiceGroup(wiring.services(container, roles))
+        services = wiring.services(container, roles, groups)
+        if groups is not None:
+            known = {c.group for c in wiring.consumers(container)}
+            unknown = sorted(groups - known)
+            if unknown:
+                fail(
+                    f"unknown consumer group(s): {', '.join(unknown)}",
+                    f"choose among: {', '.join(sorted(known))}",
+                )
+                await wiring.stop(container)
+                await container.database.close()
+                raise typer.Exit(2)
+        group = ServiceGroup(services)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, group.stop_event.set)

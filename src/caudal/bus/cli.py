@@ -1,0 +1,192 @@
+"""`caudal bus ...`: consumer groups, lag, replay and dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, TypeVar
+
+import typer
+from rich.table import Table
+
+from caudal.cli.console import err, fail, out
+
+app = typer.Typer(
+    name="bus", help="The durable bus: groups, lag, replay, dead letters.", no_args_is_help=True
+)
+dlq_app = typer.Typer(
+    name="dlq",
+    help="Dead letters: list them, or re-drive them once the cause is fixed.",
+    invoke_without_command=True,
+)
+app.add_typer(dlq_app)
+
+T = TypeVar("T")
+
+
+def _run(action: Callable[..., Awaitable[T]]) -> T:
+    """Bootstrap (migrations included), run `action(bus)` on the bus admin port, clean up."""
+    from caudal.bus.postgres import PostgresBus
+    from caudal.cli.main import load_settings
+    from caudal.platform.bootstrap import bootstrap
+
+    settings = load_settings()
+    try:
+        with err.status("Connecting to PostgreSQL…"):
+            container = bootstrap(settings)
+    except Exception as exc:
+        fail(
+            f"could not prepare the database: {type(exc).__name__}: {exc}",
+            "run `caudal doctor` to check the configuration",
+        )
+        raise typer.Exit(1) from exc
+    bus = container.bus
+    assert isinstance(bus, PostgresBus)
+
+    async def main() -> T:
+        await container.database.open()
+        try:
+            return await action(bus)
+        finally:
+            await container.database.close()
+
+    try:
+        return asyncio.run(main())
+    finally:
+        container.close_embedded()
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """An ISO 8601 time (`2020-10-12T20:01:14-0300`, `...Z`, a date) or an age (`90m`, `2h`)."""
+    from caudal.cli.durations import parse_seconds
+
+    now = now or datetime.now(UTC)
+    try:
+        return now - timedelta(seconds=parse_seconds(text))
+    except ValueError:
+        pass
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(
+            f"'{text}' is neither a time (2020-10-12T20:01:14-0300) nor an age (90m, 2h, 7d)"
+        ) from exc
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _age(value: datetime | None) -> str:
+    if value is None:
+        return "-"
+    seconds = max((datetime.now(UTC) - value).total_seconds(), 0)
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+@app.command()
+def status() -> None:
+    """Consumer groups: partitions held, live workers, lag, retries and dead letters."""
+    groups = _run(lambda bus: bus.status())
+    if not groups:
+        out.print("No consumer group has run yet: start `caudal up` or `caudal worker`.")
+        return
+    table = Table(title="Consumer groups")
+    for column in ("group", "topics", "workers", "partitions held", "lag", "oldest pending"):
+        table.add_column(column, justify="right" if column != "group" else "left")
+    table.add_column("retrying", justify="right")
+    table.add_column("dead letters", justify="right")
+    table.add_column("last error", overflow="fold")
+    for g in groups:
+        table.add_row(
+            g.group,
+            ",".join(g.topics),
+            str(g.members),
+            f"{g.owned}/{g.partitions}",
+            f"[yellow]{g.lag}[/]" if g.lag else "0",
+            _age(g.oldest_pending_at),
+            str(g.retrying),
+            f"[red]{g.dead_letters}[/]" if g.dead_letters else "0",
+            (g.last_error or "")[:120],
+        )
+    out.print(table)
+
+
+@app.command()
+def replay(
+    group: Annotated[str, typer.Option("--group", "-g", help="The consumer group to move.")],
+    from_offset: Annotated[
+        int | None, typer.Option("--from-offset", help="Redeliver from this offset on.", min=0)
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Redeliver what was published since a time or an age (2h, 7d)."),
+    ] = None,
+) -> None:
+    """Move a group back (or forward) so it redelivers from an offset or a time."""
+    if (from_offset is None) == (since is None):
+        fail("give exactly one of --from-offset or --since", "e.g. --since 2h")
+        raise typer.Exit(2)
+    try:
+        when = parse_since(since) if since is not None else None
+    except ValueError as exc:
+        fail(str(exc))
+        raise typer.Exit(2) from exc
+    try:
+        count = _run(lambda bus: bus.replay(group, from_offset=from_offset, since=when))
+    except LookupError as exc:
+        fail(f"no consumer group '{group}'", "see `caudal bus status` for the groups")
+        raise typer.Exit(1) from exc
+    out.print(f"[green]group {group} moved[/]: {count} message(s) will be delivered again.")
+
+
+@dlq_app.callback()
+def dlq(
+    ctx: typer.Context,
+    group: Annotated[str | None, typer.Option("--group", "-g", help="Only this group.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.", min=1)] = 100,
+) -> None:
+    """List dead letters (never their payloads: they may carry personal data)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    letters = _run(lambda bus: bus.dead_letters(group, limit))
+    if not letters:
+        out.print("[green]No dead letters.[/]")
+        return
+    table = Table(title="Dead letters")
+    for column in ("id", "group", "topic", "offset", "message id", "attempts", "failed"):
+        table.add_column(column)
+    table.add_column("last error", overflow="fold")
+    for d in letters:
+        table.add_row(
+            str(d.id),
+            d.group,
+            d.message.topic,
+            str(d.offset),
+            d.message.id,
+            str(d.attempts) + (" (re-drive asked)" if d.redrive_requested else ""),
+            d.failed_at.isoformat(timespec="seconds"),
+            d.last_error[:300],
+        )
+    out.print(table)
+    out.print("Fix the cause, then `caudal bus dlq redrive [--group G] [--id N]`.")
+
+
+@dlq_app.command()
+def redrive(
+    group: Annotated[str | None, typer.Option("--group", "-g", help="Only this group.")] = None,
+    ids: Annotated[
+        list[int] | None, typer.Option("--id", help="Only this dead letter; repeat for more.")
+    ] = None,
+) -> None:
+    """Deliver dead letters again to their group (its running workers pick them up)."""
+    count = _run(lambda bus: bus.redrive(group, ids or ()))
+    if not count:
+        out.print("No dead letter matched.")
+        return
+    out.print(
+        f"[green]{count} dead letter(s) queued for re-drive[/]; "
+        "a worker of each group delivers them within a second or two (`caudal bus dlq`)."
+    )
