@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -87,6 +88,7 @@ def run(
         base_url=base_url,
     )
     container = _container(settings)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
     try:
         runner = Runner(settings, container.app_url)
         with Progress(
@@ -123,10 +125,11 @@ def run(
         raise typer.Exit(1)
     out.print(
         f"[green]✓[/] {USER_CARTS} {run_date.isoformat()}: {record.rows} user(s) "
-        f"in {(record.duration_ms or 0) / 1000:.1f}s (run {record.id})"
+        f"in {(record.duration_ms or 0) / 1000:.1f}s (run {record.id})",
+        soft_wrap=True,
     )
     for url in record.outputs:
-        out.print(f"  {url}")
+        out.print(f"  {url}", soft_wrap=True, highlight=False)
 
 
 def _hint(code: str) -> str:
