@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from caudal.customers import cpf as cpf_rules
 from caudal.customers.base_c import store
 from caudal.customers.base_c.projection import KINDS, present_block
 from caudal.customers.http_support import customers
 from caudal.customers.pagination import envelope
+from caudal.customers.reads import read_only
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
 from caudal.platform.errors import not_found, validation_error
@@ -30,15 +32,19 @@ def _digits(cpf: str) -> str:
 @router.get(
     "/clientes/{cpf}/consultar",
     summary="Latest bureau query, financial movement and card purchase of a CPF (seed 002).",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}}}},
 )
-async def consultar(request: Request, principal: Activity, cpf: str) -> dict[str, Any]:
+async def consultar(request: Request, principal: Activity, cpf: str) -> Response:
     ctx = customers(request)
     index = ctx.vault.cpf_index(_digits(cpf))
-    async with ctx.database.connection() as conn:
+    async with read_only(ctx.database) as conn:
         row = await store.activity(conn, index)
     if row is None:
         raise not_found("activity for this CPF", "CAU-CUSTOMERS-NO-ACTIVITY")
-    return {kind.block: present_block(kind, row[kind.column]) for kind in KINDS.values()}
+    body = {kind.block: present_block(kind, row[kind.column]) for kind in KINDS.values()}
+    # Hot path: serialise once with orjson, skipping FastAPI's response encoding.
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.get("/clientes/{cpf}/eventos", summary="The CPF's activity timeline, newest first.")
@@ -51,7 +57,7 @@ async def eventos(
 ) -> dict[str, Any]:
     ctx = customers(request)
     index = ctx.vault.cpf_index(_digits(cpf))
-    async with ctx.database.connection() as conn:
+    async with read_only(ctx.database) as conn:
         count, rows = await store.timeline(conn, index, page_size, (page - 1) * page_size)
     results = []
     for event_id, event_type, occurred_at, data in rows:
