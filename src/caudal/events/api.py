@@ -95,7 +95,7 @@ async def _ingest(
     body = _parse(raw)
     trace_key: str | None = getattr(request.state, "trace_key", None)
     received_at = datetime.now(UTC)
-    route = request.url.path
+    route: str = request.scope["path"]
     try:
         registry = await events.catalog.current()
         intake = build(Intaker(registry, events.limits))(

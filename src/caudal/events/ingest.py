@@ -1,5 +1,6 @@
 """Make an `Intake` durable: events on the bus, rejections in quarantine, and the answer under
-the client's Idempotency-Key, all in one transaction sent as one pipeline (one round trip)."""
+the client's Idempotency-Key, all in one transaction. Without a key or a rejection (the hot
+path) the events join a group commit with the concurrent requests' (`group_commit`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import orjson
 
 from caudal.bus.port import Bus
+from caudal.events.group_commit import GroupCommit
 from caudal.events.intake import Intake, Rejection
 from caudal.events.queries import q
 from caudal.platform.db.pool import Database
@@ -83,6 +85,7 @@ class IngestService:
     def __init__(self, database: Database, bus: Bus) -> None:
         self.database = database
         self.bus = bus
+        self.group = GroupCommit(database, bus)
 
     async def submit(
         self,
@@ -97,10 +100,13 @@ class IngestService:
         body_hash: str,
     ) -> Answer:
         messages = intake.messages()
+        if idempotency_key is None and not intake.rejections:
+            # The hot path: committed together with concurrent requests' events (group commit).
+            await self.group.publish(messages)
+            return answer
         async with self.database.connection() as conn:
             try:
-                async with conn.pipeline(), conn.transaction():
-                    claim = None
+                async with conn.transaction():
                     if idempotency_key is not None:
                         claim = await conn.execute(
                             q("idempotency_claim"),
@@ -113,15 +119,17 @@ class IngestService:
                                 "response": answer.body,
                             },
                         )
+                        # No row: a retry (or a concurrent twin this statement waited for).
+                        if await claim.fetchone() is None:
+                            raise _Replayed
                     if messages:
                         await self.bus.publish(messages, conn)
                     if intake.rejections:
                         await conn.execute(
                             q("quarantine_insert"),
                             _quarantine_params(intake.rejections, received_at, trace_key, subject),
+                            binary=True,  # arrays of JSON text: no per-quote escaping
                         )
-                    if claim is not None and await claim.fetchone() is None:
-                        raise _Replayed
             except _Replayed:
                 cur = await conn.execute(
                     q("idempotency_get"), {"subject": subject, "key": idempotency_key}

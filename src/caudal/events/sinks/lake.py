@@ -37,7 +37,7 @@ class LakeSink:
         if not events:
             return
         async with self.database.connection() as conn, conn.transaction():
-            await conn.execute(q("lake_buffer_insert"), columns(events))
+            await conn.execute(q("lake_buffer_insert"), columns(events), binary=True)
 
 
 @dataclass

@@ -24,4 +24,4 @@ class RealtimeSink:
         if not events:
             return
         async with self.database.connection() as conn, conn.transaction():
-            await conn.execute(q("realtime_write"), columns(events))
+            await conn.execute(q("realtime_write"), columns(events), binary=True)

@@ -1,0 +1,323 @@
+"""Ingestion throughput and latency over real HTTP, next to a no-op endpoint, plus end-to-end delay.
+
+    .venv/bin/python bench/ingest_http.py                      # 1 API process, c=16,64
+    .venv/bin/python bench/ingest_http.py --api-procs 2 --concurrency 32,128 --duration 10
+
+What runs, all on this machine:
+- an embedded PostgreSQL (pgserver), migrated;
+- N API processes (the real app: auth, validation, one DB transaction per request) sharing one
+  port with SO_REUSEPORT, like `caudal api` behind a load balancer;
+- `wrk` (Debian's package) as the load generator: per concurrency, `GET /healthz` (no-op, same
+  server, same run) then `POST /v1/events/frontend` with 1 and with 20 events per request;
+- with `--e2e` (needs the bus router and a worker): a `caudal worker` process, and the delay from
+  each 202 until the event is visible in `/v1/monitor/events` and in the lake's Parquet files.
+
+Prints req/s, events/s, p50/p99 and each ingestion run as a share of the no-op req/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
+LUA = r"""
+wrk.method = os.getenv("METHOD")
+if wrk.method == "POST" then
+  local f = io.open(os.getenv("BODY_FILE"), "rb")
+  wrk.body = f:read("*a")
+  f:close()
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT {\"requests\": %d, \"duration_us\": %d, \"p50_us\": %d, \"p99_us\": %d, " ..
+    "\"non2xx\": %d, \"errors\": %d}\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ---- server side (run as `ingest_http.py --serve`) -------------------------------------------
+
+
+def serve(port: int) -> None:
+    import uvicorn
+
+    from caudal.platform.bootstrap import bootstrap
+    from caudal.platform.http.app import create_app
+
+    container = bootstrap(migrate=False)
+    app = create_app(container, run_services=False)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(2048)
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, server_header=False, backlog=2048
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+# ---- orchestration ---------------------------------------------------------------------------
+
+
+def env_for(home: Path, owner_url: str, log_level: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAUDAL_")}
+    env.update(
+        {
+            "CAUDAL_HOME": str(home),
+            "CAUDAL_DATABASE_URL": owner_url,
+            "CAUDAL_AUTH__SECRET": SECRET,
+            "CAUDAL_LOG_LEVEL": log_level,
+            "CAUDAL_DATABASE_POOL_MAX": "10",
+            **extra,
+        }
+    )
+    return env
+
+
+def wait_ready(base: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("the API never became ready")
+
+
+def frontend_body(events: int) -> bytes:
+    items = [
+        {
+            "timestamp": "2020-10-12T20:01:14-0300",
+            "event_id": "click_button_help" if i % 2 else "add_to_cart",
+            **({"userId": 7, "productId": 3, "quantity": 1} if not i % 2 else {}),
+        }
+        for i in range(events)
+    ]
+    body = {"device": {"platform": "Android", "deviceId": "je28c5slx5aoj1bx4"}, "data": items}
+    return json.dumps(body).encode()
+
+
+def wrk(
+    url: str, method: str, concurrency: int, seconds: int, token: str, body_file: Path, lua: Path
+) -> dict[str, Any]:
+    env = {**os.environ, "METHOD": method, "TOKEN": token, "BODY_FILE": str(body_file)}
+    result = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{concurrency}",
+            f"-d{seconds}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(lua),
+            url,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(x for x in result.stdout.splitlines() if x.startswith("RESULT "))
+    data: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
+    data["rps"] = data["requests"] / (data["duration_us"] / 1e6)
+    return data
+
+
+def e2e_delays(base: str, token: str, lake_root: Path, samples: int) -> dict[str, list[float]]:
+    import pyarrow.parquet as pq
+
+    headers = {"Authorization": f"Bearer {token}"}
+    realtime: list[float] = []
+    lake: list[float] = []
+    with httpx.Client(base_url=base, headers=headers, timeout=10) as http:
+        for _ in range(samples):
+            device = f"bench-{uuid.uuid4().hex[:12]}"
+            body = {
+                "device": {"platform": "Android", "deviceId": device},
+                "data": [{"timestamp": "2020-10-12T20:01:14-0300", "event_id": "click_e2e"}],
+            }
+            response = http.post("/v1/events/frontend", json=body)
+            accepted = time.perf_counter()
+            assert response.status_code == 202, response.text
+            event_id = response.json()["accepted"][0]["id"]
+            seen_rt = seen_lake = None
+            while (seen_rt is None or seen_lake is None) and time.perf_counter() - accepted < 30:
+                if seen_rt is None:
+                    found = http.get("/v1/monitor/events", params={"device": device}).json()
+                    if found["items"]:
+                        seen_rt = time.perf_counter() - accepted
+                if seen_lake is None:
+                    for path in lake_root.glob("frontend/click_e2e/dt=*/*.parquet"):
+                        ids = pq.read_table(path, columns=["id"]).column("id").to_pylist()
+                        if event_id in ids:
+                            seen_lake = time.perf_counter() - accepted
+                            break
+                time.sleep(0.02)
+            if seen_rt is not None:
+                realtime.append(seen_rt)
+            if seen_lake is not None:
+                lake.append(seen_lake)
+    return {"realtime": realtime, "lake": lake}
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--api-procs", type=int, default=1, help="API processes (SO_REUSEPORT).")
+    parser.add_argument("--concurrency", default="16,64", help="Comma-separated connections.")
+    parser.add_argument("--batches", default="1,20", help="Events per request, comma-separated.")
+    parser.add_argument("--duration", type=int, default=8, help="Seconds per wrk run.")
+    parser.add_argument("--log-level", default="warning", help="Server log level.")
+    parser.add_argument("--e2e", action="store_true", help="Also measure 202 -> realtime/lake.")
+    parser.add_argument("--samples", type=int, default=20, help="End-to-end samples.")
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+
+    from caudal.platform.bootstrap import run_migrations
+    from caudal.platform.db.embedded import EmbeddedPostgres
+    from caudal.platform.settings import Settings
+
+    work = Path(tempfile.mkdtemp(prefix="caudal-bench-"))
+    home = work / "home"
+    home.mkdir()
+    embedded = EmbeddedPostgres(home)
+    owner_url = embedded.start()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        run_migrations(Settings(home=home), owner_url)
+        from caudal.platform.auth import TokenService
+        from caudal.platform.settings import AuthSettings
+
+        token = TokenService(AuthSettings(), SECRET).mint(
+            "bench", ["events:write", "monitor:read"], 3600
+        )
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = env_for(
+            home,
+            owner_url,
+            args.log_level,
+            CAUDAL_LAKE__FLUSH_MAX_SECONDS="1",
+            CAUDAL_BUS__POLL_INTERVAL_SECONDS="0.2",
+        )
+        for _ in range(args.api_procs):
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, __file__, "--serve", str(port)],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        wait_ready(base)
+        if args.e2e:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "caudal", "worker"],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        lua = work / "bench.lua"
+        lua.write_text(LUA)
+        print(
+            f"caudal ingestion bench: {args.api_procs} API process(es), {os.cpu_count()} CPU(s), "
+            f"wrk -t1, {args.duration}s per run, server log level {args.log_level}"
+        )
+        header = (
+            f"{'endpoint':<28}{'conc':>6}{'req/s':>10}{'events/s':>11}{'p50 ms':>9}"
+            f"{'p99 ms':>9}{'non2xx':>8}{'vs no-op':>10}"
+        )
+        print(header)
+        print("-" * len(header))
+        warm = work / "warm.json"
+        warm.write_bytes(frontend_body(1))
+        wrk(f"{base}/v1/events/frontend", "POST", 8, 2, token, warm, lua)  # warm-up
+        for concurrency in [int(c) for c in args.concurrency.split(",")]:
+            noop = wrk(f"{base}/healthz", "GET", concurrency, args.duration, token, warm, lua)
+            print(
+                f"{'GET /healthz (no-op)':<28}{concurrency:>6}{noop['rps']:>10.0f}{'':>11}"
+                f"{noop['p50_us'] / 1000:>9.2f}{noop['p99_us'] / 1000:>9.2f}"
+                f"{noop['non2xx']:>8}{'':>10}"
+            )
+            for events in [int(b) for b in args.batches.split(",")]:
+                body_file = work / f"body-{events}.json"
+                body_file.write_bytes(frontend_body(events))
+                run = wrk(
+                    f"{base}/v1/events/frontend",
+                    "POST",
+                    concurrency,
+                    args.duration,
+                    token,
+                    body_file,
+                    lua,
+                )
+                label = f"POST frontend x{events}"
+                print(
+                    f"{label:<28}{concurrency:>6}{run['rps']:>10.0f}{run['rps'] * events:>11.0f}"
+                    f"{run['p50_us'] / 1000:>9.2f}{run['p99_us'] / 1000:>9.2f}"
+                    f"{run['non2xx']:>8}{run['rps'] / noop['rps']:>9.0%}"
+                )
+        if args.e2e:
+            time.sleep(3)  # let the worker drain the backlog of the load runs first
+            delays = e2e_delays(base, token, home / "lake", args.samples)
+            for where, values in delays.items():
+                print(
+                    f"end-to-end 202 -> {where:<9} samples={len(values):>3} "
+                    f"p50={pct(values, 0.5) * 1000:.0f} ms  max={max(values, default=float('nan')) * 1000:.0f} ms"
+                )
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        embedded.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

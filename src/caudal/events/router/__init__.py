@@ -1,0 +1,1 @@
+"""The router: `routes.yaml` decides which sinks receive each canonical event."""
