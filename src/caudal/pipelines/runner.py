@@ -27,6 +27,7 @@ from caudal.pipelines.model import (
 )
 from caudal.pipelines.pipeline import UserCartsPipeline, build
 from caudal.pipelines.runs import RunRecord
+from caudal.platform.errors import unavailable
 from caudal.platform.settings import Settings
 
 _log = structlog.get_logger("caudal.pipelines.runner")
@@ -59,9 +60,15 @@ class Runner:
 
         Raises 409 `CAU-PIPELINES-RUN-IN-PROGRESS` when another run holds the date.
         """
-        conn = await psycopg.AsyncConnection.connect(
-            self.app_url, autocommit=True, application_name="caudal-pipelines"
-        )
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                self.app_url,
+                autocommit=True,
+                application_name="caudal-pipelines",
+                connect_timeout=5,
+            )
+        except psycopg.OperationalError as exc:
+            raise unavailable("the database is unavailable; the run was not started") from exc
         try:
             key = lock_key(request.pipeline, request)
             cur = await conn.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
