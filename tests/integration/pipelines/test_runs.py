@@ -114,17 +114,20 @@ async def test_the_scheduler_service_runs_at_the_cron_time(
     assert history(database_url) == [(date(2024, 6, 30), "schedule", "succeeded")]
 
 
-async def test_the_scheduler_is_a_service_of_caudal_up(container: Container) -> None:
+async def test_the_scheduler_is_a_service_of_caudal_up(
+    container: Container, client: httpx.AsyncClient
+) -> None:
     from caudal import wiring
 
-    on = container.settings.model_copy(
-        update={
-            "pipelines": container.settings.pipelines.model_copy(update={"schedule_enabled": True})
-        }
-    )
-    container.settings = on
+    # `client` has run the app's startup (wiring.start), as `caudal up` does.
+    conf = container.settings.pipelines.model_copy(update={"schedule_enabled": True})
+    container.settings = container.settings.model_copy(update={"pipelines": conf})
     names = [(s.name, s.role) for s in wiring.services(container, frozenset({"scheduler"}))]
     assert ("pipelines.user-carts", "scheduler") in names
+    conf = conf.model_copy(update={"schedule_enabled": False})
+    container.settings = container.settings.model_copy(update={"pipelines": conf})
+    names = [(s.name, s.role) for s in wiring.services(container, frozenset({"scheduler"}))]
+    assert ("pipelines.user-carts", "scheduler") not in names
 
 
 async def wait_finished(
