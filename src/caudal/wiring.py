@@ -13,7 +13,10 @@ from caudal.bus.port import Consumer
 from caudal.bus.worker import ConsumerService
 from caudal.customers import context as customers_context
 from caudal.customers import routes as customers_routes
+from caudal.customers.base_c.sink import CustomersActivitySink
 from caudal.events import runtime as events_runtime
+from caudal.events.router import setup as router_setup
+from caudal.events.sinks.port import Sink
 from caudal.ledger import setup as ledger_setup
 from caudal.platform.bootstrap import Container
 from caudal.platform.runtime import Service
@@ -30,10 +33,21 @@ def routers() -> list[APIRouter]:
     ]
 
 
+def sinks(container: Container) -> list[Sink]:
+    """The sink registry: sinks by the name routes.yaml uses; a domain appends its own. Each
+    runs as its own consumer group (named after the sink) on the `events` topic."""
+    found: list[Sink] = []
+    found += events_runtime.sinks(container)  # lake, realtime
+    found.append(CustomersActivitySink(customers_context.customers_of(container)))
+    found += router_setup.sinks(container)  # webhook
+    return found
+
+
 def consumers(container: Container) -> list[Consumer]:
     """Bus consumer groups (`bus.port.Consumer`); a domain appends its own here. Each runs as a
     "worker" service; `caudal worker --group NAME` runs only the named groups."""
     found: list[Consumer] = []
+    found += router_setup.consumers(container)  # one group per sink, fed by routes.yaml
     found += ledger_setup.consumers(container)  # the posting engine
     return found
 
@@ -60,9 +74,11 @@ async def start(container: Container) -> None:
     events_runtime.get(container)  # loads the schema registry's files once per process
     customers_context.open_customers(container)  # PII keys (key file on first run), score cache
     await pipelines_setup.start(container)
+    router_setup.start(container, sinks(container))  # refuses a bad routes.yaml (file:line)
 
 
 async def stop(container: Container) -> None:
     """Close what `start` opened."""
+    await router_setup.stop(container)
     await customers_context.close_customers(container)
     await pipelines_setup.stop(container)  # lets HTTP-triggered runs finish

@@ -7,8 +7,14 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
+import pytest
+
 from caudal.bus.model import Record
 from caudal.bus.port import Bus, Consumer
+from caudal.bus.postgres import PostgresBus
+from caudal.platform.bootstrap import Container
+from caudal.platform.db.pool import Database
+from caudal.platform.settings import BusSettings
 
 
 class Collecting:
@@ -53,3 +59,32 @@ async def until(condition: Callable[[], bool], seconds: float = 30.0, what: str 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or condition}")
         await asyncio.sleep(0.02)
+
+
+def make_bus(container: Container, **overrides: object) -> PostgresBus:
+    """A bus with test-friendly timings: short leases, fast retries, 4 partitions."""
+    settings = BusSettings(
+        partitions=4,
+        batch_size=100,
+        max_attempts=3,
+        retry_base_seconds=0.05,
+        retry_max_seconds=0.2,
+        lease_seconds=1.5,
+        poll_interval_seconds=0.2,
+    ).model_copy(update=overrides)
+    return PostgresBus(container.database, settings)
+
+
+@pytest.fixture
+async def bus(container: Container) -> AsyncIterator[PostgresBus]:
+    await container.database.open()
+    yield make_bus(container)
+    await container.database.close()
+
+
+@pytest.fixture
+async def big_pool_bus(container: Container) -> AsyncIterator[PostgresBus]:
+    database = Database(container.app_url, min_size=2, max_size=12)
+    await database.open()
+    yield PostgresBus(database, make_bus(container).settings)
+    await database.close()

@@ -160,6 +160,10 @@ class EventsSettings(BaseModel):
     retry_after_seconds: int = Field(
         default=5, ge=1, description="Retry-After sent with 503 when the bus is down."
     )
+    routes: Path | None = Field(
+        default=None,
+        description="The router's routes.yaml (re-read on change). Unset: the shipped default.",
+    )
 
 
 class LakeSettings(BaseModel):

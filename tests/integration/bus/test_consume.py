@@ -13,8 +13,7 @@ from caudal.bus.model import Message, Record
 from caudal.bus.postgres import PostgresBus
 from caudal.bus.postgres_consumer import GroupMember
 from caudal.platform.bootstrap import Container
-from tests.integration.bus.conftest import make_bus
-from tests.support.bus import Collecting, consuming, until
+from tests.support.bus import Collecting, consuming, make_bus, until
 
 
 def by_key(records: Sequence[Record]) -> dict[str, list[int]]:

@@ -228,8 +228,9 @@ def parse_routes(text: str, origin: str = "routes.yaml") -> RouteTable:
     if not isinstance(routes, SequenceNode):
         raise parser.fail(routes, "`routes` must be a list of rules")
     rules = tuple(parser.rule(node, i) for i, node in enumerate(routes.value))
-    names = [r.name for r in rules]
+    seen: set[str] = set()
     for rule in rules:
-        if names.count(rule.name) > 1:
+        if rule.name in seen:
             raise RoutesError(origin, rule.line, f"two routes are named '{rule.name}'")
+        seen.add(rule.name)
     return RouteTable(rules, origin)
