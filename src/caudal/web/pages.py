@@ -167,8 +167,24 @@ async def dead_letters_redrive(request: Request, session: Session) -> Response:
 
 
 @router.get("/customers", summary="Customer lookup")
-async def customers_page(request: Request, session: Session) -> Response:
-    cpf = request.query_params.get("cpf", "").strip()[:20]
+async def customers_page(session: Session) -> Response:
+    return render(
+        "customers.html", session=session, active="customers", title="Customers", cpf="", found=None
+    )
+
+
+@router.post("/customers", summary="Customer lookup (the CPF travels in the body, never the URL)")
+async def customers_lookup(request: Request, session: Session) -> Response:
+    form = await read_form(request)
+    if not same_origin(request) or not session.keys.csrf_matches(form.get("csrf")):
+        return render(
+            "message.html",
+            session=session,
+            status=403,
+            title="Lookup refused",
+            message="The form expired or came from another site; reload the page and try again.",
+        )
+    cpf = form.get("cpf", "").strip()[:20]
     found = await customers.lookup(reader(request, session), cpf) if cpf else None
     return render(
         "customers.html",

@@ -1,0 +1,117 @@
+"""A real `caudal up` and a real headless Chromium (Debian's), driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from tests.e2e.conftest import Server, caudal
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "web"
+
+
+def chromium_path() -> str:
+    found = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    if found:
+        return found
+    message = "Debian's chromium is not installed: `apt-get install -y chromium` (.ci/run does)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def web_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("web") / "home"
+
+
+@pytest.fixture(scope="module")
+def server(web_home: Path) -> Iterator[Server]:
+    running = Server(web_home)
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        if running.proc.poll() is None:
+            running.stop()
+
+
+@pytest.fixture(scope="module")
+def admin_token(server: Server) -> str:
+    return server.admin_token()
+
+
+@pytest.fixture(scope="module")
+def api(server: Server, admin_token: str) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=server.base_url,
+        headers={"Authorization": f"Bearer {admin_token}"},
+        timeout=30,
+        trust_env=False,
+    ) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    path = chromium_path()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=path, args=ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def new_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
+    opened: list[BrowserContext] = []
+
+    def make(width: int = 1280, height: int = 900) -> BrowserContext:
+        context = browser.new_context(viewport={"width": width, "height": height})
+        context.set_default_timeout(20_000)
+        opened.append(context)
+        return context
+
+    yield make
+    for context in opened:
+        context.close()
+
+
+def sign_in(page: Page, base_url: str, token: str, path: str = "/") -> None:
+    page.goto(base_url + path)
+    page.fill("#token", token)
+    page.click("button[type=submit]")
+    page.wait_for_url(base_url + path)
+
+
+def screenshot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    target = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(target), full_page=True)
+    return target
+
+
+def mint(home: Path, *scopes: str, subject: str) -> str:
+    """A token from `caudal token`, signed with the server's secret (same CAUDAL_HOME)."""
+    args = ["token", "--subject", subject, "--ttl", "1h"]
+    for scope in scopes:
+        args += ["--scope", scope]
+    result = caudal(*args, home=home)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
