@@ -59,8 +59,13 @@ def connect(files: LakeFiles) -> Any:
 def query(files: LakeFiles, statement: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     con = connect(files)
     try:
-        cursor = con.execute(statement)
-        columns = [d[0] for d in cursor.description or []]
-        return columns, cursor.fetchall()
+        relation = con.sql(statement)
+        if relation is None:  # a statement without a result set
+            return [], []
+        # Through Arrow: timestamptz values convert without DuckDB's optional pytz dependency.
+        fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
+        table = fetch()
+        columns = list(table.column_names)
+        return columns, [tuple(row.values()) for row in table.to_pylist()]
     finally:
         con.close()

@@ -111,6 +111,8 @@ async def test_lake_writes_the_contract_columns_once_per_event(
     _, by_view = query(files, 'SELECT count(*) FROM backend."selfie-uploaded"')
     _, by_alias = query(files, "SELECT count(*) FROM backend.selfie_uploaded")
     assert by_view == by_alias == [(3,)]
+    _, earliest = query(files, "SELECT min(occurred_at), max(received_at) FROM events")
+    assert earliest == [(datetime(2020, 10, 12, 23, 0, 0, tzinfo=UTC), NOW)]
     _, json_data = query(files, "SELECT data->>'valor' FROM frontend.click_a LIMIT 1")
     assert json_data == [("10.10",)]
 

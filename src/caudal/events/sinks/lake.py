@@ -29,6 +29,7 @@ FLUSH_LOCK = 0x6C616B65  # "lake": one flusher at a time across every process
 
 class LakeSink:
     name = "lake"
+    batch_size = 2000  # records per delivery from the bus (one buffer insert each)
 
     def __init__(self, database: Database) -> None:
         self.database = database
