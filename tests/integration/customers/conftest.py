@@ -29,8 +29,8 @@ def cliente(
             "complemento": "apto 42",
         },
         "dividas": [
-            {"empresa": "Banco Azul", "valor": 1520.35, "vencimento": "2031-05-10"},
-            {"empresa": "Loja Centro", "valor": "99.90", "vencimento": "2030-01-15"},
+            {"empresa": "Banco Azul", "valor": 1520.35, "vencimento": "2041-05-10"},
+            {"empresa": "Loja Centro", "valor": "99.90", "vencimento": "2040-01-15"},
         ],
     }
     body.update(extra)

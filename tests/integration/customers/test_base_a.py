@@ -42,8 +42,8 @@ async def test_create_returns_seed_002_shape_and_get_reads_it_back(
     assert set(created["endereco"]) == ENDERECO_KEYS
     assert created["cpf"] == "123.456.789-09"
     assert created["dividas"] == [
-        {"empresa": "Banco Azul", "valor": 1520.35, "vencimento": "2031-05-10"},
-        {"empresa": "Loja Centro", "valor": 99.9, "vencimento": "2030-01-15"},
+        {"empresa": "Banco Azul", "valor": 1520.35, "vencimento": "2041-05-10"},
+        {"empresa": "Loja Centro", "valor": 99.9, "vencimento": "2040-01-15"},
     ]
     got = await client.get(f"/clientes/{created['id']}", headers=auth("customers:pii"))
     assert got.status_code == 200

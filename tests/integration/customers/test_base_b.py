@@ -36,8 +36,8 @@ SCORE_DATA = {
 }
 
 
-async def new_customer(client: httpx.AsyncClient, auth: Auth) -> str:
-    response = await client.post("/clientes", json=cliente(), headers=auth("customers:pii"))
+async def new_customer(client: httpx.AsyncClient, auth: Auth, **extra: Any) -> str:
+    response = await client.post("/clientes", json=cliente(**extra), headers=auth("customers:pii"))
     assert response.status_code == 201
     return str(response.json()["id"])
 
@@ -95,7 +95,8 @@ async def check_score_and_invalidation(
 ) -> str:
     """The scorecard value, a cache hit on the second read, and a miss after each input change
     (score data, a debt in Base A, a bureau query in Base C)."""
-    cid = await new_customer(client, auth)
+    forty = f"{datetime.now(UTC).year - 41}-01-01"  # 40 or 41 years old: IDADE 120
+    cid = await new_customer(client, auth, data_nascimento=forty)
     h = auth("customers:score")
     await client.put(f"/clientes/{cid}/score-data", json=SCORE_DATA, headers=h)
     first = await client.get(f"/clientes/{cid}/score", headers=h)
@@ -125,7 +126,7 @@ async def check_score_and_invalidation(
     # a debt added in Base A: 1620.25 + 20000 over 24000/year -> ratio 0.9 -> DIVIDAS 0
     await client.post(
         f"/clientes/{cid}/dividas",
-        json={"empresa": "Financeira", "valor": 20000, "vencimento": "2035-01-01"},
+        json={"empresa": "Financeira", "valor": 20000, "vencimento": "2045-01-01"},
         headers=auth("customers:pii"),
     )
     fourth = await client.get(f"/clientes/{cid}/score", headers=h)
