@@ -11,7 +11,7 @@ from caudal.platform.db.pool import AsyncConn
 
 GET = "SELECT * FROM base_a.customer_get(%s)"
 BY_CPF = "SELECT * FROM base_a.customer_by_cpf(%s)"
-ID_BY_CPF = "SELECT base_a.customer_id_by_cpf(%s)"
+IDS_BY_CPF = "SELECT cpf_index, id FROM base_a.customer_ids_by_cpf(%s)"
 SEARCH = "SELECT * FROM base_a.customer_search(%s, %s, %s, %s)"
 SAVE = "SELECT base_a.customer_save(%s, %s, %s, %s, %s, %s)"
 ERASE = "SELECT base_a.customer_erase(%s)"
@@ -59,13 +59,10 @@ async def by_cpf(conn: AsyncConn, cpf_index: bytes) -> SealedCustomer | None:
 
 
 async def ids_by_cpf(conn: AsyncConn, cpf_indexes: list[bytes]) -> dict[bytes, str]:
-    found: dict[bytes, str] = {}
-    for index in cpf_indexes:
-        cur = await conn.execute(ID_BY_CPF, (index,))
-        row = await cur.fetchone()
-        if row is not None and row[0] is not None:
-            found[index] = str(row[0])
-    return found
+    if not cpf_indexes:
+        return {}
+    cur = await conn.execute(IDS_BY_CPF, (cpf_indexes,))
+    return {bytes(r[0]): str(r[1]) for r in await cur.fetchall()}
 
 
 async def search(

@@ -51,7 +51,10 @@ def discover(domains: tuple[str, ...] = DOMAINS) -> list[Migration]:
         folder = resources.files(f"caudal.{domain}").joinpath("migrations")
         if not folder.is_dir():
             continue
-        entries = sorted((m, f) for f in folder.iterdir() if (m := _FILE.match(f.name)) is not None)
+        entries = sorted(
+            ((m, f) for f in folder.iterdir() if (m := _FILE.match(f.name)) is not None),
+            key=lambda pair: pair[1].name,  # re.Match objects do not order
+        )
         for match, entry in entries:
             found.append(
                 Migration(domain, int(match.group(1)), match.group(2), entry.read_text("utf-8"))
