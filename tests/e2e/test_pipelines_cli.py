@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import caudal, cli_env, free_port
+from tests.e2e.conftest import Server, caudal, cli_env, free_port
 
 WHOLE_SET = [
     "user_id,last_cart_date,top_category,total_quantity,carts,distinct_products,cart_value",
@@ -110,3 +110,57 @@ def test_pipeline_run_refuses_an_unknown_pipeline_or_date(home: Path) -> None:
     assert unknown.returncode == 2 and "user-carts" in unknown.stderr
     bad = caudal("pipeline", "run", "user-carts", "--date", "31/12/2020", home=home)
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
+
+
+def test_lake_source_end_to_end_from_the_ingestion_api(
+    home: Path, fakestore_url: str, start_server: type[Server]
+) -> None:
+    """add_to_cart events posted to the ingestion API -> bus -> lake (Parquet) -> user-carts with
+    `source: lake` -> CSV: the same analysis as the API's carts give."""
+    server = start_server(
+        CAUDAL_LAKE__FLUSH_MAX_SECONDS="0.5",
+        CAUDAL_PIPELINES__FAKESTORE_URL=fakestore_url,
+        CAUDAL_PIPELINES__SCHEDULE_ENABLED="false",
+    )
+    server.wait_ready()
+    headers = {"Authorization": f"Bearer {server.admin_token()}"}
+    items = [
+        {
+            "timestamp": cart["date"],
+            "event_id": "add_to_cart",
+            "userId": cart["userId"],
+            "cartId": cart["id"],
+            **line,
+        }
+        for cart in httpx.get(f"{fakestore_url}/carts").json()
+        for line in cart["products"]
+    ]
+    posted = httpx.post(
+        f"{server.base_url}/v1/events/frontend",
+        json={"device": {"platform": "web", "deviceId": "e2e-device"}, "data": items},
+        headers=headers,
+    )
+    assert posted.status_code == 202, posted.text
+
+    lake = home / "lake" / "frontend" / "add_to_cart"
+    deadline = time.monotonic() + 60
+    while len(list(lake.glob("dt=*/part-*.parquet"))) < 3:  # 3 days of carts
+        assert time.monotonic() < deadline, "the events never reached the lake"
+        time.sleep(0.2)
+
+    started = httpx.post(
+        f"{server.base_url}/v1/pipelines/user-carts/runs",
+        json={"date": "2020-03-02", "source": "lake"},
+        headers=headers,
+    )
+    assert started.status_code == 202, started.text
+    location = f"{server.base_url}{started.headers['location']}"
+    deadline = time.monotonic() + 60
+    while (run := httpx.get(location, headers=headers).json())["status"] == "running":
+        assert time.monotonic() < deadline, "the run never finished"
+        time.sleep(0.2)
+    assert run["status"] == "succeeded", run["error"]
+    assert run["source"] == "lake" and run["rows"] == 5
+    csv = home / "exports" / "user_carts" / "dt=2020-03-02" / "user_carts.csv"
+    assert run["outputs"][0] == f"file://{csv}"
+    assert csv.read_text().splitlines() == WHOLE_SET
