@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from caudal.pipelines import api as pipelines_api
 from caudal.pipelines import setup as pipelines_setup
+from caudal.bus import setup as bus_setup
 from caudal.bus.port import Consumer
 from caudal.bus.worker import ConsumerService
 from caudal.customers import context as customers_context
@@ -75,10 +76,12 @@ async def start(container: Container) -> None:
     customers_context.open_customers(container)  # PII keys (key file on first run), score cache
     await pipelines_setup.start(container)
     router_setup.start(container, sinks(container))  # refuses a bad routes.yaml (file:line)
+    bus_setup.start(container)  # lag and dead-letter gauges in /metrics
 
 
 async def stop(container: Container) -> None:
     """Close what `start` opened."""
     await router_setup.stop(container)
+    await bus_setup.stop(container)
     await customers_context.close_customers(container)
     await pipelines_setup.stop(container)  # lets HTTP-triggered runs finish

@@ -142,6 +142,17 @@ def replay(
     out.print(f"[green]group {group} moved[/]: {count} message(s) will be delivered again.")
 
 
+@app.command("drop-group")
+def drop_group(
+    group: Annotated[str, typer.Argument(help="The group to forget.")],
+) -> None:
+    """Forget a consumer group that no longer runs (it holds back retention while it exists)."""
+    if not _run(lambda bus: bus.drop_group(group)):
+        fail(f"no consumer group '{group}'", "see `caudal bus status` for the groups")
+        raise typer.Exit(1)
+    out.print(f"[green]group {group} dropped[/]; its dead letters stay listed in `caudal bus dlq`.")
+
+
 @dlq_app.callback()
 def dlq(
     ctx: typer.Context,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from caudal.bus.model import DeadLetter, GroupStatus, Message, Record
 
@@ -26,6 +26,7 @@ class Bus(Protocol):
         `stop` is set. Several processes may consume one group: they share its partitions."""
 
 
+@runtime_checkable
 class BusAdmin(Protocol):
     """Operations on consumer groups (`caudal bus ...`)."""
 
@@ -42,6 +43,9 @@ class BusAdmin(Protocol):
 
     async def redrive(self, group: str | None = None, ids: Sequence[int] = ()) -> int:
         """Ask the group's workers to deliver these dead letters again; return how many."""
+
+    async def drop_group(self, group: str) -> bool:
+        """Forget a group that no longer runs; False when there was none."""
 
 
 class Consumer(Protocol):

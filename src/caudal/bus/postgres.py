@@ -177,6 +177,12 @@ class PostgresBus:
             for r in rows
         ]
 
+    async def drop_group(self, group: str) -> bool:
+        """Forget a group that no longer runs (it would hold back retention forever)."""
+        async with self.database.connection() as conn:
+            cur = await conn.execute(q("drop_group"), {"group": group})
+            return cur.rowcount > 0
+
     async def redrive(self, group: str | None = None, ids: Sequence[int] = ()) -> int:
         async with self.database.connection() as conn:
             cur = await conn.execute(q("request_redrive"), {"group": group, "ids": list(ids)})

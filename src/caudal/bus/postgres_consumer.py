@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 _log = structlog.get_logger("caudal.bus")
 
 _ERROR_CHARS = 2000
-_LAG_EVERY_S = 5.0
+_RETENTION_CHECK_EVERY_S = 5.0
 _QUICK_POLL_S = 0.02
 
 
@@ -87,7 +87,7 @@ class GroupMember:
         self.members = 1
         self.batch_size = int(getattr(consumer, "batch_size", self.settings.batch_size))
         self._next_rebalance = 0.0
-        self._next_lag = 0.0
+        self._next_retention = 0.0
         self._next_redrive = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -189,9 +189,8 @@ class GroupMember:
         if now >= self._next_rebalance:
             self._next_rebalance = now + self.settings.lease_seconds / 3
             await self.rebalance()
-        if now >= self._next_lag:
-            self._next_lag = now + _LAG_EVERY_S
-            metrics.LAG.labels(self.group).set(await self.bus.group_lag(self.group))
+        if now >= self._next_retention:
+            self._next_retention = now + _RETENTION_CHECK_EVERY_S
             await self.bus.maybe_apply_retention()
         if now >= self._next_redrive:
             self._next_redrive = now + self.settings.poll_interval_seconds

@@ -264,3 +264,7 @@ WHERE seq IN (
     ORDER BY m.published_at
     LIMIT %(limit)s
 )
+
+-- name: drop_group
+-- Forget a consumer group (its offsets and members; its dead letters stay for inspection).
+DELETE FROM bus.groups WHERE group_name = %(group)s

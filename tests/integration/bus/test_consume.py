@@ -247,3 +247,28 @@ async def test_retention_deletes_only_old_consumed_messages(
     with psycopg.connect(container.owner_url) as conn:
         left = conn.execute("SELECT payload->>'n' FROM bus.messages ORDER BY seq").fetchall()
     assert [n for (n,) in left] == ["0", "4"]
+
+
+async def test_lag_and_dead_letters_are_in_metrics_and_a_dropped_group_is_forgotten(
+    bus: PostgresBus,
+) -> None:
+    from prometheus_client import generate_latest
+
+    from caudal.bus.lag import LagReporter
+
+    group = Collecting("metered", fail=lambda rs: (_ for _ in ()).throw(ValueError("no")))
+    async with consuming(bus, group):
+        await bus.publish([Message("t", "k", {"n": 0})])
+        for _ in range(200):
+            if await bus.dead_letters("metered"):
+                break
+            await asyncio.sleep(0.05)
+    await bus.publish([Message("t", f"k{i}", {"n": i}) for i in range(3)])
+    await LagReporter(bus).refresh()
+    text = generate_latest().decode()
+    assert 'caudal_bus_lag_messages{group="metered"} 3.0' in text
+    assert 'caudal_bus_dead_letters{group="metered"} 1.0' in text
+    assert await bus.drop_group("metered") is True
+    assert await bus.drop_group("metered") is False
+    assert [g.group for g in await bus.status()] == []
+    assert len(await bus.dead_letters("metered")) == 1

@@ -1,0 +1,54 @@
+"""Keeps the bus gauges in /metrics current in every process that serves or consumes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import psycopg
+import structlog
+from prometheus_client import Gauge
+
+from caudal.bus import metrics
+from caudal.bus.port import BusAdmin
+from caudal.platform.db.pool import DatabaseUnavailable
+
+_log = structlog.get_logger("caudal.bus")
+
+DEAD_LETTERS = Gauge(
+    "caudal_bus_dead_letters", "Dead letters not yet re-driven, per consumer group.", ["group"]
+)
+
+
+class LagReporter:
+    """Every few seconds, reads every group's lag and dead letters into the gauges
+    `caudal_bus_lag_messages{group}` and `caudal_bus_dead_letters{group}`."""
+
+    def __init__(self, admin: BusAdmin, every_s: float = 5.0) -> None:
+        self.admin = admin
+        self.every_s = every_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="caudal-bus-lag")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def refresh(self) -> None:
+        for group in await self.admin.status():
+            metrics.LAG.labels(group.group).set(group.lag)
+            DEAD_LETTERS.labels(group.group).set(group.dead_letters)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except (DatabaseUnavailable, psycopg.Error) as exc:
+                _log.debug("bus_lag_unavailable", error=type(exc).__name__)
+            await asyncio.sleep(self.every_s)
