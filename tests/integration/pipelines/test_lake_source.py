@@ -125,3 +125,38 @@ async def test_an_empty_lake_gives_an_empty_export(
 def _id_of(lake: Path, dt: str) -> str:
     table = pq.read_table(lake / "frontend" / "add_to_cart" / f"dt={dt}" / "part-a.parquet")
     return str(table.column("id")[0].as_py())
+
+
+async def test_object_storage_urls_for_the_lake_and_the_bucket(
+    container: Container, settings: Settings, fakestore: FakeStoreServer
+) -> None:
+    """Through fsspec, not the local disk: `memory://` stands in for `s3://` / `gs://`."""
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    root = f"/t-{uuid.uuid4().hex[:8]}"
+    when = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
+    table = pa.Table.from_pylist(
+        [event(when, {"userId": 7, "productId": 18, "quantity": 3})], schema=SCHEMA
+    )
+    with memory.open(f"{root}/lake/frontend/add_to_cart/dt=2024-05-01/part-1.parquet", "wb") as f:
+        pq.write_table(table, f)
+    conf = with_pipelines(settings, fakestore_url=fakestore.url, bucket_url=f"memory://{root}/b")
+    conf = conf.model_copy(
+        update={"lake": conf.lake.model_copy(update={"url": f"memory://{root}/lake"})}
+    )
+    record = await run_once(container, conf, "2024-05-01", source="lake")
+    assert record.status == "succeeded", record.error
+    folder = f"{root}/b/user_carts/dt=2024-05-01"
+    assert record.outputs[:3] == [
+        f"memory://{folder}/user_carts.csv",
+        f"memory://{folder}/user_carts.parquet",
+        f"memory://{folder}/_SUCCESS",
+    ]
+    assert memory.cat(f"{folder}/user_carts.csv").decode().splitlines() == [
+        HEADER,
+        "7,2024-05-01,women's clothing,3,1,1,29.55",
+    ]
+    assert json.loads(memory.cat(f"{folder}/_SUCCESS"))["rows"] == 1
+    assert memory.exists(f"{root}/lake/bronze/fakestore/products/dt=2024-05-01/{record.id}.json")
+    memory.rm(root, recursive=True)
