@@ -111,6 +111,16 @@ def source_malformed(url: str, why: str) -> PipelineError:
     )
 
 
+def lake_unreadable(where: str, why: str) -> PipelineError:
+    return PipelineError(
+        code="CAU-PIPELINES-SOURCE-MALFORMED",
+        detail=f"the lake's add_to_cart files ({where}) cannot be read: {why}",
+        status=502,
+        title="Lake files unreadable",
+        extra={"endpoint": where},
+    )
+
+
 def run_in_progress(pipeline: str, run_date: date) -> CaudalError:
     return CaudalError(
         code="CAU-PIPELINES-RUN-IN-PROGRESS",

@@ -18,7 +18,7 @@ from caudal.pipelines import queries
 from caudal.pipelines.bronze import Bronze
 from caudal.pipelines.engine import Session
 from caudal.pipelines.fakestore.client import FakeStoreClient
-from caudal.pipelines.model import Progress, source_malformed
+from caudal.pipelines.model import Progress, lake_unreadable, source_malformed
 from caudal.pipelines.storage import filesystem, is_local
 
 _IN_FILE = re.compile(r' in file "[^"]*"')
@@ -113,7 +113,7 @@ class LakeSource:
             try:
                 session.run("stage_lake_events", {"glob": glob, "day": ctx.run_date})
             except duckdb.Error as exc:
-                raise source_malformed(glob, _first_line(exc)) from exc
+                raise lake_unreadable(glob, _first_line(exc)) from exc
         else:
             session.run("empty_cart_lines")
         return self.catalogue.stage_products(session, ctx)

@@ -160,3 +160,19 @@ async def test_object_storage_urls_for_the_lake_and_the_bucket(
     assert json.loads(memory.cat(f"{folder}/_SUCCESS"))["rows"] == 1
     assert memory.exists(f"{root}/lake/bronze/fakestore/products/dt=2024-05-01/{record.id}.json")
     memory.rm(root, recursive=True)
+
+
+async def test_an_unreadable_lake_file_fails_the_run_with_a_clear_error(
+    container: Container, settings: Settings, fakestore: FakeStoreServer
+) -> None:
+    conf = with_pipelines(settings, fakestore_url=fakestore.url)
+    folder = conf.home / "lake" / "frontend" / "add_to_cart" / "dt=2024-05-01"
+    folder.mkdir(parents=True)
+    (folder / "part-1.parquet").write_bytes(b"not parquet at all")
+    record = await run_once(container, conf, "2024-05-01", source="lake")
+    assert record.status == "failed" and record.error is not None
+    assert record.error["code"] == "CAU-PIPELINES-SOURCE-MALFORMED"
+    assert record.error["message"].startswith(
+        f"the lake's add_to_cart files ({conf.home}/lake/frontend/add_to_cart/dt=*/part-*.parquet)"
+        " cannot be read: "
+    )
