@@ -216,6 +216,47 @@ class LedgerSettings(BaseModel):
     reconcile_enabled: bool = Field(default=True, description="Run the nightly reconciliation.")
 
 
+class PipelinesSettings(BaseModel):
+    """The daily user-carts pipeline (`CAUDAL_PIPELINES__*`); see docs/pipelines.md."""
+
+    user_carts_cron: str = Field(
+        default="0 2 * * *",
+        description="When the scheduler runs user-carts (UTC cron); a run covers the day before.",
+    )
+    schedule_enabled: bool = Field(default=True, description="Run user-carts on the schedule.")
+    source: Literal["fakestore", "lake"] = "fakestore"
+    fakestore_url: str = Field(
+        default="https://fakestoreapi.com", description="Base URL of a FakeStore-format API."
+    )
+    http_timeout_seconds: float = Field(default=30.0, gt=0)
+    http_retries: int = Field(default=3, ge=0, le=10)
+    http_backoff_seconds: float = Field(default=0.5, ge=0)
+    http_max_retry_after_seconds: float = Field(default=60.0, ge=0)
+    bucket_url: str | None = Field(
+        default=None,
+        description="Where exports go (fsspec URL). Unset: file://CAUDAL_HOME/exports.",
+    )
+    retention_days: int = Field(default=30, ge=0, description="Delete older exports; 0 keeps all.")
+    warehouse: Literal["duckdb", "postgres"] = "duckdb"
+    warehouse_path: Path | None = Field(
+        default=None, description="DuckDB warehouse file. Unset: CAUDAL_HOME/warehouse.duckdb."
+    )
+    known_categories: list[str] = Field(
+        default=["electronics", "jewelery", "men's clothing", "women's clothing"],
+        description="The quality gate rejects any other category; empty accepts any.",
+    )
+    duckdb_memory_limit: str = Field(default="768MB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
+
+    @field_validator("user_carts_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"'{value}' is not a cron expression (e.g. '0 2 * * *')")
+        return value
+
+
 class Settings(BaseSettings):
     """Configuration from `CAUDAL_*` environment variables (nested keys with `__`)."""
 
@@ -251,6 +292,7 @@ class Settings(BaseSettings):
 
     auth: AuthSettings = AuthSettings()
     http: HttpSettings = HttpSettings()
+    pipelines: PipelinesSettings = PipelinesSettings()
     events: EventsSettings = EventsSettings()
     lake: LakeSettings = LakeSettings()
     realtime: RealtimeSettings = RealtimeSettings()
