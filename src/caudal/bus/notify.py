@@ -39,6 +39,11 @@ class Notifier:
                 await self._task
             self._task = None
 
+    def wake_local(self, topics: Iterable[str]) -> None:
+        """Wake this process's workers of these topics (after a publish committed here)."""
+        for topic in topics:
+            self._wake(topic)
+
     def _wake(self, topic: str | None) -> None:
         for event, topics in self._waiters.items():
             if topic is None or topic in topics:

@@ -26,6 +26,7 @@ NOTIFY_CHANNEL = "caudal_bus"
 _RETENTION_LOCK = 0x6361756462  # one retention pass at a time per database
 _RETENTION_EVERY_S = 60.0
 _RETENTION_CHUNK = 5000
+_NOTIFY_EVERY_S = 0.02
 
 _log = structlog.get_logger("caudal.bus")
 
@@ -38,6 +39,7 @@ class PostgresBus:
         self.settings = settings
         self.notifier = Notifier(database.url, NOTIFY_CHANNEL)
         self._next_retention = 0.0
+        self._rung: dict[str, float] = {}
 
     # -- publish ---------------------------------------------------------------------------
 
@@ -58,15 +60,27 @@ class PostgresBus:
         if not messages:
             return
         params = self._params(messages)
+        topics = set(params["topics"])
+        query = q("publish") if self._ring(topics) else q("publish_quiet")
         if conn is not None:
             if not isinstance(conn, psycopg.AsyncConnection):
                 raise TypeError("publish(conn=...) takes a psycopg AsyncConnection")
-            await conn.execute(q("publish"), params)
+            await conn.execute(query, params)
         else:
             async with self.database.connection() as own, own.transaction():
-                await own.execute(q("publish"), params)
-        for topic in {m.topic for m in messages}:
+                await own.execute(query, params)
+            self.notifier.wake_local(topics)  # committed: this process's workers go now
+        for topic in topics:
             metrics.PUBLISHED.labels(topic).inc(sum(1 for m in messages if m.topic == topic))
+
+    def _ring(self, topics: set[str]) -> bool:
+        """Notify listeners unless this process did so for these topics a moment ago (the
+        workers woken then poll again shortly, and find what a quiet publish wrote)."""
+        now = time.monotonic()
+        due = [t for t in topics if now - self._rung.get(t, -1.0) >= _NOTIFY_EVERY_S]
+        for topic in due:
+            self._rung[topic] = now
+        return bool(due)
 
     # -- consume ---------------------------------------------------------------------------
 

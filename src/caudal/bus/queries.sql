@@ -14,6 +14,16 @@ WITH ins AS (
 )
 SELECT pg_notify('caudal_bus', topic) FROM (SELECT DISTINCT topic FROM ins) AS t
 
+-- name: publish_quiet
+-- The same without the notification (one was sent for these topics a moment ago: NOTIFY
+-- serialises committing transactions, so a busy publisher rings the bell at most every few ms).
+INSERT INTO bus.messages (topic, key, partition, message_id, payload, headers)
+SELECT * FROM unnest(
+    %(topics)s::text[], %(keys)s::text[], %(partitions)s::int[], %(ids)s::text[],
+    %(payloads)s::text[]::jsonb[], %(headers)s::text[]::jsonb[]
+)
+ON CONFLICT (message_id) DO NOTHING
+
 -- name: register_group
 INSERT INTO bus.groups (group_name, topics, partitions)
 VALUES (%(group)s, %(topics)s, %(partitions)s)
