@@ -83,17 +83,23 @@ DELETE FROM bus.members WHERE group_name = %(group)s AND member_id = %(member)s
 -- The next records of every partition this member holds and may work on now. Only rows whose
 -- transaction is below the snapshot horizon are read: every transaction that could still commit
 -- a position below them has finished, so nothing can appear later behind a committed offset.
--- A partition in isolation (after a failed batch) delivers one record at a time.
+-- A partition in isolation (after a failed batch) delivers one record at a time. One ordered
+-- index range per (partition, topic), so a long backlog costs no more than a short one.
 SELECT o.partition, o.xid::text, o.seq, o.attempts, o.isolate_xid IS NOT NULL,
        m.seq, m.xid::text, m.topic, m.key, m.message_id, m.payload::text, m.headers::text,
        m.published_at
 FROM bus.offsets AS o
 CROSS JOIN LATERAL (
-    SELECT m.seq, m.xid, m.topic, m.key, m.message_id, m.payload, m.headers, m.published_at
-    FROM bus.messages AS m
-    WHERE m.topic = ANY(%(topics)s) AND m.partition = o.partition
-      AND (m.xid, m.seq) > (o.xid, o.seq)
-      AND m.xid < pg_snapshot_xmin(pg_current_snapshot())
+    SELECT m.* FROM unnest(%(topics)s::text[]) AS t(topic)
+    CROSS JOIN LATERAL (
+        SELECT m.seq, m.xid, m.topic, m.key, m.message_id, m.payload, m.headers, m.published_at
+        FROM bus.messages AS m
+        WHERE m.topic = t.topic AND m.partition = o.partition
+          AND (m.xid, m.seq) > (o.xid, o.seq)
+          AND m.xid < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY m.xid, m.seq
+        LIMIT CASE WHEN o.isolate_xid IS NOT NULL THEN 1 ELSE %(limit)s END
+    ) AS m
     ORDER BY m.xid, m.seq
     LIMIT CASE WHEN o.isolate_xid IS NOT NULL THEN 1 ELSE %(limit)s END
 ) AS m
@@ -182,23 +188,41 @@ SET redrive_requested_at = NULL, attempts = attempts + 1, last_error = %(error)s
 WHERE id = %(id)s
 
 -- name: group_lag
-SELECT count(*)
+-- Messages after the group's positions: index ranges per (partition, topic), O(lag).
+SELECT coalesce(sum(p.pending), 0)::bigint
 FROM bus.offsets AS o
 JOIN bus.groups AS g ON g.group_name = o.group_name
-JOIN bus.messages AS m
-  ON m.partition = o.partition AND m.topic = ANY(g.topics) AND (m.xid, m.seq) > (o.xid, o.seq)
+CROSS JOIN LATERAL unnest(g.topics) AS t(topic)
+CROSS JOIN LATERAL (
+    SELECT count(*) AS pending FROM bus.messages AS m
+    WHERE m.topic = t.topic AND m.partition = o.partition AND (m.xid, m.seq) > (o.xid, o.seq)
+) AS p
 WHERE o.group_name = %(group)s
 
 -- name: status
+WITH pending AS (
+    SELECT o.group_name, sum(p.pending) AS lag, min(p.first_at) AS oldest
+    FROM bus.offsets AS o
+    JOIN bus.groups AS g ON g.group_name = o.group_name
+    CROSS JOIN LATERAL unnest(g.topics) AS t(topic)
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS pending,
+               (SELECT f.published_at FROM bus.messages AS f
+                WHERE f.topic = t.topic AND f.partition = o.partition
+                  AND (f.xid, f.seq) > (o.xid, o.seq)
+                ORDER BY f.xid, f.seq LIMIT 1) AS first_at
+        FROM bus.messages AS m
+        WHERE m.topic = t.topic AND m.partition = o.partition AND (m.xid, m.seq) > (o.xid, o.seq)
+    ) AS p
+    GROUP BY o.group_name
+)
 SELECT g.group_name, g.topics, g.partitions,
        (SELECT count(*) FROM bus.offsets AS o
         WHERE o.group_name = g.group_name AND o.owner IS NOT NULL AND o.lease_until >= now()),
        (SELECT count(*) FROM bus.members AS mb
-        WHERE mb.group_name = g.group_name AND mb.heartbeat_at >= now() - make_interval(secs => %(lease)s)),
-       (SELECT count(*) FROM bus.offsets AS o
-        JOIN bus.messages AS m ON m.partition = o.partition AND m.topic = ANY(g.topics)
-         AND (m.xid, m.seq) > (o.xid, o.seq)
-        WHERE o.group_name = g.group_name),
+        WHERE mb.group_name = g.group_name
+          AND mb.heartbeat_at >= now() - make_interval(secs => %(lease)s)),
+       coalesce(p.lag, 0),
        (SELECT count(*) FROM bus.dead_letters AS d
         WHERE d.group_name = g.group_name AND d.redriven_at IS NULL),
        (SELECT count(*) FROM bus.offsets AS o
@@ -206,11 +230,9 @@ SELECT g.group_name, g.topics, g.partitions,
        (SELECT o.last_error FROM bus.offsets AS o
         WHERE o.group_name = g.group_name AND o.last_error IS NOT NULL
         ORDER BY o.updated_at DESC LIMIT 1),
-       (SELECT min(m.published_at) FROM bus.offsets AS o
-        JOIN bus.messages AS m ON m.partition = o.partition AND m.topic = ANY(g.topics)
-         AND (m.xid, m.seq) > (o.xid, o.seq)
-        WHERE o.group_name = g.group_name)
+       p.oldest
 FROM bus.groups AS g
+LEFT JOIN pending AS p ON p.group_name = g.group_name
 ORDER BY g.group_name
 
 -- name: set_positions
