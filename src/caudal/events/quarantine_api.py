@@ -1,4 +1,5 @@
-"""`GET /v1/quarantine` (scope events:read): invalid events with their reason, newest first."""
+"""`GET /v1/quarantine` (events:read): invalid events with their reason, newest first; and
+`POST /v1/quarantine/replay` (events:write), the HTTP twin of `caudal quarantine replay`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from caudal.events.quarantine import QuarantineFilter, list_entries
+from caudal.events import runtime
+from caudal.events.quarantine import QuarantineFilter, list_entries, replay
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
 from caudal.platform.http.deps import container, require
@@ -38,3 +40,18 @@ async def quarantine(
     )
     items, next_cursor = await list_entries(container(request).database, where, limit, cursor)
     return {"items": items, "next_cursor": next_cursor}
+
+
+@router.post(
+    "/v1/quarantine/replay",
+    summary="Re-validate pending entries (optionally of one type); publish those that now pass.",
+)
+async def replay_quarantine(
+    request: Request,
+    _: Annotated[Principal, Depends(require(scopes.EVENTS_WRITE))],
+    type: Annotated[str | None, Query(max_length=128)] = None,
+) -> dict[str, Any]:
+    c = container(request)
+    events = runtime.get(c)
+    report = await replay(c.database, events.bus, events.catalog, events.limits, type_=type)
+    return {"replayed": report.replayed, "still_invalid": report.still_invalid}

@@ -158,8 +158,12 @@ async def test_unknown_type_is_quarantined_then_replayed_once_registered(
     assert published["type"] == "loan-approved"
     assert published["data"] == LOAN_EVENT["data"]
     assert published["occurred_at"] == "2024-03-01T15:00:00+00:00"
-    again = await replay(container.database, events.bus, events.catalog, events.limits)
-    assert again.replayed == []
+    again = await client.post("/v1/quarantine/replay", headers=writer)
+    assert again.status_code == 200
+    assert again.json()["replayed"] == []
+    assert [f["code"] for f in again.json()["still_invalid"]] == ["CAU-EVT-SCHEMA-VIOLATION"]
+    reader_only = await client.post("/v1/quarantine/replay", headers=auth("events:read"))
+    assert reader_only.status_code == 403
     assert len(db.bus_events()) == 1
     pending = (await client.get("/v1/quarantine", headers=writer)).json()["items"]
     assert [p["type"] for p in pending] == ["selfie-uploaded"]
