@@ -5,14 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import structlog
+
 from caudal.bus.port import Consumer
 from caudal.events.router.consumer import SinkConsumer
+from caudal.events.router.rules import RoutesError
 from caudal.events.router.table import Routes
 from caudal.events.sinks.port import Sink
 from caudal.events.sinks.webhook import WebhookSink
 from caudal.platform.bootstrap import Container
 
 KEY = "router"
+
+_log = structlog.get_logger("caudal.router")
 
 
 class SinkRegistryError(ValueError):
@@ -38,7 +43,12 @@ def start(container: Container, registered: Iterable[Sink]) -> RouterRuntime:
         if sink.name in by_name:
             raise SinkRegistryError(f"two sinks are registered as '{sink.name}'")
         by_name[sink.name] = sink
-    runtime = RouterRuntime(Routes(container.settings.events.routes, by_name), by_name)
+    try:
+        routes = Routes(container.settings.events.routes, by_name)
+    except RoutesError as exc:
+        _log.error("routes_refused", error=str(exc), hint="fix the file (CAUDAL_EVENTS__ROUTES)")
+        raise
+    runtime = RouterRuntime(routes, by_name)
     container.extensions[KEY] = runtime
     return runtime
 

@@ -21,7 +21,13 @@ def create_app(container: Container, *, run_services: bool = False) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await container.database.open()
-        await wiring.start(container)
+        try:
+            await wiring.start(container)
+        except BaseException:
+            # e.g. a routes.yaml refused: close what is open so the process can exit.
+            await wiring.stop(container)
+            await container.database.close()
+            raise
         group = ServiceGroup(wiring.services(container) if run_services else [])
         app.state.services = group
         await group.start()
