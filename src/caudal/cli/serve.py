@@ -93,7 +93,13 @@ def run_services(
 
     async def main() -> None:
         await container.database.open()
-        await wiring.start(container)
+        try:
+            await wiring.start(container)
+        except Exception as exc:
+            await wiring.stop(container)
+            await container.database.close()
+            fail(f"could not start: {exc}", "fix the configuration named above and start again")
+            raise typer.Exit(1) from exc
         services = wiring.services(container, roles, groups)
         if groups is not None:
             known = {c.group for c in wiring.consumers(container)}
