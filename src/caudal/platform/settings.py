@@ -45,7 +45,7 @@ class BusSettings(BaseModel):
     )
     batch_size: int = Field(default=500, ge=1, le=10_000, description="Records per handle call.")
     max_attempts: int = Field(
-        default=5, ge=1, description="Attempts before a message goes to the dead letters."
+        default=8, ge=1, description="Deliveries before a message goes to the dead letters."
     )
     retry_base_seconds: float = Field(default=0.5, ge=0, description="First retry delay.")
     retry_max_seconds: float = Field(default=60.0, ge=0, description="Retry delay cap.")
