@@ -64,15 +64,21 @@ def services(
         for c in consumers(container)
         if groups is None or c.group in groups
     ]
-    found += events_runtime.services(container)  # lake flusher, retention (role "worker")
-    found += pipelines_setup.services(container)  # the daily schedule (role "scheduler")
-    found += ledger_setup.services(container)  # nightly reconciliation (role "scheduler")
+    # The lake flusher runs beside the `lake` group's workers; retention with any full worker.
+    found += [
+        s
+        for s in events_runtime.services(container)
+        if groups is None or (s.name == "lake-flusher" and "lake" in groups)
+    ]
+    if groups is None:  # the daily schedule (role "scheduler")
+        found += pipelines_setup.services(container)
+        found += ledger_setup.services(container)  # nightly reconciliation (role "scheduler")
     return [s for s in found if s.role in roles]
 
 
 async def start(container: Container) -> None:
     """Open what the capabilities share for the process lifetime (caches, registries)."""
-    events_runtime.get(container)  # loads the schema registry's files once per process
+    await events_runtime.start(container)  # schema registry files, ingestion connections
     customers_context.open_customers(container)  # PII keys (key file on first run), score cache
     await pipelines_setup.start(container)
     router_setup.start(container, sinks(container))  # refuses a bad routes.yaml (file:line)
@@ -81,6 +87,7 @@ async def start(container: Container) -> None:
 
 async def stop(container: Container) -> None:
     """Close what `start` opened."""
+    await events_runtime.stop(container)
     await router_setup.stop(container)
     await bus_setup.stop(container)
     await customers_context.close_customers(container)

@@ -4,12 +4,18 @@ Each request waits until *its* events are committed (a 202 still means durable),
 commit is in flight the next requests queue up and are written together by the next one. Idle:
 no added delay. Loaded: one commit (and one bus NOTIFY) per group instead of per request, which
 is what lets a single PostgreSQL take thousands of requests per second.
+
+It writes through its own small pool (`database`, max_inflight connections): the hot path never
+waits behind other work for a connection, and its connections send list parameters in binary
+(no per-character escaping of the JSON payloads: the largest CPU cost of a publish in text).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+
+from psycopg.types.array import ListBinaryDumper
 
 from caudal.bus.model import Message
 from caudal.bus.port import Bus
@@ -77,6 +83,7 @@ class GroupCommit:
 
     async def _write(self, messages: list[Message]) -> None:
         async with self.database.connection() as conn:
+            conn.adapters.register_dumper(list, ListBinaryDumper)  # this pool is ours alone
             await conn.set_autocommit(True)
             try:
                 await self.bus.publish(messages, conn)

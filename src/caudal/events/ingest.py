@@ -82,10 +82,11 @@ def _quarantine_params(
 
 
 class IngestService:
-    def __init__(self, database: Database, bus: Bus) -> None:
+    def __init__(self, database: Database, bus: Bus, hot_path: Database | None = None) -> None:
         self.database = database
         self.bus = bus
-        self.group = GroupCommit(database, bus)
+        self.hot_path = hot_path or database
+        self.group = GroupCommit(self.hot_path, bus, max_inflight=self.hot_path.pool.max_size)
 
     async def submit(
         self,

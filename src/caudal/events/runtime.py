@@ -15,6 +15,7 @@ from caudal.events.retention import EventsRetention
 from caudal.events.sinks.lake import LakeFlusher, LakeSink
 from caudal.events.sinks.realtime import RealtimeSink
 from caudal.platform.bootstrap import Container
+from caudal.platform.db.pool import Database
 from caudal.platform.runtime import Service
 
 KEY = "events"
@@ -31,9 +32,15 @@ class EventsRuntime:
 def build(container: Container) -> EventsRuntime:
     settings = container.settings.events
     bus = container.bus
+    hot_path = Database(
+        container.app_url,
+        min_size=1,
+        max_size=2,
+        statement_timeout_ms=container.settings.database_statement_timeout_ms,
+    )
     return EventsRuntime(
         catalog=SchemaCatalog(container.database, settings.schemas_dir),
-        ingest=IngestService(container.database, bus),
+        ingest=IngestService(container.database, bus, hot_path),
         limits=Limits(max_items=settings.max_items, max_depth=settings.max_depth),
         bus=bus,
     )
@@ -45,6 +52,19 @@ def get(container: Container) -> EventsRuntime:
         runtime = container.extensions[KEY] = build(container)
     assert isinstance(runtime, EventsRuntime)
     return runtime
+
+
+async def start(container: Container) -> None:
+    """Per process: load the schema files and open the ingestion hot path's connections."""
+    events = get(container)
+    if events.ingest.hot_path is not container.database:
+        await events.ingest.hot_path.open()
+
+
+async def stop(container: Container) -> None:
+    events = container.extensions.get(KEY)
+    if isinstance(events, EventsRuntime) and events.ingest.hot_path is not container.database:
+        await events.ingest.hot_path.close()
 
 
 def lake_files(container: Container) -> LakeFiles:
