@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
 import psycopg
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from caudal.ledger import context, validation
@@ -230,46 +229,42 @@ async def get_consolidated(
     limit: Annotated[int | None, Query(description="accounts per page (JSON)")] = None,
     cursor: Annotated[str | None, Query()] = None,
     fmt: Annotated[str | None, Query(alias="format", description="json | csv")] = None,
-) -> Response | dict[str, Any]:
+) -> Response:
     """The consolidated daily report: every account's day totals and balance at `date`.
     JSON pages, or the whole report as CSV (`Accept: text/csv` or `?format=csv`)."""
     day = parse_day(date_, "date", today())
     if fmt is not None and fmt.lower() not in ("csv", "json"):
         raise validation_error("format", "CAU-LEDGER-FORMAT-INVALID", "format is json or csv")
-    reads = context.get(container(request)).reads
+    ledger = context.get(container(request))
+    reads = ledger.reads
     if wants_csv(request, fmt):
 
-        async def rows() -> AsyncIterator[bytes]:
+        async def report() -> bytes:
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\n")
             writer.writerow(CONSOLIDATED_COLUMNS)
             async for chunk in reads.consolidated_all(day):
                 for item in chunk:
                     writer.writerow([item[c] for c in CONSOLIDATED_COLUMNS])
-                yield buffer.getvalue().encode()
-                buffer.seek(0)
-                buffer.truncate()
-            if buffer.tell():
-                yield buffer.getvalue().encode()
+            return buffer.getvalue().encode()
 
-        async def body() -> AsyncIterator[bytes]:
-            first = True
-            async for part in rows():
-                first = False
-                yield part
-            if first:
-                yield (",".join(CONSOLIDATED_COLUMNS) + "\n").encode()
-
-        return StreamingResponse(
-            body(),
+        body = await ledger.report_cache.get(("csv", day), report)
+        return Response(
+            body,
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="consolidated-{day}.csv"'},
         )
+    size = page_limit(request, limit)
+
+    async def page() -> bytes:
+        items, next_cursor = await reads.consolidated(day, size, cursor)
+        return orjson.dumps({"date": day.isoformat(), "items": items, "next_cursor": next_cursor})
+
     try:
-        items, next_cursor = await reads.consolidated(day, page_limit(request, limit), cursor)
+        body = await ledger.report_cache.get(("json", day, size, cursor), page)
     except BadCursor as exc:
         raise validation_error("cursor", CURSOR_INVALID, "cursor is not one we issued") from exc
-    return {"date": day.isoformat(), "items": items, "next_cursor": next_cursor}
+    return Response(body, media_type="application/json")
 
 
 class EventCodeIn(BaseModel):

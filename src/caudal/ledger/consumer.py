@@ -18,9 +18,12 @@ class PostingConsumer:
     """Each delivered batch is posted in one transaction (journal, balances, callbacks). A
     failure raises: the bus retries the batch, then isolates and dead-letters a poison one."""
 
-    def __init__(self, engine: PostingEngine, group: str, topic: str) -> None:
+    def __init__(
+        self, engine: PostingEngine, group: str, topic: str, batch_size: int = 1000
+    ) -> None:
         self.engine = engine
         self.group = group
+        self.batch_size = batch_size  # records per handle() call (the bus reads this)
         self.topics: tuple[str, ...] = (topic,)
 
     async def handle(self, records: Sequence[Record]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from caudal.ledger.cache import MicroCache
 from caudal.ledger.engine import PostingEngine
 from caudal.ledger.intake import Intake
 from caudal.ledger.reads import Reads
@@ -18,6 +19,7 @@ class Ledger:
     intake: Intake
     engine: PostingEngine
     reads: Reads
+    report_cache: MicroCache
 
     def rules(self) -> Rules:
         return Rules(
@@ -35,6 +37,7 @@ def get(container: Container) -> Ledger:
             intake=Intake(container.database, container.bus, settings.topic),
             engine=PostingEngine(container.database, container.bus),
             reads=Reads(container.database),
+            report_cache=MicroCache(settings.consolidated_cache_seconds),
         )
         container.extensions["ledger"] = ledger
     assert isinstance(ledger, Ledger)

@@ -74,8 +74,14 @@ def posted_event(posting: Posting, createdat: datetime) -> CanonicalEvent:
         trace_key=impact.tracekey,
         data={
             "status": "posted",
+            "tracekey": impact.tracekey,
             "transaction_id": posting.transaction_id,
-            **impact.to_payload(),
+            "branch": impact.branch,
+            "account": impact.account,
+            "amount": f"{impact.amount:.2f}",
+            "debitcredit": impact.debitcredit,
+            "eventcode": impact.eventcode,
+            "dateref": impact.dateref.isoformat(),
         },
     )
 

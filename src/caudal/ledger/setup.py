@@ -20,7 +20,11 @@ def consumers(container: Container) -> list[Consumer]:
     """The posting engine (role "worker"): `caudal worker --group ledger-posting`."""
     settings = container.settings.ledger
     engine = context.get(container).engine
-    return [PostingConsumer(engine, settings.consumer_group, settings.topic)]
+    return [
+        PostingConsumer(
+            engine, settings.consumer_group, settings.topic, settings.posting_batch_size
+        )
+    ]
 
 
 def services(container: Container) -> list[Service]:

@@ -194,28 +194,6 @@ class RealtimeSettings(BaseModel):
     )
 
 
-class LedgerSettings(BaseModel):
-    """The ledger (`CAUDAL_LEDGER__*`): impacts, posting engine, reads, reconciliation."""
-
-    backdate_days: int = Field(
-        default=7, ge=0, le=366, description="How many days back an impact's dateref may be."
-    )
-    max_batch: int = Field(
-        default=1000, ge=1, le=10_000, description="Impacts per POST /v1/ledger/impacts."
-    )
-    topic: str = Field(default="ledger.impacts", description="Bus topic of accepted impacts.")
-    consumer_group: str = Field(default="ledger-posting", description="Posting engine's group.")
-    page_size: int = Field(default=100, ge=1, le=10_000, description="Default page size.")
-    max_page_size: int = Field(default=1000, ge=1, le=100_000, description="Largest page.")
-    flowapi_max_rows: int = Field(
-        default=10_000, ge=1, description="Rows a FlowApi GET may return; more: 400."
-    )
-    reconcile_cron: str = Field(
-        default="30 3 * * *", description="When the scheduler reconciles balances (UTC cron)."
-    )
-    reconcile_enabled: bool = Field(default=True, description="Run the nightly reconciliation.")
-
-
 class PipelinesSettings(BaseModel):
     """The daily user-carts pipeline (`CAUDAL_PIPELINES__*`); see docs/pipelines.md."""
 
@@ -255,6 +233,34 @@ class PipelinesSettings(BaseModel):
         if not croniter.is_valid(value):
             raise ValueError(f"'{value}' is not a cron expression (e.g. '0 2 * * *')")
         return value
+
+
+class LedgerSettings(BaseModel):
+    """The ledger (`CAUDAL_LEDGER__*`): impacts, posting engine, reads, reconciliation."""
+
+    backdate_days: int = Field(
+        default=7, ge=0, le=366, description="How many days back an impact's dateref may be."
+    )
+    max_batch: int = Field(
+        default=1000, ge=1, le=10_000, description="Impacts per POST /v1/ledger/impacts."
+    )
+    topic: str = Field(default="ledger.impacts", description="Bus topic of accepted impacts.")
+    consumer_group: str = Field(default="ledger-posting", description="Posting engine's group.")
+    page_size: int = Field(default=100, ge=1, le=10_000, description="Default page size.")
+    max_page_size: int = Field(default=1000, ge=1, le=100_000, description="Largest page.")
+    flowapi_max_rows: int = Field(
+        default=10_000, ge=1, description="Rows a FlowApi GET may return; more: 400."
+    )
+    reconcile_cron: str = Field(
+        default="30 3 * * *", description="When the scheduler reconciles balances (UTC cron)."
+    )
+    reconcile_enabled: bool = Field(default=True, description="Run the nightly reconciliation.")
+    consolidated_cache_seconds: float = Field(
+        default=1.0, ge=0, le=60, description="Consolidated report micro-cache TTL; 0: none."
+    )
+    posting_batch_size: int = Field(
+        default=1000, ge=1, le=10_000, description="Impacts per posting transaction (bus batch)."
+    )
 
 
 class Settings(BaseSettings):

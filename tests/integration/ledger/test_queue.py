@@ -89,6 +89,7 @@ async def test_entries_stay_available_with_every_worker_stopped(
 ) -> None:
     """The entries API answers 202 while no posting worker runs; reads answer too; postings
     catch up when workers return."""
+    container.settings.ledger.consolidated_cache_seconds = 0  # every read hits the database
     rng = random.Random(5)
     h = auth("ledger:write", "ledger:read")
     first = impacts(rng, 50, accounts=3)
