@@ -9,8 +9,9 @@ What runs, all on this machine:
   port with SO_REUSEPORT, like `caudal api` behind a load balancer;
 - `wrk` (Debian's package) as the load generator: per concurrency, `GET /healthz` (no-op, same
   server, same run) then `POST /v1/events/frontend` with 1 and with 20 events per request;
-- with `--e2e` (needs the bus router and a worker): a `caudal worker` process, and the delay from
-  each 202 until the event is visible in `/v1/monitor/events` and in the lake's Parquet files.
+- with `--e2e`: then a `caudal worker` process; the time it takes to drain the backlog the load
+  runs left (to realtime and to the lake), and, idle, the delay from each 202 until the event is
+  visible in `/v1/monitor/events` and in the lake's Parquet files (lake flush age 1 s).
 
 Prints req/s, events/s, p50/p99 and each ingestion run as a share of the no-op req/s.
 """
@@ -189,6 +190,28 @@ def e2e_delays(base: str, token: str, lake_root: Path, samples: int) -> dict[str
     return {"realtime": realtime, "lake": lake}
 
 
+def drain(base: str, token: str, lake_root: Path, total: int, started: float) -> dict[str, float]:
+    import pyarrow.parquet as pq
+
+    done: dict[str, float] = {}
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=10) as http:
+        while len(done) < 2 and time.perf_counter() - started < 600:
+            if "realtime" not in done:
+                counted = http.get("/v1/monitor/rates", params={"since": "1h"}).json()["total"]
+                if counted >= total:
+                    done["realtime"] = time.perf_counter() - started
+            if "lake" not in done:
+                rows = sum(
+                    pq.ParquetFile(p).metadata.num_rows
+                    for p in lake_root.glob("*/*/dt=*/*.parquet")
+                )
+                if rows >= total:
+                    done["lake"] = time.perf_counter() - started
+            time.sleep(0.5)
+    return done
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -250,15 +273,6 @@ def main() -> None:
                 )
             )
         wait_ready(base)
-        if args.e2e:
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "caudal", "worker"],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
         lua = work / "bench.lua"
         lua.write_text(LUA)
         print(
@@ -273,7 +287,8 @@ def main() -> None:
         print("-" * len(header))
         warm = work / "warm.json"
         warm.write_bytes(frontend_body(1))
-        wrk(f"{base}/v1/events/frontend", "POST", 8, 2, token, warm, lua)  # warm-up
+        warmup = wrk(f"{base}/v1/events/frontend", "POST", 8, 2, token, warm, lua)
+        accepted = warmup["requests"] - warmup["non2xx"]
         for concurrency in [int(c) for c in args.concurrency.split(",")]:
             noop = wrk(f"{base}/healthz", "GET", concurrency, args.duration, token, warm, lua)
             print(
@@ -293,6 +308,7 @@ def main() -> None:
                     body_file,
                     lua,
                 )
+                accepted += (run["requests"] - run["non2xx"]) * events
                 label = f"POST frontend x{events}"
                 print(
                     f"{label:<28}{concurrency:>6}{run['rps']:>10.0f}{run['rps'] * events:>11.0f}"
@@ -300,7 +316,23 @@ def main() -> None:
                     f"{run['non2xx']:>8}{run['rps'] / noop['rps']:>9.0%}"
                 )
         if args.e2e:
-            time.sleep(3)  # let the worker drain the backlog of the load runs first
+            # The worker starts after the load runs (they measured the API alone): first it
+            # drains the backlog they left on the bus, then the idle end-to-end delay is sampled.
+            started = time.perf_counter()
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "caudal", "worker"],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            drained = drain(base, token, home / "lake", accepted, started)
+            for where, seconds in drained.items():
+                print(
+                    f"worker drain of {accepted} events -> {where:<9} {seconds:6.1f} s "
+                    f"({accepted / seconds:,.0f} events/s, including the worker's start)"
+                )
             delays = e2e_delays(base, token, home / "lake", args.samples)
             for where, values in delays.items():
                 worst = max(values, default=float("nan"))
