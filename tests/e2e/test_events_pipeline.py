@@ -3,11 +3,13 @@ embedded PostgreSQL; the worker is killed with SIGKILL in the middle of its work
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -121,6 +123,17 @@ def test_kill_9_of_the_worker_mid_batch_then_restart_lake_rows_equal_accepted(
             for series in rates["series"]:
                 by_platform[series["platform"]] += series["count"]
             assert by_platform == {"Android": 37 * 40, "iOS": 38 * 40}
+        first = pq.read_table(
+            home / "lake" / "frontend" / "add_to_cart" / "dt=2020-10-10",
+            filters=[("id", "=", accepted[0])],
+        ).to_pylist()
+        assert len(first) == 1
+        row = first[0]
+        assert (row["source"], row["type"], row["version"]) == ("frontend", "add_to_cart", "1.0")
+        assert row["occurred_at"] == datetime(2020, 10, 10, 23, 1, 14, tzinfo=UTC)  # -0300 -> UTC
+        assert (row["platform"], row["device_id"]) == ("iOS", "dev-0")
+        assert json.loads(row["data"]) == {"userId": 1, "productId": 1, "quantity": 1}
+        assert row["trace_key"]
         sql = caudal(
             "lake",
             "sql",
