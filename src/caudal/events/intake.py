@@ -227,6 +227,17 @@ class Intaker:
             )
             return
         data = {k: v for k, v in item.items() if k not in FRONTEND_ENVELOPE}
+        if self.registry.get(type_, version) is None and self.registry.knows_type(type_):
+            known = ", ".join(e.version for e in self.registry.versions(type_))
+            reject(
+                UNKNOWN_VERSION,
+                "CAU-EVT-UNKNOWN-VERSION",
+                f"no schema for {type_} version {version} (registered: {known})",
+                f"{where}.version",
+                type=type_,
+                version=version,
+            )
+            return
         schema = self.registry.for_frontend(type_, version)
         if schema is not None and (violation := validate(schema, data)) is not None:
             reject(

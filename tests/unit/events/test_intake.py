@@ -242,3 +242,28 @@ def test_response_lists_accepted_ids_and_rejections(intaker: Intaker) -> None:
         "CAU-EVT-UNKNOWN-VERSION",
         "[1].version",
     )
+
+
+def test_a_frontend_type_with_a_schema_needs_a_registered_version(intaker: Intaker) -> None:
+    item = {
+        "timestamp": "2024-05-01T10:00:00Z",
+        "event_id": "add_to_cart",
+        "version": "2.0",
+        "userId": 1,
+        "productId": 1,
+        "quantity": 1,
+    }
+    intake = intaker.frontend(
+        {"device": {"platform": "A", "deviceId": "d"}, "data": [item]}, **kw()
+    )
+    [rejected] = intake.rejections
+    assert (rejected.reason, rejected.code, rejected.field) == (
+        "unknown_version",
+        "CAU-EVT-UNKNOWN-VERSION",
+        "data[0].version",
+    )
+    other = {"timestamp": "2024-05-01T10:00:00Z", "event_id": "click_x", "version": "7.3"}
+    accepted = intaker.frontend(
+        {"device": {"platform": "A", "deviceId": "d"}, "data": [other]}, **kw()
+    )
+    assert accepted.rejections == []  # no schema of its own: the generic click schema applies
