@@ -37,12 +37,14 @@ import httpx
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
 LUA = r"""
 wrk.method = os.getenv("METHOD")
+if os.getenv("AUTH") == "1" then
+  wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
+end
 if wrk.method == "POST" then
   local f = io.open(os.getenv("BODY_FILE"), "rb")
   wrk.body = f:read("*a")
   f:close()
   wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
 end
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -129,7 +131,14 @@ def frontend_body(events: int) -> bytes:
 def wrk(
     url: str, method: str, concurrency: int, seconds: int, token: str, body_file: Path, lua: Path
 ) -> dict[str, Any]:
-    env = {**os.environ, "METHOD": method, "TOKEN": token, "BODY_FILE": str(body_file)}
+    auth = "0" if url.endswith("/healthz") else "1"
+    env = {
+        **os.environ,
+        "METHOD": method,
+        "TOKEN": token,
+        "BODY_FILE": str(body_file),
+        "AUTH": auth,
+    }
     result = subprocess.run(
         [
             "wrk",
@@ -295,6 +304,12 @@ def main() -> None:
                 f"{'GET /healthz (no-op)':<28}{concurrency:>6}{noop['rps']:>10.0f}{'':>11}"
                 f"{noop['p50_us'] / 1000:>9.2f}{noop['p99_us'] / 1000:>9.2f}"
                 f"{noop['non2xx']:>8}{'':>10}"
+            )
+            auth = wrk(f"{base}/v1/whoami", "GET", concurrency, args.duration, token, warm, lua)
+            print(
+                f"{'GET /v1/whoami (JWT only)':<28}{concurrency:>6}{auth['rps']:>10.0f}{'':>11}"
+                f"{auth['p50_us'] / 1000:>9.2f}{auth['p99_us'] / 1000:>9.2f}"
+                f"{auth['non2xx']:>8}{auth['rps'] / noop['rps']:>9.0%}"
             )
             for events in [int(b) for b in args.batches.split(",")]:
                 body_file = work / f"body-{events}.json"

@@ -109,7 +109,7 @@ async def _ingest(
             received_at=received_at,
             trace_key=trace_key,
             idempotency_key=key,
-            body_hash=request_hash(route, raw),
+            body_hash=request_hash(route, raw) if key is not None else "",
         )
     except DatabaseUnavailable:
         raise unavailable(
