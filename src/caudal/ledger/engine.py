@@ -198,7 +198,7 @@ class PostingEngine:
                 "eventcodes": [i.eventcode for i in impacts],
                 "descriptions": [i.description for i in impacts],
                 "tracekeys": [i.tracekey for i in impacts],
-                "details": [orjson.dumps(i.details).decode() for i in impacts],
+                "details": orjson.dumps([i.details for i in impacts]).decode(),
                 "daterefs": [i.dateref for i in impacts],
             },
         )

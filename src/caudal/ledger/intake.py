@@ -171,7 +171,7 @@ class Intake:
                     "sides": [i.debitcredit for i in fresh],
                     "eventcodes": [i.eventcode for i in fresh],
                     "descriptions": [i.description for i in fresh],
-                    "details": [orjson.dumps(i.details).decode() for i in fresh],
+                    "details": orjson.dumps([i.details for i in fresh]).decode(),
                     "daterefs": [i.dateref for i in fresh],
                     "subject": subject,
                 },
