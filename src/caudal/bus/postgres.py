@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 import structlog
+from psycopg.types.array import ListBinaryDumper
 
 from caudal.bus import metrics
 from caudal.bus.codec import dumps, loads, partition_of
@@ -29,6 +30,14 @@ _RETENTION_CHUNK = 5000
 _NOTIFY_EVERY_S = 0.02
 
 _log = structlog.get_logger("caudal.bus")
+
+
+async def _execute(conn: psycopg.AsyncConnection[Any], query: str, params: dict[str, Any]) -> None:
+    """Arrays go in binary (no per-character escaping of the JSON payloads), on this cursor only:
+    the connection's own adapters stay as the caller configured them."""
+    cur = conn.cursor()
+    cur.adapters.register_dumper(list, ListBinaryDumper)
+    await cur.execute(query, params)
 
 
 class PostgresBus:
@@ -65,10 +74,10 @@ class PostgresBus:
         if conn is not None:
             if not isinstance(conn, psycopg.AsyncConnection):
                 raise TypeError("publish(conn=...) takes a psycopg AsyncConnection")
-            await conn.execute(query, params)
+            await _execute(conn, query, params)
         else:
             async with self.database.connection() as own, own.transaction():
-                await own.execute(query, params)
+                await _execute(own, query, params)
             self.notifier.wake_local(topics)  # committed: this process's workers go now
         for topic in topics:
             metrics.PUBLISHED.labels(topic).inc(sum(1 for m in messages if m.topic == topic))
