@@ -100,6 +100,15 @@ def test_events_reach_the_webhook_signed_and_the_bus_cli_reports_and_replays(
         assert status.returncode == 0, status.stderr
         for group in ("lake", "realtime", "webhook", "customers.activity"):
             assert group in status.stdout
+        as_json = caudal("bus", "status", "--json", home=home, **env)
+        groups = {g["group"]: g for g in orjson.loads(as_json.stdout)}
+        assert {"lake", "realtime", "webhook", "customers.activity"} <= set(groups)
+        webhook = groups["webhook"]
+        assert (webhook["workers"], webhook["partitions_held"], webhook["dead_letters"]) == (
+            1,
+            webhook["partitions"],
+            0,
+        )
 
         replay = caudal("bus", "replay", "--group", "webhook", "--since", "1h", home=home, **env)
         assert replay.returncode == 0, replay.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, TypeVar
@@ -10,6 +11,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.table import Table
 
+from caudal.bus.model import GroupStatus
 from caudal.cli.console import err, fail, out
 
 app = typer.Typer(
@@ -58,10 +60,13 @@ def _run(action: Callable[..., Awaitable[T]]) -> T:
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """An ISO 8601 time (`2020-10-12T20:01:14-0300`, `...Z`, a date) or an age (`90m`, `2h`)."""
+    """An ISO 8601 time (`2020-10-12T20:01:14-0300`, `...Z`, a date), an age (`90m`, `2h`) or
+    `now` (skip everything published so far)."""
     from caudal.cli.durations import parse_seconds
 
     now = now or datetime.now(UTC)
+    if text.strip().lower() == "now":
+        return now
     try:
         return now - timedelta(seconds=parse_seconds(text))
     except ValueError:
@@ -73,6 +78,21 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
             f"'{text}' is neither a time (2020-10-12T20:01:14-0300) nor an age (90m, 2h, 7d)"
         ) from exc
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _group_json(g: GroupStatus) -> dict[str, object]:
+    return {
+        "group": g.group,
+        "topics": list(g.topics),
+        "partitions": g.partitions,
+        "partitions_held": g.owned,
+        "workers": g.members,
+        "lag": g.lag,
+        "oldest_pending_at": g.oldest_pending_at.isoformat() if g.oldest_pending_at else None,
+        "retrying": g.retrying,
+        "dead_letters": g.dead_letters,
+        "last_error": g.last_error,
+    }
 
 
 def _age(value: datetime | None) -> str:
@@ -87,9 +107,16 @@ def _age(value: datetime | None) -> str:
 
 
 @app.command()
-def status() -> None:
+def status(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON document, for scripts.")
+    ] = False,
+) -> None:
     """Consumer groups: partitions held, live workers, lag, retries and dead letters."""
     groups = _run(lambda bus: bus.status())
+    if as_json:
+        print(json.dumps([_group_json(g) for g in groups]))
+        return
     if not groups:
         out.print("No consumer group has run yet: start `caudal up` or `caudal worker`.")
         return
@@ -122,7 +149,7 @@ def replay(
     ] = None,
     since: Annotated[
         str | None,
-        typer.Option(help="Redeliver what was published since a time or an age (2h, 7d)."),
+        typer.Option(help="Redeliver what was published since a time, an age (2h, 7d) or now."),
     ] = None,
 ) -> None:
     """Move a group back (or forward) so it redelivers from an offset or a time."""

@@ -56,4 +56,7 @@ class Consumer(Protocol):
 
     async def handle(self, records: Sequence[Record]) -> None:
         """Process a batch. Must be idempotent on `record.message.id`: a batch may be delivered
-        again after a crash. Raise to have the batch retried with backoff."""
+        again after a crash. Raise to have the batch retried with backoff: its records are then
+        delivered one at a time (`record.attempt` counts deliveries, from 1) until the failing
+        one succeeds or goes to the dead letters. A consumer may set `batch_size` (an int) to
+        change the largest batch; a new group starts from the oldest retained message."""
