@@ -93,7 +93,15 @@ class GroupMember:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self._register()
+        while True:  # the database may still be starting (or be away): wait for it
+            try:
+                await self._register()
+                break
+            except (DatabaseUnavailable, psycopg.OperationalError) as exc:
+                _log.warning("bus_database_unavailable", group=self.group, error=str(exc))
+                await _wait(stop, None, self.settings.poll_interval_seconds)
+                if stop.is_set():
+                    return
         wake = self.bus.notifier.subscribe(self.topics)
         beat = asyncio.create_task(self._heartbeats(stop), name=f"bus-heartbeat:{self.group}")
         quick = 0.0

@@ -281,3 +281,30 @@ async def test_lag_and_dead_letters_are_in_metrics_and_a_dropped_group_is_forgot
     assert await bus.drop_group("metered") is False
     assert [g.group for g in await bus.status()] == []
     assert len(await bus.dead_letters("metered")) == 1
+
+
+async def test_consumers_survive_their_connections_being_killed(
+    container: Container, bus: PostgresBus
+) -> None:
+    from caudal.platform.db.pool import DatabaseUnavailable
+
+    group = Collecting("g")
+    first = [Message("t", f"k{i % 5}", {"n": i}) for i in range(50)]
+    second = [Message("t", f"k{i % 5}", {"n": i}) for i in range(50, 100)]
+    async with consuming(bus, group):
+        await bus.publish(first)
+        await until(lambda: len(group.records) >= 50)
+        with psycopg.connect(container.owner_url, autocommit=True) as conn:
+            killed = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+        assert killed is not None and killed[0] >= 2  # the pool's and the LISTEN connection
+        for _ in range(20):  # the pool may hand out a connection that was just killed
+            try:
+                await bus.publish(second)
+                break
+            except DatabaseUnavailable:
+                await asyncio.sleep(0.1)
+        await until(lambda: {m.id for m in second} <= set(group.ids()), what="after the kill")
+    assert set(group.ids()) == {m.id for m in first + second}
