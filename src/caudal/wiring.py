@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from caudal.pipelines import api as pipelines_api
-from caudal.pipelines import setup as pipelines_setup
 from caudal.bus import setup as bus_setup
 from caudal.bus.port import Consumer
 from caudal.bus.worker import ConsumerService
@@ -19,6 +17,8 @@ from caudal.events import runtime as events_runtime
 from caudal.events.router import setup as router_setup
 from caudal.events.sinks.port import Sink
 from caudal.ledger import setup as ledger_setup
+from caudal.pipelines import api as pipelines_api
+from caudal.pipelines import setup as pipelines_setup
 from caudal.platform.bootstrap import Container
 from caudal.platform.runtime import Service
 from caudal.web.api import router as web_router
