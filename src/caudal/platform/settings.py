@@ -53,7 +53,7 @@ class BusSettings(BaseModel):
         default=15.0, gt=0, description="A dead worker's partitions are taken over after this."
     )
     poll_interval_seconds: float = Field(
-        default=1.0, gt=0, description="Fallback poll when no notification arrives."
+        default=0.5, gt=0, description="Fallback poll when no notification arrives."
     )
     retention_days: float = Field(
         default=7.0, ge=0, description="Delete consumed messages older than this; 0 keeps all."
