@@ -38,6 +38,7 @@ _log = structlog.get_logger("caudal.bus")
 
 _ERROR_CHARS = 2000
 _RETENTION_CHECK_EVERY_S = 5.0
+_REDRIVE_EVERY_S = 1.0  # how soon a requested re-drive starts
 _QUICK_POLL_S = 0.02
 
 
@@ -201,7 +202,7 @@ class GroupMember:
             self._next_retention = now + _RETENTION_CHECK_EVERY_S
             await self.bus.maybe_apply_retention()
         if now >= self._next_redrive:
-            self._next_redrive = now + self.settings.poll_interval_seconds
+            self._next_redrive = now + _REDRIVE_EVERY_S
             await self.redrive()
 
     # -- delivery --------------------------------------------------------------------------
