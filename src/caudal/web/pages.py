@@ -237,7 +237,36 @@ async def ledger_page(request: Request, session: Session) -> Response:
 async def pipelines_page(request: Request, session: Session) -> Response:
     runs = await pipelines.runs(reader(request, session), 50)
     return render(
-        "pipelines.html", session=session, active="pipelines", title="Pipelines", runs=runs
+        "pipelines.html",
+        session=session,
+        active="pipelines",
+        title="Pipelines",
+        runs=runs,
+        can_run=session.has(scopes.PIPELINES_RUN),
+        started=request.query_params.get("started") == "1",
+    )
+
+
+@router.post("/pipelines/user-carts/run", summary="Start user-carts now (CSRF-checked)")
+async def pipelines_start(request: Request, session: Session) -> Response:
+    form = await read_form(request)
+    if not same_origin(request) or not session.keys.csrf_matches(form.get("csrf")):
+        return render(
+            "message.html",
+            session=session,
+            status=403,
+            title="Run refused",
+            message="The form expired or came from another site; reload the page and try again.",
+        )
+    result = await pipelines.start_user_carts(reader(request, session))
+    if result.ok:
+        return RedirectResponse("/pipelines?started=1", status_code=303, headers=PAGE_HEADERS)
+    return render(
+        "message.html",
+        session=session,
+        status=403 if result.state == "forbidden" else 503,
+        title="Run not started",
+        message=result.message,
     )
 
 

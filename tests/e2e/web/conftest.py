@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from tests.e2e.conftest import Server, caudal
+from tests.e2e.conftest import Server, caudal, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -43,14 +46,43 @@ def web_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(web_home: Path) -> Iterator[Server]:
-    running = Server(web_home)
+def fakestore() -> Iterator[str]:
+    """`caudal fakestore serve`: the FakeStore data set the pipelines page's run reads."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "caudal", "fakestore", "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/users", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("caudal fakestore serve never answered")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(web_home: Path, fakestore: str) -> Iterator[Server]:
+    running = Server(
+        web_home,
+        CAUDAL_PIPELINES__FAKESTORE_URL=fakestore,
+        CAUDAL_PIPELINES__SCHEDULE_ENABLED="false",
+    )
     try:
         running.wait_ready()
         yield running
     finally:
-        if running.proc.poll() is None:
-            running.stop()
+        running.stop()
 
 
 @pytest.fixture(scope="module")

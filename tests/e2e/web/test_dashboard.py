@@ -285,3 +285,31 @@ def test_customer_lookup_masks_pii_without_the_pii_scope(
     assert "Cafeteira" in masked.inner_text("main")
     assert masked.evaluate("document.documentElement.scrollWidth") <= 375
     screenshot(masked, "customer-masked-375px")
+
+
+def test_pipeline_run_started_from_the_page_and_its_csv_downloaded(
+    server: Server, admin_token: str, api: httpx.Client, new_context: Contexts
+) -> None:
+    page = new_context().new_page()
+    sign_in(page, server.base_url, admin_token, "/pipelines")
+    page.click("button:has-text('Run user-carts now')")
+    page.wait_for_url("**/pipelines?started=1")
+    run_id = api.get("/v1/pipelines/runs", params={"limit": 1}).json()["runs"][0]["id"]
+    run = wait_for(
+        lambda: (r := api.get(f"/v1/pipelines/runs/{run_id}").json())["status"] != "running" and r,
+        "the pipeline run to finish",
+        timeout=90,
+    )
+    assert run["status"] == "succeeded", run
+    assert run["requested_by"] == "admin"  # started as the signed-in user
+    page.goto(server.base_url + "/pipelines")
+    link = page.locator(f'a[href="/pipelines/runs/{run_id}/csv"]')
+    assert "succeeded" in page.locator("tr", has=link).inner_text()
+    screenshot(page, "pipelines")
+    with page.expect_download() as started_download:
+        link.click()
+    download = started_download.value
+    assert download.suggested_filename == f"user-carts-{run['run_date']}.csv"
+    lines = Path(download.path()).read_text("utf-8").splitlines()
+    assert lines[0].split(",")[:3] == ["user_id", "last_cart_date", "top_category"]
+    assert len(lines) - 1 == run["rows"] > 0

@@ -12,6 +12,7 @@ from caudal.web.sources.shapes import items
 
 RUNS = "/v1/pipelines/runs"
 RUN = "/v1/pipelines/runs/{run_id}"
+TRIGGER = "/v1/pipelines/user-carts/runs"
 CHUNK = 1024 * 1024
 
 
@@ -30,6 +31,19 @@ async def runs(reader: Reader, limit: int = 20) -> Section:
 
 async def run(reader: Reader, run_id: str) -> Section:
     return await reader.get("Pipeline runs", scopes.PIPELINES_READ, f"{RUNS}/{run_id}", route=RUN)
+
+
+async def start_user_carts(reader: Reader) -> Section:
+    if not reader.session.has(scopes.PIPELINES_RUN):
+        return Section.forbidden(scopes.PIPELINES_RUN)
+    if not reader.has(TRIGGER):
+        return Section.unavailable("Starting a pipeline run")
+    result = await reader.api.post(TRIGGER, json={})
+    if result.status == 403:
+        return Section.forbidden(scopes.PIPELINES_RUN)
+    if not result.ok:
+        return Section.error(f"The run did not start: {result.detail}")
+    return Section.of(result.body)
 
 
 def read_chunks(url: str) -> Iterator[bytes]:
