@@ -11,9 +11,10 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import StreamingResponse
 
+from caudal.platform.db.pool import DatabaseUnavailable
 from caudal.platform.http.deps import container
 from caudal.web.deps import data_session, session_store
-from caudal.web.sessions import WebSession
+from caudal.web.sessions import SessionStore, WebSession
 from caudal.web.snapshot import overview_snapshot
 from caudal.web.sources.fetch import Reader
 
@@ -24,6 +25,13 @@ SESSION_CHECK_SECONDS = 10.0
 
 def sse(event: str, data: object) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+async def _ended(store: SessionStore, session: WebSession) -> bool:
+    try:
+        return not await store.alive(session)
+    except DatabaseUnavailable:
+        return False  # cannot tell now; the next check will
 
 
 @router.get("/ui/stream/overview", summary="Live overview figures (text/event-stream).")
@@ -43,10 +51,13 @@ async def overview_stream(
                 return
             if time.monotonic() - checked >= SESSION_CHECK_SECONDS:
                 checked = time.monotonic()
-                if not await store.alive(session):
+                if await _ended(store, session):
                     yield sse("signed-out", {"login": "/login"})
                     return
-            yield sse("overview", await overview_snapshot(reader))
+            try:
+                yield sse("overview", await overview_snapshot(reader))
+            except DatabaseUnavailable:
+                yield sse("unavailable", {"detail": "the database is unavailable; retrying"})
             await asyncio.sleep(settings.stream_interval_seconds)
 
     return StreamingResponse(

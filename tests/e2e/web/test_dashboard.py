@@ -60,6 +60,10 @@ def test_no_page_or_data_without_a_session_then_sign_in_and_out(
     page.keyboard.press("Enter")  # the submit button, reached from the keyboard
     page.wait_for_url(base + "/ledger")
     assert page.inner_text("h1") == "Ledger"
+    page.keyboard.press("Tab")  # the first stop on every page is the skip link
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
     session = next(c for c in context.cookies() if c["name"] == "caudal_session")
     assert session["httpOnly"] is True and session["sameSite"] == "Strict"
     assert "caudal_session" not in page.evaluate("document.cookie")  # out of reach of scripts

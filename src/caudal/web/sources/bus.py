@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from caudal.platform import scopes
+from caudal.platform.db.pool import DatabaseUnavailable
 from caudal.web.section import Section
 from caudal.web.sources.fetch import Reader
 
@@ -29,7 +30,10 @@ async def lag(reader: Reader) -> Section:
     admin = _admin(reader)
     if admin is None:
         return Section.unavailable("Bus lag")
-    groups = await admin.status()
+    try:
+        groups = await admin.status()
+    except DatabaseUnavailable:
+        return Section.error("Bus lag: the database is unavailable; retrying")
     return Section.of(
         [
             {
@@ -50,7 +54,10 @@ async def dead_letters(reader: Reader) -> Section:
     admin = _admin(reader)
     if admin is None:
         return Section.unavailable("Dead letters")
-    found = await admin.dead_letters(None, DEAD_LETTER_LIMIT)
+    try:
+        found = await admin.dead_letters(None, DEAD_LETTER_LIMIT)
+    except DatabaseUnavailable:
+        return Section.error("Dead letters: the database is unavailable; retrying")
     rows = [
         {
             "id": d.id,

@@ -182,6 +182,9 @@
       renderOverview(JSON.parse(msg.data));
       liveStatus("live", "Live · updated " + new Date().toISOString().slice(11, 19) + " UTC");
     });
+    source.addEventListener("unavailable", function (msg) {
+      liveStatus("error", "Live updates paused: " + JSON.parse(msg.data).detail);
+    });
     source.addEventListener("signed-out", function () {
       source.close();
       window.location.assign("/login?next=%2F");
