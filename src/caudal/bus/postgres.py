@@ -130,6 +130,8 @@ class PostgresBus:
                     q("retention"), {"seconds": seconds, "limit": _RETENTION_CHUNK}
                 )
                 count = cur.rowcount
+                if not deleted:
+                    await conn.execute(q("retention_dead_letters"), {"seconds": seconds})
             deleted += count
             if count < _RETENTION_CHUNK:
                 if deleted:

@@ -300,3 +300,8 @@ WHERE seq IN (
 -- name: drop_group
 -- Forget a consumer group (its offsets and members; its dead letters stay for inspection).
 DELETE FROM bus.groups WHERE group_name = %(group)s
+
+-- name: retention_dead_letters
+-- Re-driven dead letters are kept as long as messages, then forgotten.
+DELETE FROM bus.dead_letters
+WHERE redriven_at IS NOT NULL AND redriven_at < now() - make_interval(secs => %(seconds)s)

@@ -251,11 +251,21 @@ async def test_retention_deletes_only_old_consumed_messages(
         conn.execute(
             "UPDATE bus.messages SET published_at = now() WHERE payload->>'n' = '0'"
         )  # consumed but recent
+        for message_id, redriven in (("fixed", "now() - interval '8 days'"), ("pending", "NULL")):
+            conn.execute(
+                "INSERT INTO bus.dead_letters (group_name, seq, xid, topic, key, partition,"
+                " message_id, payload, headers, published_at, attempts, last_error, failed_at,"
+                " redriven_at) VALUES ('g', %s, '1', 't', 'k', 0, %s, '{}', '{}',"
+                f" now() - interval '9 days', 8, 'boom', now() - interval '9 days', {redriven})",
+                (100 + len(message_id), message_id),
+            )
     retained = make_bus(container, retention_days=7)
     assert await retained.apply_retention() == 4
     with psycopg.connect(container.owner_url) as conn:
         left = conn.execute("SELECT payload->>'n' FROM bus.messages ORDER BY seq").fetchall()
+        letters = conn.execute("SELECT message_id FROM bus.dead_letters").fetchall()
     assert [n for (n,) in left] == ["0", "4"]
+    assert letters == [("pending",)]  # a re-driven dead letter is forgotten after the retention
 
 
 async def test_lag_and_dead_letters_are_in_metrics_and_a_dropped_group_is_forgotten(
