@@ -77,3 +77,35 @@ def test_bad_setting_exits_with_a_hint(home: Path) -> None:
     result = caudal("doctor", home=home, CAUDAL_PORT="not-a-port")
     assert result.returncode == 2
     assert "CAUDAL_PORT" in result.stderr
+
+
+def test_sigterm_lets_an_in_flight_request_finish(start_server: type[Server]) -> None:
+    """SIGTERM arrives while a request body is still being sent: the request still succeeds."""
+    import json
+    import socket
+    import time
+
+    server = start_server()
+    server.wait_ready()
+    body = json.dumps(
+        {
+            "device": {"platform": "Android", "deviceId": "drain-test"},
+            "data": [{"timestamp": "2020-10-12T20:01:14-0300", "event_id": "click_button_help"}],
+        }
+    ).encode()
+    head = (
+        f"POST /v1/events/frontend HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {server.admin_token()}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as conn:
+        conn.sendall(head + body[:10])
+        time.sleep(0.3)
+        server.proc.send_signal(15)  # SIGTERM mid-request
+        time.sleep(0.5)
+        conn.sendall(body[10:])
+        response = b""
+        while chunk := conn.recv(65536):
+            response += chunk
+    assert response.startswith(b"HTTP/1.1 202"), response[:200]
+    assert server.stop() == 0
