@@ -53,7 +53,7 @@ def has_route(app: Any, path: str) -> bool:
 
 class InternalApi:
     def __init__(self, app: ASGIApp, token: str, trace_key: str | None = None) -> None:
-        self._app = app
+        self._transport = httpx.ASGITransport(app=app)
         self._headers = {"Authorization": f"Bearer {token}"}
         if trace_key:
             self._headers["X-Trace-Key"] = trace_key
@@ -70,14 +70,15 @@ class InternalApi:
         clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         headers = {**self._headers, "Accept": accept}
 
+        request = httpx.Request(method, BASE_URL + path, params=clean, json=json, headers=headers)
+
         async def call() -> httpx.Response:
-            # A task of its own: the inner request's log context never clears the outer one's.
-            async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=self._app), base_url=BASE_URL, trust_env=False
-            ) as client:
-                return await client.request(
-                    method, path, params=clean, json=json, headers=headers, timeout=30
-                )
+            # The transport alone, without an httpx client: a client logs every URL at INFO,
+            # and these URLs may hold a CPF (`/clientes/{cpf}/consultar`). A task of its own,
+            # so the inner request's log context never clears the outer one's.
+            response = await self._transport.handle_async_request(request)
+            await response.aread()
+            return response
 
         response = await asyncio.create_task(call())
         body: Any = None

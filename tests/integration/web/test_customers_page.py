@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Awaitable, Callable
 
 import httpx
+import pytest
 
 from caudal.demo.traffic import cpf
 from tests.integration.web.conftest import page_csrf
@@ -84,3 +86,20 @@ async def test_lookup_needs_the_csrf_token(client: httpx.AsyncClient, signed_in:
     refused = await client.post("/customers", data={"csrf": "forged", "cpf": "12345678909"})
     assert refused.status_code == 403
     assert "Lookup refused" in refused.text
+
+
+async def test_a_lookup_writes_no_cpf_to_any_log(
+    client: httpx.AsyncClient,
+    signed_in: SignIn,
+    auth: Callable[..., dict[str, str]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    person = await create_customer(client, auth())
+    await signed_in()
+    caplog.set_level(logging.DEBUG)
+    page = await look_up(client, person)
+    assert 'id="customer-record"' in page.text
+    assert caplog.records  # the capture works: the lookup's requests were logged
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert person not in logged
+    assert f"{person[:3]}.{person[3:6]}" not in logged
