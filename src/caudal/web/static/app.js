@@ -123,8 +123,16 @@
       var tr = document.createElement("tr");
       cells(row).forEach(function (cell) {
         var td = document.createElement("td");
-        td.textContent = cell[0] === null || cell[0] === undefined ? "—" : String(cell[0]);
-        if (cell[1]) { td.className = cell[1]; }
+        var text = cell[0] === null || cell[0] === undefined ? "—" : String(cell[0]);
+        if (cell[1] === "status") {
+          var pill = document.createElement("span");
+          pill.className = "status status-" + text.replace(/[^a-z]/g, "");
+          pill.textContent = text;
+          td.appendChild(pill);
+        } else {
+          td.textContent = text;
+          if (cell[1]) { td.className = cell[1]; }
+        }
         tr.appendChild(td);
       });
       body.appendChild(tr);
@@ -158,7 +166,7 @@
     }
     if (data.runs && data.runs.state === "ok") {
       fillRows("runs-rows", data.runs.value, function (r) {
-        return [[r.pipeline], [r.run_date || r.date], [r.status], [r.rows, "num"]];
+        return [[r.pipeline], [r.run_date || r.date], [r.status, "status"], [r.rows, "num"]];
       }, "No pipeline run yet.", 4);
     }
     var stamp = document.getElementById("live-status");
