@@ -135,15 +135,19 @@ FROM (
 ) AS x
 WHERE b.branch = x.branch AND b.account = x.account AND b.dateref = x.dateref
 
--- name: account_exists
-SELECT 1 FROM ledger.account WHERE branch = %(branch)s AND account = %(account)s
-
 -- name: balance_at
--- The account's balance row on or before a date (its latest).
-SELECT dateref, totaldebit, totalcredit, acumulateddebit, acumulatedcredit, updatedat
-FROM ledger.balance
-WHERE branch = %(branch)s AND account = %(account)s AND dateref <= %(date)s
-ORDER BY dateref DESC LIMIT 1
+-- The account's balance at a date: its latest balance row on or before it (no row: the account
+-- never received an impact; a row of NULLs: nothing on or before that date).
+SELECT b.dateref, b.totaldebit, b.totalcredit, b.acumulateddebit, b.acumulatedcredit,
+       b.updatedat
+FROM ledger.account a
+LEFT JOIN LATERAL (
+    SELECT dateref, totaldebit, totalcredit, acumulateddebit, acumulatedcredit, updatedat
+    FROM ledger.balance
+    WHERE branch = a.branch AND account = a.account AND dateref <= %(date)s
+    ORDER BY dateref DESC LIMIT 1
+) AS b ON true
+WHERE a.branch = %(branch)s AND a.account = %(account)s
 
 -- name: statement_page
 -- Entries after the position (start_date, after_seq) up to `to`, with their running balance:

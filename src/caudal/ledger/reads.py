@@ -132,11 +132,10 @@ class Reads:
         """None when the account never received an impact."""
         params = {"branch": branch, "account": account, "date": day}
         async with self.database.connection() as conn:
-            exists = await (await conn.execute(q("account_exists"), params)).fetchone()
-            if exists is None:
-                return None
             row = await (await conn.execute(q("balance_at"), params)).fetchone()
         if row is None:
+            return None
+        if row[0] is None:
             return Balance(branch, account, day, ZERO, ZERO, ZERO, ZERO, None, None)
         last, tdebit, tcredit, adebit, acredit, updatedat = row
         same_day = last == day

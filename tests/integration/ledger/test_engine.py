@@ -106,6 +106,8 @@ async def test_back_dated_impact_moves_every_later_day(
         assert b is not None
         assert (str(b.totaldebit), str(b.totalcredit), str(b.balance)) == (debit, credit, bal), day
     assert (await reads.balance("0001", "nobody", t)) is None
+    early = await reads.balance("0001", "000000001", t - timedelta(days=9))
+    assert early is not None and (early.balance, early.last_dateref) == (Decimal(0), None)
 
 
 async def test_redelivery_and_duplicates_post_once(

@@ -3,6 +3,7 @@ restarted, every tracekey decided, statements checked against the model."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import httpx
+import psycopg
 
 from caudal.ledger.reconcile import Reconciler
 from caudal.platform.bootstrap import Container
@@ -128,3 +130,32 @@ async def test_entries_stay_available_with_every_worker_stopped(
         assert await stored_balances(conn) == model.balances()
     status = (await client.get(f"/v1/ledger/impacts/{second[0]['tracekey']}", headers=h)).json()
     assert status["status"] == "posted"
+
+
+async def test_reads_and_entries_never_wait_on_a_posting_in_progress(
+    client: httpx.AsyncClient, auth: Auth, container: Container
+) -> None:
+    """A posting transaction holds the account lock and has updated the balances but not yet
+    committed: reads answer at once (the committed values) and new impacts are accepted."""
+    container.settings.ledger.consolidated_cache_seconds = 0
+    rng = random.Random(9)
+    h = auth("ledger:write", "ledger:read")
+    first = impacts(rng, 20, accounts=1)
+    async with posting_workers(container):
+        await client.post("/v1/ledger/impacts", json=first, headers=h)
+        await wait_decided(container, [str(i["tracekey"]) for i in first])
+    account = str(first[0]["account"])
+    base = f"/v1/ledger/accounts/0042/{account}"
+    before = (await client.get(f"{base}/balance", headers=h)).json()
+    with psycopg.connect(container.owner_url) as writer:  # a posting caught mid-transaction
+        writer.execute("SELECT 1 FROM ledger.account FOR UPDATE")
+        writer.execute("UPDATE ledger.balance SET acumulatedcredit = acumulatedcredit + 1000")
+        writer.execute("LOCK TABLE ledger.transaction IN ROW EXCLUSIVE MODE")
+        for path in (f"{base}/balance", f"{base}/statement", "/v1/ledger/consolidated"):
+            r = await asyncio.wait_for(client.get(path, headers=h), 5)
+            assert r.status_code == 200, path
+        assert (await client.get(f"{base}/balance", headers=h)).json() == before
+        more = impacts(rng, 10, accounts=1)
+        r = await asyncio.wait_for(client.post("/v1/ledger/impacts", json=more, headers=h), 5)
+        assert r.status_code == 202 and r.json()["counts"] == {"pending": 10}
+        writer.rollback()
