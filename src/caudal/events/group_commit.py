@@ -34,6 +34,16 @@ class GroupCommit:
         self._queue: list[_Waiting] = []
         self._slots = asyncio.Semaphore(max_inflight)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._open_lock = asyncio.Lock()
+        self.opened = False  # the pool opens on first use: worker processes never ingest
+
+    async def _ensure_open(self) -> None:
+        if self.opened:
+            return
+        async with self._open_lock:
+            if not self.opened:
+                await self.database.open()
+                self.opened = True
 
     async def publish(self, messages: Sequence[Message]) -> None:
         """Return once `messages` are committed on the bus (raise if they could not be)."""
@@ -82,6 +92,7 @@ class GroupCommit:
                 future.set_result(None)
 
     async def _write(self, messages: list[Message]) -> None:
+        await self._ensure_open()
         async with self.database.connection() as conn:
             conn.adapters.register_dumper(list, ListBinaryDumper)  # this pool is ours alone
             await conn.set_autocommit(True)

@@ -55,15 +55,15 @@ def get(container: Container) -> EventsRuntime:
 
 
 async def start(container: Container) -> None:
-    """Per process: load the schema files and open the ingestion hot path's connections."""
-    events = get(container)
-    if events.ingest.hot_path is not container.database:
-        await events.ingest.hot_path.open()
+    """Per process: load the schema files (the hot path's pool opens on the first ingestion)."""
+    get(container)
 
 
 async def stop(container: Container) -> None:
     events = container.extensions.get(KEY)
-    if isinstance(events, EventsRuntime) and events.ingest.hot_path is not container.database:
+    if not isinstance(events, EventsRuntime):
+        return
+    if events.ingest.group.opened and events.ingest.hot_path is not container.database:
         await events.ingest.hot_path.close()
 
 
