@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -317,3 +318,50 @@ def test_pipeline_run_started_from_the_page_and_its_csv_downloaded(
     lines = Path(download.path()).read_text("utf-8").splitlines()
     assert lines[0].split(",")[:3] == ["user_id", "last_cart_date", "top_category"]
     assert len(lines) - 1 == run["rows"] > 0
+
+
+def test_ledger_balance_statement_and_consolidated_day(
+    server: Server, admin_token: str, api: httpx.Client, new_context: Contexts
+) -> None:
+    today = datetime.now(UTC).date().isoformat()
+    impacts = [
+        {
+            "tracekey": str(uuid.uuid4()),
+            "branch": "0777",
+            "account": "123456",
+            "amount": amount,
+            "debitcredit": side,
+            "eventcode": code,
+            "description": description,
+            "dateref": today,
+        }
+        for amount, side, code, description in (
+            ("8.00", "C", 1, "venda à vista"),
+            ("1.00", "C", 2, "venda no cartão"),
+            ("10.50", "D", 3, "fornecedor"),
+        )
+    ]
+    accepted = api.post("/v1/ledger/impacts", json=impacts)
+    assert accepted.status_code == 202, accepted.text
+    wait_for(
+        lambda: all(
+            api.get(f"/v1/ledger/impacts/{i['tracekey']}").json().get("status") == "posted"
+            for i in impacts
+        ),
+        "the impacts to be posted",
+    )
+    page = new_context().new_page()
+    sign_in(page, server.base_url, admin_token, "/ledger")
+    page.fill("#l-branch", "0777")
+    page.fill("#l-account", "123456")
+    page.click("button:has-text('Show account')")
+    page.wait_for_selector("#balance-value")
+    assert page.inner_text("#balance-value") == "-1.50"
+    rows = page.locator("table.statement tbody tr")
+    assert rows.count() == 3
+    assert rows.locator("td:last-child").all_inner_texts() == ["8.00", "9.00", "-1.50"]
+    screenshot(page, "ledger-account")
+    page.fill("#l-day", today)
+    page.click("button:has-text('Show day')")
+    row = page.locator("table.consolidated tr", has_text="123456")
+    assert row.locator("td.num").all_inner_texts() == ["9.00", "10.50", "-1.50"]
