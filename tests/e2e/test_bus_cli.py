@@ -121,6 +121,7 @@ def test_events_reach_the_webhook_signed_and_the_bus_cli_reports_and_replays(
         unknown = caudal("bus", "replay", "--group", "nope", "--since", "1h", home=home, **env)
         assert unknown.returncode == 1
         assert "no consumer group 'nope'" in unknown.stderr
+        assert server.stop() == 0  # SIGTERM: drains, stops its embedded PostgreSQL, exits 0
     finally:
         receiver.server.shutdown()
         receiver.server.server_close()
