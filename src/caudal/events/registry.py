@@ -16,6 +16,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from caudal.events.fast_schema import Check, compile_simple
+
 TYPE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
 # A registered type may end in `*` to cover a family (`click_*`).
 REGISTERED_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,126}\*?$")
@@ -43,6 +45,7 @@ class RegisteredSchema:
     description: str = ""
     origin: str = "package"  # "package", "directory" or "api"
     validator: Draft202012Validator | None = field(compare=False, repr=False, default=None)
+    fast: Check | None = field(compare=False, repr=False, default=None)  # see fast_schema
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -110,11 +113,15 @@ def build(
             f"schema.{where}" if where else "schema",
         ) from exc
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-    return RegisteredSchema(type_, version, source, schema, description, origin, validator)
+    return RegisteredSchema(
+        type_, version, source, schema, description, origin, validator, compile_simple(schema)
+    )
 
 
 def validate(entry: RegisteredSchema, data: Any) -> Violation | None:
     """The first violation of `data` against the schema (the most relevant one), or None."""
+    if entry.fast is not None and entry.fast(data):
+        return None  # the fast path only ever answers "valid" when jsonschema would
     assert entry.validator is not None, "entries come from build()"
     error = next(iter(entry.validator.iter_errors(data)), None)
     if error is None:
