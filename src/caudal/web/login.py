@@ -7,6 +7,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
@@ -28,6 +29,7 @@ from caudal.web.security import (
 from caudal.web.sessions import WebSession
 
 router = APIRouter(include_in_schema=False)
+_log = structlog.get_logger("caudal.web")
 
 LOGIN_FORM_SECONDS = 3600
 
@@ -92,8 +94,10 @@ async def login(request: Request) -> Response:
     try:
         principal = await _verify(request, token)
     except CaudalError as exc:
+        _log.info("web_sign_in_refused", code=exc.code)  # never the token
         return _login_page(request, next_url, f"That token was refused: {exc.detail}.", 401)
     cookie, session = await session_store(request).create(principal, token)
+    _log.info("web_signed_in", subject=principal.subject, expires_at=session.expires_at.isoformat())
     response = RedirectResponse(next_url, status_code=303, headers=PAGE_HEADERS)
     max_age = max(1, int((session.expires_at - datetime.now(UTC)).total_seconds()))
     response.set_cookie(
@@ -125,6 +129,7 @@ async def logout(
             message="The form expired or came from another site; reload the page and try again.",
         )
     await session_store(request).delete(session)
+    _log.info("web_signed_out", subject=session.subject)
     response = RedirectResponse("/login?signed_out=1", status_code=303, headers=PAGE_HEADERS)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response
