@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from caudal.events import runtime
+from caudal.events import registry_files, runtime
 from caudal.events.quarantine import replay
-from caudal.platform.bootstrap import Container
+from caudal.events.registry_files import SchemaFileError
+from caudal.platform.bootstrap import Container, bootstrap
+from caudal.platform.http.app import create_app
+from caudal.platform.settings import Settings
 from tests.integration.events.conftest import SEED_SELFIE, Sql
 
 Auth = Callable[..., dict[str, str]]
@@ -191,3 +197,35 @@ async def test_quarantine_pagination(client: httpx.AsyncClient, auth: Auth) -> N
     assert len(seen) == len(set(seen)) == 7
     bad = await client.get("/v1/quarantine", headers=writer, params={"cursor": "!!"})
     assert bad.status_code == 422
+
+
+async def test_a_schemas_directory_adds_types_with_no_code(
+    settings: Settings, tmp_path: Path, auth: Auth
+) -> None:
+    directory = tmp_path / "schemas"
+    directory.mkdir()
+    (directory / "loan.json").write_text(json.dumps(LOAN_V1))
+    configured = settings.model_copy(
+        update={"events": settings.events.model_copy(update={"schemas_dir": directory})}
+    )
+    container = bootstrap(configured, migrate=False, configure_logging=False)
+    app = create_app(container)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        shown = await http.get("/v1/schemas/loan-approved", headers=auth("events:read"))
+        assert shown.status_code == 200
+        assert shown.json()["versions"][0]["origin"] == "directory"
+        accepted = await http.post(
+            "/v1/events/backend", json=LOAN_EVENT, headers=auth("events:write")
+        )
+        assert accepted.status_code == 202, accepted.text
+
+
+def test_a_missing_schemas_directory_is_refused_with_the_setting_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(SchemaFileError, match="CAUDAL_EVENTS__SCHEMAS_DIR"):
+        registry_files.from_directory(tmp_path / "nope")
+    (tmp_path / "bad.json").write_text('{"type": "x", "schema": {"type": 5}}')
+    with pytest.raises(SchemaFileError, match=r"bad.json: schema.type"):
+        registry_files.from_directory(tmp_path)
