@@ -28,17 +28,24 @@ class LagReporter:
         self.admin = admin
         self.every_s = every_s
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="caudal-bus-lag")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def stop(self, wait_s: float = 2.0) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping.set()  # a cancellation swallowed by a library call still ends the loop
+        task.cancel()
+        # Bounded: shutdown never hangs on the gauges.
+        done, _ = await asyncio.wait({task}, timeout=wait_s)
+        if not done:
+            _log.warning("bus_lag_reporter_not_stopped", waited_s=wait_s)
+        elif not task.cancelled() and task.exception() is not None:
+            _log.warning("bus_lag_reporter_failed", error=type(task.exception()).__name__)
 
     async def refresh(self) -> None:
         for group in await self.admin.status():
@@ -46,9 +53,10 @@ class LagReporter:
             DEAD_LETTERS.labels(group.group).set(group.dead_letters)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.refresh()
             except (DatabaseUnavailable, psycopg.Error) as exc:
                 _log.debug("bus_lag_unavailable", error=type(exc).__name__)
-            await asyncio.sleep(self.every_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.every_s)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterable
 
 import psycopg
@@ -23,21 +22,23 @@ class Notifier:
         self._channel = channel
         self._waiters: dict[asyncio.Event, frozenset[str]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     def subscribe(self, topics: Iterable[str]) -> asyncio.Event:
         event = asyncio.Event()
         self._waiters[event] = frozenset(topics)
         if self._task is None or self._task.done():
+            self._closing = False
             self._task = asyncio.create_task(self._listen(), name="caudal-bus-listen")
         return event
 
     async def unsubscribe(self, event: asyncio.Event) -> None:
         self._waiters.pop(event, None)
         if not self._waiters and self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            task, self._task = self._task, None
+            self._closing = True  # ends the loop even if a library call swallows the cancel
+            task.cancel()
+            await asyncio.wait({task}, timeout=2.0)
 
     def wake_local(self, topics: Iterable[str]) -> None:
         """Wake this process's workers of these topics (after a publish committed here)."""
@@ -51,7 +52,7 @@ class Notifier:
 
     async def _listen(self) -> None:
         delay = 0.5
-        while True:
+        while not self._closing:
             try:
                 conn = await psycopg.AsyncConnection.connect(
                     self._url, autocommit=True, application_name="caudal-bus-listen"

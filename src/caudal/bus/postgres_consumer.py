@@ -11,7 +11,6 @@ message alone goes to the dead letters after the configured attempts and the gro
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import os
 import socket
@@ -90,6 +89,7 @@ class GroupMember:
         self._next_rebalance = 0.0
         self._next_retention = 0.0
         self._next_redrive = 0.0
+        self._closing = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -126,9 +126,9 @@ class GroupMember:
                 elif quick:
                     quick = quick * 2 if quick * 2 < self.settings.poll_interval_seconds else 0.0
         finally:
+            self._closing = True  # ends the heartbeats even if a library call swallows the cancel
             beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            await asyncio.wait({beat}, timeout=self.settings.lease_seconds)
             await self.bus.notifier.unsubscribe(wake)
             await self._leave()
 
@@ -154,7 +154,7 @@ class GroupMember:
     async def _heartbeats(self, stop: asyncio.Event) -> None:
         """Renew the leases while the handler works, however long a batch takes."""
         every = self.settings.lease_seconds / 3
-        while not stop.is_set():
+        while not stop.is_set() and not self._closing:
             try:
                 await self.heartbeat()
             except (DatabaseUnavailable, psycopg.Error) as exc:
