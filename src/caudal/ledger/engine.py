@@ -26,7 +26,7 @@ from caudal.events.model import EVENTS_TOPIC, CanonicalEvent
 from caudal.ledger import validation
 from caudal.ledger.intake import load_events
 from caudal.ledger.model import Impact, Rejection, day_deltas
-from caudal.ledger.queries import q
+from caudal.ledger.sql import run
 from caudal.platform.db.pool import AsyncConn, Database
 
 _log = structlog.get_logger("caudal.ledger.engine")
@@ -149,11 +149,14 @@ class PostingEngine:
         accounts = sorted({(p.impact.branch, p.impact.account) for p in batch})
         if accounts:
             params = {"branches": [a[0] for a in accounts], "accounts": [a[1] for a in accounts]}
-            await conn.execute(q("accounts_ensure"), params)
-            await conn.execute(q("accounts_lock"), params)
+            await run(conn, "accounts_ensure", params)
+            await run(conn, "accounts_lock", params)
         tracekeys = [p.impact.tracekey for p in batch] + [r.tracekey for r in malformed]
-        cur = await conn.execute(q("decided"), {"tracekeys": tracekeys})
-        decided = {row[0] for row in await cur.fetchall()}
+        decided = (
+            {row[0] for row in await run(conn, "decided", {"tracekeys": tracekeys})}
+            if tracekeys
+            else set()
+        )
         todo = [p for p in batch if p.impact.tracekey not in decided]
         outcome.skipped += len(batch) - len(todo)
         events = await load_events(conn, [p.impact.eventcode for p in todo]) if todo else {}
@@ -167,15 +170,16 @@ class PostingEngine:
             else:
                 rejections.append(Rejection(posting.impact.tracekey, *verdict))
         if rejections:
-            cur = await conn.execute(
-                q("rejections_insert"),
+            rows = await run(
+                conn,
+                "rejections_insert",
                 {
                     "tracekeys": [r.tracekey for r in rejections],
                     "codes": [r.code for r in rejections],
                     "reasons": [r.reason for r in rejections],
                 },
             )
-            recorded = {row[0] for row in await cur.fetchall()}
+            recorded = {row[0] for row in rows}
             outcome.rejected = [r for r in rejections if r.tracekey in recorded]
         if to_post:
             outcome.posted = await self._journal(conn, to_post)
@@ -187,8 +191,9 @@ class PostingEngine:
         self, conn: AsyncConn, postings: list[Posting]
     ) -> list[tuple[Posting, datetime]]:
         impacts = [p.impact for p in postings]
-        cur = await conn.execute(
-            q("transactions_insert"),
+        rows = await run(
+            conn,
+            "transactions_insert",
             {
                 "ids": [p.transaction_id for p in postings],
                 "branches": [i.branch for i in impacts],
@@ -202,7 +207,7 @@ class PostingEngine:
                 "daterefs": [i.dateref for i in impacts],
             },
         )
-        created = {row[1]: row[2] for row in await cur.fetchall()}
+        created = {row[1]: row[2] for row in rows}
         return [(p, created[p.impact.tracekey]) for p in postings if p.impact.tracekey in created]
 
     async def _balances(self, conn: AsyncConn, posted: list[Posting]) -> None:
@@ -225,8 +230,9 @@ class PostingEngine:
             first_key.setdefault(
                 (p.impact.branch, p.impact.account, p.impact.dateref), p.impact.tracekey
             )
-        await conn.execute(
-            q("balance_days_ensure"),
+        await run(
+            conn,
+            "balance_days_ensure",
             {
                 "branches": [d.branch for d in deltas],
                 "accounts": [d.account for d in deltas],
@@ -234,8 +240,9 @@ class PostingEngine:
                 "tracekeys": [first_key[(d.branch, d.account, d.dateref)] for d in deltas],
             },
         )
-        await conn.execute(
-            q("balances_apply"),
+        await run(
+            conn,
+            "balances_apply",
             {
                 "branches": [d.branch for d in deltas],
                 "accounts": [d.account for d in deltas],

@@ -16,6 +16,7 @@ from caudal.bus.port import Bus
 from caudal.ledger import validation
 from caudal.ledger.model import PENDING, POSTED, REJECTED, EventCode, Impact
 from caudal.ledger.queries import q
+from caudal.ledger.sql import run
 from caudal.platform.db.pool import AsyncConn, Database
 from caudal.platform.errors import FieldError
 
@@ -159,8 +160,9 @@ class Intake:
         ids = {impact.tracekey: str(uuid.uuid4()) for impact in fresh}
         inserted: set[str] = set()
         if fresh:
-            cur = await conn.execute(
-                q("impact_insert"),
+            rows = await run(
+                conn,
+                "impact_insert",
                 {
                     "tracekeys": [i.tracekey for i in fresh],
                     "transaction_ids": [ids[i.tracekey] for i in fresh],
@@ -176,7 +178,7 @@ class Intake:
                     "subject": subject,
                 },
             )
-            inserted = {row[0] for row in await cur.fetchall()}
+            inserted = {row[0] for row in rows}
             new = [i for i in fresh if i.tracekey in inserted]
             await self.bus.publish(
                 [impact_message(i, ids[i.tracekey], self.topic) for i in new], conn=conn

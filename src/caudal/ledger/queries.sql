@@ -40,13 +40,19 @@ RETURNING tracekey::text
 
 -- name: impact_status
 -- The state of impacts: pending until the engine posts (a transaction row) or rejects them.
+-- Index probes per tracekey (OFFSET 0 keeps them so), never a join with the whole journal.
 SELECT i.tracekey::text, i.fingerprint, i.transaction_id::text, i.acceptedat,
        t.id::text AS posted_id, t.createdat AS postedat,
        r.code, r.reason, r.rejectedat
-FROM ledger.impact i
-LEFT JOIN ledger.transaction t ON t.tracekey = i.tracekey
-LEFT JOIN ledger.rejection r ON r.tracekey = i.tracekey
-WHERE i.tracekey = ANY(%(tracekeys)s::uuid[])
+FROM unnest(%(tracekeys)s::uuid[]) AS k(tracekey)
+CROSS JOIN LATERAL (
+    SELECT tracekey, fingerprint, transaction_id, acceptedat FROM ledger.impact
+    WHERE tracekey = k.tracekey OFFSET 0) AS i
+LEFT JOIN LATERAL (
+    SELECT id, createdat FROM ledger.transaction WHERE tracekey = k.tracekey OFFSET 0) AS t ON true
+LEFT JOIN LATERAL (
+    SELECT code, reason, rejectedat FROM ledger.rejection WHERE tracekey = k.tracekey OFFSET 0
+) AS r ON true
 
 -- name: accounts_ensure
 -- Posting step 1: every account of the batch exists (inserted in a fixed order).
@@ -56,21 +62,24 @@ ORDER BY b COLLATE "C", a COLLATE "C"
 ON CONFLICT DO NOTHING
 
 -- name: accounts_lock
--- Posting step 2: lock the batch's accounts, always in the same order (no deadlock between
--- workers); every balance change of an account happens under this lock.
-SELECT count(*) FROM (
-    SELECT 1 FROM ledger.account
-    WHERE (branch, account) IN (
-        SELECT b, a FROM unnest(%(branches)s::text[], %(accounts)s::text[]) AS t(b, a))
-    ORDER BY branch COLLATE "C", account COLLATE "C"
-    FOR UPDATE
+-- Posting step 2: lock the batch's accounts, always in the same order (the caller sorts them;
+-- the nested loop visits them in array order), so workers never deadlock; every balance change
+-- of an account happens under this lock. One index probe per account.
+SELECT count(*) FROM unnest(%(branches)s::text[], %(accounts)s::text[]) AS t(b, a)
+CROSS JOIN LATERAL (
+    SELECT 1 FROM ledger.account WHERE branch = t.b AND account = t.a FOR UPDATE
 ) AS locked
 
 -- name: decided
--- Tracekeys of the batch that already have an outcome (a redelivery must not decide again).
-SELECT tracekey::text FROM ledger.transaction WHERE tracekey = ANY(%(tracekeys)s::uuid[])
-UNION ALL
-SELECT tracekey::text FROM ledger.rejection WHERE tracekey = ANY(%(tracekeys)s::uuid[])
+-- Tracekeys of the batch that already have an outcome (a redelivery must not decide again):
+-- one index probe per tracekey (the LIMIT keeps it a probe, never a scan of the journal).
+SELECT k.tracekey::text FROM unnest(%(tracekeys)s::uuid[]) AS k(tracekey)
+CROSS JOIN LATERAL (
+    SELECT 1 FROM ledger.transaction t WHERE t.tracekey = k.tracekey
+    UNION ALL
+    SELECT 1 FROM ledger.rejection r WHERE r.tracekey = k.tracekey
+    LIMIT 1
+) AS d
 
 -- name: rejections_insert
 INSERT INTO ledger.rejection (tracekey, code, reason)
@@ -103,11 +112,17 @@ SELECT d.branch, d.account, d.dateref,
        coalesce(p.acumulateddebit, 0), coalesce(p.acumulatedcredit, 0), d.tracekey
 FROM unnest(%(branches)s::text[], %(accounts)s::text[], %(daterefs)s::date[],
             %(tracekeys)s::uuid[]) AS d(branch, account, dateref, tracekey)
+LEFT JOIN LATERAL (  -- most days exist already: skip them before the speculative insert
+    SELECT 1 AS found FROM ledger.balance x
+    WHERE x.branch = d.branch AND x.account = d.account AND x.dateref = d.dateref
+    OFFSET 0  -- keeps this an index probe per day, whatever the table's size
+) AS e ON true
 LEFT JOIN LATERAL (
     SELECT b.acumulateddebit, b.acumulatedcredit FROM ledger.balance b
     WHERE b.branch = d.branch AND b.account = d.account AND b.dateref < d.dateref
     ORDER BY b.dateref DESC LIMIT 1
 ) AS p ON true
+WHERE e.found IS NULL
 ON CONFLICT (branch, account, dateref) DO NOTHING
 
 -- name: balances_apply
@@ -129,8 +144,11 @@ FROM (
     FROM unnest(%(branches)s::text[], %(accounts)s::text[], %(daterefs)s::date[],
                 %(debits)s::numeric[], %(credits)s::numeric[])
          AS d(branch, account, dateref, debit, credit)
-    JOIN ledger.balance b2
-      ON b2.branch = d.branch AND b2.account = d.account AND b2.dateref >= d.dateref
+    CROSS JOIN LATERAL (
+        SELECT branch, account, dateref FROM ledger.balance
+        WHERE branch = d.branch AND account = d.account AND dateref >= d.dateref
+        OFFSET 0  -- an index range scan per delta, never a scan of every balance
+    ) AS b2
     GROUP BY b2.branch, b2.account, b2.dateref
 ) AS x
 WHERE b.branch = x.branch AND b.account = x.account AND b.dateref = x.dateref
