@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated
 
 import httpx
@@ -55,10 +55,11 @@ def app(container: Container) -> FastAPI:
 
 
 @pytest.fixture
-def log_stream() -> io.StringIO:
+def log_stream() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     caudal_logging.configure("info", stream=stream)
-    return stream
+    yield stream
+    caudal_logging.configure("info")
 
 
 def lines(stream: io.StringIO) -> list[dict[str, object]]:

@@ -21,9 +21,20 @@ def _scrub(_: Any, __: str, event_dict: structlog.typing.EventDict) -> structlog
     return event_dict
 
 
+class _Stdout:
+    """Writes to whatever `sys.stdout` is at write time (test runners swap and close it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
 def configure(level: str = "info", stream: Any = None) -> None:
     """Idempotent. Both structlog and stdlib loggers (uvicorn, psycopg) emit JSON lines."""
     numeric = logging.getLevelName(level.upper())
+    stream = stream or _Stdout()
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -37,10 +48,10 @@ def configure(level: str = "info", stream: Any = None) -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(stream or sys.stdout)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[
