@@ -3,6 +3,9 @@ under the posting lock, records its runs; the CLI and the nightly scheduler."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -10,9 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from typer.testing import CliRunner
 
-from caudal.cli.main import app
 from caudal.ledger import validation
 from caudal.ledger.engine import Posting, PostingEngine
 from caudal.ledger.reconcile import Reconciler
@@ -87,21 +88,34 @@ async def test_scheduler_reconciles(
     assert report is not None and report.differences == []
 
 
+def _cli(database_url: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`caudal ...` in a subprocess, as a user runs it (its logging is its own)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAUDAL_")}
+    env.update(CAUDAL_DATABASE_URL=database_url, CAUDAL_HOME=str(home))
+    return subprocess.run(
+        [sys.executable, "-m", "caudal", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_cli_reconcile(database_url: str, tmp_path: Path) -> None:
-    env = {"CAUDAL_DATABASE_URL": database_url, "CAUDAL_HOME": str(tmp_path)}
-    runner = CliRunner()
-    clean = runner.invoke(app, ["ledger", "reconcile"], env=env)
-    assert clean.exit_code == 0, clean.output
-    assert "0 difference(s)" in clean.output
+    clean = _cli(database_url, tmp_path, "ledger", "reconcile")
+    assert clean.returncode == 0, clean.stderr
+    assert "0 difference(s)" in clean.stdout
     with psycopg.connect(database_url, autocommit=True) as owner:
         owner.execute(
             "INSERT INTO ledger.balance (branch, account, dateref, totalcredit, acumulatedcredit)"
             " VALUES ('0001', 'X', '2024-01-02', 3, 3)"
         )
-    dirty = runner.invoke(app, ["ledger", "reconcile", "--from", "2024-01-01"], env=env)
-    assert dirty.exit_code == 1
-    assert "1 difference(s)" in dirty.output
-    fixed = runner.invoke(app, ["ledger", "reconcile", "--fix"], env=env)
-    assert fixed.exit_code == 0 and "fixed, 0 remaining" in fixed.output
-    bad = runner.invoke(app, ["ledger", "reconcile", "--from", "yesterday"], env=env)
-    assert bad.exit_code == 2
+    dirty = _cli(database_url, tmp_path, "ledger", "reconcile", "--from", "2024-01-01")
+    assert dirty.returncode == 1
+    assert "1 difference(s)" in dirty.stdout
+    assert "caudal ledger reconcile --fix" in dirty.stderr
+    fixed = _cli(database_url, tmp_path, "ledger", "reconcile", "--fix")
+    assert fixed.returncode == 0 and "fixed, 0 remaining" in fixed.stdout
+    bad = _cli(database_url, tmp_path, "ledger", "reconcile", "--from", "yesterday")
+    assert bad.returncode == 2
