@@ -99,3 +99,11 @@ def test_secret_file_is_created_private_and_reused(tmp_path) -> None:  # type: i
     assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
     assert load_or_create_secret(tmp_path) == first
     assert len(first) >= 32
+
+
+def test_verified_tokens_are_cached_only_until_expiry(service: TokenService) -> None:
+    token = jwt.encode(_claims(exp=int(time.time()) + 2), SECRET, algorithm="HS256")
+    first = service.verify(token)
+    assert service.verify(token) is first  # served from the cache
+    time.sleep(2.1)
+    assert _rejected(service, token).code == "CAU-AUTH-EXPIRED"

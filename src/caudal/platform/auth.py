@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,7 @@ import jwt
 from caudal.platform.errors import CaudalError
 from caudal.platform.settings import AuthSettings
 
+_CACHE_SIZE = 10_000
 _ASYMMETRIC = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
 
 
@@ -78,6 +81,9 @@ class TokenService:
         self._settings = settings
         self._secret = secret
         self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
+        # Verified tokens, until their expiry: a signature check costs more than most handlers.
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._lock = threading.Lock()
 
     @property
     def uses_jwks(self) -> bool:
@@ -105,6 +111,20 @@ class TokenService:
 
     def verify(self, token: str) -> Principal:
         """Reject `alg: none`, wrong algorithms, bad signatures, expiry, issuer and audience."""
+        now = time.time()
+        with self._lock:
+            hit = self._verified.get(token)
+            if hit is not None and hit[1] > now:
+                self._verified.move_to_end(token)
+                return hit[0]
+        principal = self._verify(token)
+        with self._lock:
+            self._verified[token] = (principal, float(principal.claims["exp"]))
+            while len(self._verified) > _CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str) -> Principal:
         try:
             if self._jwks is not None:
                 key: Any = self._jwks.get_signing_key_from_jwt(token).key
