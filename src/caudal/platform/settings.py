@@ -119,29 +119,6 @@ class CustomersSettings(BaseModel):
     )
 
 
-class WebSettings(BaseModel):
-    """The dashboard (`CAUDAL_WEB__*`): browser sessions and the live overview stream."""
-
-    session_ttl_seconds: int = Field(
-        default=8 * 3600,
-        gt=0,
-        description="Longest a browser session lasts; never past the login token's expiry.",
-    )
-    cookie_secure: bool | None = Field(
-        default=None,
-        description="Secure session cookie; unset: only when the request came over https.",
-    )
-    stream_interval_seconds: float = Field(
-        default=2.0, ge=0.2, le=60, description="How often the overview stream pushes figures."
-    )
-    stream_max_seconds: float = Field(
-        default=20.0,
-        ge=1,
-        description="An overview stream closes after this and the browser reconnects "
-        "(keeps graceful shutdown short).",
-    )
-
-
 class EventsSettings(BaseModel):
     """Ingestion and schema registry (`CAUDAL_EVENTS__*`); see docs/configuration.md."""
 
