@@ -4,23 +4,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
-from croniter import croniter
 
 from caudal.ledger.reconcile import Reconciler, Report
 from caudal.platform.db.pool import Database
+from caudal.platform.schedule import run_on_cron
 
 _log = structlog.get_logger("caudal.ledger.scheduler")
 _LOCK_KEY = 0x6C6564676572  # "ledger"
-
-
-def next_fire(cron: str, after: datetime) -> datetime:
-    fire: datetime = croniter(cron, after).get_next(datetime)
-    return fire
 
 
 class ReconcileScheduler:
@@ -40,16 +34,17 @@ class ReconcileScheduler:
         self.max_sleep_s = max_sleep_s
 
     async def run(self, stop: asyncio.Event) -> None:
-        fire = next_fire(self.cron, self.now())
-        _log.info("ledger_reconcile_armed", next_run=fire.isoformat())
-        while not stop.is_set():
-            remaining = (fire - self.now()).total_seconds()
-            if remaining > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), min(remaining, self.max_sleep_s))
-                continue
+        async def fire_at(_: datetime) -> None:
             await self.fire()
-            fire = next_fire(self.cron, max(fire, self.now()))
+
+        await run_on_cron(
+            self.cron,
+            stop,
+            fire_at,
+            now=self.now,
+            max_sleep_s=self.max_sleep_s,
+            on_armed=lambda at: _log.info("ledger_reconcile_armed", next_run=at.isoformat()),
+        )
 
     async def fire(self) -> Report | None:
         """Reconcile every balance (report only: fixing is an operator's decision)."""

@@ -8,24 +8,18 @@ lock and the one-scheduled-run-per-date index let exactly one of them run each d
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from croniter import croniter
 
 from caudal.pipelines.model import USER_CARTS, RunRequest
 from caudal.pipelines.runner import Runner
 from caudal.pipelines.runs import RunRecord
 from caudal.platform.errors import CaudalError
+from caudal.platform.schedule import run_on_cron
 
 _log = structlog.get_logger("caudal.pipelines.scheduler")
-
-
-def next_fire(cron: str, after: datetime) -> datetime:
-    fire: datetime = croniter(cron, after).get_next(datetime)
-    return fire
 
 
 class UserCartsScheduler:
@@ -47,16 +41,16 @@ class UserCartsScheduler:
         self.max_sleep_s = max_sleep_s
 
     async def run(self, stop: asyncio.Event) -> None:
-        fire = next_fire(self.cron, self.now())
-        _log.info("schedule_armed", pipeline=USER_CARTS, next_run=fire.isoformat())
-        while not stop.is_set():
-            remaining = (fire - self.now()).total_seconds()
-            if remaining > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), min(remaining, self.max_sleep_s))
-                continue
-            await self.fire(fire)
-            fire = next_fire(self.cron, max(fire, self.now()))
+        await run_on_cron(
+            self.cron,
+            stop,
+            self.fire,
+            now=self.now,
+            max_sleep_s=self.max_sleep_s,
+            on_armed=lambda at: _log.info(
+                "schedule_armed", pipeline=USER_CARTS, next_run=at.isoformat()
+            ),
+        )
 
     async def fire(self, at: datetime) -> RunRecord | None:
         """The scheduled run for the day before `at`; None if another scheduler has it."""

@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from caudal.pipelines import quality
 from caudal.pipelines.fakestore.client import retry_after_seconds
 from caudal.pipelines.model import PipelineError, parse_run_date, run_window_end
-from caudal.pipelines.scheduler import next_fire
 from caudal.platform.errors import CaudalError
+from caudal.platform.schedule import next_fire
 from caudal.platform.settings import PipelinesSettings
 
 
