@@ -16,7 +16,7 @@ from caudal.platform.auth import Principal
 from caudal.platform.errors import CaudalError
 from caudal.platform.http.deps import container
 from caudal.web.deps import current_session, session_store
-from caudal.web.forms import read_form
+from caudal.web.forms import checked_form, read_form
 from caudal.web.render import render
 from caudal.web.security import (
     LOGIN_COOKIE,
@@ -119,15 +119,9 @@ async def logout(
 ) -> Response:
     if session is None:
         return RedirectResponse("/login", status_code=303, headers=PAGE_HEADERS)
-    form = await read_form(request)
-    if not same_origin(request) or not session.keys.csrf_matches(form.get("csrf")):
-        return render(
-            "message.html",
-            session=session,
-            status=403,
-            title="Sign-out refused",
-            message="The form expired or came from another site; reload the page and try again.",
-        )
+    form = await checked_form(request, session, "Sign-out")
+    if isinstance(form, Response):
+        return form
     await session_store(request).delete(session)
     _log.info("web_signed_out", subject=session.subject)
     response = RedirectResponse("/login?signed_out=1", status_code=303, headers=PAGE_HEADERS)

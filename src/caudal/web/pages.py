@@ -8,14 +8,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import iterate_in_threadpool
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from caudal.platform import scopes
 from caudal.web.deps import data_session, page_session
-from caudal.web.forms import read_form
+from caudal.web.forms import action_outcome, checked_form
 from caudal.web.render import render
 from caudal.web.section import Section
-from caudal.web.security import PAGE_HEADERS, same_origin
 from caudal.web.sessions import WebSession
 from caudal.web.snapshot import overview_snapshot
 from caudal.web.sources import bus, customers, ledger, monitor, pipelines, quarantine
@@ -116,54 +115,26 @@ async def quarantine_page(request: Request, session: Session) -> Response:
 
 @router.post("/quarantine/replay", summary="Replay quarantined events (CSRF-checked)")
 async def quarantine_replay(request: Request, session: Session) -> Response:
-    form = await read_form(request)
-    if not same_origin(request) or not session.keys.csrf_matches(form.get("csrf")):
-        return render(
-            "message.html",
-            session=session,
-            status=403,
-            title="Replay refused",
-            message="The form expired or came from another site; reload the page and try again.",
-        )
+    form = await checked_form(request, session, "Replay")
+    if isinstance(form, Response):
+        return form
     event_type = form.get("type", "").strip()[:200] or None
     result = await quarantine.replay(reader(request, session), event_type)
-    if result.ok:
-        body: Any = result.value
-        replayed = body.get("replayed", 0) if isinstance(body, dict) else 0
-        invalid = len(body.get("still_invalid", [])) if isinstance(body, dict) else 0
-        target = f"/quarantine?replayed={int(replayed)}&invalid={invalid}"
-        return RedirectResponse(target, status_code=303, headers=PAGE_HEADERS)
-    return render(
-        "message.html",
-        session=session,
-        status=403 if result.state == "forbidden" else 503,
-        title="Replay not done",
-        message=result.message,
-    )
+    body: Any = result.value if result.ok else {}
+    replayed = body.get("replayed", 0) if isinstance(body, dict) else 0
+    invalid = len(body.get("still_invalid", [])) if isinstance(body, dict) else 0
+    target = f"/quarantine?replayed={int(replayed)}&invalid={invalid}"
+    return action_outcome(result, session, target, "Replay not done")
 
 
 @router.post("/quarantine/dead-letters/redrive", summary="Re-drive dead letters (CSRF-checked)")
 async def dead_letters_redrive(request: Request, session: Session) -> Response:
-    form = await read_form(request)
-    if not same_origin(request) or not session.keys.csrf_matches(form.get("csrf")):
-        return render(
-            "message.html",
-            session=session,
-            status=403,
-            title="Re-drive refused",
-            message="The form expired or came from another site; reload the page and try again.",
-        )
+    form = await checked_form(request, session, "Re-drive")
+    if isinstance(form, Response):
+        return form
     result = await bus.redrive(reader(request, session))
-    if result.ok:
-        target = f"/quarantine?redriven={int(result.value)}"
-        return RedirectResponse(target, status_code=303, headers=PAGE_HEADERS)
-    return render(
-        "message.html",
-        session=session,
-        status=403 if result.state == "forbidden" else 503,
-        title="Re-drive not done",
-        message=result.message,
-    )
+    redriven = int(result.value) if result.ok else 0
+    return action_outcome(result, session, f"/quarantine?redriven={redriven}", "Re-drive not done")
 
 
 @router.get("/customers", summary="Customer lookup")
@@ -175,15 +146,9 @@ async def customers_page(session: Session) -> Response:
 
 @router.post("/customers", summary="Customer lookup (the CPF travels in the body, never the URL)")
 async def customers_lookup(request: Request, session: Session) -> Response:
-    form = await read_form(request)
-    if not same_origin(request) or not session.keys.csrf_matches(form.get("csrf")):
-        return render(
-            "message.html",
-            session=session,
-            status=403,
-            title="Lookup refused",
-            message="The form expired or came from another site; reload the page and try again.",
-        )
+    form = await checked_form(request, session, "Lookup")
+    if isinstance(form, Response):
+        return form
     cpf = form.get("cpf", "").strip()[:20]
     found = await customers.lookup(reader(request, session), cpf) if cpf else None
     return render(
@@ -249,25 +214,11 @@ async def pipelines_page(request: Request, session: Session) -> Response:
 
 @router.post("/pipelines/user-carts/run", summary="Start user-carts now (CSRF-checked)")
 async def pipelines_start(request: Request, session: Session) -> Response:
-    form = await read_form(request)
-    if not same_origin(request) or not session.keys.csrf_matches(form.get("csrf")):
-        return render(
-            "message.html",
-            session=session,
-            status=403,
-            title="Run refused",
-            message="The form expired or came from another site; reload the page and try again.",
-        )
+    form = await checked_form(request, session, "Run")
+    if isinstance(form, Response):
+        return form
     result = await pipelines.start_user_carts(reader(request, session))
-    if result.ok:
-        return RedirectResponse("/pipelines?started=1", status_code=303, headers=PAGE_HEADERS)
-    return render(
-        "message.html",
-        session=session,
-        status=403 if result.state == "forbidden" else 503,
-        title="Run not started",
-        message=result.message,
-    )
+    return action_outcome(result, session, "/pipelines?started=1", "Run not started")
 
 
 @router.get("/pipelines/runs/{run_id}/csv", summary="Download a run's CSV")
