@@ -15,11 +15,11 @@ from psycopg.types.array import ListBinaryDumper
 
 from caudal.bus import metrics
 from caudal.bus.codec import dumps, loads, partition_of
-from caudal.bus.model import DeadLetter, GroupStatus, Message
 from caudal.bus.notify import Notifier
-from caudal.bus.port import Consumer
 from caudal.bus.postgres_consumer import GroupMember
 from caudal.bus.queries import q
+from caudal.platform.bus.model import DeadLetter, GroupStatus, Message
+from caudal.platform.bus.port import Consumer
 from caudal.platform.db.pool import Database
 from caudal.platform.settings import BusSettings
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from caudal.bus.model import Message
 from caudal.events.model import EVENTS_TOPIC, CanonicalEvent
+from caudal.platform.bus.model import Message
 
 SOURCE = "customers"
 CREATED = "customers.created"

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 from psycopg.types.array import ListBinaryDumper
 
-from caudal.bus.model import Message
-from caudal.bus.port import Bus
+from caudal.platform.bus.model import Message
+from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import Database, DatabaseUnavailable
 
 _Waiting = tuple[Sequence[Message], asyncio.Future[None]]

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from caudal.bus.model import Message, new_id
 from caudal.events.limits import depth_exceeds
 from caudal.events.model import EVENTS_TOPIC, CanonicalEvent
 from caudal.events.registry import TYPE_PATTERN, RegisteredSchema, Registry, validate
 from caudal.events.timestamps import TimestampError, parse_utc
+from caudal.platform.bus.model import Message, new_id
 from caudal.platform.errors import CaudalError
 
 DEFAULT_VERSION = "1.0"

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from caudal.bus.model import new_id
+from caudal.platform.bus.model import new_id
 
 EVENTS_TOPIC = "events"
 

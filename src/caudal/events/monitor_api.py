@@ -14,11 +14,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from psycopg import sql
 
-from caudal.cli.durations import parse_seconds
 from caudal.events import paging
 from caudal.events.timestamps import TimestampError, parse_utc
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
+from caudal.platform.durations import parse_seconds
 from caudal.platform.errors import validation_error
 from caudal.platform.http.deps import container, require
 

@@ -11,11 +11,11 @@ from typing import Any
 import structlog
 from psycopg import sql
 
-from caudal.bus.port import Bus
 from caudal.events import paging
 from caudal.events.catalog import SchemaCatalog
 from caudal.events.intake import Intake, Intaker, Limits, to_message
 from caudal.events.queries import q
+from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import Database
 from caudal.platform.errors import CaudalError
 

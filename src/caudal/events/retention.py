@@ -17,6 +17,7 @@ _log = structlog.get_logger("caudal.events.retention")
 class EventsRetention:
     name = "events-retention"
     role = "worker"
+    group: str | None = None  # with any full worker, never with `worker --group`
 
     def __init__(self, database: Database, settings: Settings, every_seconds: float = 60.0) -> None:
         self.database = database

@@ -20,13 +20,13 @@ import orjson
 import psycopg
 import structlog
 
-from caudal.bus.model import Message
-from caudal.bus.port import Bus
 from caudal.events.model import EVENTS_TOPIC, CanonicalEvent
 from caudal.ledger import validation
 from caudal.ledger.intake import load_events
 from caudal.ledger.model import Impact, Rejection, day_deltas
 from caudal.ledger.sql import run
+from caudal.platform.bus.model import Message
+from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import AsyncConn, Database
 
 _log = structlog.get_logger("caudal.ledger.engine")

@@ -11,12 +11,12 @@ from typing import Any
 
 import orjson
 
-from caudal.bus.model import Message
-from caudal.bus.port import Bus
 from caudal.ledger import validation
 from caudal.ledger.model import PENDING, POSTED, REJECTED, EventCode, Impact
 from caudal.ledger.queries import q
 from caudal.ledger.sql import run
+from caudal.platform.bus.model import Message
+from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import AsyncConn, Database
 from caudal.platform.errors import FieldError
 

@@ -20,6 +20,7 @@ _LOCK_KEY = 0x6C6564676572  # "ledger"
 class ReconcileScheduler:
     name = "ledger.reconcile"
     role = "scheduler"
+    group: str | None = None
 
     def __init__(
         self,

@@ -25,6 +25,7 @@ _log = structlog.get_logger("caudal.pipelines.scheduler")
 class UserCartsScheduler:
     name = "pipelines.user-carts"
     role = "scheduler"
+    group: str | None = None
 
     def __init__(
         self,

@@ -14,7 +14,9 @@ import pytest
 from caudal.pipelines.model import RunRequest
 from caudal.pipelines.runner import Runner
 from caudal.pipelines.scheduler import UserCartsScheduler
+from caudal.platform import capability
 from caudal.platform.bootstrap import Container
+from caudal.platform.capability import Capability
 from caudal.platform.errors import CaudalError
 from caudal.platform.settings import Settings
 from tests.integration.pipelines.conftest import FakeStoreServer, with_pipelines
@@ -115,18 +117,22 @@ async def test_the_scheduler_service_runs_at_the_cron_time(
 
 
 async def test_the_scheduler_is_a_service_of_caudal_up(
-    container: Container, client: httpx.AsyncClient
+    container: Container, client: httpx.AsyncClient, capabilities: list[Capability[object]]
 ) -> None:
-    from caudal import wiring
-
-    # `client` has run the app's startup (wiring.start), as `caudal up` does.
+    # `client` has started the app's capabilities, as `caudal up` does.
     conf = container.settings.pipelines.model_copy(update={"schedule_enabled": True})
     container.settings = container.settings.model_copy(update={"pipelines": conf})
-    names = [(s.name, s.role) for s in wiring.services(container, frozenset({"scheduler"}))]
+    names = [
+        (s.name, s.role)
+        for s in capability.services(capabilities, container.bus, frozenset({"scheduler"}))
+    ]
     assert ("pipelines.user-carts", "scheduler") in names
     conf = conf.model_copy(update={"schedule_enabled": False})
     container.settings = container.settings.model_copy(update={"pipelines": conf})
-    names = [(s.name, s.role) for s in wiring.services(container, frozenset({"scheduler"}))]
+    names = [
+        (s.name, s.role)
+        for s in capability.services(capabilities, container.bus, frozenset({"scheduler"}))
+    ]
     assert ("pipelines.user-carts", "scheduler") not in names
 
 

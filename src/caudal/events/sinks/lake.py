@@ -53,6 +53,7 @@ class LakeFlusher:
 
     name = "lake-flusher"
     role = "worker"
+    group: str | None = "lake"  # runs beside the `lake` group's workers (`worker --group lake`)
 
     def __init__(self, database: Database, files: LakeFiles, settings: LakeSettings) -> None:
         self.database = database

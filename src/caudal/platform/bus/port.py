@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from caudal.bus.model import DeadLetter, GroupStatus, Message, Record
+from caudal.platform.bus.model import DeadLetter, GroupStatus, Message, Record
 
 
 class Bus(Protocol):
