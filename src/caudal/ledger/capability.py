@@ -48,7 +48,8 @@ class LedgerCapability(CapabilityBase):
         settings = self.container.settings.ledger
         if not settings.reconcile_enabled:
             return []
-        return [ReconcileScheduler(self.container.database, settings.reconcile_cron)]
+        c = self.container
+        return [ReconcileScheduler(c.database, settings.reconcile_cron, c.clock)]
 
     def cli(self) -> typer.Typer:
         from caudal.ledger.cli import app

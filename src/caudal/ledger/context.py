@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from caudal.ledger.cache import MicroCache
 from caudal.ledger.intake import Intake
@@ -21,7 +20,7 @@ class Ledger:
 
     def rules(self) -> Rules:
         return Rules(
-            today=datetime.now(UTC).date(),
+            today=self.container.clock.now().date(),
             backdate_days=self.container.settings.ledger.backdate_days,
         )
 

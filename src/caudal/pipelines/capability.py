@@ -45,7 +45,7 @@ class PipelinesCapability(CapabilityBase):
         if not conf.schedule_enabled:
             return []
         runner = context.get(self.container).runner
-        return [UserCartsScheduler(runner, conf.user_carts_cron, conf.source)]
+        return [UserCartsScheduler(runner, conf.user_carts_cron, conf.source, self.container.clock)]
 
     def routers(self) -> Sequence[APIRouter]:
         from caudal.pipelines.api import router

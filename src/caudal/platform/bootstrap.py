@@ -9,6 +9,7 @@ from typing import Any
 from caudal.platform import logging as caudal_logging
 from caudal.platform.auth import TokenService, load_or_create_secret
 from caudal.platform.bus.port import Bus
+from caudal.platform.clock import SYSTEM_CLOCK, Clock
 from caudal.platform.db import migrations
 from caudal.platform.db.embedded import EmbeddedPostgres
 from caudal.platform.db.pool import Database
@@ -31,6 +32,7 @@ class Container:
     tokens: TokenService
     bus: Bus  # the durable bus (CAUDAL_BUS__BACKEND); publish here, consume via a Consumer
     embedded: EmbeddedPostgres | None = None
+    clock: Clock = SYSTEM_CLOCK  # what domain logic asks the time (a FakeClock in tests)
     # Each capability's long-lived objects (registries, caches), provided when it starts.
     states: States = field(default_factory=States)
 
@@ -62,6 +64,7 @@ def bootstrap(
     settings: Settings | None = None,
     *,
     bus: BusFactory,
+    clock: Clock = SYSTEM_CLOCK,
     migrate: bool = True,
     configure_logging: bool = True,
 ) -> Container:
@@ -92,6 +95,7 @@ def bootstrap(
         owner_url=owner_url,
         app_url=url,
         database=database,
-        tokens=TokenService(settings.auth, secret_value),
+        tokens=TokenService(settings.auth, secret_value, clock),
         embedded=embedded,
+        clock=clock,
     )

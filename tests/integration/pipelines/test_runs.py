@@ -17,6 +17,7 @@ from caudal.pipelines.scheduler import UserCartsScheduler
 from caudal.platform import capability
 from caudal.platform.bootstrap import Container
 from caudal.platform.capability import Capability
+from caudal.platform.clock import FakeClock
 from caudal.platform.errors import CaudalError
 from caudal.platform.settings import Settings
 from tests.integration.pipelines.conftest import FakeStoreServer, with_pipelines
@@ -97,16 +98,18 @@ async def test_the_scheduler_service_runs_at_the_cron_time(
     container: Container, settings: Settings, database_url: str
 ) -> None:
     # A clock set 0.3 s before 02:00 UTC on 2024-07-01.
-    offset = datetime(2024, 7, 1, 1, 59, 59, 700_000, tzinfo=UTC) - datetime.now(UTC)
+    clock = FakeClock(datetime(2024, 7, 1, 1, 59, 59, 700_000, tzinfo=UTC))
     scheduler = UserCartsScheduler(
         Runner(settings, container.app_url),
         "0 2 * * *",
         "fakestore",
-        now=lambda: datetime.now(UTC) + offset,
+        clock=clock,
         max_sleep_s=0.05,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(scheduler.run(stop))
+    await asyncio.sleep(0)  # armed for 02:00
+    clock.advance(0.3)
     for _ in range(300):
         if history(database_url) and history(database_url)[0][2] != "running":
             break
