@@ -205,8 +205,9 @@ class Processes:
 
 
 @contextlib.contextmanager
-def embedded_database() -> Iterator[tuple[Path, Path, str]]:
-    """(work dir, CAUDAL_HOME, owner URL) of a fresh, migrated embedded PostgreSQL."""
+def embedded_database(url: str | None = None) -> Iterator[tuple[Path, Path, str]]:
+    """(work dir, CAUDAL_HOME, owner URL) of a fresh, migrated embedded PostgreSQL, or of the
+    (empty) database at `url` (e.g. a server with pg_stat_statements loaded)."""
     from caudal.platform.bootstrap import run_migrations
     from caudal.platform.db.embedded import EmbeddedPostgres
     from caudal.platform.settings import Settings
@@ -214,14 +215,111 @@ def embedded_database() -> Iterator[tuple[Path, Path, str]]:
     work = Path(tempfile.mkdtemp(prefix="caudal-bench-"))
     home = work / "home"
     home.mkdir()
-    embedded = EmbeddedPostgres(home)
-    owner_url = embedded.start()
+    embedded = EmbeddedPostgres(home) if url is None else None
+    owner_url = embedded.start() if embedded is not None else str(url)
     try:
         run_migrations(Settings(home=home), owner_url)
         yield work, home, owner_url
     finally:
-        embedded.stop()
+        if embedded is not None:
+            embedded.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+# ---- profiles (bench/profiles/README.md) -------------------------------------------------------
+
+
+class Profiles:
+    """py-spy samples of the processes under load and pg_stat_statements of the database, each
+    summarised as text (top frames, top statements) into `directory`; inactive without it."""
+
+    def __init__(self, directory: Path | None, owner_url: str = "") -> None:
+        self.directory = directory
+        self.owner_url = owner_url
+        self.running: list[tuple[subprocess.Popen[bytes], Path]] = []
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+
+    def start(self, name: str, pids: Sequence[int], seconds: float) -> None:
+        if self.directory is None:
+            return
+        for pid in pids:
+            raw = self.directory / f"{name}.{pid}.raw"
+            command = ["py-spy", "record", "--pid", str(pid), "--duration", str(int(seconds))]
+            proc = subprocess.Popen(
+                [*command, "--rate", "50", "--nonblocking", "--format", "raw", "-o", str(raw)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            self.running.append((proc, raw))
+        if self.owner_url:
+            self._sql("SELECT pg_stat_statements_reset()")
+
+    def finish(self, name: str, events: int = 0) -> None:
+        """Write `<name>.txt`: per process, the hottest frames; then the top statements."""
+        if self.directory is None:
+            return
+        lines: list[str] = [f"# {name} ({events:,} events)" if events else f"# {name}"]
+        for proc, raw in self.running:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)  # py-spy writes what it has on Ctrl-C
+            proc.wait(timeout=120)
+            if raw.exists():
+                lines += summarise_stacks(raw)
+                raw.unlink()
+        self.running.clear()
+        if self.owner_url:
+            lines += self._statements(events)
+        (self.directory / f"{name}.txt").write_text("\n".join(lines) + "\n")
+
+    def _sql(self, sql: str) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        with psycopg.connect(self.owner_url, autocommit=True) as conn:
+            return conn.execute(sql).fetchall()  # type: ignore[arg-type]
+
+    def _statements(self, events: int) -> list[str]:
+        rows = self._sql(
+            "SELECT calls, total_exec_time, rows,"
+            " regexp_replace(left(query, 110), '\\s+', ' ', 'g')"
+            " FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 10"
+        )
+        per = "µs/event" if events else "µs/call"
+        out = [
+            "",
+            f"pg_stat_statements (top 10 by total time)  calls  total ms  {per}  rows  query",
+        ]
+        for calls, total, nrows, query in rows:
+            unit = total * 1000 / (events or max(calls, 1))
+            out.append(f"  {calls:>8} {total:>10.0f} {unit:>9.1f} {nrows:>9}  {query}")
+        return out
+
+
+def summarise_stacks(raw: Path, top: int = 25) -> list[str]:
+    """py-spy's collapsed stacks -> the frames with the most samples, self and inclusive."""
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        total += count
+        frames = [
+            f.split(" (")[0] + " (" + f.rsplit("/", 1)[-1] if " (" in f else f
+            for f in stack.split(";")
+        ]
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+    out = ["", f"py-spy {raw.stem}: {total} samples (50/s, all threads)", "  self %  frame"]
+    for frame, count in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        out.append(f"  {100 * count / max(total, 1):5.1f}  {frame}")
+    out.append("  incl %  frame")
+    for frame, count in sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]:
+        out.append(f"  {100 * count / max(total, 1):5.1f}  {frame}")
+    return out
 
 
 def mint(scopes: list[str]) -> str:

@@ -81,14 +81,31 @@ def med(runs: list[dict[str, Any]], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
 
+PROFILES = bench.Profiles(None)
+
+
 def alternate(
-    runs: int, baseline: Callable[[], dict[str, Any]], subject: Callable[[], dict[str, Any]]
+    runs: int,
+    baseline: Callable[[], dict[str, Any]],
+    subject: Callable[[], dict[str, Any]],
+    profile: tuple[str, list[int], float, int] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """baseline, subject; then subject, baseline; ... so drift in load hits both alike."""
+    """baseline, subject; then subject, baseline; ... so drift in load hits both alike. With
+    `profile` (name, pids, seconds, events per request), the first subject run is profiled."""
     base: list[dict[str, Any]] = []
     subj: list[dict[str, Any]] = []
+
+    def measured() -> dict[str, Any]:
+        if profile is None or subj:
+            return subject()
+        name, pids, seconds, per_request = profile
+        PROFILES.start(name, pids, seconds)
+        result = subject()
+        PROFILES.finish(name, (result["requests"] - result["non2xx"]) * per_request)
+        return result
+
     for i in range(runs):
-        order = [(baseline, base), (subject, subj)]
+        order = [(baseline, base), (measured, subj)]
         for run, into in order if i % 2 == 0 else reversed(order):
             into.append(run())
     return base, subj
@@ -174,7 +191,7 @@ def caudal_up_rows(
         noop_port, up_port = bench.free_port(), bench.free_port()
         noop = procs.api("noop", noop_port, bench.env_for(home, owner_url))
         env = bench.env_for(home, owner_url, CAUDAL_LAKE__FLUSH_MAX_SECONDS="1")
-        procs.start([sys.executable, "-m", "caudal", "up", "--port", str(up_port)], env)
+        up_proc = procs.start([sys.executable, "-m", "caudal", "up", "--port", str(up_port)], env)
         up = f"http://127.0.0.1:{up_port}"
         bench.wait_ready(up)
         bench.wrk(
@@ -196,12 +213,14 @@ def caudal_up_rows(
             args.runs,
             run(noop, "/v1/events/backend", 16, backend),
             run(up, "/v1/events/backend", 16, backend),
+            ("up-backend", [up_proc.pid], args.duration, 1),
         )
         http_row(t, "`caudal up`, backend ×1, c=16", GOALS["up-backend"], base, subj)
         base, subj = alternate(
             args.runs,
             run(noop, "/v1/events/frontend", 64, frontend),
             run(up, "/v1/events/frontend", 64, frontend),
+            ("up-frontend20", [up_proc.pid], args.duration, 20),
         )
         lag = sink_lag(owner_url)
         http_row(t, "`caudal up`, frontend ×20, c=64", GOALS["up-frontend"], base, subj, 20)
@@ -231,6 +250,7 @@ def api_rows(args: argparse.Namespace, work: Path, home: Path, owner_url: str, t
         env = bench.env_for(home, owner_url)
         noop = procs.api("noop", bench.free_port(), env, args.api_procs)
         api = procs.api("serve", bench.free_port(), env, args.api_procs)
+        api_pids = [p.pid for p in procs.procs[-args.api_procs :]]
         bench.wrk(
             f"{api}/v1/events/frontend", 8, 2, lua, method="POST", token=token, body_file=bodies[1]
         )
@@ -247,7 +267,8 @@ def api_rows(args: argparse.Namespace, work: Path, home: Path, owner_url: str, t
                     body_file=bodies[n],
                 )
 
-            base, subj = alternate(args.runs, run(noop), run(api))
+            profile = (f"api-frontend{n}", api_pids, args.duration, n)
+            base, subj = alternate(args.runs, run(noop), run(api), profile)
             what = f"{args.api_procs} API procs, frontend ×{n}, c=64"
             http_row(t, what, GOALS["api-x1" if n == 1 else "api-x20"], base, subj, n)
 
@@ -259,13 +280,15 @@ def drain_row(args: argparse.Namespace, home: Path, owner_url: str, t: Table) ->
     done: dict[str, float] = {}
     with bench.Processes() as procs:
         started = time.perf_counter()
-        procs.start([sys.executable, "-m", "caudal", "worker"], env)
+        worker = procs.start([sys.executable, "-m", "caudal", "worker"], env)
+        PROFILES.start("drain", [worker.pid], 900)
         while len(done) < 2 and time.perf_counter() - started < 900:
             time.sleep(0.5)
             if "realtime" not in done and realtime_rows(owner_url) >= total:
                 done["realtime"] = time.perf_counter() - started
             if "lake" not in done and lake_rows(home) >= total:
                 done["lake"] = time.perf_counter() - started
+        PROFILES.finish("drain", total - min(lake0, rt0))
     rates = {k: (total - (lake0 if k == "lake" else rt0)) / v for k, v in done.items()}
     t.add(
         f"1 worker draining {total - min(lake0, rt0):,} events",
@@ -293,12 +316,14 @@ def consultar_row(
         env = bench.env_for(home, owner_url)
         noop = procs.api("noop", bench.free_port(), env, args.api_procs)
         api = procs.api("serve", bench.free_port(), env, args.api_procs)
+        api_pids = [p.pid for p in procs.procs[-args.api_procs :]]
         bench.wrk(api, 8, 2, lua, token=token, paths_file=paths)
 
         def run(base: str) -> Callable[[], dict[str, Any]]:
             return lambda: bench.wrk(base, 16, args.duration, lua, token=token, paths_file=paths)
 
-        base, subj = alternate(args.runs, run(noop), run(api))
+        profile = ("consultar", api_pids, args.duration, 1)
+        base, subj = alternate(args.runs, run(noop), run(api), profile)
         what = (
             f"`/clientes/{{cpf}}/consultar`, {args.customers:,} CPFs, {args.api_procs} procs, c=16"
         )
@@ -385,6 +410,15 @@ def main() -> None:
         default="up,api,drain,consultar,ledger",
         help="Comma-separated sections: up, api, drain, consultar, ledger.",
     )
+    parser.add_argument(
+        "--database-url",
+        help="An empty database to use instead of an embedded one (e.g. with pg_stat_statements).",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="Write py-spy (and, with --database-url, pg_stat_statements) summaries here.",
+    )
     args = parser.parse_args()
     bench.require_wrk()
     sections = set(args.only.split(","))
@@ -393,7 +427,9 @@ def main() -> None:
         f"caudal hot path: {bench.load_average()}, {args.runs} alternating runs, medians",
         flush=True,
     )
-    with bench.embedded_database() as (work, home, owner_url):
+    global PROFILES
+    with bench.embedded_database(args.database_url) as (work, home, owner_url):
+        PROFILES = bench.Profiles(args.profile, owner_url if args.database_url else "")
         if "up" in sections:
             caudal_up_rows(args, work, home, owner_url, table)
         if "api" in sections:
