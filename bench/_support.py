@@ -25,6 +25,7 @@ import httpx
 
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
 SUPPORT = Path(__file__).resolve()
+PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")  # pip install py-spy
 
 # One script for every run: a fixed request (METHOD, BODY_FILE) or a random/sequential pick from
 # PATHS_FILE; the bearer token when AUTH=1. `done` prints one JSON line that `wrk()` parses.
@@ -245,7 +246,7 @@ class Profiles:
             return
         for pid in pids:
             raw = self.directory / f"{name}.{pid}.raw"
-            command = ["py-spy", "record", "--pid", str(pid), "--duration", str(int(seconds))]
+            command = [PY_SPY, "record", "--pid", str(pid), "--duration", str(int(seconds))]
             proc = subprocess.Popen(
                 [*command, "--rate", "50", "--nonblocking", "--format", "raw", "-o", str(raw)],
                 stdout=subprocess.DEVNULL,
