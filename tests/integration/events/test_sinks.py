@@ -63,10 +63,10 @@ def sink(container: Container, files: LakeFiles, **settings: Any) -> LakeSink:
     return LakeSink(container.database, files, lake_settings, PARTITIONS)
 
 
-def at(events: list[CanonicalEvent], first_offset: int = 1) -> list[tuple[str, int]]:
+def at(events: list[CanonicalEvent], first_offset: int = 1) -> list[tuple[str, int, datetime]]:
     """Bus positions of a delivery: every event on its device's key, offsets in order."""
     return [
-        (f"device:{e.device and e.device['deviceId']}", first_offset + i)
+        (f"device:{e.device and e.device['deviceId']}", first_offset + i, datetime.now(UTC))
         for i, e in enumerate(events)
     ]
 
@@ -165,7 +165,7 @@ async def test_redone_deliveries_leave_each_event_exactly_once(
         delivery = [r for p in owned for r in taken[p]]
         if not delivery:
             continue
-        await lake_sink.write([r[2] for r in delivery], [(r[0], r[1]) for r in delivery])
+        await lake_sink.write([r[2] for r in delivery], [(r[0], r[1], NOW) for r in delivery])
         if rng.random() < 0.6:  # committed; otherwise redelivered from the same positions
             for p in owned:
                 committed[p] += len(taken[p])
@@ -178,7 +178,7 @@ async def test_an_interrupted_write_is_redone_under_the_same_name(
     files = lake(tmp_path)
     batch = [event(i) for i in range(6)]
     lake_sink = sink(opened, files)
-    positions = [("device:dev-0", offset) for offset in range(1, 7)]
+    positions = [("device:dev-0", offset, NOW) for offset in range(1, 7)]
     [(directory, name)] = lake_sink.parts(batch, positions)
     # A worker killed while writing its file left a partial one:
     partial = f"{files.root}/{directory.path()}/{name}"
@@ -229,7 +229,7 @@ async def test_compaction_merges_a_partition_and_drops_duplicate_ids(
     for n in range(3):
         chunk = [event(i) for i in range(3 * n, 3 * n + 3)]
         await lake_sink.write(chunk, at(chunk, 3 * n + 1))
-    await lake_sink.write([event(20, day=14)], [("device:dev-2", 20)])
+    await lake_sink.write([event(20, day=14)], [("device:dev-2", 20, NOW)])
     # A copy of a file written by hand (e.g. an old replay) duplicates three ids.
     directory = "frontend/click_a/dt=2020-10-12"
     rows = [

@@ -11,9 +11,9 @@ file its first attempt wrote under the same name, replacing it (partial or compl
 earlier, the rest of the old file's records come in the next delivery, whose file for that
 directory starts with the first of them and so again carries the old file's name.
 
-Like Firehose, a delivery smaller than `flush_max_events` waits until half of
-`flush_max_seconds` has passed since this sink last wrote, so an idle trickle makes few files
-(and no event waits much longer than `flush_max_seconds`); `caudal lake flush` wakes it.
+Like Firehose, a delivery smaller than `flush_max_events` of fresh events waits until its
+oldest is half `flush_max_seconds` old, so an idle trickle makes few files (a backlog is written
+at once); `caudal lake flush` wakes it.
 Compaction (`lake_compact`) takes the writers' lock exclusively, so it never merges a file
 that a redone delivery is rewriting.
 """
@@ -26,7 +26,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 
 import structlog
 
@@ -43,7 +43,7 @@ LAKE_LOCK = 0x6C616B65  # "lake": writers share it, compaction takes it alone
 FLUSH_TOPIC = "caudal.lake.flush"  # a bus notification that wakes lingering lake deliveries
 FLUSH_HURRY_S = 10.0  # after a flush request, no delivery lingers for this long
 
-Position = tuple[str, int]  # the record's bus key and offset
+Position = tuple[str, int, datetime]  # the record's bus key, offset and publication time
 
 
 class LakeSink:
@@ -64,7 +64,6 @@ class LakeSink:
         self.partitions = partitions
         self.batch_size = settings.flush_max_events  # records per delivery from the bus
         self.notifier = notifier  # the bus's LISTEN connection, for `caudal lake flush`
-        self._last_write = time.monotonic()
         self._hurry_until = 0.0
 
     async def write(
@@ -74,7 +73,7 @@ class LakeSink:
             return
         if len(positions) != len(events):
             raise ValueError("the lake sink names its files after bus positions: pass them")
-        await self._linger(len(events))
+        await self._linger(len(events), min(p[2] for p in positions))
         parts = self.parts(events, positions)
         async with self.database.connection() as conn:
             await conn.execute("SELECT pg_advisory_lock_shared(%s)", (LAKE_LOCK,))
@@ -82,14 +81,16 @@ class LakeSink:
                 written = await asyncio.to_thread(self._write_files, parts)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock_shared(%s)", (LAKE_LOCK,))
-        self._last_write = time.monotonic()
         _log.debug("lake_written", rows=len(events), files=len(written))
 
-    async def _linger(self, count: int) -> None:
-        """Wait (a small delivery) so files hold up to half the flush age of events."""
+    async def _linger(self, count: int, oldest: datetime) -> None:
+        """A small delivery of fresh events waits until its oldest event is half the flush age
+        old (the next delivery then holds what arrived meanwhile): a trickle makes few files. A
+        backlog (old events) or a full delivery is written at once."""
         if count >= self.settings.flush_max_events or time.monotonic() < self._hurry_until:
             return
-        delay = self._last_write + self.settings.flush_max_seconds / 2 - time.monotonic()
+        age = (datetime.now(UTC) - oldest).total_seconds()
+        delay = self.settings.flush_max_seconds / 2 - age
         if delay <= 0:
             return
         if self.notifier is None:
@@ -110,7 +111,7 @@ class LakeSink:
         """Events per (lake directory, file name), in delivery order."""
         groups: dict[tuple[Partition, int], list[CanonicalEvent]] = defaultdict(list)
         first: dict[tuple[Partition, int], int] = {}
-        for event, (key, offset) in zip(events, positions, strict=True):
+        for event, (key, offset, _) in zip(events, positions, strict=True):
             day = event.occurred_at.astimezone(UTC).strftime("%Y-%m-%d")
             where = (Partition(event.source, event.type, day), partition_of(key, self.partitions))
             groups[where].append(event)
