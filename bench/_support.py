@@ -105,11 +105,13 @@ def _run_uvicorn(app: Any, port: int) -> None:
 
 def serve_caudal(port: int) -> None:
     """The real API (no background services), configured from CAUDAL_* variables."""
+    from caudal import wiring
+    from caudal.bus.adapters import build_bus
     from caudal.platform.bootstrap import bootstrap
     from caudal.platform.http.app import create_app
 
-    container = bootstrap(migrate=False)
-    _run_uvicorn(create_app(container, run_services=False), port)
+    container = bootstrap(bus=build_bus, migrate=False)
+    _run_uvicorn(create_app(container, wiring.capabilities(), run_services=False), port)
 
 
 def noop_app() -> Any:

@@ -336,6 +336,7 @@ def ledger_row(args: argparse.Namespace, home: Path, owner_url: str, t: Table) -
     import structlog
     from pydantic import SecretStr
 
+    from caudal.bus.adapters import build_bus
     from caudal.platform.bootstrap import bootstrap
     from caudal.platform.settings import AuthSettings, Settings
 
@@ -351,7 +352,7 @@ def ledger_row(args: argparse.Namespace, home: Path, owner_url: str, t: Table) -
     )
 
     async def measure() -> tuple[list[float], list[float], list[float]]:
-        container = bootstrap(settings, migrate=False, configure_logging=False)
+        container = bootstrap(settings, bus=build_bus, migrate=False, configure_logging=False)
         await container.database.open()
         seed, engine, bus = [], [], []
         try:

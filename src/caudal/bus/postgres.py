@@ -7,19 +7,18 @@ import asyncio
 import time
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import psycopg
 import structlog
 
 from caudal.bus import metrics
 from caudal.bus.codec import dumps, loads, partition_of
-from caudal.bus.model import DeadLetter, GroupStatus, Message
 from caudal.bus.notify import Notifier
-from caudal.bus.port import Consumer
 from caudal.bus.postgres_consumer import GroupMember
 from caudal.bus.queries import q
-from caudal.platform.db.pool import Database
+from caudal.platform.bus.model import DeadLetter, GroupStatus, Message
+from caudal.platform.bus.port import Consumer
+from caudal.platform.db.pool import AsyncConn, Database
 from caudal.platform.settings import BusSettings
 
 NOTIFY_CHANNEL = "caudal_bus"
@@ -53,7 +52,7 @@ class PostgresBus:
         ]
         return {"rows": dumps(rows)}
 
-    async def publish(self, messages: Sequence[Message], conn: Any = None) -> None:
+    async def publish(self, messages: Sequence[Message], conn: AsyncConn | None = None) -> None:
         """Append `messages` in one round trip. With `conn`, inside the caller's transaction
         (the outbox); otherwise in a transaction of our own, durable when this returns."""
         if not messages:
