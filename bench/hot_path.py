@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import _support as bench
+from ingest_http import frontend_body
 
 GOALS = {
     "up-backend": "≥ 0.40× no-op, p99 < 50 ms",
@@ -48,19 +49,6 @@ BACKEND_BODY = {
     "version": "1.0",
     "data": {"selfield": "cc9aa584d6be"},
 }
-
-
-def frontend_body(events: int) -> bytes:
-    items = [
-        {
-            "timestamp": "2020-10-12T20:01:14-0300",
-            "event_id": "click_button_help" if i % 2 else "add_to_cart",
-            **({"userId": 7, "productId": 3, "quantity": 1} if not i % 2 else {}),
-        }
-        for i in range(events)
-    ]
-    body = {"device": {"platform": "Android", "deviceId": "je28c5slx5aoj1bx4"}, "data": items}
-    return json.dumps(body).encode()
 
 
 class Table:
