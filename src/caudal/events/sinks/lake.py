@@ -77,9 +77,11 @@ class LakeSink:
         parts = self.parts(events, positions)
         async with self.database.connection() as conn:
             await conn.execute("SELECT pg_advisory_lock_shared(%s)", (LAKE_LOCK,))
+            writing = asyncio.ensure_future(asyncio.to_thread(self._write_files, parts))
             try:
-                written = await asyncio.to_thread(self._write_files, parts)
+                written = await asyncio.shield(writing)
             finally:
+                await asyncio.wait({writing})  # cancelled or not: the files first, then the lock
                 await conn.execute("SELECT pg_advisory_unlock_shared(%s)", (LAKE_LOCK,))
         _log.debug("lake_written", rows=len(events), files=len(written))
 
