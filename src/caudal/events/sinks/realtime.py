@@ -16,7 +16,7 @@ from caudal.platform.db.pool import Database
 
 class RealtimeSink:
     name = "realtime"
-    batch_size = 5000  # records per delivery from the bus (one statement each)
+    batch_size = 1000  # records per delivery from the bus (one statement each)
 
     def __init__(self, database: Database) -> None:
         self.database = database
