@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,62 +33,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import _support as bench
 import httpx
-
-SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
-
-LUA = r"""
-local paths = {}
-local mode = os.getenv("MODE")
-for line in io.lines(os.getenv("PATHS_FILE")) do paths[#paths + 1] = line end
-local counter = 0
-local headers = {["Authorization"] = "Bearer " .. os.getenv("TOKEN")}
-request = function()
-  local path
-  if mode == "sequential" then
-    counter = counter + 1
-    path = paths[((counter - 1) % #paths) + 1]
-  else
-    path = paths[math.random(#paths)]
-  end
-  return wrk.format("GET", path, headers)
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "RESULT {\"requests\": %d, \"duration_us\": %d, \"p50_us\": %d, \"p99_us\": %d, " ..
-    "\"non2xx\": %d, \"errors\": %d}\n",
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.status, e.connect + e.read + e.write + e.timeout))
-end
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def serve(port: int) -> None:
-    import uvicorn
-
-    from caudal import wiring
-    from caudal.bus.adapters import build_bus
-    from caudal.platform.bootstrap import bootstrap
-    from caudal.platform.http.app import create_app
-
-    container = bootstrap(bus=build_bus, migrate=False)
-    app = create_app(container, wiring.capabilities(), run_services=False)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(("127.0.0.1", port))
-    sock.listen(2048)
-    config = uvicorn.Config(
-        app, log_config=None, access_log=False, server_header=False, backlog=2048
-    )
-    uvicorn.Server(config).run(sockets=[sock])
+from _support import SECRET, free_port
 
 
 def cpf_of(n: int) -> str:
@@ -212,28 +157,7 @@ async def load(
 def wrk(
     base: str, paths_file: Path, mode: str, concurrency: int, seconds: float, token: str, lua: Path
 ) -> dict[str, Any]:
-    env = {**os.environ, "TOKEN": token, "PATHS_FILE": str(paths_file), "MODE": mode}
-    result = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{concurrency}",
-            f"-d{seconds}s",
-            "--timeout",
-            "5s",
-            "-s",
-            str(lua),
-            base,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    line = next(x for x in result.stdout.splitlines() if x.startswith("RESULT "))
-    data: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
-    data["rps"] = data["requests"] / (data["duration_us"] / 1e6)
-    return data
+    return bench.wrk(base, concurrency, seconds, lua, token=token, paths_file=paths_file, mode=mode)
 
 
 def row(label: str, concurrency: int, run: dict[str, Any]) -> str:
@@ -247,7 +171,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--customers", type=int, default=100_000, help="CPFs loaded into Base C.")
     parser.add_argument(
         "--score-customers", type=int, default=2000, help="Customers for the score."
@@ -257,11 +180,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=6, help="Seconds per wrk run.")
     parser.add_argument("--redis", action="store_true", help="Score cache in a local redis-server.")
     args = parser.parse_args()
-    if args.serve:
-        serve(args.serve)
-        return
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is needed: apt-get install wrk")
+    bench.require_wrk()
 
     from caudal.platform.auth import TokenService
     from caudal.platform.bootstrap import run_migrations
@@ -312,7 +231,7 @@ def main() -> None:
         for _ in range(args.api_procs):
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, __file__, "--serve", str(port)],
+                    [sys.executable, str(bench.SUPPORT), "serve", str(port)],
                     env=env,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
@@ -328,8 +247,7 @@ def main() -> None:
             if time.monotonic() > deadline:
                 raise SystemExit("the API never became ready")
             time.sleep(0.2)
-        lua = work / "bench.lua"
-        lua.write_text(LUA)
+        lua = bench.write_lua(work)
         consultar = work / "consultar.txt"
         consultar.write_text(
             "".join(f"/clientes/{cpf_of(n)}/consultar\n" for n in range(args.customers))

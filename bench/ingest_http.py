@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,89 +31,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import _support as bench
 import httpx
-
-SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
-LUA = r"""
-wrk.method = os.getenv("METHOD")
-if os.getenv("AUTH") == "1" then
-  wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
-end
-if wrk.method == "POST" then
-  local f = io.open(os.getenv("BODY_FILE"), "rb")
-  wrk.body = f:read("*a")
-  f:close()
-  wrk.headers["Content-Type"] = "application/json"
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "RESULT {\"requests\": %d, \"duration_us\": %d, \"p50_us\": %d, \"p99_us\": %d, " ..
-    "\"non2xx\": %d, \"errors\": %d}\n",
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.status, e.connect + e.read + e.write + e.timeout))
-end
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-# ---- server side (run as `ingest_http.py --serve`) -------------------------------------------
-
-
-def serve(port: int) -> None:
-    import uvicorn
-
-    from caudal import wiring
-    from caudal.bus.adapters import build_bus
-    from caudal.platform.bootstrap import bootstrap
-    from caudal.platform.http.app import create_app
-
-    container = bootstrap(bus=build_bus, migrate=False)
-    app = create_app(container, wiring.capabilities(), run_services=False)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(("127.0.0.1", port))
-    sock.listen(2048)
-    config = uvicorn.Config(
-        app, log_config=None, access_log=False, server_header=False, backlog=2048
-    )
-    uvicorn.Server(config).run(sockets=[sock])
-
-
-# ---- orchestration ---------------------------------------------------------------------------
-
-
-def env_for(home: Path, owner_url: str, log_level: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAUDAL_")}
-    env.update(
-        {
-            "CAUDAL_HOME": str(home),
-            "CAUDAL_DATABASE_URL": owner_url,
-            "CAUDAL_AUTH__SECRET": SECRET,
-            "CAUDAL_LOG_LEVEL": log_level,
-            "CAUDAL_DATABASE_POOL_MAX": "10",
-            **extra,
-        }
-    )
-    return env
-
-
-def wait_ready(base: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the API never became ready")
+from _support import SECRET, env_for, free_port, pct, wait_ready
 
 
 def frontend_body(events: int) -> bytes:
@@ -128,40 +47,6 @@ def frontend_body(events: int) -> bytes:
     ]
     body = {"device": {"platform": "Android", "deviceId": "je28c5slx5aoj1bx4"}, "data": items}
     return json.dumps(body).encode()
-
-
-def wrk(
-    url: str, method: str, concurrency: int, seconds: int, token: str, body_file: Path, lua: Path
-) -> dict[str, Any]:
-    auth = "0" if url.endswith("/healthz") else "1"
-    env = {
-        **os.environ,
-        "METHOD": method,
-        "TOKEN": token,
-        "BODY_FILE": str(body_file),
-        "AUTH": auth,
-    }
-    result = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{concurrency}",
-            f"-d{seconds}s",
-            "--timeout",
-            "5s",
-            "-s",
-            str(lua),
-            url,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    line = next(x for x in result.stdout.splitlines() if x.startswith("RESULT "))
-    data: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
-    data["rps"] = data["requests"] / (data["duration_us"] / 1e6)
-    return data
 
 
 def e2e_delays(base: str, token: str, lake_root: Path, samples: int) -> dict[str, list[float]]:
@@ -223,16 +108,19 @@ def drain(base: str, token: str, lake_root: Path, total: int, started: float) ->
     return done
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+def wrk(
+    url: str, method: str, concurrency: int, seconds: int, token: str, body_file: Path, lua: Path
+) -> dict[str, Any]:
+    public = url.endswith("/healthz")
+    body = body_file if method == "POST" else None
+    token = "" if public else token
+    return bench.wrk(url, concurrency, seconds, lua, method=method, token=token, body_file=body)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--api-procs", type=int, default=1, help="API processes (SO_REUSEPORT).")
     parser.add_argument("--concurrency", default="16,64", help="Comma-separated connections.")
     parser.add_argument("--batches", default="1,20", help="Events per request, comma-separated.")
@@ -241,11 +129,7 @@ def main() -> None:
     parser.add_argument("--e2e", action="store_true", help="Also measure 202 -> realtime/lake.")
     parser.add_argument("--samples", type=int, default=20, help="End-to-end samples.")
     args = parser.parse_args()
-    if args.serve:
-        serve(args.serve)
-        return
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is needed: apt-get install wrk")
+    bench.require_wrk()
 
     from caudal.platform.bootstrap import run_migrations
     from caudal.platform.db.embedded import EmbeddedPostgres
@@ -277,15 +161,14 @@ def main() -> None:
         for _ in range(args.api_procs):
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, __file__, "--serve", str(port)],
+                    [sys.executable, str(bench.SUPPORT), "serve", str(port)],
                     env=env,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
             )
         wait_ready(base)
-        lua = work / "bench.lua"
-        lua.write_text(LUA)
+        lua = bench.write_lua(work)
         print(
             f"caudal ingestion bench: {args.api_procs} API process(es), {os.cpu_count()} CPU(s), "
             f"wrk -t1, {args.duration}s per run, server log level {args.log_level}"

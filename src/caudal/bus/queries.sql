@@ -2,13 +2,13 @@
 
 -- name: publish
 -- One round trip per batch: insert every row (a retried id is stored once) and notify the
--- listening workers of the topics written (delivered when the transaction commits).
+-- listening workers of the topics written (delivered when the transaction commits). The batch
+-- is one JSON array of [topic, key, partition, id, payload, headers], in publish order.
 WITH ins AS (
     INSERT INTO bus.messages (topic, key, partition, message_id, payload, headers)
-    SELECT * FROM unnest(
-        %(topics)s::text[], %(keys)s::text[], %(partitions)s::int[], %(ids)s::text[],
-        %(payloads)s::text[]::jsonb[], %(headers)s::text[]::jsonb[]
-    )
+    SELECT r->>0, r->>1, (r->>2)::int, r->>3, r->4, r->5
+    FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS t(r, n)
+    ORDER BY n
     ON CONFLICT (message_id) DO NOTHING
     RETURNING topic
 )
@@ -18,10 +18,9 @@ SELECT pg_notify('caudal_bus', topic) FROM (SELECT DISTINCT topic FROM ins) AS t
 -- The same without the notification (one was sent for these topics a moment ago: NOTIFY
 -- serialises committing transactions, so a busy publisher rings the bell at most every few ms).
 INSERT INTO bus.messages (topic, key, partition, message_id, payload, headers)
-SELECT * FROM unnest(
-    %(topics)s::text[], %(keys)s::text[], %(partitions)s::int[], %(ids)s::text[],
-    %(payloads)s::text[]::jsonb[], %(headers)s::text[]::jsonb[]
-)
+SELECT r->>0, r->>1, (r->>2)::int, r->>3, r->4, r->5
+FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS t(r, n)
+ORDER BY n
 ON CONFLICT (message_id) DO NOTHING
 
 -- name: register_group

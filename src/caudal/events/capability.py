@@ -1,5 +1,5 @@
 """The events capability: ingestion, schema registry, quarantine and monitoring APIs; the
-`lake` and `realtime` sinks; the lake flusher and retention; `caudal quarantine` / `caudal lake`.
+`lake` and `realtime` sinks; retention; `caudal quarantine` / `caudal lake`.
 
 Like every `capability.py`, it imports its parts when asked: `caudal --help` reads every
 capability's `cli()` and should not load the HTTP and storage layers to do so.
@@ -39,22 +39,25 @@ class EventsCapability(CapabilityBase):
             await runtime.close(state, self.container)
 
     def sinks(self) -> Sequence[Sink]:
+        from caudal.events import runtime
         from caudal.events.sinks.lake import LakeSink
         from caudal.events.sinks.realtime import RealtimeSink
 
-        database = self.container.database
-        return [LakeSink(database), RealtimeSink(database)]
+        c = self.container
+        lake = LakeSink(
+            c.database,
+            runtime.lake_files(c),
+            c.settings.lake,
+            c.settings.bus.partitions,
+            getattr(c.bus, "notifier", None),
+        )
+        return [lake, RealtimeSink(c.database)]
 
     def services(self) -> Sequence[Service]:
-        from caudal.events import runtime
         from caudal.events.retention import EventsRetention
-        from caudal.events.sinks.lake import LakeFlusher
 
         c = self.container
-        return [
-            LakeFlusher(c.database, runtime.lake_files(c), c.settings.lake),
-            EventsRetention(c.database, c.settings),
-        ]
+        return [EventsRetention(c.database, c.settings)]
 
     def routers(self) -> Sequence[APIRouter]:
         from caudal.events import api, monitor_api, quarantine_api, registry_api

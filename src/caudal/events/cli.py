@@ -131,18 +131,22 @@ def lake_sql(
 
 @lake_app.command("flush")
 def lake_flush() -> None:
-    """Write every buffered event to the lake now (normally done by size or age)."""
+    """Have the lake workers write what they hold now, and wait until the lake has caught up."""
     from caudal.events import runtime
-    from caudal.events.sinks.lake import FlushResult, LakeFlusher
+    from caudal.events.sinks.lake import FlushResult, flush_now
 
     async def work(container: Container) -> FlushResult:
-        flusher = LakeFlusher(
-            container.database, runtime.lake_files(container), container.settings.lake
-        )
-        return await flusher.flush(force=True)
+        async def lag() -> int:
+            group_lag = getattr(container.bus, "group_lag", None)
+            return int(await group_lag("lake")) if group_lag is not None else 0
+
+        return await flush_now(container.database, runtime.lake_files(container), lag)
 
     result = run_with_container(work)
     out.print(f"{result.rows} event(s) written in {result.files} file(s)")
+    if not result.caught_up:
+        fail("the lake group still has events to deliver", "is a `caudal worker` running?")
+        raise typer.Exit(1)
 
 
 @lake_app.command("compact")

@@ -1,5 +1,5 @@
-"""`caudal lake compact`: per partition, merge small files into one deduplicated file, under the
-flusher's lock (so no flush races it), after finishing any interrupted flush."""
+"""`caudal lake compact`: per partition, merge small files into one deduplicated file, holding
+the lake writers' lock alone (so no delivery rewrites a file while it is being merged)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 from dataclasses import dataclass
 
 from caudal.events.lake_files import LakeFiles, compact_partition
-from caudal.events.sinks.lake import FLUSH_LOCK, FlushResult, LakeFlusher
+from caudal.events.sinks.lake import LAKE_LOCK
 from caudal.platform.bootstrap import Container
 from caudal.platform.errors import CaudalError
 
@@ -21,11 +21,10 @@ class CompactReport:
 
 
 async def compact(container: Container, files: LakeFiles, day: str | None) -> CompactReport:
-    flusher = LakeFlusher(container.database, files, container.settings.lake)
     report = CompactReport()
     async with container.database.connection() as conn:
         for _ in range(60):
-            cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (FLUSH_LOCK,))
+            cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (LAKE_LOCK,))
             row = await cur.fetchone()
             await conn.commit()
             if row and row[0]:
@@ -34,13 +33,11 @@ async def compact(container: Container, files: LakeFiles, day: str | None) -> Co
         else:
             raise CaudalError(
                 code="CAU-LAKE-BUSY",
-                detail="a lake flush has held the lock for 30 s; try again",
+                detail="lake writers have held the lock for 30 s; try again",
                 status=409,
                 title="Busy",
             )
         try:
-            # Finish interrupted batches first, so none is rewritten after its file is merged.
-            await flusher.finish_interrupted(conn, FlushResult())
             for directory, paths in (await asyncio.to_thread(files.parts, day)).items():
                 if len(paths) < 2:
                     continue
@@ -51,6 +48,6 @@ async def compact(container: Container, files: LakeFiles, day: str | None) -> Co
                 report.rows_after += after
         finally:
             await conn.rollback()
-            await conn.execute("SELECT pg_advisory_unlock(%s)", (FLUSH_LOCK,))
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (LAKE_LOCK,))
             await conn.commit()
     return report

@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import fsspec
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from caudal.events.model import CanonicalEvent
 
 SCHEMA = pa.schema(
     [
@@ -91,20 +94,9 @@ class LakeFiles:
                 pq.write_table(table, handle, compression="zstd")
         return final
 
-    def write_batch(self, batch: str, rows: Sequence[Sequence[Any]]) -> list[str]:
-        """Rows in COLUMNS order -> one `part-<batch>.parquet` per partition. Same batch, same
-        rows -> same files (a crashed flush is redone without duplicating anything)."""
-        groups: dict[Partition, list[Sequence[Any]]] = defaultdict(list)
-        for row in rows:
-            occurred: datetime = row[4]
-            groups[Partition(row[1], row[2], occurred.astimezone(UTC).strftime("%Y-%m-%d"))].append(
-                row
-            )
-        written = []
-        for partition, members in sorted(groups.items(), key=lambda kv: kv[0].path()):
-            table = to_table(members)
-            written.append(self.write_table(partition.path(), f"part-{batch}.parquet", table))
-        return written
+    def write_events(self, relative_dir: str, name: str, events: Sequence[CanonicalEvent]) -> str:
+        """Events as one `<dir>/<name>` file (replacing any file of that name)."""
+        return self.write_table(relative_dir, name, events_table(events))
 
     def parts(self, dt: str | None = None) -> dict[str, list[str]]:
         """Parquet files per partition directory (relative), optionally of one date."""
@@ -118,6 +110,15 @@ class LakeFiles:
             found[directory].append(str(path))
         return dict(found)
 
+    def census(self) -> tuple[int, int]:
+        """(rows, files) in the whole lake, from the Parquet footers."""
+        paths = [p for ps in self.parts().values() for p in ps]
+        rows = 0
+        for path in paths:
+            with self.fs.open(path, "rb") as handle:
+                rows += pq.ParquetFile(handle).metadata.num_rows
+        return rows, len(paths)
+
     def read(self, paths: Iterable[str]) -> pa.Table:
         tables = []
         for path in paths:
@@ -128,6 +129,29 @@ class LakeFiles:
     def remove(self, paths: Iterable[str]) -> None:
         for path in paths:
             self.fs.rm(path)
+
+
+def events_table(events: Sequence[CanonicalEvent]) -> pa.Table:
+    """Canonical events in the column CONTRACT, built column by column."""
+    devices = [e.device or {} for e in events]
+    columns = [
+        [e.id for e in events],
+        [e.source for e in events],
+        [e.type for e in events],
+        [e.version for e in events],
+        [e.occurred_at for e in events],
+        [e.received_at for e in events],
+        [e.trace_key for e in events],
+        [_text(d.get("platform")) for d in devices],
+        [_text(d.get("deviceId")) for d in devices],
+        [orjson.dumps(e.data).decode() for e in events],
+    ]
+    arrays = [pa.array(c, type=f.type) for c, f in zip(columns, SCHEMA, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=SCHEMA)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def to_table(rows: Sequence[Sequence[Any]]) -> pa.Table:

@@ -56,62 +56,15 @@ WHERE id = %(id)s
 UPDATE events.quarantine SET replayed_at = now(), event_id = %(event_id)s
 WHERE id = %(id)s AND replayed_at IS NULL
 
--- name: lake_buffer_insert
--- The lake sink's write: each event once, whatever the redeliveries.
-INSERT INTO events.lake_buffer
-    (id, source, type, version, occurred_at, received_at, trace_key, platform, device_id, data)
-SELECT * FROM unnest(
-    %(ids)s::text[], %(sources)s::text[], %(types)s::text[], %(versions)s::text[],
-    %(occurred)s::timestamptz[], %(received)s::timestamptz[], %(traces)s::text[],
-    %(platforms)s::text[], %(devices)s::text[], %(datas)s::text[]
-)
-ON CONFLICT (id) DO NOTHING
-
--- name: lake_unfinished_batch
-SELECT batch FROM events.lake_buffer
-WHERE batch IS NOT NULL AND flushed_at IS NULL
-ORDER BY batch
-LIMIT 1
-
--- name: lake_pending_stats
-SELECT count(*), min(buffered_at), clock_timestamp()
-FROM events.lake_buffer
-WHERE batch IS NULL
-
--- name: lake_claim
-UPDATE events.lake_buffer SET batch = %(batch)s
-WHERE id IN (
-    SELECT id FROM events.lake_buffer
-    WHERE batch IS NULL
-    ORDER BY buffered_at, id
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-)
-
--- name: lake_batch_rows
-SELECT id, source, type, version, occurred_at, received_at, trace_key, platform, device_id, data
-FROM events.lake_buffer
-WHERE batch = %(batch)s
-ORDER BY source, type, occurred_at, id
-
--- name: lake_mark_flushed
-UPDATE events.lake_buffer SET flushed_at = clock_timestamp() WHERE batch = %(batch)s
-
--- name: lake_purge
-DELETE FROM events.lake_buffer
-WHERE flushed_at < now() - make_interval(secs => %(seconds)s)
-
 -- name: realtime_write
 -- Idempotent on the event id: only newly stored events are counted.
 WITH fresh AS (
     INSERT INTO events.recent
         (id, source, type, version, occurred_at, received_at, trace_key, platform, device_id,
          data)
-    SELECT * FROM unnest(
-        %(ids)s::text[], %(sources)s::text[], %(types)s::text[], %(versions)s::text[],
-        %(occurred)s::timestamptz[], %(received)s::timestamptz[], %(traces)s::text[],
-        %(platforms)s::text[], %(devices)s::text[], %(datas)s::text[]::jsonb[]
-    )
+    SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::timestamptz, (r->>5)::timestamptz, r->>6,
+           r->>7, r->>8, r->9
+    FROM jsonb_array_elements(%(rows)s::jsonb) AS r  -- one JSON array of rows (sinks/rows.py)
     ON CONFLICT (id) DO NOTHING
     RETURNING source, type, platform, received_at
 )

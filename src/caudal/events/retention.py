@@ -1,4 +1,4 @@
-"""Retention of the events domain's working tables (idempotency keys, realtime, lake buffer)."""
+"""Retention of the events domain's working tables (idempotency keys, realtime)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ class EventsRetention:
             "idempotency": ("idempotency_purge", s.events.idempotency_ttl_hours * 3600),
             "recent": ("realtime_purge_events", s.realtime.events_retention_hours * 3600),
             "minute_counts": ("realtime_purge_counts", s.realtime.counts_retention_days * 86400),
-            "lake_buffer": ("lake_purge", s.lake.dedupe_hours * 3600),
         }
         deleted: dict[str, int] = {}
         async with self.database.connection() as conn:

@@ -91,14 +91,11 @@ RETURNING tracekey::text
 -- Posting step 3: the journal, in batch order (seq), one row per tracekey at most.
 INSERT INTO ledger.transaction (id, branch, account, amount, debitcredit, eventcode,
                                 description, tracekey, details, dateref)
-SELECT id, branch, account, amount, side, eventcode, description, tracekey, details, dateref
-FROM unnest(
-    %(ids)s::uuid[], %(branches)s::text[], %(accounts)s::text[], %(amounts)s::numeric[],
-    %(sides)s::text[], %(eventcodes)s::int4[], %(descriptions)s::text[], %(tracekeys)s::uuid[],
-    (SELECT array_agg(e ORDER BY n) FROM jsonb_array_elements(%(details)s::jsonb) WITH ORDINALITY AS x(e, n)),
-    %(daterefs)s::date[]
-) WITH ORDINALITY AS t(id, branch, account, amount, side, eventcode, description, tracekey,
-                       details, dateref, n)
+-- The batch is one JSON array of [id, branch, account, amount, side, eventcode, description,
+-- tracekey, details, dateref] rows.
+SELECT (r->>0)::uuid, r->>1, r->>2, (r->>3)::numeric, r->>4, (r->>5)::int4, r->>6,
+       (r->>7)::uuid, r->8, (r->>9)::date
+FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS t(r, n)
 ORDER BY n
 ON CONFLICT (tracekey) DO NOTHING
 RETURNING id::text, tracekey::text, createdat
@@ -110,8 +107,9 @@ INSERT INTO ledger.balance (branch, account, dateref, acumulateddebit, acumulate
                             tracekey)
 SELECT d.branch, d.account, d.dateref,
        coalesce(p.acumulateddebit, 0), coalesce(p.acumulatedcredit, 0), d.tracekey
-FROM unnest(%(branches)s::text[], %(accounts)s::text[], %(daterefs)s::date[],
-            %(tracekeys)s::uuid[]) AS d(branch, account, dateref, tracekey)
+FROM (SELECT r->>0 AS branch, r->>1 AS account, (r->>2)::date AS dateref,
+             (r->>3)::uuid AS tracekey
+      FROM jsonb_array_elements(%(rows)s::jsonb) AS r) AS d
 LEFT JOIN LATERAL (  -- most days exist already: skip them before the speculative insert
     SELECT 1 AS found FROM ledger.balance x
     WHERE x.branch = d.branch AND x.account = d.account AND x.dateref = d.dateref
@@ -141,9 +139,9 @@ FROM (
            coalesce(sum(d.credit) FILTER (WHERE d.dateref = b2.dateref), 0) AS day_credit,
            sum(d.debit) AS cum_debit,
            sum(d.credit) AS cum_credit
-    FROM unnest(%(branches)s::text[], %(accounts)s::text[], %(daterefs)s::date[],
-                %(debits)s::numeric[], %(credits)s::numeric[])
-         AS d(branch, account, dateref, debit, credit)
+    FROM (SELECT r->>0 AS branch, r->>1 AS account, (r->>2)::date AS dateref,
+                 (r->>3)::numeric AS debit, (r->>4)::numeric AS credit
+          FROM jsonb_array_elements(%(rows)s::jsonb) AS r) AS d
     CROSS JOIN LATERAL (
         SELECT branch, account, dateref FROM ledger.balance
         WHERE branch = d.branch AND account = d.account AND dateref >= d.dateref

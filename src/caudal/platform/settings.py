@@ -144,19 +144,18 @@ class EventsSettings(BaseModel):
 
 
 class LakeSettings(BaseModel):
-    """The `lake` sink (`CAUDAL_LAKE__*`): Parquet through fsspec, buffered like Firehose."""
+    """The `lake` sink (`CAUDAL_LAKE__*`): Parquet through fsspec, straight from the bus."""
 
     url: str | None = Field(
         default=None, description="fsspec URL of the lake root. Unset: file://CAUDAL_HOME/lake."
     )
     flush_max_events: int = Field(
-        default=10_000, ge=1, description="Flush once this many events are buffered."
+        default=10_000, ge=1, description="Most events per delivery; a full one is written at once."
     )
     flush_max_seconds: float = Field(
-        default=60.0, gt=0, description="Flush once the oldest buffered event is this old."
-    )
-    dedupe_hours: float = Field(
-        default=168.0, ge=0, description="Written ids remembered to drop redeliveries."
+        default=60.0,
+        gt=0,
+        description="A small delivery waits up to half this since the last write.",
     )
 
 

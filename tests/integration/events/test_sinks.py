@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from caudal.bus.codec import partition_of
+from caudal.bus.notify import Notifier
+from caudal.bus.postgres import NOTIFY_CHANNEL
 from caudal.events.lake_files import LakeFiles
 from caudal.events.lake_query import query
 from caudal.events.model import CanonicalEvent
-from caudal.events.sinks.lake import LakeFlusher, LakeSink
+from caudal.events.sinks.lake import LakeSink, flush_now
 from caudal.events.sinks.realtime import RealtimeSink
 from caudal.platform.bootstrap import Container
 from caudal.platform.settings import LakeSettings
-from tests.integration.events.conftest import Sql
 
 Auth = Callable[..., dict[str, str]]
 NOW = datetime.now(UTC).replace(microsecond=0)
+PARTITIONS = 4
 
 
 def event(
@@ -51,32 +58,45 @@ def lake(tmp_path: Path) -> LakeFiles:
     return LakeFiles(f"file://{tmp_path / 'lake'}")
 
 
+def sink(container: Container, files: LakeFiles, **settings: Any) -> LakeSink:
+    lake_settings = LakeSettings(**{"flush_max_seconds": 0.001, **settings})
+    return LakeSink(container.database, files, lake_settings, PARTITIONS)
+
+
+def at(events: list[CanonicalEvent], first_offset: int = 1) -> list[tuple[str, int, datetime]]:
+    """Bus positions of a delivery: every event on its device's key, offsets in order."""
+    return [
+        (f"device:{e.device and e.device['deviceId']}", first_offset + i, datetime.now(UTC))
+        for i, e in enumerate(events)
+    ]
+
+
+def lake_ids(files: LakeFiles) -> list[str]:
+    _, rows = query(files, "SELECT id FROM events ORDER BY id")
+    return [r[0] for r in rows]
+
+
 async def test_lake_writes_the_contract_columns_once_per_event(
-    opened: Container, tmp_path: Path, db: Sql
+    opened: Container, tmp_path: Path
 ) -> None:
     files = lake(tmp_path)
-    sink = LakeSink(opened.database)
-    flusher = LakeFlusher(
-        opened.database, files, LakeSettings(flush_max_events=1000, flush_max_seconds=3600)
-    )
+    lake_sink = sink(opened, files)
     batch = [event(i) for i in range(5)] + [
         event(10 + i, type_="selfie-uploaded", day=13, platform=None) for i in range(3)
     ]
-    await sink.write(batch)
-    assert (await flusher.flush()).rows == 0  # under both thresholds: keeps buffering
-    await sink.write(batch[:4])  # a redelivery
-    result = await flusher.flush(force=True)
-    assert (result.rows, result.files) == (8, 2)
-    await sink.write(batch)  # redelivered after the flush: still nothing new
-    assert (await flusher.flush(force=True)).rows == 0
+    await lake_sink.write(batch[:4], at(batch[:4]))  # a first attempt, never committed
+    await lake_sink.write(batch, at(batch))  # redone (longer): the same files, replaced
+    await lake_sink.write(batch[:6], at(batch[:6]))  # and again (shorter) ...
+    await lake_sink.write(batch[6:], at(batch[6:], 7))  # ... then the rest
+    assert lake_ids(files) == sorted(e.id for e in batch)
     parts = sorted(Path(p) for p in files.parts().values() for p in p)
     root = tmp_path / "lake"
-    assert [str(p.relative_to(root).parent) for p in parts] == [
+    assert sorted({str(p.relative_to(root).parent) for p in parts}) == [
         "backend/selfie-uploaded/dt=2020-10-13",
         "frontend/click_a/dt=2020-10-12",
     ]
-    assert all(p.name.startswith("part-") and p.suffix == ".parquet" for p in parts)
-    table = pq.read_table(parts[1])
+    assert all(p.name.startswith("part-p") and p.suffix == ".parquet" for p in parts)
+    table = pa.concat_tables(pq.read_table(p) for p in parts if "frontend" in str(p)).sort_by("id")
     assert table.schema.names == [
         "id",
         "source",
@@ -98,7 +118,7 @@ async def test_lake_writes_the_contract_columns_once_per_event(
     assert first["occurred_at"] == datetime(2020, 10, 12, 23, 0, 0, tzinfo=UTC)
     assert (first["platform"], first["device_id"], first["trace_key"]) == ("Android", "dev-0", "t0")
     assert first["data"] == '{"n":0,"valor":"10.10","nested":{"a":[1,2]}}'
-    backend = pq.read_table(parts[0]).to_pylist()
+    backend = pq.read_table(next(p for p in parts if "backend" in str(p))).to_pylist()
     assert {r["platform"] for r in backend} == {None}
     columns, counted = query(
         files, "SELECT source, type, dt, count(*) FROM events GROUP BY ALL ORDER BY 1"
@@ -117,40 +137,85 @@ async def test_lake_writes_the_contract_columns_once_per_event(
     assert json_data == [("10.10",)]
 
 
-async def test_flush_by_size_and_by_age(opened: Container, tmp_path: Path) -> None:
+@pytest.mark.parametrize("seed", range(12))
+async def test_redone_deliveries_leave_each_event_exactly_once(
+    opened: Container, tmp_path: Path, seed: int
+) -> None:
+    """A member delivers a random share of each owned partition's backlog from its committed
+    position, and "crashes" (does not commit) at random; the lake ends with every event once."""
+    rng = random.Random(seed)
     files = lake(tmp_path)
-    sink = LakeSink(opened.database)
-    by_size = LakeFlusher(
-        opened.database, files, LakeSettings(flush_max_events=4, flush_max_seconds=3600)
-    )
-    await sink.write([event(i) for i in range(10)])
-    result = await by_size.flush()
-    assert (result.batches, result.rows) == (2, 8)  # two full batches; 2 wait for more or age
-    by_age = LakeFlusher(
-        opened.database, files, LakeSettings(flush_max_events=100, flush_max_seconds=0.01)
-    )
-    assert (await by_age.flush()).rows == 2
+    lake_sink = sink(opened, files)
+    devices = [f"dev-{d}" for d in range(9)]
+    log: list[tuple[str, int, CanonicalEvent]] = []
+    for offset in range(1, 121):
+        device = rng.choice(devices)
+        base = event(offset, type_=rng.choice(["click_a", "click_b"]), day=rng.choice([12, 13]))
+        assert base.device is not None
+        log.append(
+            (f"device:{device}", offset, replace(base, device={**base.device, "deviceId": device}))
+        )
+    by_partition: dict[int, list[tuple[str, int, CanonicalEvent]]] = {}
+    for record in log:
+        by_partition.setdefault(partition_of(record[0], PARTITIONS), []).append(record)
+    committed = dict.fromkeys(by_partition, 0)
+    while any(committed[p] < len(records) for p, records in by_partition.items()):
+        owned = rng.sample(sorted(by_partition), rng.randint(1, len(by_partition)))
+        taken = {p: by_partition[p][committed[p] : committed[p] + rng.randint(1, 9)] for p in owned}
+        delivery = [r for p in owned for r in taken[p]]
+        if not delivery:
+            continue
+        await lake_sink.write([r[2] for r in delivery], [(r[0], r[1], NOW) for r in delivery])
+        if rng.random() < 0.6:  # committed; otherwise redelivered from the same positions
+            for p in owned:
+                committed[p] += len(taken[p])
+    assert lake_ids(files) == sorted(r[2].id for r in log), f"seed {seed}"
 
 
-async def test_an_interrupted_flush_is_redone_under_the_same_name(
-    opened: Container, tmp_path: Path, db: Sql
+async def test_an_interrupted_write_is_redone_under_the_same_name(
+    opened: Container, tmp_path: Path
 ) -> None:
     files = lake(tmp_path)
-    await LakeSink(opened.database).write([event(i) for i in range(6)])
-    # A flusher that died after claiming its batch and writing a partial file:
-    db.execute("UPDATE events.lake_buffer SET batch = '0000000099-deadbeef'")
-    partial = files.root + "/frontend/click_a/dt=2020-10-12/part-0000000099-deadbeef.parquet"
+    batch = [event(i) for i in range(6)]
+    lake_sink = sink(opened, files)
+    positions = [("device:dev-0", offset, NOW) for offset in range(1, 7)]
+    [(directory, name)] = lake_sink.parts(batch, positions)
+    # A worker killed while writing its file left a partial one:
+    partial = f"{files.root}/{directory.path()}/{name}"
     files.fs.makedirs(partial.rsplit("/", 1)[0], exist_ok=True)
     with files.fs.open(partial, "wb") as handle:
         handle.write(b"PAR1 truncated")
-    result = await LakeFlusher(opened.database, files, LakeSettings()).flush()
-    assert (result.batches, result.rows) == (1, 6)
-    assert [Path(p).name for ps in files.parts().values() for p in ps] == [
-        "part-0000000099-deadbeef.parquet"
-    ]
+    await lake_sink.write(batch, positions)
+    assert [Path(p).name for ps in files.parts().values() for p in ps] == [name]
     _, rows = query(files, "SELECT count(*), count(DISTINCT id) FROM events")
     assert rows == [(6, 6)]
     assert not list((tmp_path / "lake").rglob(".*tmp*"))
+
+
+async def test_a_lingering_delivery_is_written_on_a_flush_request(
+    opened: Container, tmp_path: Path
+) -> None:
+    files = lake(tmp_path)
+    notifier = Notifier(opened.app_url, NOTIFY_CHANNEL)
+    lake_sink = LakeSink(
+        opened.database, files, LakeSettings(flush_max_seconds=3600), PARTITIONS, notifier
+    )
+    batch = [event(i) for i in range(3)]
+    # In a worker the bus consumers keep the LISTEN connection open (it wakes all on connect).
+    listening = notifier.subscribe(["events"])
+    await asyncio.wait_for(listening.wait(), 20)
+    writing = asyncio.create_task(lake_sink.write(batch, at(batch)))
+    await asyncio.sleep(0.5)
+    assert not writing.done() and lake_ids(files) == []  # small and young: it lingers
+
+    async def lake_lag() -> int:
+        return 0 if writing.done() else len(batch)
+
+    result = await flush_now(opened.database, files, lake_lag, within_s=20)
+    await writing
+    await notifier.unsubscribe(listening)
+    assert (result.rows, result.caught_up) == (3, True)
+    assert lake_ids(files) == sorted(e.id for e in batch)
 
 
 async def test_compaction_merges_a_partition_and_drops_duplicate_ids(
@@ -160,11 +225,11 @@ async def test_compaction_merges_a_partition_and_drops_duplicate_ids(
     from caudal.events.lake_files import to_table
 
     files = lake(tmp_path)
-    sink = LakeSink(opened.database)
-    flusher = LakeFlusher(opened.database, files, LakeSettings(flush_max_events=3))
-    await sink.write([event(i) for i in range(9)])
-    await sink.write([event(20, day=14)])
-    await flusher.flush(force=True)
+    lake_sink = sink(opened, files)
+    for n in range(3):
+        chunk = [event(i) for i in range(3 * n, 3 * n + 3)]
+        await lake_sink.write(chunk, at(chunk, 3 * n + 1))
+    await lake_sink.write([event(20, day=14)], [("device:dev-2", 20, NOW)])
     # A copy of a file written by hand (e.g. an old replay) duplicates three ids.
     directory = "frontend/click_a/dt=2020-10-12"
     rows = [
@@ -183,11 +248,11 @@ async def test_compaction_merges_a_partition_and_drops_duplicate_ids(
         for e in (event(0), event(1), event(2))
     ]
     files.write_table(directory, "part-manual.parquet", to_table(rows))
-    assert len(files.parts()[directory]) == 4
+    before = len(files.parts()[directory])
     report = await compact(opened, files, "2020-10-12")
     assert (report.partitions, report.files_before, report.rows_before, report.rows_after) == (
         1,
-        4,
+        before,
         12,
         9,
     )

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from psycopg.types.json import Jsonb
 
-from caudal.customers.base_c.projection import KINDS, Fact, latest
+from caudal.customers.base_c.projection import KINDS, Fact, Kind, latest
 from caudal.platform.db.pool import AsyncConn
 
 INSERT_EVENTS = """
@@ -43,10 +43,26 @@ def _upsert_sql() -> str:
 # Keep, per kind, the newer of the stored value and the incoming one by (time, event id).
 UPSERT_ACTIVITY = _upsert_sql()
 
-SELECT_ACTIVITY = (
-    "SELECT "
-    + ", ".join(k.column for k in KINDS.values())
-    + " FROM base_c.activity WHERE cpf_index = %s"
+
+def _presented(kind: Kind) -> str:
+    """A stored block in seed 002's shape, built by PostgreSQL (as `projection.present_block`:
+    the block's fields in order, money as a JSON number)."""
+    c = kind.column
+    fields = ", ".join(
+        f"'{name}', ({c}->>'{name}')::numeric"
+        if name in kind.money_fields
+        else f"'{name}', {c}->'{name}'"
+        for name in kind.fields
+    )
+    return f"CASE WHEN {c} IS NULL THEN NULL ELSE json_build_object({fields}) END"
+
+
+# The whole `/consultar` body as JSON text, in one indexed read: nothing decoded or encoded in
+# Python on the lookup path.
+SELECT_ACTIVITY_JSON = (
+    "SELECT json_build_object("
+    + ", ".join(f"'{k.block}', {_presented(k)}" for k in KINDS.values())
+    + ")::text FROM base_c.activity WHERE cpf_index = %s"
 )
 SELECT_TIMELINE = """
 SELECT event_id, type, occurred_at, data FROM base_c.events
@@ -114,12 +130,11 @@ class PostgresActivityStore:
             await self.conn.execute(DELETE_EVENTS, (list(cpf_indexes),))
 
 
-async def activity(conn: AsyncConn, cpf_index: bytes) -> dict[str, Any] | None:
-    cur = await conn.execute(SELECT_ACTIVITY, (cpf_index,))
+async def activity_json(conn: AsyncConn, cpf_index: bytes) -> bytes | None:
+    """The CPF's `/consultar` body (UTF-8 JSON), or None without activity."""
+    cur = await conn.execute(SELECT_ACTIVITY_JSON, (cpf_index,), prepare=True)
     row = await cur.fetchone()
-    if row is None:
-        return None
-    return {kind.column: row[i] for i, kind in enumerate(KINDS.values())}
+    return None if row is None else str(row[0]).encode()
 
 
 async def timeline(

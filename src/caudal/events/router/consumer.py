@@ -4,6 +4,7 @@ the routes send it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from prometheus_client import Counter
 
@@ -33,10 +34,16 @@ class SinkConsumer:
     async def handle(self, records: Sequence[Record]) -> None:
         table = self.routes.current()
         events: list[CanonicalEvent] = []
+        positions: list[tuple[str, int, datetime]] = []
         for record in records:
             event = CanonicalEvent.from_dict(record.message.payload)
             if table.sends(event, self.sink.name):
                 events.append(event)
+                positions.append((record.message.key, record.offset, record.published_at))
         if events:
-            await self.sink.write(events)
+            if getattr(self.sink, "positioned", False):
+                # A sink that names what it writes after bus positions (the lake).
+                await self.sink.write(events, positions)  # type: ignore[call-arg]
+            else:
+                await self.sink.write(events)
             ROUTED.labels(self.sink.name).inc(len(events))

@@ -1,133 +1,167 @@
-"""The `lake` sink: events buffered durably in PostgreSQL (`events.lake_buffer`, once per id),
-flushed like Firehose by size or age into Parquet files through fsspec (`lake_files`).
+"""The `lake` sink: Parquet files written straight from bus deliveries, named after bus positions.
 
-Exactly-once into the lake: a redelivered event hits the buffer's primary key; a flush claims a
-numbered batch (committed) before writing `part-<batch>.parquet`, so a flush interrupted by a
-crash is redone under the same name, replacing a partial or complete earlier attempt.
+No copy of the events is kept anywhere else: the bus already holds them durably until the `lake`
+group commits its offsets, which it does only after the files are written.
+
+Exactly-once into the lake: within a bus partition the delivery order is fixed, and a delivery
+that was not committed (a crash, a lost lease, a failed write) is redone from the same position.
+Each file holds the records of *one* bus partition for one lake directory and is named after the
+first of them (`part-p<partition>-<offset>.parquet`). A redone delivery therefore writes every
+file its first attempt wrote under the same name, replacing it (partial or complete): if it ends
+earlier, the rest of the old file's records come in the next delivery, whose file for that
+directory starts with the first of them and so again carries the old file's name.
+
+Like Firehose, a delivery smaller than `flush_max_events` of fresh events waits until its
+oldest is half `flush_max_seconds` old, so an idle trickle makes few files (a backlog is written
+at once); `caudal lake flush` wakes it.
+Compaction (`lake_compact`) takes the writers' lock exclusively, so it never merges a file
+that a redone delivery is rewriting.
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
-from collections.abc import Sequence
+import contextlib
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import structlog
 
-from caudal.events.lake_files import LakeFiles
+from caudal.bus.codec import partition_of
+from caudal.bus.notify import Notifier
+from caudal.bus.postgres import NOTIFY_CHANNEL
+from caudal.events.lake_files import LakeFiles, Partition
 from caudal.events.model import CanonicalEvent
-from caudal.events.queries import q
-from caudal.events.sinks.rows import columns
-from caudal.platform.db.pool import AsyncConn, Database
-from caudal.platform.schedule import run_every
+from caudal.platform.db.pool import Database
 from caudal.platform.settings import LakeSettings
 
 _log = structlog.get_logger("caudal.events.lake")
-FLUSH_LOCK = 0x6C616B65  # "lake": one flusher at a time across every process
+LAKE_LOCK = 0x6C616B65  # "lake": writers share it, compaction takes it alone
+FLUSH_TOPIC = "caudal.lake.flush"  # a bus notification that wakes lingering lake deliveries
+FLUSH_HURRY_S = 10.0  # after a flush request, no delivery lingers for this long
+
+Position = tuple[str, int, datetime]  # the record's bus key, offset and publication time
 
 
 class LakeSink:
     name = "lake"
-    batch_size = 2000  # records per delivery from the bus (one buffer insert each)
+    positioned = True  # the router passes each event's bus position (`Position`)
 
-    def __init__(self, database: Database) -> None:
+    def __init__(
+        self,
+        database: Database,
+        files: LakeFiles,
+        settings: LakeSettings,
+        partitions: int,
+        notifier: Notifier | None = None,
+    ) -> None:
         self.database = database
+        self.files = files
+        self.settings = settings
+        self.partitions = partitions
+        self.batch_size = settings.flush_max_events  # records per delivery from the bus
+        self.notifier = notifier  # the bus's LISTEN connection, for `caudal lake flush`
+        self._hurry_until = 0.0
 
-    async def write(self, events: Sequence[CanonicalEvent]) -> None:
+    async def write(
+        self, events: Sequence[CanonicalEvent], positions: Sequence[Position] = ()
+    ) -> None:
         if not events:
             return
-        async with self.database.connection() as conn, conn.transaction():
-            await conn.execute(q("lake_buffer_insert"), columns(events), binary=True)
+        if len(positions) != len(events):
+            raise ValueError("the lake sink names its files after bus positions: pass them")
+        await self._linger(len(events), min(p[2] for p in positions))
+        parts = self.parts(events, positions)
+        async with self.database.connection() as conn:
+            await conn.execute("SELECT pg_advisory_lock_shared(%s)", (LAKE_LOCK,))
+            writing = asyncio.ensure_future(asyncio.to_thread(self._write_files, parts))
+            try:
+                written = await asyncio.shield(writing)
+            finally:
+                await asyncio.wait({writing})  # cancelled or not: the files first, then the lock
+                await conn.execute("SELECT pg_advisory_unlock_shared(%s)", (LAKE_LOCK,))
+        _log.debug("lake_written", rows=len(events), files=len(written))
+
+    async def _linger(self, count: int, oldest: datetime) -> None:
+        """A small delivery of fresh events waits until its oldest event is half the flush age
+        old (the next delivery then holds what arrived meanwhile): a trickle makes few files. A
+        backlog (old events) or a full delivery is written at once."""
+        if count >= self.settings.flush_max_events or time.monotonic() < self._hurry_until:
+            return
+        age = (datetime.now(UTC) - oldest).total_seconds()
+        delay = self.settings.flush_max_seconds / 2 - age
+        if delay <= 0:
+            return
+        if self.notifier is None:
+            await asyncio.sleep(delay)
+            return
+        wake = self.notifier.subscribe([FLUSH_TOPIC])
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), delay)
+        finally:
+            await self.notifier.unsubscribe(wake)
+        if wake.is_set():  # `caudal lake flush`: write now, and the next deliveries too
+            self._hurry_until = time.monotonic() + FLUSH_HURRY_S
+
+    def parts(
+        self, events: Sequence[CanonicalEvent], positions: Sequence[Position]
+    ) -> dict[tuple[Partition, str], list[CanonicalEvent]]:
+        """Events per (lake directory, file name), in delivery order."""
+        groups: dict[tuple[Partition, int], list[CanonicalEvent]] = defaultdict(list)
+        first: dict[tuple[Partition, int], int] = {}
+        for event, (key, offset, _) in zip(events, positions, strict=True):
+            day = event.occurred_at.astimezone(UTC).strftime("%Y-%m-%d")
+            where = (Partition(event.source, event.type, day), partition_of(key, self.partitions))
+            groups[where].append(event)
+            first.setdefault(where, offset)
+        return {
+            (
+                lake_dir,
+                f"part-p{bus_partition:04d}-{first[(lake_dir, bus_partition)]:020d}.parquet",
+            ): members
+            for (lake_dir, bus_partition), members in groups.items()
+        }
+
+    def _write_files(self, parts: dict[tuple[Partition, str], list[CanonicalEvent]]) -> list[str]:
+        """Write every file; on a failure remove those written so far (the delivery is retried,
+        possibly one record at a time, and must not leave a file a retry would not replace)."""
+        written: list[str] = []
+        try:
+            for (lake_dir, name), members in sorted(parts.items(), key=lambda kv: kv[0][1]):
+                written.append(self.files.write_events(lake_dir.path(), name, members))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.files.remove(written)
+            raise
+        return written
 
 
 @dataclass
 class FlushResult:
-    batches: int = 0
     rows: int = 0
     files: int = 0
+    caught_up: bool = True
 
 
-class LakeFlusher:
-    """Writes buffered events to the lake when enough are waiting or the oldest is old enough."""
-
-    name = "lake-flusher"
-    role = "worker"
-    group: str | None = "lake"  # runs beside the `lake` group's workers (`worker --group lake`)
-
-    def __init__(self, database: Database, files: LakeFiles, settings: LakeSettings) -> None:
-        self.database = database
-        self.files = files
-        self.settings = settings
-
-    async def run(self, stop: asyncio.Event) -> None:
-        tick = min(1.0, self.settings.flush_max_seconds / 4)
-        await run_every(tick, stop, self.flush, "lake_flush_failed")
-
-    async def flush(self, force: bool = False) -> FlushResult:
-        """Finish any interrupted batch, then flush while a size or age threshold is met (or
-        everything, with `force`). Returns what was written; nothing if another process holds
-        the flush lock."""
-        result = FlushResult()
-        async with self.database.connection() as conn:
-            cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (FLUSH_LOCK,))
-            row = await cur.fetchone()
+async def flush_now(
+    database: Database, files: LakeFiles, lag: Callable[[], Awaitable[int]], within_s: float = 60
+) -> FlushResult:
+    """`caudal lake flush`: wake the lingering lake deliveries of every worker until the `lake`
+    group has delivered everything on the bus; report what was written meanwhile."""
+    rows, count = await asyncio.to_thread(files.census)
+    deadline = time.monotonic() + within_s
+    caught_up = False
+    while time.monotonic() < deadline:
+        async with database.connection() as conn:
+            await conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, FLUSH_TOPIC))
             await conn.commit()
-            if not row or not row[0]:
-                return result
-            try:
-                await self._flush_locked(conn, force, result)
-            finally:
-                await conn.rollback()
-                await conn.execute("SELECT pg_advisory_unlock(%s)", (FLUSH_LOCK,))
-                await conn.commit()
-        return result
-
-    async def finish_interrupted(self, conn: AsyncConn, result: FlushResult) -> None:
-        """Redo every claimed batch a crash left unwritten (same name: no duplicate)."""
-        while True:
-            cur = await conn.execute(q("lake_unfinished_batch"))
-            unfinished = await cur.fetchone()
-            await conn.commit()
-            if unfinished is None:
-                return
-            await self._write(conn, str(unfinished[0]), result)
-
-    async def _flush_locked(self, conn: AsyncConn, force: bool, result: FlushResult) -> None:
-        while True:
-            await self.finish_interrupted(conn, result)
-            cur = await conn.execute(q("lake_pending_stats"))
-            stats = await cur.fetchone()
-            await conn.commit()
-            assert stats is not None
-            count, oldest, now = stats
-            if not count:
-                return
-            age = (now - oldest).total_seconds()
-            if (
-                not force
-                and count < self.settings.flush_max_events
-                and age < (self.settings.flush_max_seconds)
-            ):
-                return
-            cur = await conn.execute("SELECT nextval('events.lake_batch_seq')")
-            seq = await cur.fetchone()
-            assert seq is not None
-            batch = f"{int(seq[0]):010d}-{secrets.token_hex(4)}"
-            await conn.execute(
-                q("lake_claim"), {"batch": batch, "limit": self.settings.flush_max_events}
-            )
-            await conn.commit()  # the claim is durable before any file is written
-            await self._write(conn, batch, result)
-
-    async def _write(self, conn: AsyncConn, batch: str, result: FlushResult) -> None:
-        cur = await conn.execute(q("lake_batch_rows"), {"batch": batch})
-        rows = await cur.fetchall()
-        await conn.commit()
-        written = await asyncio.to_thread(self.files.write_batch, batch, rows)
-        await conn.execute(q("lake_mark_flushed"), {"batch": batch})
-        await conn.commit()
-        result.batches += 1
-        result.rows += len(rows)
-        result.files += len(written)
-        _log.info("lake_flushed", batch=batch, rows=len(rows), files=len(written))
+        if await lag() == 0:
+            caught_up = True
+            break
+        await asyncio.sleep(0.3)
+    rows_after, count_after = await asyncio.to_thread(files.census)
+    return FlushResult(rows_after - rows, count_after - count, caught_up)

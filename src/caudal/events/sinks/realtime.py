@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from caudal.events.model import CanonicalEvent
 from caudal.events.queries import q
-from caudal.events.sinks.rows import columns
+from caudal.events.sinks.rows import json_rows
 from caudal.platform.db.pool import Database
 
 
@@ -25,4 +25,4 @@ class RealtimeSink:
         if not events:
             return
         async with self.database.connection() as conn, conn.transaction():
-            await conn.execute(q("realtime_write"), columns(events), binary=True)
+            await conn.execute(q("realtime_write"), {"rows": json_rows(events)})

@@ -1,0 +1,443 @@
+"""The hot-path table of issue 14 in one command: each row beside its baseline measured in the
+same run (a no-op FastAPI app on the same server stack, or seed 003's engine), alternating
+baseline and subject `--runs` times and printing medians, with the machine's load.
+
+    .venv/bin/python bench/hot_path.py                  # ~10 minutes on 2 cores
+    .venv/bin/python bench/hot_path.py --runs 1 --duration 3 --customers 10000   # a quick look
+
+Rows:
+  1. `caudal up` (API + every worker in one process), one backend event per request, c=16;
+  2. `caudal up`, frontend x20 events per request, c=64 (and the sinks' lag when the load ends);
+  3. 2 API processes (no worker), frontend x1, c=64;
+  4. the same, frontend x20;
+  5. one `caudal worker` draining what rows 3-4 left on the bus into the lake and realtime;
+  6. `/clientes/{cpf}/consultar` over `--customers` CPFs, 2 API processes, c=16;
+  7. the ledger engine over 1,000 accounts, and through the bus, beside seed 003's engine.
+Everything runs on this machine (embedded PostgreSQL, `wrk -t1`): compare ratios, not absolutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import _support as bench
+from ingest_http import frontend_body
+
+GOALS = {
+    "up-backend": "≥ 0.40× no-op, p99 < 50 ms",
+    "up-frontend": "≥ 30,000 events/s, sinks keep up",
+    "api-x1": "≥ 60 % of no-op, p99 < 50 ms",
+    "api-x20": "≥ 40,000 events/s",
+    "drain": "≥ 15,000 events/s into both",
+    "consultar": "≥ 4,000 req/s, p99 < 5 ms",
+    "ledger": "≥ 12,000 / ≥ 8,000; ≥ 6× seed",
+}
+BACKEND_BODY = {
+    "eventType": "selfie-uploaded",
+    "eventDateTime": "2020-10-12T21:38:43-0300",
+    "version": "1.0",
+    "data": {"selfield": "cc9aa584d6be"},
+}
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, str, str]] = []
+
+    def add(self, what: str, baseline: str, caudal: str, ratio: str, goal: str) -> None:
+        self.rows.append((what, baseline, caudal, ratio, goal))
+        print(f"  -> {what}: {caudal} vs {baseline} ({ratio})", flush=True)
+
+    def print(self) -> None:
+        print("\n| what | baseline (same run) | caudal | ratio | goal |")
+        print("|---|---|---|---|---|")
+        for row in self.rows:
+            print("| " + " | ".join(row) + " |")
+
+
+def med(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+PROFILES = bench.Profiles(None)
+
+
+def alternate(
+    runs: int,
+    baseline: Callable[[], dict[str, Any]],
+    subject: Callable[[], dict[str, Any]],
+    profile: tuple[str, list[int], float, int] | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """baseline, subject; then subject, baseline; ... so drift in load hits both alike. With
+    `profile` (name, pids, seconds, events per request), the first subject run is profiled."""
+    base: list[dict[str, Any]] = []
+    subj: list[dict[str, Any]] = []
+
+    def measured() -> dict[str, Any]:
+        if profile is None or subj:
+            return subject()
+        name, pids, seconds, per_request = profile
+        PROFILES.start(name, pids, seconds)
+        result = subject()
+        PROFILES.finish(name, (result["requests"] - result["non2xx"]) * per_request)
+        return result
+
+    for i in range(runs):
+        order = [(baseline, base), (measured, subj)]
+        for run, into in order if i % 2 == 0 else reversed(order):
+            into.append(run())
+    return base, subj
+
+
+def http_row(
+    table: Table,
+    what: str,
+    goal: str,
+    base: list[dict[str, Any]],
+    subj: list[dict[str, Any]],
+    events: int = 1,
+) -> None:
+    errors = sum(r["non2xx"] + r["errors"] for r in subj)
+    b_rps, s_rps = med(base, "rps"), med(subj, "rps")
+    rate = f"{s_rps:,.0f} req/s" + (f" = {s_rps * events:,.0f} events/s" if events > 1 else "")
+    table.add(
+        what,
+        f"{b_rps:,.0f} req/s, p99 {med(base, 'p99_us') / 1000:.1f} ms",
+        f"{rate}, p99 {med(subj, 'p99_us') / 1000:.1f} ms"
+        + (f", {errors} errors" if errors else ""),
+        f"{s_rps / b_rps:.2f}×",
+        goal,
+    )
+
+
+# ---- database probes ---------------------------------------------------------------------
+
+
+def query(owner_url: str, sql: str) -> Any:
+    import psycopg
+
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        row = conn.execute(sql).fetchone()
+    return row[0] if row else None
+
+
+def sink_lag(owner_url: str) -> dict[str, int]:
+    from caudal.bus.postgres import PostgresBus
+    from caudal.platform.db.pool import Database
+    from caudal.platform.settings import BusSettings
+
+    async def status() -> dict[str, int]:
+        database = Database(owner_url, min_size=1, max_size=1)
+        await database.open()
+        try:
+            groups = await PostgresBus(database, BusSettings()).status()
+        finally:
+            await database.close()
+        return {g.group: g.lag for g in groups}
+
+    return asyncio.run(status())
+
+
+def lake_rows(home: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(
+        pq.ParquetFile(p).metadata.num_rows for p in (home / "lake").glob("*/*/dt=*/*.parquet")
+    )
+
+
+def realtime_rows(owner_url: str) -> int:
+    return int(query(owner_url, "SELECT coalesce(sum(count), 0) FROM events.minute_counts") or 0)
+
+
+def bus_events(owner_url: str) -> int:
+    return int(query(owner_url, "SELECT count(*) FROM bus.messages WHERE topic = 'events'") or 0)
+
+
+# ---- sections ----------------------------------------------------------------------------
+
+
+def caudal_up_rows(
+    args: argparse.Namespace, work: Path, home: Path, owner_url: str, t: Table
+) -> None:
+    lua = bench.write_lua(work)
+    token = bench.mint(["events:write", "monitor:read"])
+    backend, frontend = work / "backend.json", work / "frontend20.json"
+    backend.write_bytes(json.dumps(BACKEND_BODY).encode())
+    frontend.write_bytes(frontend_body(20))
+    with bench.Processes() as procs:
+        noop_port, up_port = bench.free_port(), bench.free_port()
+        noop = procs.api("noop", noop_port, bench.env_for(home, owner_url))
+        env = bench.env_for(home, owner_url, CAUDAL_LAKE__FLUSH_MAX_SECONDS="1")
+        up_proc = procs.start([sys.executable, "-m", "caudal", "up", "--port", str(up_port)], env)
+        up = f"http://127.0.0.1:{up_port}"
+        bench.wait_ready(up)
+        bench.wrk(
+            f"{up}/v1/events/backend", 8, 2, lua, method="POST", token=token, body_file=backend
+        )
+
+        def run(base: str, path: str, conc: int, body: Path) -> Callable[[], dict[str, Any]]:
+            return lambda: bench.wrk(
+                f"{base}{path}",
+                conc,
+                args.duration,
+                lua,
+                method="POST",
+                token=token,
+                body_file=body,
+            )
+
+        base, subj = alternate(
+            args.runs,
+            run(noop, "/v1/events/backend", 16, backend),
+            run(up, "/v1/events/backend", 16, backend),
+            ("up-backend", [up_proc.pid], args.duration, 1),
+        )
+        http_row(t, "`caudal up`, backend ×1, c=16", GOALS["up-backend"], base, subj)
+        base, subj = alternate(
+            args.runs,
+            run(noop, "/v1/events/frontend", 64, frontend),
+            run(up, "/v1/events/frontend", 64, frontend),
+            ("up-frontend20", [up_proc.pid], args.duration, 20),
+        )
+        lag = sink_lag(owner_url)
+        http_row(t, "`caudal up`, frontend ×20, c=64", GOALS["up-frontend"], base, subj, 20)
+        started = time.perf_counter()
+        while (
+            max(lag.get("lake", 0), lag.get("realtime", 0)) and time.perf_counter() - started < 300
+        ):
+            time.sleep(1)
+            lag = sink_lag(owner_url)
+        caught_up = time.perf_counter() - started
+        t.add(
+            "`caudal up`: sinks' lag after the ×20 runs",
+            "",
+            f"lake+realtime caught up {caught_up:.0f} s after the load",
+            "",
+            "keep up (lag ~0)",
+        )
+
+
+def api_rows(args: argparse.Namespace, work: Path, home: Path, owner_url: str, t: Table) -> None:
+    lua = bench.write_lua(work)
+    token = bench.mint(["events:write"])
+    bodies = {n: work / f"frontend{n}.json" for n in (1, 20)}
+    for n, path in bodies.items():
+        path.write_bytes(frontend_body(n))
+    with bench.Processes() as procs:
+        env = bench.env_for(home, owner_url)
+        noop = procs.api("noop", bench.free_port(), env, args.api_procs)
+        api = procs.api("serve", bench.free_port(), env, args.api_procs)
+        api_pids = [p.pid for p in procs.procs[-args.api_procs :]]
+        bench.wrk(
+            f"{api}/v1/events/frontend", 8, 2, lua, method="POST", token=token, body_file=bodies[1]
+        )
+        for n in (1, 20):
+
+            def run(base: str, n: int = n) -> Callable[[], dict[str, Any]]:
+                return lambda: bench.wrk(
+                    f"{base}/v1/events/frontend",
+                    64,
+                    args.duration,
+                    lua,
+                    method="POST",
+                    token=token,
+                    body_file=bodies[n],
+                )
+
+            profile = (f"api-frontend{n}", api_pids, args.duration, n)
+            base, subj = alternate(args.runs, run(noop), run(api), profile)
+            what = f"{args.api_procs} API procs, frontend ×{n}, c=64"
+            http_row(t, what, GOALS["api-x1" if n == 1 else "api-x20"], base, subj, n)
+
+
+def drain_row(args: argparse.Namespace, home: Path, owner_url: str, t: Table) -> None:
+    total = bus_events(owner_url)
+    lake0, rt0 = lake_rows(home), realtime_rows(owner_url)
+    env = bench.env_for(home, owner_url, CAUDAL_LAKE__FLUSH_MAX_SECONDS="1")
+    done: dict[str, float] = {}
+    with bench.Processes() as procs:
+        started = time.perf_counter()
+        worker = procs.start([sys.executable, "-m", "caudal", "worker"], env)
+        PROFILES.start("drain", [worker.pid], 900)
+        while len(done) < 2 and time.perf_counter() - started < 900:
+            time.sleep(0.5)
+            if "realtime" not in done and realtime_rows(owner_url) >= total:
+                done["realtime"] = time.perf_counter() - started
+            if "lake" not in done and lake_rows(home) >= total:
+                done["lake"] = time.perf_counter() - started
+        PROFILES.finish("drain", total - min(lake0, rt0))
+    rates = {k: (total - (lake0 if k == "lake" else rt0)) / v for k, v in done.items()}
+    t.add(
+        f"1 worker draining {total - min(lake0, rt0):,} events",
+        "",
+        ", ".join(f"{k} {v:,.0f} events/s" for k, v in sorted(rates.items())) or "did not finish",
+        "",
+        GOALS["drain"],
+    )
+
+
+def consultar_row(
+    args: argparse.Namespace, work: Path, home: Path, owner_url: str, t: Table
+) -> None:
+    import customers_consultar
+
+    started = time.perf_counter()
+    asyncio.run(customers_consultar.load(home, owner_url, args.customers, 0))
+    print(f"  loaded {args.customers:,} CPFs into Base C in {time.perf_counter() - started:.0f} s")
+    lua = bench.write_lua(work)
+    token = bench.mint(["customers:activity"])
+    paths = work / "consultar.txt"
+    cpfs = [customers_consultar.cpf_of(n) for n in range(args.customers)]
+    paths.write_text("".join(f"/clientes/{cpf}/consultar\n" for cpf in cpfs))
+    with bench.Processes() as procs:
+        env = bench.env_for(home, owner_url)
+        noop = procs.api("noop", bench.free_port(), env, args.api_procs)
+        api = procs.api("serve", bench.free_port(), env, args.api_procs)
+        api_pids = [p.pid for p in procs.procs[-args.api_procs :]]
+        bench.wrk(api, 8, 2, lua, token=token, paths_file=paths)
+
+        def run(base: str) -> Callable[[], dict[str, Any]]:
+            return lambda: bench.wrk(base, 16, args.duration, lua, token=token, paths_file=paths)
+
+        profile = ("consultar", api_pids, args.duration, 1)
+        base, subj = alternate(args.runs, run(noop), run(api), profile)
+        what = (
+            f"`/clientes/{{cpf}}/consultar`, {args.customers:,} CPFs, {args.api_procs} procs, c=16"
+        )
+        http_row(t, what, GOALS["consultar"], base, subj)
+
+
+def ledger_row(args: argparse.Namespace, home: Path, owner_url: str, t: Table) -> None:
+    import ledger_postings as lp
+    import structlog
+    from pydantic import SecretStr
+
+    from caudal.bus.adapters import build_bus
+    from caudal.platform.bootstrap import bootstrap
+    from caudal.platform.settings import AuthSettings, Settings
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    rng = random.Random(3)
+    accounts = [("0001", f"{n:09d}") for n in range(1000)]
+    settings = Settings(
+        home=home,
+        log_level="warning",
+        database_url=SecretStr(owner_url),
+        database_pool_max=8,
+        auth=AuthSettings(secret=SecretStr(bench.SECRET)),
+    )
+
+    async def measure() -> tuple[list[float], list[float], list[float]]:
+        container = bootstrap(settings, bus=build_bus, migrate=False, configure_logging=False)
+        await container.database.open()
+        seed, engine, bus = [], [], []
+        try:
+            for i in range(args.runs):
+                runs: list[tuple[list[float], Callable[[], Any]]] = [
+                    (
+                        seed,
+                        lambda: asyncio.to_thread(
+                            lp.seed_engine,
+                            owner_url,
+                            lp.make_impacts(rng, 50_000, [("0009", a) for _, a in accounts]),
+                            2,
+                            5.0,
+                        ),
+                    ),
+                    (
+                        engine,
+                        lambda: lp.post_direct(
+                            container, lp.make_impacts(rng, 30_000, accounts), 2, 1000
+                        ),
+                    ),
+                    (
+                        bus,
+                        lambda: lp.through_the_bus(
+                            container, lp.make_impacts(rng, 10_000, accounts), 2
+                        ),
+                    ),
+                ]
+                for into, run in runs if i % 2 == 0 else reversed(runs):
+                    name = {id(engine): "ledger-engine", id(bus): "ledger-bus"}.get(id(into))
+                    if i == 0 and name:  # the first engine and bus runs are profiled
+                        PROFILES.start(name, [os.getpid()], 300)
+                    value = await run()
+                    if i == 0 and name:
+                        PROFILES.finish(name, 30_000 if name == "ledger-engine" else 10_000)
+                    into.append(value[1] if isinstance(value, tuple) else value)
+        finally:
+            await container.database.close()
+        return seed, engine, bus
+
+    seed, engine, bus = asyncio.run(measure())
+    s, e, b = statistics.median(seed), statistics.median(engine), statistics.median(bus)
+    t.add(
+        "ledger engine, 1,000 accounts / via the bus",
+        f"seed 003 engine {s:,.0f}/s",
+        f"{e:,.0f} / {b:,.0f} postings/s",
+        f"{e / s:.1f}× / {b / s:.1f}×",
+        GOALS["ledger"],
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3, help="Alternating runs per row (medians).")
+    parser.add_argument("--duration", type=float, default=5, help="Seconds per wrk run.")
+    parser.add_argument("--api-procs", type=int, default=2)
+    parser.add_argument("--customers", type=int, default=100_000, help="CPFs in Base C.")
+    parser.add_argument(
+        "--only",
+        default="up,api,drain,consultar,ledger",
+        help="Comma-separated sections: up, api, drain, consultar, ledger.",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="An empty database to use instead of an embedded one (e.g. with pg_stat_statements).",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="Write py-spy (and, with --database-url, pg_stat_statements) summaries here.",
+    )
+    args = parser.parse_args()
+    bench.require_wrk()
+    sections = set(args.only.split(","))
+    table = Table()
+    print(
+        f"caudal hot path: {bench.load_average()}, {args.runs} alternating runs, medians",
+        flush=True,
+    )
+    global PROFILES
+    with bench.embedded_database(args.database_url) as (work, home, owner_url):
+        PROFILES = bench.Profiles(args.profile, owner_url if args.database_url else "")
+        if "up" in sections:
+            caudal_up_rows(args, work, home, owner_url, table)
+        if "api" in sections:
+            api_rows(args, work, home, owner_url, table)
+        if "drain" in sections:
+            drain_row(args, home, owner_url, table)
+        if "consultar" in sections:
+            consultar_row(args, work, home, owner_url, table)
+        if "ledger" in sections:
+            ledger_row(args, home, owner_url, table)
+    table.print()
+    print(f"\n{bench.load_average()} at the end")
+
+
+if __name__ == "__main__":
+    main()
