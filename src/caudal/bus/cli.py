@@ -29,7 +29,7 @@ T = TypeVar("T")
 
 def _run(action: Callable[..., Awaitable[T]]) -> T:
     """Bootstrap (migrations included), run `action(bus)` on the bus admin port, clean up."""
-    from caudal.bus.postgres import PostgresBus
+    from caudal.bus.port import BusAdmin
     from caudal.cli.main import load_settings
     from caudal.platform.bootstrap import bootstrap
 
@@ -44,13 +44,16 @@ def _run(action: Callable[..., Awaitable[T]]) -> T:
         )
         raise typer.Exit(1) from exc
     bus = container.bus
-    assert isinstance(bus, PostgresBus)
+    assert isinstance(bus, BusAdmin)
 
     async def main() -> T:
         await container.database.open()
         try:
             return await action(bus)
         finally:
+            close = getattr(bus, "close", None)  # the NATS connection
+            if close is not None:
+                await close()
             await container.database.close()
 
     try:

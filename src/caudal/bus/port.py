@@ -1,4 +1,5 @@
-"""The bus port. Adapters: `bus/postgres.py` (default), `bus/nats.py` (scale-out).
+"""The bus port. Adapters: `bus/postgres.py` (default), `bus/nats.py` (scale-out),
+`bus/memory.py` (tests).
 
 Semantics every adapter keeps: durable once `publish` returns (or once the caller's transaction
 commits, when a connection is given: the outbox); at-least-once delivery to every consumer group;
@@ -13,6 +14,12 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from caudal.bus.model import DeadLetter, GroupStatus, Message, Record
+from caudal.platform.db.pool import DatabaseUnavailable
+
+
+class BusUnavailable(DatabaseUnavailable):
+    """The bus's own server (NATS) cannot be reached: publishers answer 503 with Retry-After,
+    exactly as when the database is down (nothing was stored)."""
 
 
 class Bus(Protocol):

@@ -21,3 +21,6 @@ async def stop(container: Container) -> None:
     reporter = container.extensions.pop(KEY, None)
     if isinstance(reporter, LagReporter):
         await reporter.stop()
+    close = getattr(container.bus, "close", None)  # the NATS connection
+    if close is not None:
+        await close()

@@ -55,6 +55,10 @@ def run_migrations(
 
 def build_bus(settings: Settings, database: Database) -> Bus:
     """The bus adapter the settings name (no I/O until used)."""
+    if settings.bus.backend == "nats":
+        from caudal.bus.nats import NatsBus
+
+        return NatsBus(database, settings.bus)
     from caudal.bus.postgres import PostgresBus
 
     return PostgresBus(database, settings.bus)
