@@ -223,6 +223,8 @@ class NatsBus:
         """Publish (id, topic, key, body) in order and wait until JetStream stored every one.
         Sent back to back on one connection: the server stores them in this order."""
         js = await self.js()
+        if not self.connected():  # reconnecting: fail now rather than after the timeout
+            raise BusUnavailable("NATS is unavailable (reconnecting)")
         partitions = self.settings.partitions
         try:
             futures = [
