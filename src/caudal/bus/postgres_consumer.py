@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import structlog
 
-from caudal.bus import metrics
+from caudal.bus import assignment, metrics
 from caudal.bus.codec import loads
 from caudal.bus.model import Message, Record
 from caudal.bus.port import Consumer
@@ -84,7 +84,7 @@ class GroupMember:
         self.settings = bus.settings
         self.member = member_id()
         self.owned: set[int] = set()
-        self.members = 1
+        self.members: list[str] = [self.member]
         self.batch_size = int(getattr(consumer, "batch_size", self.settings.batch_size))
         self._next_rebalance = 0.0
         self._next_retention = 0.0
@@ -170,27 +170,29 @@ class GroupMember:
             )
             row = await cur.fetchone()
         assert row is not None
-        self.members = int(row[0])
+        self.members = list(row[0])
         return {int(p) for p in row[1]}
 
     async def rebalance(self) -> None:
-        """Hold a fair share of the partitions: release the surplus, claim free ones."""
-        # Only here (between batches) does `owned` change: leases lost meanwhile drop out.
+        """Move towards this member's fair share (bus/assignment.py): release the surplus, or
+        claim free partitions. Runs between batches, so no partition is given up mid-batch."""
+        # Only here does `owned` change: leases lost meanwhile (to a takeover) drop out.
         self.owned = await self.heartbeat()
-        fair = math.ceil(self.settings.partitions / max(self.members, 1))
+        share = assignment.target(self.members, self.member, self.settings.partitions)
+        move = assignment.step(self.owned, share)
         params: dict[str, Any] = {
             "group": self.group,
             "member": self.member,
             "lease": self.settings.lease_seconds,
         }
-        async with self.bus.database.connection() as conn:
-            if len(self.owned) > fair:
-                surplus = sorted(self.owned)[fair:]
-                await conn.execute(q("release"), {**params, "partitions": surplus})
-                self.owned -= set(surplus)
-            elif len(self.owned) < fair:
-                cur = await conn.execute(q("claim"), {**params, "count": fair - len(self.owned)})
-                self.owned |= {int(r[0]) for r in await cur.fetchall()}
+        if move.release or move.claim:
+            async with self.bus.database.connection() as conn:
+                if move.release:
+                    await conn.execute(q("release"), {**params, "partitions": list(move.release)})
+                    self.owned -= set(move.release)
+                else:
+                    cur = await conn.execute(q("claim"), {**params, "count": move.claim})
+                    self.owned |= {int(r[0]) for r in await cur.fetchall()}
         metrics.PARTITIONS_OWNED.labels(self.group).set(len(self.owned))
 
     async def _housekeeping(self) -> None:
