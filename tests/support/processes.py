@@ -1,0 +1,126 @@
+"""Several `caudal` processes on one home (one embedded PostgreSQL), started, SIGTERMed and
+killed by a test; at the end none of them, and no postmaster of that home, may be left."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import cli_env, free_port
+
+
+def postmasters(home: Path) -> list[int]:
+    """PIDs of the postgres server processes running on `home`'s embedded data directory."""
+    pgdata = str((home / "pgdata").resolve()).encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if args and args[0].endswith(b"postgres") and pgdata in args:
+            found.append(int(proc.name))
+    return found
+
+
+class Fleet:
+    """`caudal api` / `caudal worker` subprocesses sharing one CAUDAL_HOME."""
+
+    def __init__(self, home: Path, logs: Path, env: dict[str, str]) -> None:
+        self.home = home
+        self.logs = logs
+        self.env = env
+        self.procs: list[subprocess.Popen[bytes]] = []
+        logs.mkdir(parents=True, exist_ok=True)
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{len(self.procs):02d}-{args[0]}.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "caudal", *args],
+            env=cli_env(self.home, **self.env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def api(self) -> str:
+        """Start `caudal api` on a free port; return its base URL once it is ready."""
+        port = free_port()
+        proc = self.start("api", "--port", str(port))
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, f"caudal api exited:\n{self.output(proc)}"
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    return base
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"caudal api never became ready:\n{self.output(proc)}")
+
+    def output(self, proc: subprocess.Popen[bytes]) -> str:
+        index = self.procs.index(proc)
+        [log] = self.logs.glob(f"{index:02d}-*.log")
+        return log.read_text(errors="replace")[-4000:]
+
+    @staticmethod
+    def terminate(proc: subprocess.Popen[bytes], timeout: float = 40) -> int:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"pid {proc.pid} ignored SIGTERM for {timeout} s") from None
+
+    @staticmethod
+    def kill(proc: subprocess.Popen[bytes]) -> None:
+        proc.kill()
+        proc.wait(timeout=10)
+
+    def alive(self) -> list[subprocess.Popen[bytes]]:
+        return [p for p in self.procs if p.poll() is None]
+
+    def close(self) -> None:
+        """SIGTERM what still runs (the last one stops the embedded server), then check that no
+        postmaster of this home is left; one that is would be killed and the test failed."""
+        errors = []
+        for proc in self.alive():
+            try:
+                self.terminate(proc)
+            except AssertionError as exc:
+                errors.append(str(exc))
+        left: list[int] = []
+        for _ in range(100):
+            left = postmasters(self.home)
+            if not left:
+                break
+            time.sleep(0.1)
+        if left:
+            for pid in left:  # SIGQUIT: immediate shutdown, the postmaster takes its children
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGQUIT)
+            errors.append(f"postmaster(s) {left} of {self.home} left running")
+        assert not errors, "; ".join(errors)
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[Fleet]:
+    fleet = Fleet(tmp_path / "home", tmp_path / "logs", {})
+    yield fleet
+    fleet.close()
