@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,19 +61,37 @@ class Fleet:
 
     def api(self) -> str:
         """Start `caudal api` on a free port; return its base URL once it is ready."""
-        port = free_port()
-        proc = self.start("api", "--port", str(port))
-        base = f"http://127.0.0.1:{port}"
+        return self.apis(1)[0]
+
+    def apis(self, count: int) -> list[str]:
+        """Start `count` `caudal api` processes at once; their base URLs once all are ready."""
+        started = []
+        for _ in range(count):
+            port = free_port()
+            started.append((self.start("api", "--port", str(port)), f"http://127.0.0.1:{port}"))
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, f"caudal api exited:\n{self.output(proc)}"
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    return base
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"caudal api never became ready:\n{self.output(proc)}")
+        for proc, base in started:
+            while True:
+                assert proc.poll() is None, f"caudal api exited:\n{self.output(proc)}"
+                assert time.monotonic() < deadline, f"caudal api not ready:\n{self.output(proc)}"
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
+        return [base for _, base in started]
+
+    def database_url(self) -> str:
+        """The embedded server's `caudal` database, read from its postmaster.pid (without
+        becoming one of the server's holders)."""
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            warnings.simplefilter("ignore")
+            from pgserver.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(self.home / "pgdata")
+        assert info is not None and info.is_running(), "the embedded server is not running"
+        return str(info.get_uri(database="caudal"))
 
     def output(self, proc: subprocess.Popen[bytes]) -> str:
         index = self.procs.index(proc)
@@ -100,7 +121,10 @@ class Fleet:
         """SIGTERM what still runs (the last one stops the embedded server), then check that no
         postmaster of this home is left; one that is would be killed and the test failed."""
         errors = []
-        for proc in self.alive():
+        alive = self.alive()
+        for proc in alive:  # all at once: they stop in parallel
+            proc.send_signal(signal.SIGTERM)
+        for proc in alive:
             try:
                 self.terminate(proc)
             except AssertionError as exc:
@@ -121,6 +145,13 @@ class Fleet:
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[Fleet]:
-    fleet = Fleet(tmp_path / "home", tmp_path / "logs", {})
-    yield fleet
-    fleet.close()
+    # The home is not under tmp_path: the server runs as another user when we are root, and a
+    # concurrent pytest session resets /tmp/pytest-of-<user> to mode 0700 at any moment.
+    home = Path(tempfile.mkdtemp(prefix="caudal-fleet-"))
+    fleet = Fleet(home / "home", tmp_path / "logs", {})
+    try:
+        yield fleet
+        fleet.close()
+    finally:
+        if not postmasters(fleet.home):
+            shutil.rmtree(home, ignore_errors=True)

@@ -89,8 +89,12 @@ def with_database(url: str, dbname: str) -> str:
     return make_conninfo("", **params)
 
 
+_CREATE_LOCK = 0x6361756463  # processes starting at once on a fresh home create it once
+
+
 def ensure_database(admin_url: str, dbname: str, template: str | None = None) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_CREATE_LOCK,))  # freed when it closes
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
         if exists:
             return
