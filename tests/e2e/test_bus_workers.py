@@ -14,20 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.e2e.conftest import caudal
-from tests.support.processes import Fleet, fleet, postmasters
+from tests.support.processes import FAST_ENV, Fleet, fleet, postmasters
 
 pytestmark = pytest.mark.e2e
 
 __all__ = ["fleet"]
-
-LEASE = 2.0
-FAST = {
-    "CAUDAL_LAKE__FLUSH_MAX_EVENTS": "250",
-    "CAUDAL_LAKE__FLUSH_MAX_SECONDS": "0.3",
-    "CAUDAL_BUS__POLL_INTERVAL_SECONDS": "0.2",
-    "CAUDAL_BUS__LEASE_SECONDS": str(LEASE),
-    "CAUDAL_LOG_LEVEL": "warning",
-}
 
 
 def groups(fleet: Fleet) -> dict[str, dict[str, Any]]:
@@ -88,7 +79,7 @@ def wait_lake(home: Path, accepted: list[str], timeout: float = 60) -> list[str]
 
 @pytest.mark.parametrize("how", ["sigterm", "kill-9"])
 def test_a_second_worker_that_goes_away_hands_its_partitions_back(fleet: Fleet, how: str) -> None:
-    fleet.env.update(FAST)
+    fleet.env.update(FAST_ENV)
     base = fleet.api()
     fleet.start("worker")
     wait_groups(fleet, 1, "one worker holds everything")
@@ -109,7 +100,7 @@ def test_a_second_worker_that_goes_away_hands_its_partitions_back(fleet: Fleet, 
 
 
 def test_the_embedded_server_stops_with_the_last_process_after_a_kill_9(fleet: Fleet) -> None:
-    fleet.env.update(FAST)
+    fleet.env.update(FAST_ENV)
     fleet.api()
     worker = fleet.start("worker")
     wait_groups(fleet, 1, "the worker runs")

@@ -27,7 +27,7 @@ import psycopg
 import pytest
 
 from tests.e2e.conftest import caudal
-from tests.support.processes import Fleet, fleet
+from tests.support.processes import FAST_ENV, Fleet, fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -36,15 +36,6 @@ __all__ = ["fleet"]
 SOAK_SECONDS = float(os.environ.get("CAUDAL_SOAK_SECONDS", "20"))
 SEED = int(os.environ.get("CAUDAL_SOAK_SEED") or random.SystemRandom().randrange(2**31))
 MAX_WORKERS = 4
-LEASE = 2.0
-ENV = {
-    "CAUDAL_LAKE__FLUSH_MAX_EVENTS": "250",
-    "CAUDAL_LAKE__FLUSH_MAX_SECONDS": "0.3",
-    "CAUDAL_BUS__POLL_INTERVAL_SECONDS": "0.2",
-    "CAUDAL_BUS__LEASE_SECONDS": str(LEASE),
-    "CAUDAL_BUS__RETRY_MAX_SECONDS": "2",
-    "CAUDAL_LOG_LEVEL": "warning",
-}
 SCHEMA = {
     "type": "soak-tick",
     "version": "1.0",
@@ -249,7 +240,7 @@ def test_chaos_soak(fleet: Fleet) -> None:
     replay = f"replay with CAUDAL_SOAK_SEED={seed} CAUDAL_SOAK_SECONDS={SOAK_SECONDS:g}"
     print(f"chaos soak: {replay}")
     began = time.monotonic()
-    fleet.env.update(ENV)
+    fleet.env.update(FAST_ENV)
     bases = fleet.apis(2)
     url = fleet.database_url()
     minted = caudal(

@@ -20,6 +20,17 @@ import pytest
 
 from tests.e2e.conftest import cli_env, free_port
 
+LEASE_SECONDS = 2.0
+# Short leases, quick flushes and polls: what a test waits for happens within seconds.
+FAST_ENV = {
+    "CAUDAL_LAKE__FLUSH_MAX_EVENTS": "250",
+    "CAUDAL_LAKE__FLUSH_MAX_SECONDS": "0.3",
+    "CAUDAL_BUS__POLL_INTERVAL_SECONDS": "0.2",
+    "CAUDAL_BUS__LEASE_SECONDS": str(LEASE_SECONDS),
+    "CAUDAL_BUS__RETRY_MAX_SECONDS": "2",
+    "CAUDAL_LOG_LEVEL": "warning",
+}
+
 
 def postmasters(home: Path) -> list[int]:
     """PIDs of the postgres server processes running on `home`'s embedded data directory."""
