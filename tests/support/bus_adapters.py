@@ -2,7 +2,7 @@
 
 `bus_adapter` is parametrized over memory, postgres and nats by tests/integration/bus/conftest.py;
 a test marked `@pytest.mark.adapters("postgres", "nats")` runs on those only (e.g. the outbox,
-which needs a database transaction).
+which needs a database transaction); `@pytest.mark.bus_settings(...)` changes the settings.
 """
 
 from __future__ import annotations
@@ -49,21 +49,26 @@ class Adapter:
 @pytest.fixture
 async def bus_adapter(request: pytest.FixtureRequest) -> AsyncIterator[Adapter]:
     name = request.param
+    marker = request.node.get_closest_marker("bus_settings")
+    overrides = marker.kwargs if marker else {}
     if name == "memory":
-        yield Adapter(name, MemoryBus(fast_bus_settings()))
+        yield Adapter(name, MemoryBus(fast_bus_settings(**overrides)))
         return
     container: Container = request.getfixturevalue("container")
     database = Database(container.app_url, min_size=2, max_size=12)
     await database.open()
     try:
         if name == "postgres":
-            yield Adapter(name, PostgresBus(database, fast_bus_settings()), database)
+            yield Adapter(name, PostgresBus(database, fast_bus_settings(**overrides)), database)
         else:
             from caudal.bus.nats import NatsBus
 
             server = request.getfixturevalue("nats_server")
             settings = fast_bus_settings(
-                backend="nats", nats_url=server.url, nats_namespace=f"t{uuid.uuid4().hex[:10]}"
+                backend="nats",
+                nats_url=server.url,
+                nats_namespace=f"t{uuid.uuid4().hex[:10]}",
+                **overrides,
             )
             bus = NatsBus(database, settings)
             try:

@@ -3,8 +3,9 @@
 Each cycle hands the consumer one batch made of the next records of every partition the member
 holds and may work on now, then commits each partition past its records. A failed batch puts its
 partitions in isolation: their records are retried one at a time with exponential backoff until
-the end of the failed batch, so a poison message alone goes to the dead letters after
-`max_attempts` deliveries and the partition moves on. The retry state lives in the member (the
+the end of the failed batch, so a poison message alone goes to the dead letters (at once when
+its failure is permanent, after `max_attempts` deliveries otherwise: `bus/errors.py`) and the
+partition moves on. The retry state lives in the member (the
 in-memory and NATS adapters); the PostgreSQL adapter keeps the same rules in its `bus.offsets`.
 """
 
@@ -20,23 +21,15 @@ from typing import Protocol
 
 import structlog
 
-from caudal.bus import metrics
+from caudal.bus import errors, metrics
 from caudal.bus.model import Record
 from caudal.bus.port import Consumer
 from caudal.platform.settings import BusSettings
 
 _log = structlog.get_logger("caudal.bus")
 
-_ERROR_CHARS = 2000
-
-
-def backoff_seconds(attempt: int, base: float, cap: float) -> float:
-    """Delay before the next attempt after `attempt` failures: base, 2*base, 4*base ... cap."""
-    return float(min(cap, base * (2 ** max(attempt - 1, 0))))
-
-
-def describe_error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]
+# Kept here for the adapters' imports; the policy itself is bus/errors.py.
+describe_error = errors.describe
 
 
 class PartitionLog(Protocol):
@@ -127,7 +120,7 @@ class Delivery:
                 await self.log.commit(p, rs[-1])
             metrics.HANDLED.labels(self.group, "ok").inc(len(records))
             return
-        text = describe_error(error)
+        text = errors.describe(error)
         _log.warning(
             "bus_batch_failed",
             group=self.group,
@@ -136,19 +129,35 @@ class Delivery:
             error=text,
         )
         metrics.HANDLED.labels(self.group, "failed").inc(len(records))
+        s = self.settings
         for p, rs in batches.items():
             state = self.retry.setdefault(p, RetryState())
             state.attempts += 1
             state.isolate_to = rs[-1].offset
-            state.next_at = time.monotonic() + self._backoff(state.attempts)
+            delay = errors.after_batch_failure(
+                error, state.attempts, base=s.retry_base_seconds, cap=s.retry_max_seconds
+            )
+            state.next_at = time.monotonic() + delay
             state.last_error = text
 
     async def _deliver_isolated(self, partition: int, record: Record) -> None:
         state = self.retry[partition]
         error = await self.handle([record])
         message = record.message
-        if error is not None and record.attempt < self.settings.max_attempts:
-            text = describe_error(error)
+        s = self.settings
+        decision = (
+            None
+            if error is None
+            else errors.after_failure(
+                error,
+                record.attempt,
+                max_attempts=s.max_attempts,
+                base=s.retry_base_seconds,
+                cap=s.retry_max_seconds,
+            )
+        )
+        if error is not None and decision is not None and not decision.dead_letter:
+            text = errors.describe(error)
             metrics.HANDLED.labels(self.group, "failed").inc()
             _log.warning(
                 "bus_retry",
@@ -159,14 +168,14 @@ class Delivery:
                 error=text,
             )
             state.attempts = record.attempt
-            state.next_at = time.monotonic() + self._backoff(state.attempts)
+            state.next_at = time.monotonic() + decision.delay
             state.last_error = text
             return
         if error is None:
             await self.log.commit(partition, record)
             metrics.HANDLED.labels(self.group, "ok").inc()
         else:
-            text = describe_error(error)
+            text = errors.describe(error)
             await self.log.dead_letter(partition, record, text)
             metrics.HANDLED.labels(self.group, "dead_letter").inc()
             _log.error(
@@ -176,6 +185,7 @@ class Delivery:
                 topic=message.topic,
                 offset=record.offset,
                 attempts=record.attempt,
+                failure=decision.kind.value if decision else None,
                 error=text,
                 trace_key=message.headers.get("trace_key"),
             )
@@ -183,10 +193,6 @@ class Delivery:
             del self.retry[partition]  # past the failed batch: back to whole batches
         else:  # the next record was attempted once already, in the failed batch
             state.attempts, state.next_at, state.last_error = 1, 0.0, None
-
-    def _backoff(self, attempts: int) -> float:
-        s = self.settings
-        return backoff_seconds(attempts, s.retry_base_seconds, s.retry_max_seconds)
 
 
 def _attempt(record: Record, attempt: int) -> Record:

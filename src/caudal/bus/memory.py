@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from caudal.bus import metrics
+from caudal.bus import assignment, errors, metrics
 from caudal.bus.codec import dumps, loads, partition_of
-from caudal.bus.delivery import Delivery, describe_error, wait_any
+from caudal.bus.delivery import Delivery, wait_any
 from caudal.bus.model import DeadLetter, GroupStatus, Message, Record
 from caudal.bus.port import Consumer
 from caudal.platform.settings import BusSettings
@@ -182,8 +182,7 @@ class MemoryMember:
         lost = {p for p in self.owned if g.owners.get(p, ("", 0.0))[0] != self.name}
         self.owned -= lost
         self.delivery.forget(lost)
-        live = _live(g, now, s.lease_seconds)
-        share = g.partitions // len(live) + (live.index(self.name) < g.partitions % len(live))
+        share = assignment.target(_live(g, now, s.lease_seconds), self.name, g.partitions)
         until = now + s.lease_seconds
         for p in sorted(self.owned)[share:]:
             del g.owners[p]
@@ -279,6 +278,6 @@ class MemoryMember:
                     d,
                     redrive_requested=False,
                     attempts=d.attempts + 1,
-                    last_error=describe_error(error),
+                    last_error=errors.describe(error),
                     failed_at=datetime.now(UTC),
                 )

@@ -33,9 +33,9 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 
-from caudal.bus import metrics
+from caudal.bus import assignment, errors, metrics
 from caudal.bus.codec import dumps, loads
-from caudal.bus.delivery import Delivery, describe_error, wait_any
+from caudal.bus.delivery import Delivery, wait_any
 from caudal.bus.model import Record
 from caudal.bus.nats_codec import MSG_ID, decode_dead, encode_dead, record
 from caudal.bus.nats_names import token
@@ -227,8 +227,7 @@ class NatsMember:
         if self.name not in members:
             members = sorted([*members, self.name])
         partitions = self.settings.partitions
-        rank = members.index(self.name)
-        share = partitions // len(members) + (1 if rank < partitions % len(members) else 0)
+        share = assignment.target(members, self.name, partitions)
         for p in sorted(self.owned)[share:]:
             await self._unbind(p)
             with contextlib.suppress(nats.js.errors.KeyValueError):
@@ -430,7 +429,7 @@ class NatsMember:
             partition = int(body["partition"])
             await js.publish(
                 self.names.dead_subject(self.group),
-                encode_dead(self.group, partition, rec, rec.attempt, describe_error(error)),
+                encode_dead(self.group, partition, rec, rec.attempt, errors.describe(error)),
             )
         with contextlib.suppress(nats.js.errors.NotFoundError):
             await js.delete_msg(stream, seq)

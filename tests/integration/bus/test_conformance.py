@@ -305,3 +305,30 @@ async def test_lag_and_dead_letters_in_metrics_and_a_dropped_group_is_forgotten(
     assert await bus.drop_group(name) is False
     assert [g.group for g in await bus.status()] == []
     assert len(await bus.dead_letters(name)) == 1
+
+
+@pytest.mark.bus_settings(retry_base_seconds=5.0, retry_max_seconds=5.0)
+async def test_a_permanent_error_is_dead_lettered_at_once_and_its_partition_moves_on(
+    bus_adapter: Adapter,
+) -> None:
+    from psycopg.errors import NumericValueOutOfRange
+
+    bus = bus_adapter.bus  # a 5 s backoff: any retry of the poison would hold the partition
+
+    def overflow(records: Sequence[Record]) -> None:
+        for r in records:
+            if r.message.payload.get("poison"):
+                raise NumericValueOutOfRange("numeric field overflow")
+
+    group = Collecting("g", fail=overflow)
+    messages = [Message("t", "same-key", {"n": i, "poison": i == 3}) for i in range(8)]
+    async with consuming(bus, group):
+        await bus.publish(messages)
+        await until(lambda: len(group.records) == 7, seconds=4.5, what="no backoff")
+        await dead_letters_of(bus_adapter, "g", 1)
+    assert [r.message.payload["n"] for r in group.records] == [0, 1, 2, 4, 5, 6, 7]
+    poison = [r.attempt for c in group.calls for r in c if r.message.id == messages[3].id]
+    assert poison == [1, 2]  # in the batch, then alone: dead-lettered, never retried
+    [letter] = await bus.dead_letters("g")
+    assert (letter.message.id, letter.attempts) == (messages[3].id, 2)
+    assert letter.last_error == "NumericValueOutOfRange: numeric field overflow"

@@ -68,29 +68,3 @@ async def test_consumers_survive_their_connections_being_killed(
                 await asyncio.sleep(0.1)
         await until(lambda: {m.id for m in second} <= set(group.ids()), what="after the kill")
     assert set(group.ids()) == {m.id for m in first + second}
-
-
-async def test_a_permanent_error_is_dead_lettered_at_once_and_its_partition_moves_on(
-    container: Container, bus: PostgresBus
-) -> None:
-    from psycopg.errors import NumericValueOutOfRange
-
-    # A 5 s backoff: any retry of the poison would hold the partition visibly.
-    slow_retries = make_bus(container, retry_base_seconds=5.0, retry_max_seconds=5.0)
-
-    def overflow(records: Sequence[Record]) -> None:
-        for r in records:
-            if r.message.payload.get("poison"):
-                raise NumericValueOutOfRange("numeric field overflow")
-
-    group = Collecting("g", fail=overflow)
-    messages = [Message("t", "same-key", {"n": i, "poison": i == 3}) for i in range(8)]
-    async with consuming(slow_retries, group):
-        await slow_retries.publish(messages)
-        await until(lambda: len(group.records) == 7, seconds=4.5, what="no backoff")
-    assert [r.message.payload["n"] for r in group.records] == [0, 1, 2, 4, 5, 6, 7]
-    poison = [r.attempt for c in group.calls for r in c if r.message.id == messages[3].id]
-    assert poison == [1, 2]  # in the batch, then alone: dead-lettered, never retried
-    [letter] = await bus.dead_letters("g")
-    assert (letter.message.id, letter.attempts) == (messages[3].id, 2)
-    assert letter.last_error == "NumericValueOutOfRange: numeric field overflow"
