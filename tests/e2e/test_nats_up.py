@@ -4,6 +4,7 @@ events reach the lake and the realtime rollups, ledger impacts reach the balance
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, caudal
 from tests.e2e.test_events_pipeline import frontend, lake_ids
 from tests.support.nats import running_nats
 
@@ -94,3 +95,21 @@ def test_caudal_up_on_nats_carries_events_and_ledger_impacts(
         # 40 events + 5 impacts at least (postings publish their own events too).
         assert streams["caudal_bus"]["messages"] >= 45, streams
         assert server.stop() == 0
+
+        # The bus CLI on the NATS backend.
+        env = {"CAUDAL_BUS__BACKEND": "nats", "CAUDAL_BUS__NATS_URL": nats.url}
+        status = caudal("bus", "status", "--json", home=home, **env)
+        assert status.returncode == 0, status.stderr
+        groups = {g["group"]: g for g in json.loads(status.stdout)}
+        assert {"lake", "realtime", "ledger-posting"} <= set(groups), groups
+        assert groups["lake"]["lag"] == 0 and groups["lake"]["workers"] == 0
+        replay = caudal("bus", "replay", "--group", "lake", "--from-offset", "1", home=home, **env)
+        assert replay.returncode == 0, replay.stderr
+        assert "message(s) will be delivered again" in replay.stdout
+        letters = caudal("bus", "dlq", home=home, **env)
+        assert letters.returncode == 0 and "No dead letters." in letters.stdout
+        dropped = caudal("bus", "drop-group", "realtime", home=home, **env)
+        assert dropped.returncode == 0, dropped.stderr
+        status = caudal("bus", "status", "--json", home=home, **env)
+        assert "realtime" not in {g["group"] for g in json.loads(status.stdout)}
+        assert {g["group"]: g["lag"] for g in json.loads(status.stdout)}["lake"] >= 40

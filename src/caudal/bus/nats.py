@@ -81,6 +81,7 @@ class NatsBus:
         self._consumers = 0
         self._relay: asyncio.Task[None] | None = None
         self._relay_stop = asyncio.Event()
+        self._closing = False  # close() in progress: its disconnection is no news
 
     # -- connection ------------------------------------------------------------------------
 
@@ -108,9 +109,9 @@ class NatsBus:
             "allow_reconnect": True,
             "max_reconnect_attempts": -1,
             "reconnect_time_wait": 0.5,
-            "error_cb": _on_error,
-            "disconnected_cb": _on_disconnected,
-            "reconnected_cb": _on_reconnected,
+            "error_cb": self._on_error,
+            "disconnected_cb": self._on_disconnected,
+            "reconnected_cb": self._on_reconnected,
         }
         if s.nats_user:
             options["user"] = s.nats_user
@@ -166,6 +167,17 @@ class NatsBus:
         await self.js()
         return self._kv[bucket]
 
+    async def _on_error(self, exc: Exception) -> None:
+        if not self._closing:
+            _log.warning("nats_error", error=type(exc).__name__)
+
+    async def _on_disconnected(self) -> None:
+        if not self._closing:
+            _log.warning("nats_disconnected")
+
+    async def _on_reconnected(self) -> None:
+        _log.info("nats_reconnected")
+
     def connected(self) -> bool:
         return self._nc is not None and self._nc.is_connected
 
@@ -187,7 +199,11 @@ class NatsBus:
         nc, self._nc, self._js = self._nc, None, None
         self._kv.clear()
         if nc is not None and not nc.is_closed:
-            await nc.close()
+            self._closing = True
+            try:
+                await nc.close()
+            finally:
+                self._closing = False
 
     async def destroy(self) -> None:
         """Delete this namespace's streams and buckets (tests; `caudal` never calls it)."""
@@ -305,15 +321,3 @@ def _outbox_params(messages: Sequence[Message]) -> dict[str, list[str]]:
         "payloads": [dumps(m.payload) for m in messages],
         "headers": [dumps(m.headers) for m in messages],
     }
-
-
-async def _on_error(exc: Exception) -> None:
-    _log.warning("nats_error", error=type(exc).__name__)
-
-
-async def _on_disconnected() -> None:
-    _log.warning("nats_disconnected")
-
-
-async def _on_reconnected() -> None:
-    _log.info("nats_reconnected")
