@@ -7,10 +7,11 @@ member's keys expire. Members are ordered by the time they joined (in their name
 computes the same fair share without talking to the others.
 
 Each held partition is one durable pull consumer per topic; a fetcher task keeps a small buffer
-of its messages. Delivery (batches, isolation, backoff, dead letters) follows `delivery.py`;
-a committed record is acked. The JetStream consumer is the committed position, so a member that
-takes a partition over first puts its consumer back at the first message not acked (anything the
-previous owner had fetched but not finished is delivered again, in order). A gap in the consumer
+of its messages. Delivery (batches, isolation, backoff, dead letters) follows `delivery.py`; a
+commit acks the last record of each topic partition (AckPolicy.ALL acks what precedes it too).
+The JetStream consumer is the committed position, so a member that takes a partition over first
+puts its consumer back at the first message not acked (anything the previous owner had fetched
+but not finished is delivered again, in order). A gap in the consumer
 sequence (a message lost on the wire, or redelivered by the server) re-positions the consumer the
 same way; a consumer recreated by `caudal bus replay` is adopted as it is.
 """
@@ -68,7 +69,7 @@ def consumer_config(
         deliver_policy=policy,
         opt_start_seq=start_seq,
         opt_start_time=since,
-        ack_policy=AckPolicy.EXPLICIT,
+        ack_policy=AckPolicy.ALL,  # a partition commits in order: one ack per commit
         ack_wait=_ACK_WAIT_S,
         max_deliver=-1,
         max_ack_pending=20_000,
@@ -373,10 +374,12 @@ class NatsMember:
     async def commit(self, partition: int, through: Record) -> None:
         done = {(id(c), seq) for c, seq in self._read.get(partition, []) if seq <= through.offset}
         for cursor in self._cursors.get(partition, []):
+            last = None
             while cursor.buffer and (id(cursor), cursor.buffer[0][0].offset) in done:
-                rec, msg = cursor.buffer.popleft()
-                await msg.ack()
+                rec, last = cursor.buffer.popleft()
                 cursor.acked = rec.offset
+            if last is not None:
+                await last.ack()  # AckPolicy.ALL: everything before it too
             cursor.room.set()
 
     async def dead_letter(self, partition: int, record: Record, error: str) -> None:
