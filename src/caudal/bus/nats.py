@@ -152,7 +152,9 @@ class NatsBus:
         for config in streams:
             try:
                 await js.add_stream(config)
-            except nats.js.errors.BadRequestError:
+            except nats.js.errors.BadRequestError:  # exists with other settings: bring them up
+                assert config.name is not None  # to date, keeping the operator's placement
+                config.placement = (await js.stream_info(config.name)).config.placement
                 await js.update_stream(config)
         self._kv[n.leases] = await js.create_key_value(
             KeyValueConfig(
