@@ -96,7 +96,8 @@ class _Cursor:
     subject: str
     created: datetime
     expected: int | None  # the next consumer sequence, None: take the next as it comes
-    acked: int  # stream sequence of the last committed message
+    acked: int | None  # stream sequence of the last committed message (None: see `start`)
+    start: ConsumerConfig | None = None  # how a replay created it, until a commit here
     buffer: deque[tuple[Record, Msg]] = field(default_factory=deque)
     sub: Any = None
     task: asyncio.Task[None] | None = None
@@ -348,14 +349,17 @@ class NatsMember:
         except nats.js.errors.NotFoundError:
             info = None
         if info is not None and info.created != cursor.created:
+            # Recreated by a replay: start it again from its own start (nothing of it was
+            # committed here), so no delivery of it can have been missed in between.
             _log.info("bus_consumer_replayed", consumer=cursor.name)
-            cursor.created = info.created
-            cursor.expected = None
-            cursor.acked = info.ack_floor.stream_seq if info.ack_floor else 0
-            return
-        config = consumer_config(cursor.name, cursor.subject, start_seq=cursor.acked + 1)
+            cursor.acked, cursor.start = None, info.config
+        if cursor.acked is not None:
+            config = consumer_config(cursor.name, cursor.subject, start_seq=cursor.acked + 1)
+        else:
+            assert cursor.start is not None
+            config = cursor.start
         info = await recreate(js, self.names.stream, config)
-        _log.info("bus_consumer_repositioned", consumer=cursor.name, at=cursor.acked + 1)
+        _log.info("bus_consumer_repositioned", consumer=cursor.name, at=cursor.acked)
         cursor.created, cursor.expected = info.created, 1
 
     # -- delivery.PartitionLog -------------------------------------------------------------

@@ -332,3 +332,23 @@ async def test_a_permanent_error_is_dead_lettered_at_once_and_its_partition_move
     [letter] = await bus.dead_letters("g")
     assert (letter.message.id, letter.attempts) == (messages[3].id, 2)
     assert letter.last_error == "NumericValueOutOfRange: numeric field overflow"
+
+
+async def test_a_replay_while_the_group_runs_redelivers_from_there(bus_adapter: Adapter) -> None:
+    bus = bus_adapter.bus
+    group = Collecting("g")
+    messages = [Message("t", f"k{i % 3}", {"n": i}) for i in range(12)]
+    async with consuming(bus, group):
+        await bus.publish(messages)
+        await until(lambda: len(group.records) == 12)
+        await asyncio.sleep(0.3)  # positions committed
+        offsets = sorted(r.offset for r in group.records)
+        assert await bus.replay("g", from_offset=offsets[4]) == 8
+        await until(lambda: len(group.records) >= 20, what="the replayed messages")
+        await bus.publish([Message("t", "k0", {"n": 12})])
+        await until(lambda: len(group.records) >= 21, what="a message after the replay")
+        await asyncio.sleep(0.3)
+    again = group.records[12:]
+    assert sorted(r.offset for r in again[:-1]) == offsets[4:]
+    assert again[-1].message.payload == {"n": 12}
+    assert by_key(again) == {k: sorted(ns) for k, ns in by_key(again).items()}  # in order per key
