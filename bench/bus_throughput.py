@@ -10,6 +10,7 @@ storage on a free port for NATS):
   plus, for NATS, the outbox path (`publish(conn=...)` in a transaction, forwarded by the relay);
 - publish -> handle latency p50/p99 at a steady `--rate` of single-message publishes;
 - drain: a backlog read by one consumer group with 1 and then 2 members (in this process);
+- `POST /v1/events/frontend` at 20 events/s with the whole of `caudal up` in this process;
 - the CPU seconds each server process (PostgreSQL with its backends; nats-server) and this
   client used in each phase.
 
@@ -31,13 +32,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+from pydantic import SecretStr
+
 from caudal.bus.model import Message, Record
 from caudal.bus.nats import NatsBus
 from caudal.bus.postgres import PostgresBus
+from caudal.platform import scopes
+from caudal.platform.bootstrap import bootstrap
 from caudal.platform.db import migrations
 from caudal.platform.db.embedded import EmbeddedPostgres
 from caudal.platform.db.pool import Database
-from caudal.platform.settings import BusSettings
+from caudal.platform.http.app import create_app
+from caudal.platform.settings import BusSettings, Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.support.nats import NatsServer, nats_server_binary
@@ -244,11 +251,47 @@ async def bench(backend: str, args: argparse.Namespace, home: Path) -> Results:
         if isinstance(bus, NatsBus):
             await bus.close()
         await database.close()
+        label = "POST /v1/events/frontend, 20 events/s"
+        with meter.phase(label):
+            results.figures[label] = await ingest(owner_url, settings, home / backend, args)
     finally:
         if nats is not None:
             nats.close()
         pg.stop()
     return results
+
+
+async def ingest(owner_url: str, bus: BusSettings, home: Path, args: argparse.Namespace) -> str:
+    """`caudal up` in this process (API, workers, scheduler) on this bus; 10 requests of 2
+    events per second; the requests' latency."""
+    settings = Settings(home=home / "app", database_url=SecretStr(owner_url), bus=bus)
+    container = bootstrap(settings, configure_logging=False)
+    app = create_app(container, run_services=True)
+    headers = {"Authorization": f"Bearer {container.tokens.mint('bench', scopes.ALL, 600)}"}
+    body = {
+        "device": {"platform": "Android", "deviceId": "bench"},
+        "data": [
+            {"timestamp": "2020-10-12T20:01:14-0300", "event_id": "click_button_help"},
+            {"timestamp": "2020-10-12T20:04:07-0300", "event_id": "click_button_next"},
+        ],
+    }
+    latencies: list[float] = []
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b") as http,
+    ):
+        next_at = time.perf_counter()
+        for _ in range(int(10 * max(args.seconds, 3))):
+            began = time.perf_counter()
+            response = await http.post("/v1/events/frontend", json=body, headers=headers)
+            assert response.status_code == 202, response.text
+            latencies.append((time.perf_counter() - began) * 1000)
+            next_at += 0.1
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+    return (
+        f"p50 {statistics.median(latencies):.1f} ms, p99 {pct(latencies, 0.99):.1f} ms "
+        f"({len(latencies)} requests)"
+    )
 
 
 async def backlog_of(bus: Any, database: Database) -> int:

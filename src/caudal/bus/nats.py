@@ -91,11 +91,18 @@ class NatsBus:
             return self._js
         async with self._connect_lock:
             if self._js is None or self._nc is None or self._nc.is_closed:
+                nc: Client | None = None
                 try:
-                    nc = await nats.connect(**self._connect_options())
+                    # The first connection tries each server a couple of times and gives up (an
+                    # unbounded retry here would hang /readyz and publishers); once connected,
+                    # the client reconnects for as long as it takes.
+                    nc = await nats.connect(**self._connect_options(), max_reconnect_attempts=1)
+                    nc.options["max_reconnect_attempts"] = -1
                     js = nc.jetstream(timeout=_PUBLISH_TIMEOUT_S)
                     await self._ensure(js)
                 except (*NatsUnavailable, OSError) as exc:
+                    if nc is not None:
+                        await nc.close()
                     raise BusUnavailable(f"NATS is unavailable: {type(exc).__name__}") from exc
                 self._nc, self._js = nc, js
         return self._js
@@ -107,7 +114,6 @@ class NatsBus:
             "name": "caudal",
             "connect_timeout": 2,
             "allow_reconnect": True,
-            "max_reconnect_attempts": -1,
             "reconnect_time_wait": 0.5,
             "error_cb": self._on_error,
             "disconnected_cb": self._on_disconnected,

@@ -20,7 +20,7 @@ from caudal.platform.http.app import create_app
 from caudal.platform.settings import Settings
 from tests.integration.events.conftest import SEED_FRONTEND
 from tests.support.bus import Collecting, consuming, fast_bus_settings, until
-from tests.support.nats import running_nats
+from tests.support.nats import NatsServer, nats_server_binary, running_nats
 
 
 async def test_kill_9_of_nats_server_mid_stream_loses_nothing_acknowledged(
@@ -92,7 +92,8 @@ async def test_kill_9_of_nats_server_mid_stream_loses_nothing_acknowledged(
 async def test_nats_down_ingestion_answers_503_with_retry_after_and_readyz_reports_it(
     settings: Settings, auth: Callable[..., dict[str, str]]
 ) -> None:
-    with running_nats() as server:
+    server = NatsServer(nats_server_binary())  # not started yet: NATS is down at startup
+    try:
         settings.bus = settings.bus.model_copy(update={"backend": "nats", "nats_url": server.url})
         container = bootstrap(settings, migrate=False, configure_logging=False)
         app = create_app(container)
@@ -101,30 +102,40 @@ async def test_nats_down_ingestion_answers_503_with_retry_after_and_readyz_repor
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
         ):
-            accepted = await http.post("/v1/events/frontend", json=SEED_FRONTEND, headers=headers)
-            assert accepted.status_code == 202, accepted.text
-            assert (await http.get("/readyz")).status_code == 200
 
-            server.kill()
-            await asyncio.sleep(0.3)  # the client sees its connection drop
-            refused = await http.post("/v1/events/frontend", json=SEED_FRONTEND, headers=headers)
-            assert refused.status_code == 503, refused.text
-            assert refused.headers["Retry-After"] == str(settings.events.retry_after_seconds)
-            assert refused.headers["content-type"] == "application/problem+json"
-            assert refused.json()["code"] == "CAU-UNAVAILABLE"
-            ready = await http.get("/readyz")
-            assert ready.status_code == 503
-            assert "NATS" in ready.json()["detail"]
+            async def post() -> httpx.Response:
+                return await http.post("/v1/events/frontend", json=SEED_FRONTEND, headers=headers)
 
+            async def refused() -> None:
+                response = await post()
+                assert response.status_code == 503, response.text
+                assert response.headers["Retry-After"] == str(settings.events.retry_after_seconds)
+                assert response.headers["content-type"] == "application/problem+json"
+                assert response.json()["code"] == "CAU-UNAVAILABLE"
+                ready = await http.get("/readyz")
+                assert ready.status_code == 503
+                assert "NATS" in ready.json()["detail"]
+
+            async def accepted_again() -> None:
+                for _ in range(100):
+                    response = await post()
+                    if response.status_code == 202:
+                        break
+                    await asyncio.sleep(0.1)
+                assert response.status_code == 202, response.text
+                assert (await http.get("/readyz")).status_code == 200
+
+            await refused()  # down from the start
             server.start()
-            for _ in range(100):
-                again = await http.post("/v1/events/frontend", json=SEED_FRONTEND, headers=headers)
-                if again.status_code == 202:
-                    break
-                await asyncio.sleep(0.1)
-            assert again.status_code == 202
-            assert (await http.get("/readyz")).status_code == 200
-        with psycopg.connect(container.owner_url) as conn:
-            row = conn.execute("SELECT count(*) FROM bus.outbox").fetchone()
-        # 2 + 2 events accepted, none for the refused request (no worker ran the relay here).
-        assert row is not None and row[0] == 4
+            await accepted_again()
+            server.kill()  # then lost
+            await asyncio.sleep(0.3)  # the client sees its connection drop
+            await refused()
+            server.start()
+            await accepted_again()
+    finally:
+        server.close()
+    with psycopg.connect(container.owner_url) as conn:
+        row = conn.execute("SELECT count(*) FROM bus.outbox").fetchone()
+    # 2 + 2 events accepted, none of the refused requests (no worker ran the relay here).
+    assert row is not None and row[0] == 4
