@@ -11,22 +11,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import nats.js.errors
 
 from caudal.bus.codec import loads
 from caudal.bus.model import DeadLetter, GroupStatus
 from caudal.bus.nats_codec import decode_dead
-from caudal.bus.nats_member import consumer_config, live_keys, recreate
+from caudal.bus.nats_connection import NatsConnection
+from caudal.bus.nats_member import consumer_config, recreate
 from caudal.bus.nats_names import token
-
-if TYPE_CHECKING:
-    from caudal.bus.nats import NatsBus
 
 
 class NatsAdmin:
-    def __init__(self, bus: NatsBus) -> None:
+    def __init__(self, bus: NatsConnection) -> None:
         self.bus = bus
         self.names = bus.names
 
@@ -89,7 +87,7 @@ class NatsAdmin:
                     group=name,
                     topics=topics,
                     partitions=partitions,
-                    owned=len(await live_keys(self.bus, f"{token(name)}.p.*")),
+                    owned=len(await self.bus.live_keys(f"{token(name)}.p.*")),
                     members=len(beats),
                     lag=lag,
                     dead_letters=await self._count(self.names.dead_subject(name)),
@@ -103,7 +101,7 @@ class NatsAdmin:
     async def _member_beats(self, group: str) -> list[dict[str, Any]]:
         kv = await self.bus.kv(self.names.leases)
         beats = []
-        for key in sorted(await live_keys(self.bus, f"{token(group)}.m.*")):
+        for key in sorted(await self.bus.live_keys(f"{token(group)}.m.*")):
             with contextlib.suppress(nats.js.errors.KeyValueError, nats.js.errors.NotFoundError):
                 entry = await kv.get(key)
                 beats.append(loads(entry.value) if entry.value else {})
@@ -187,7 +185,7 @@ class NatsAdmin:
         with contextlib.suppress(nats.js.errors.NotFoundError):
             await js.delete_consumer(self.names.dead_stream, self.names.redrive_consumer(group))
         leases = await self.bus.kv(self.names.leases)
-        for key in await live_keys(self.bus, f"{token(group)}.>"):
+        for key in await self.bus.live_keys(f"{token(group)}.>"):
             with contextlib.suppress(nats.js.errors.KeyValueError):
                 await leases.purge(key)
         await (await self.bus.kv(self.names.groups)).purge(token(group))

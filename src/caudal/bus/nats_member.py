@@ -25,7 +25,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import nats.errors
 import nats.js.errors
@@ -39,16 +39,12 @@ from caudal.bus.codec import dumps, loads
 from caudal.bus.delivery import Delivery, wait_any
 from caudal.bus.model import Record
 from caudal.bus.nats_codec import MSG_ID, decode_dead, encode_dead, record
+from caudal.bus.nats_connection import NatsConnection, NatsUnavailable
 from caudal.bus.nats_names import token
 from caudal.bus.port import BusUnavailable, Consumer
 
-if TYPE_CHECKING:
-    from caudal.bus.nats import NatsBus
-
 _log = structlog.get_logger("caudal.bus")
 
-# What a lost or refusing NATS raises (nats.js.errors.Error is a nats.errors.Error).
-NatsUnavailable = (nats.errors.Error, asyncio.TimeoutError)
 _FETCH_WAIT_S = 1.0
 _ACK_WAIT_S = 1800.0  # never reached in practice: positions move by acks and re-positioning
 _REDRIVE_EVERY_S = 1.0
@@ -105,7 +101,7 @@ class _Cursor:
 
 
 class NatsMember:
-    def __init__(self, bus: NatsBus, consumer: Consumer) -> None:
+    def __init__(self, bus: NatsConnection, consumer: Consumer) -> None:
         self.bus = bus
         self.consumer = consumer
         self.group = consumer.group
@@ -224,7 +220,7 @@ class NatsMember:
                 await self._unbind(p)
                 continue
             self._lease_until[p] = sent + self.settings.lease_seconds
-        keys = await live_keys(self.bus, f"{token(self.group)}.m.*")
+        keys = await self.bus.live_keys(f"{token(self.group)}.m.*")
         members = sorted(k.rsplit(".", 1)[-1] for k in keys)
         if self.name not in members:
             members = sorted([*members, self.name])
@@ -440,22 +436,3 @@ class NatsMember:
             )
         with contextlib.suppress(nats.js.errors.NotFoundError):
             await js.delete_msg(stream, seq)
-
-
-async def live_keys(bus: NatsBus, pattern: str) -> list[str]:
-    """Keys of the leases bucket matching `pattern` (e.g. `g.m.*`) that hold a live value
-    (deleted and expired keys leave markers behind: those are skipped)."""
-    js = await bus.js()
-    bucket = bus.names.leases
-    info = await js.stream_info(f"KV_{bucket}", subjects_filter=f"$KV.{bucket}.{pattern}")
-    subjects = (info.state.subjects or {}) if info.state else {}
-    prefix = f"$KV.{bucket}."
-    kv = await bus.kv(bucket)
-    found = []
-    for subject in subjects:
-        key = subject[len(prefix) :]
-        with contextlib.suppress(nats.js.errors.KeyValueError, nats.js.errors.NotFoundError):
-            entry = await kv.get(key)
-            if entry.value is not None:
-                found.append(key)
-    return found

@@ -13,18 +13,16 @@ JetStream drops the repeated ids (`Nats-Msg-Id`, within the duplicate window,
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 import psycopg
 import structlog
 
 from caudal.bus.delivery import wait_any
 from caudal.bus.nats_codec import envelope
+from caudal.bus.nats_connection import NatsConnection
+from caudal.bus.notify import Notifier
 from caudal.bus.port import BusUnavailable
-from caudal.platform.db.pool import DatabaseUnavailable
-
-if TYPE_CHECKING:
-    from caudal.bus.nats import NatsBus
+from caudal.platform.db.pool import Database, DatabaseUnavailable
 
 _log = structlog.get_logger("caudal.bus")
 
@@ -43,12 +41,14 @@ _DELETE = "DELETE FROM bus.outbox WHERE seq = ANY(%(seqs)s)"
 
 
 class OutboxRelay:
-    def __init__(self, bus: NatsBus) -> None:
-        self.bus = bus
-        self.poll_s = bus.settings.poll_interval_seconds
+    def __init__(self, nats: NatsConnection, database: Database, notifier: Notifier) -> None:
+        self.nats = nats
+        self.database = database
+        self.notifier = notifier
+        self.poll_s = nats.settings.poll_interval_seconds
 
     async def run(self, stop: asyncio.Event) -> None:
-        wake = self.bus.outbox_notifier.subscribe(["outbox"])
+        wake = self.notifier.subscribe(["outbox"])
         quick = 0.0
         try:
             while not stop.is_set():
@@ -68,11 +68,11 @@ class OutboxRelay:
                     quick = quick * 2 if quick * 2 < self.poll_s else 0.0
                 wake.clear()
         finally:
-            await self.bus.outbox_notifier.unsubscribe(wake)
+            await self.notifier.unsubscribe(wake)
 
     async def forward(self) -> int:
         """Forward one batch of committed rows; return how many (0: none, or another relay)."""
-        async with self.bus.database.connection() as conn, conn.transaction():
+        async with self.database.connection() as conn, conn.transaction():
             cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_RELAY_LOCK,))
             row = await cur.fetchone()
             if not row or not row[0]:
@@ -81,7 +81,7 @@ class OutboxRelay:
             rows = await cur.fetchall()
             if not rows:
                 return 0
-            await self.bus.send(
+            await self.nats.send(
                 [(mid, topic, key, envelope(topic, key, p, h)) for _, mid, topic, key, p, h in rows]
             )
             await conn.execute(_DELETE, {"seqs": [r[0] for r in rows]})
