@@ -35,11 +35,13 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from caudal.bus.model import Message, Record
+from caudal import wiring
+from caudal.bus.adapters import build_bus
 from caudal.bus.nats import NatsBus
 from caudal.bus.postgres import PostgresBus
 from caudal.platform import scopes
 from caudal.platform.bootstrap import bootstrap
+from caudal.platform.bus.model import Message, Record
 from caudal.platform.db import migrations
 from caudal.platform.db.embedded import EmbeddedPostgres
 from caudal.platform.db.pool import Database
@@ -265,8 +267,8 @@ async def ingest(owner_url: str, bus: BusSettings, home: Path, args: argparse.Na
     """`caudal up` in this process (API, workers, scheduler) on this bus; 10 requests of 2
     events per second; the requests' latency."""
     settings = Settings(home=home / "app", database_url=SecretStr(owner_url), bus=bus)
-    container = bootstrap(settings, configure_logging=False)
-    app = create_app(container, run_services=True)
+    container = bootstrap(settings, bus=build_bus, configure_logging=False)
+    app = create_app(container, wiring.capabilities(), run_services=True)
     headers = {"Authorization": f"Bearer {container.tokens.mint('bench', scopes.ALL, 600)}"}
     body = {
         "device": {"platform": "Android", "deviceId": "bench"},

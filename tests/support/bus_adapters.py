@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from caudal.bus.memory import MemoryBus
-from caudal.bus.port import Consumer
 from caudal.bus.postgres import PostgresBus
 from caudal.bus.postgres_consumer import GroupMember
 from caudal.platform.bootstrap import Container
+from caudal.platform.bus.port import Consumer
 from caudal.platform.db.pool import Database
 from tests.support.bus import fast_bus_settings
 

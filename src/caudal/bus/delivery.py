@@ -22,8 +22,8 @@ from typing import Protocol
 import structlog
 
 from caudal.bus import errors, metrics
-from caudal.bus.model import Record
-from caudal.bus.port import Consumer
+from caudal.platform.bus.model import Record
+from caudal.platform.bus.port import Consumer
 from caudal.platform.settings import BusSettings
 
 _log = structlog.get_logger("caudal.bus")

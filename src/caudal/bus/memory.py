@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from caudal.bus import assignment, errors, metrics
 from caudal.bus.codec import dumps, loads, partition_of
 from caudal.bus.delivery import Delivery, wait_any
-from caudal.bus.model import DeadLetter, GroupStatus, Message, Record
-from caudal.bus.port import Consumer
+from caudal.platform.bus.model import DeadLetter, GroupStatus, Message, Record
+from caudal.platform.bus.port import Consumer
 from caudal.platform.settings import BusSettings
 
 

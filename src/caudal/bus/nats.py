@@ -27,15 +27,15 @@ from nats.js import JetStreamContext
 
 from caudal.bus import metrics
 from caudal.bus.codec import dumps
-from caudal.bus.model import DeadLetter, GroupStatus, Message
 from caudal.bus.nats_admin import NatsAdmin
 from caudal.bus.nats_codec import encode
 from caudal.bus.nats_connection import NatsConnection, NatsUnavailable
 from caudal.bus.nats_member import NatsMember
 from caudal.bus.nats_relay import OutboxRelay
 from caudal.bus.notify import Notifier
-from caudal.bus.port import BusUnavailable, Consumer
-from caudal.bus.postgres import _execute
+from caudal.platform.bus.model import DeadLetter, GroupStatus, Message
+from caudal.platform.bus.port import BusUnavailable, Consumer
+from caudal.platform.db.arrays import execute_batch
 from caudal.platform.db.pool import Database
 from caudal.platform.settings import BusSettings
 
@@ -108,7 +108,7 @@ class NatsBus:
                 await self.js()
                 if not self.connected():
                     raise BusUnavailable("NATS is unavailable")
-            await _execute(conn, _OUTBOX_INSERT, _outbox_params(messages))
+            await execute_batch(conn, _OUTBOX_INSERT, _outbox_params(messages))
         else:
             await self.connection.send([(m.id, m.topic, m.key, encode(m)) for m in messages])
         for topic in {m.topic for m in messages}:

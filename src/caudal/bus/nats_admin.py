@@ -16,11 +16,11 @@ from typing import Any
 import nats.js.errors
 
 from caudal.bus.codec import loads
-from caudal.bus.model import DeadLetter, GroupStatus
 from caudal.bus.nats_codec import decode_dead
 from caudal.bus.nats_connection import NatsConnection
 from caudal.bus.nats_member import consumer_config, recreate
 from caudal.bus.nats_names import token
+from caudal.platform.bus.model import DeadLetter, GroupStatus
 
 
 class NatsAdmin:

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from caudal.bus.codec import dumps, loads
-from caudal.bus.model import DeadLetter, Message, Record
+from caudal.platform.bus.model import DeadLetter, Message, Record
 
 MSG_ID = "Nats-Msg-Id"
 

@@ -26,7 +26,7 @@ from nats.js.kv import KeyValue
 from caudal.bus.codec import partition_of
 from caudal.bus.nats_codec import MSG_ID
 from caudal.bus.nats_names import Names
-from caudal.bus.port import BusUnavailable
+from caudal.platform.bus.port import BusUnavailable
 from caudal.platform.settings import BusSettings
 
 _log = structlog.get_logger("caudal.bus")

@@ -37,11 +37,11 @@ from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 from caudal.bus import assignment, errors, metrics
 from caudal.bus.codec import dumps, loads
 from caudal.bus.delivery import Delivery, wait_any
-from caudal.bus.model import Record
 from caudal.bus.nats_codec import MSG_ID, decode_dead, encode_dead, record
 from caudal.bus.nats_connection import NatsConnection, NatsUnavailable
 from caudal.bus.nats_names import token
-from caudal.bus.port import BusUnavailable, Consumer
+from caudal.platform.bus.model import Record
+from caudal.platform.bus.port import BusUnavailable, Consumer
 
 _log = structlog.get_logger("caudal.bus")
 

@@ -21,7 +21,7 @@ from caudal.bus.delivery import wait_any
 from caudal.bus.nats_codec import envelope
 from caudal.bus.nats_connection import NatsConnection
 from caudal.bus.notify import Notifier
-from caudal.bus.port import BusUnavailable
+from caudal.platform.bus.port import BusUnavailable
 from caudal.platform.db.pool import Database, DatabaseUnavailable
 
 _log = structlog.get_logger("caudal.bus")

@@ -18,7 +18,7 @@ from decimal import Decimal
 import pytest
 
 from caudal.bus.lag import LagReporter
-from caudal.bus.model import Message, Record
+from caudal.platform.bus.model import Message, Record
 from tests.support.bus import Collecting, consuming, until
 from tests.support.bus_adapters import Adapter
 

@@ -6,9 +6,9 @@ import asyncio
 
 import psycopg
 
-from caudal.bus.model import Message
 from caudal.bus.postgres import PostgresBus
 from caudal.platform.bootstrap import Container
+from caudal.platform.bus.model import Message
 from tests.support.bus import Collecting, consuming, make_bus, until
 
 

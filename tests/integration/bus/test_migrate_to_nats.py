@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-from caudal.bus.model import Message
 from caudal.bus.nats import NatsBus
 from caudal.bus.postgres import PostgresBus
 from caudal.platform.bootstrap import Container
+from caudal.platform.bus.model import Message
 from caudal.platform.db.pool import Database
 from tests.support.bus import Collecting, consuming, fast_bus_settings, until
 from tests.support.nats import NatsServer

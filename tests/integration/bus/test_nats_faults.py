@@ -11,10 +11,12 @@ from collections.abc import Callable
 import httpx
 import psycopg
 
-from caudal.bus.model import Message
+from caudal import wiring
+from caudal.bus.adapters import build_bus
 from caudal.bus.nats import NatsBus
-from caudal.bus.port import BusUnavailable
 from caudal.platform.bootstrap import Container, bootstrap
+from caudal.platform.bus.model import Message
+from caudal.platform.bus.port import BusUnavailable
 from caudal.platform.db.pool import Database
 from caudal.platform.http.app import create_app
 from caudal.platform.settings import Settings
@@ -95,8 +97,8 @@ async def test_nats_down_ingestion_answers_503_with_retry_after_and_readyz_repor
     server = NatsServer(nats_server_binary())  # not started yet: NATS is down at startup
     try:
         settings.bus = settings.bus.model_copy(update={"backend": "nats", "nats_url": server.url})
-        container = bootstrap(settings, migrate=False, configure_logging=False)
-        app = create_app(container)
+        container = bootstrap(settings, bus=build_bus, migrate=False, configure_logging=False)
+        app = create_app(container, wiring.capabilities())
         headers = auth("events:write")
         async with (
             app.router.lifespan_context(app),

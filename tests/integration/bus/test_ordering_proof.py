@@ -10,10 +10,10 @@ import random
 import psycopg
 import pytest
 
-from caudal.bus.model import Message
-from caudal.bus.port import Bus
 from caudal.bus.postgres import PostgresBus
 from caudal.platform.bootstrap import Container
+from caudal.platform.bus.model import Message
+from caudal.platform.bus.port import Bus
 from tests.support.bus import Collecting, consuming, until
 from tests.support.bus_adapters import Adapter
 

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from caudal.bus.assignment import target
-from caudal.bus.model import Message
 from caudal.bus.postgres import PostgresBus
 from caudal.bus.postgres_consumer import GroupMember
 from caudal.platform.bootstrap import Container
+from caudal.platform.bus.model import Message
 from caudal.platform.db.pool import Database
 from tests.support.bus import Collecting, make_bus, until
 
