@@ -110,6 +110,8 @@ def start_server(home: Path) -> Iterator[type[Server]]:
 
     yield Tracked
     for server in started:
-        if server.proc.poll() is None:
+        try:
+            server.stop()  # SIGTERM: the last process to exit stops the embedded server
+        except subprocess.TimeoutExpired:
             server.proc.kill()
-        server.stop()
+            server.stop()

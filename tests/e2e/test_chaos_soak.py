@@ -232,6 +232,22 @@ def lake_counts(fleet: Fleet) -> dict[str, int]:
     return {str(i): int(c) for i, c in rows}
 
 
+STUCK = """
+SELECT o.group_name, o.partition, o.owner, o.lease_until > now(), o.attempts, o.next_attempt_at,
+       o.isolate_xid IS NOT NULL, left(o.last_error, 300)
+FROM bus.offsets o JOIN bus.groups g USING (group_name)
+WHERE EXISTS (SELECT 1 FROM bus.messages m WHERE m.topic = ANY(g.topics)
+              AND m.partition = o.partition AND (m.xid, m.seq) > (o.xid, o.seq))
+ORDER BY 1, 2
+"""
+
+
+def stuck(url: str) -> str:
+    """The partitions that still lag, with their owner and retry state (for a failure)."""
+    with psycopg.connect(url) as conn:
+        return "\n".join(str(row) for row in conn.execute(STUCK))
+
+
 def settled(state: dict[str, tuple[int, int, int, int]]) -> bool:
     return all(held == partitions and lag == 0 for partitions, held, lag, _ in state.values())
 
@@ -307,7 +323,9 @@ def test_chaos_soak(fleet: Fleet) -> None:
     assert not missing, f"{context}\n{len(missing)} acknowledged events not in the lake"
     assert not twice, f"{context}\nin the lake more than once: {list(twice.items())[:5]}"
     assert {"lake", "ledger-posting"} <= state.keys(), context
-    assert state == {g: (p, p, 0, 0) for g, (p, *_) in state.items()}, context
+    assert state == {g: (p, p, 0, 0) for g, (p, *_) in state.items()}, (
+        f"{context}\nlagging partitions:\n{stuck(url)}\nworker logs:\n{fleet.problems()}"
+    )
 
     decided = statuses(url, sorted(load.impacts))
     assert decided.keys() == load.impacts.keys(), context

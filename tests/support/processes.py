@@ -92,6 +92,16 @@ class Fleet:
         [log] = self.logs.glob(f"{index:02d}-*.log")
         return log.read_text(errors="replace")[-4000:]
 
+    def problems(self, limit: int = 40) -> str:
+        """The warnings and errors the processes logged, last ones first (for a failure)."""
+        lines = [
+            f"{log.name}: {line[:400]}"
+            for log in sorted(self.logs.glob("*.log"))
+            for line in log.read_text(errors="replace").splitlines()
+            if '"level": "warning"' in line or '"level": "error"' in line
+        ]
+        return "\n".join(lines[-limit:])
+
     @staticmethod
     def terminate(proc: subprocess.Popen[bytes], timeout: float = 40) -> int:
         if proc.poll() is None:
