@@ -3,8 +3,6 @@ killed by a test; at the end none of them, and no postmaster of that home, may b
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 import signal
 import subprocess
@@ -19,6 +17,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import cli_env, free_port
+from tests.support.leaks import no_postmaster_left, postmasters
 
 LEASE_SECONDS = 2.0
 # Short leases, quick flushes and polls: what a test waits for happens within seconds.
@@ -30,22 +29,6 @@ FAST_ENV = {
     "CAUDAL_BUS__RETRY_MAX_SECONDS": "2",
     "CAUDAL_LOG_LEVEL": "warning",
 }
-
-
-def postmasters(home: Path) -> list[int]:
-    """PIDs of the postgres server processes running on `home`'s embedded data directory."""
-    pgdata = str((home / "pgdata").resolve()).encode()
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            args = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if args and args[0].endswith(b"postgres") and pgdata in args:
-            found.append(int(proc.name))
-    return found
 
 
 class Fleet:
@@ -109,6 +92,16 @@ class Fleet:
         [log] = self.logs.glob(f"{index:02d}-*.log")
         return log.read_text(errors="replace")[-4000:]
 
+    def problems(self, limit: int = 40) -> str:
+        """The warnings and errors the processes logged, last ones first (for a failure)."""
+        lines = [
+            f"{log.name}: {line[:400]}"
+            for log in sorted(self.logs.glob("*.log"))
+            for line in log.read_text(errors="replace").splitlines()
+            if '"level": "warning"' in line or '"level": "error"' in line
+        ]
+        return "\n".join(lines[-limit:])
+
     @staticmethod
     def terminate(proc: subprocess.Popen[bytes], timeout: float = 40) -> int:
         if proc.poll() is None:
@@ -140,17 +133,10 @@ class Fleet:
                 self.terminate(proc)
             except AssertionError as exc:
                 errors.append(str(exc))
-        left: list[int] = []
-        for _ in range(100):
-            left = postmasters(self.home)
-            if not left:
-                break
-            time.sleep(0.1)
-        if left:
-            for pid in left:  # SIGQUIT: immediate shutdown, the postmaster takes its children
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGQUIT)
-            errors.append(f"postmaster(s) {left} of {self.home} left running")
+        try:
+            no_postmaster_left(self.home)
+        except AssertionError as exc:
+            errors.append(str(exc))
         assert not errors, "; ".join(errors)
 
 
