@@ -74,7 +74,9 @@ def cpu_seconds(pids: Callable[[], list[int]]) -> float:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
+        # utime, stime, and cutime, cstime: the exited children's (PostgreSQL backends that
+        # closed during the phase)
+        total += sum(int(f) for f in fields[11:15])
     return total / TICK
 
 
