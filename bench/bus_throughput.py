@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -333,7 +334,10 @@ def main() -> None:
     print(f"uptime before: {load.strip()}")
     home = Path(tempfile.mkdtemp(prefix="caudal-bench-bus-"))
     backends = [b.strip() for b in args.backend.split(",") if b.strip()]
-    all_results = [asyncio.run(bench(b, args, home)) for b in backends]
+    try:
+        all_results = [asyncio.run(bench(b, args, home)) for b in backends]
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
     labels = list(dict.fromkeys(k for r in all_results for k in r.figures))
     width = max(len(label) for label in labels) + 2
     print(f"\n{args.partitions} partitions, {args.seconds:.0f}s per publish run")
