@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.leaks import no_postmaster_left
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -91,8 +93,10 @@ class Server:
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
+def home(tmp_path: Path) -> Iterator[Path]:
+    home = tmp_path / "home"
+    yield home
+    no_postmaster_left(home)  # killed processes or not, no embedded server outlives a test
 
 
 @pytest.fixture
@@ -106,6 +110,8 @@ def start_server(home: Path) -> Iterator[type[Server]]:
 
     yield Tracked
     for server in started:
-        if server.proc.poll() is None:
+        try:
+            server.stop()  # SIGTERM: the last process to exit stops the embedded server
+        except subprocess.TimeoutExpired:
             server.proc.kill()
-        server.stop()
+            server.stop()

@@ -61,9 +61,9 @@ async def until(condition: Callable[[], bool], seconds: float = 30.0, what: str 
         await asyncio.sleep(0.02)
 
 
-def make_bus(container: Container, **overrides: object) -> PostgresBus:
-    """A bus with test-friendly timings: short leases, fast retries, 4 partitions."""
-    settings = BusSettings(
+def fast_bus_settings(**overrides: object) -> BusSettings:
+    """Test-friendly timings: short leases, fast retries, 4 partitions."""
+    return BusSettings(
         partitions=4,
         batch_size=100,
         max_attempts=3,
@@ -72,7 +72,11 @@ def make_bus(container: Container, **overrides: object) -> PostgresBus:
         lease_seconds=1.5,
         poll_interval_seconds=0.2,
     ).model_copy(update=overrides)
-    return PostgresBus(container.database, settings)
+
+
+def make_bus(container: Container, **overrides: object) -> PostgresBus:
+    """A PostgreSQL bus with test-friendly timings."""
+    return PostgresBus(container.database, fast_bus_settings(**overrides))
 
 
 @pytest.fixture

@@ -1,1 +1,1 @@
-"""The durable bus: a port with one adapter per backend (PostgreSQL now; NATS JetStream next)."""
+"""The durable bus: a port with one adapter per backend (PostgreSQL, NATS JetStream, memory)."""

@@ -9,6 +9,10 @@ from caudal.platform.settings import Settings
 
 def build_bus(settings: Settings, database: Database) -> Bus:
     """No I/O until the bus is used."""
+    if settings.bus.backend == "nats":
+        from caudal.bus.nats import NatsBus
+
+        return NatsBus(database, settings.bus)
     from caudal.bus.postgres import PostgresBus
 
     return PostgresBus(database, settings.bus)

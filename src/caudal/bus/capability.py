@@ -19,8 +19,10 @@ class BusCapability(CapabilityBase):
 
     def __init__(self) -> None:
         self._reporter: LagReporter | None = None
+        self._bus: object = None
 
     async def start(self, container: Container) -> None:
+        self._bus = container.bus
         if isinstance(container.bus, BusAdmin):  # an adapter that can tell its lag
             from caudal.bus.lag import LagReporter
 
@@ -31,6 +33,9 @@ class BusCapability(CapabilityBase):
         reporter, self._reporter = self._reporter, None
         if reporter is not None:
             await reporter.stop()
+        close = getattr(self._bus, "close", None)  # a bus with its own connection (NATS)
+        if close is not None:
+            await close()
 
     def cli(self) -> typer.Typer:
         from caudal.bus.cli import app

@@ -33,10 +33,16 @@ def _run(action: Callable[[BusAdmin], Awaitable[T]]) -> T:
     """Bootstrap (migrations included), run `action` on the bus admin port, clean up."""
 
     async def work(container: Container) -> T:
-        if not isinstance(container.bus, BusAdmin):
+        bus = container.bus
+        if not isinstance(bus, BusAdmin):
             fail("this bus backend has no admin operations")
             raise typer.Exit(2)
-        return await action(container.bus)
+        try:
+            return await action(bus)
+        finally:
+            close = getattr(bus, "close", None)  # the NATS connection
+            if close is not None:
+                await close()
 
     return run_with_container(work)
 

@@ -4,8 +4,9 @@ The group's partitions are leased fairly among its live members (`bus.members` h
 `bus.offsets.owner` leases that expire when a worker dies). Each cycle reads, for every leased
 partition, the records after its committed position and below the snapshot horizon, hands them
 to the consumer in one batch, and commits the new positions. A failed batch puts its partitions
-in isolation: their records are retried one at a time with exponential backoff, so a poison
-message alone goes to the dead letters after the configured attempts and the group moves on.
+in isolation: their records are retried one at a time, so a poison message alone goes to the
+dead letters and the group moves on: at once when its error is permanent, after the configured
+attempts with exponential backoff when it is transient (the policy is in bus/errors.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any, Protocol
 import psycopg
 import structlog
 
-from caudal.bus import metrics
+from caudal.bus import assignment, errors, metrics
 from caudal.bus.codec import loads
 from caudal.bus.notify import Notifier
 from caudal.bus.queries import q
@@ -34,7 +35,6 @@ from caudal.platform.settings import BusSettings
 
 _log = structlog.get_logger("caudal.bus")
 
-_ERROR_CHARS = 2000
 _RETENTION_CHECK_EVERY_S = 5.0
 _REDRIVE_EVERY_S = 1.0  # how soon a requested re-drive starts
 _QUICK_POLL_S = 0.02
@@ -42,16 +42,6 @@ _QUICK_POLL_S = 0.02
 
 def member_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def backoff_seconds(attempt: int, base: float, cap: float) -> float:
-    """Delay before the next attempt after `attempt` failures: base, 2*base, 4*base ... cap."""
-    return float(min(cap, base * (2 ** max(attempt - 1, 0))))
-
-
-def describe_error(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text[:_ERROR_CHARS]
 
 
 @dataclass
@@ -93,7 +83,7 @@ class GroupMember:
         self.settings = bus.settings
         self.member = member_id()
         self.owned: set[int] = set()
-        self.members = 1
+        self.members: list[str] = [self.member]
         self.batch_size = int(getattr(consumer, "batch_size", self.settings.batch_size))
         self._next_rebalance = 0.0
         self._next_retention = 0.0
@@ -179,27 +169,29 @@ class GroupMember:
             )
             row = await cur.fetchone()
         assert row is not None
-        self.members = int(row[0])
+        self.members = list(row[0])
         return {int(p) for p in row[1]}
 
     async def rebalance(self) -> None:
-        """Hold a fair share of the partitions: release the surplus, claim free ones."""
-        # Only here (between batches) does `owned` change: leases lost meanwhile drop out.
+        """Move towards this member's fair share (bus/assignment.py): release the surplus, or
+        claim free partitions. Runs between batches, so no partition is given up mid-batch."""
+        # Only here does `owned` change: leases lost meanwhile (to a takeover) drop out.
         self.owned = await self.heartbeat()
-        fair = math.ceil(self.settings.partitions / max(self.members, 1))
+        share = assignment.target(self.members, self.member, self.settings.partitions)
+        move = assignment.step(self.owned, share)
         params: dict[str, Any] = {
             "group": self.group,
             "member": self.member,
             "lease": self.settings.lease_seconds,
         }
-        async with self.bus.database.connection() as conn:
-            if len(self.owned) > fair:
-                surplus = sorted(self.owned)[fair:]
-                await conn.execute(q("release"), {**params, "partitions": surplus})
-                self.owned -= set(surplus)
-            elif len(self.owned) < fair:
-                cur = await conn.execute(q("claim"), {**params, "count": fair - len(self.owned)})
-                self.owned |= {int(r[0]) for r in await cur.fetchall()}
+        if move.release or move.claim:
+            async with self.bus.database.connection() as conn:
+                if move.release:
+                    await conn.execute(q("release"), {**params, "partitions": list(move.release)})
+                    self.owned -= set(move.release)
+                else:
+                    cur = await conn.execute(q("claim"), {**params, "count": move.claim})
+                    self.owned |= {int(r[0]) for r in await cur.fetchall()}
         metrics.PARTITIONS_OWNED.labels(self.group).set(len(self.owned))
 
     async def _housekeeping(self) -> None:
@@ -280,7 +272,7 @@ class GroupMember:
             group=self.group,
             records=len(records),
             partitions=[b.partition for b in batches],
-            error=describe_error(error),
+            error=errors.describe(error),
         )
         metrics.HANDLED.labels(self.group, "failed").inc(len(records))
         await self._fail(batches, error)
@@ -294,7 +286,15 @@ class GroupMember:
             return
         attempt = item.record.attempt
         message = item.record.message
-        if attempt >= self.settings.max_attempts:
+        s = self.settings
+        decision = errors.after_failure(
+            error,
+            attempt,
+            max_attempts=s.max_attempts,
+            base=s.retry_base_seconds,
+            cap=s.retry_max_seconds,
+        )
+        if decision.dead_letter:
             await self._dead_letter(batch, item, error)
             metrics.HANDLED.labels(self.group, "dead_letter").inc()
             _log.error(
@@ -304,7 +304,8 @@ class GroupMember:
                 topic=message.topic,
                 offset=item.record.offset,
                 attempts=attempt,
-                error=describe_error(error),
+                failure=decision.kind.value,
+                error=errors.describe(error),
                 trace_key=message.headers.get("trace_key"),
             )
             return
@@ -315,9 +316,9 @@ class GroupMember:
             message_id=message.id,
             offset=item.record.offset,
             attempt=attempt,
-            error=describe_error(error),
+            error=errors.describe(error),
         )
-        await self._fail([batch], error)
+        await self._fail([batch], error, delay=decision.delay)
 
     async def _commit(self, batches: list[_PartitionBatch]) -> None:
         params = {
@@ -337,19 +338,26 @@ class GroupMember:
             # A replay moved the position, or the lease went to another member: it redelivers.
             _log.info("bus_commit_skipped", group=self.group, partitions=sorted(lost))
 
-    async def _fail(self, batches: list[_PartitionBatch], error: BaseException) -> None:
+    async def _fail(
+        self, batches: list[_PartitionBatch], error: BaseException, delay: float | None = None
+    ) -> None:
+        """Record the failed attempt; the records wait `delay` (default: the batch policy)."""
         s = self.settings
         params = {
             "group": self.group,
             "member": self.member,
-            "error": describe_error(error),
+            "error": errors.describe(error),
             "partitions": [b.partition for b in batches],
             "from_xids": [b.from_xid for b in batches],
             "from_seqs": [b.from_seq for b in batches],
             "last_xids": [b.items[-1].xid for b in batches],
             "last_seqs": [b.items[-1].record.offset for b in batches],
             "delays": [
-                backoff_seconds(b.attempts + 1, s.retry_base_seconds, s.retry_max_seconds)
+                delay
+                if delay is not None
+                else errors.after_batch_failure(
+                    error, b.attempts + 1, base=s.retry_base_seconds, cap=s.retry_max_seconds
+                )
                 for b in batches
             ],
         }
@@ -378,7 +386,7 @@ class GroupMember:
                     "headers": item.headers,
                     "published_at": item.record.published_at,
                     "attempts": item.record.attempt,
-                    "error": describe_error(error),
+                    "error": errors.describe(error),
                 },
             )
 
@@ -404,7 +412,7 @@ class GroupMember:
                     done += 1
                 else:
                     await conn.execute(
-                        q("redrive_failed"), {"id": dl_id, "error": describe_error(error)}
+                        q("redrive_failed"), {"id": dl_id, "error": errors.describe(error)}
                     )
                     metrics.HANDLED.labels(self.group, "dead_letter").inc()
         return done

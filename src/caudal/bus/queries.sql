@@ -36,10 +36,12 @@ ON CONFLICT DO NOTHING
 
 -- name: heartbeat
 -- Keep this member alive, renew its leases, forget members that stopped beating; returns the
--- number of live members and the partitions this member still holds.
+-- live members in join order (the order every member derives its share from) and the
+-- partitions this member still holds.
 WITH beat AS (
     INSERT INTO bus.members (group_name, member_id) VALUES (%(group)s, %(member)s)
     ON CONFLICT (group_name, member_id) DO UPDATE SET heartbeat_at = now()
+    RETURNING member_id, joined_at
 ), gone AS (
     DELETE FROM bus.members
     WHERE group_name = %(group)s AND member_id <> %(member)s
@@ -48,23 +50,28 @@ WITH beat AS (
     UPDATE bus.offsets SET lease_until = now() + make_interval(secs => %(lease)s)
     WHERE group_name = %(group)s AND owner = %(member)s
     RETURNING partition
+), live AS (
+    SELECT member_id, joined_at FROM beat
+    UNION ALL
+    SELECT member_id, joined_at FROM bus.members
+    WHERE group_name = %(group)s AND member_id <> %(member)s
+      AND heartbeat_at >= now() - make_interval(secs => %(lease)s)
 )
-SELECT
-    1 + (SELECT count(*) FROM bus.members
-         WHERE group_name = %(group)s AND member_id <> %(member)s
-           AND heartbeat_at >= now() - make_interval(secs => %(lease)s)),
-    coalesce((SELECT array_agg(partition) FROM renewed), '{}')
+SELECT (SELECT array_agg(member_id ORDER BY joined_at, member_id) FROM live),
+       coalesce((SELECT array_agg(partition) FROM renewed), '{}')
 
 -- name: release
 UPDATE bus.offsets SET owner = NULL, lease_until = NULL
 WHERE group_name = %(group)s AND owner = %(member)s AND partition = ANY(%(partitions)s)
 
 -- name: claim
+-- Take up to `count` partitions that nobody holds (released, or whose lease expired: a dead
+-- member's), lowest first. SKIP LOCKED: two members claiming at once take different ones.
 UPDATE bus.offsets SET owner = %(member)s, lease_until = now() + make_interval(secs => %(lease)s)
 WHERE (group_name, partition) IN (
     SELECT group_name, partition FROM bus.offsets
-    WHERE group_name = %(group)s
-      AND (owner IS NULL OR owner = %(member)s OR lease_until IS NULL OR lease_until < now())
+    WHERE group_name = %(group)s AND owner IS DISTINCT FROM %(member)s
+      AND (owner IS NULL OR lease_until IS NULL OR lease_until < now())
     ORDER BY partition
     LIMIT %(count)s
     FOR UPDATE SKIP LOCKED

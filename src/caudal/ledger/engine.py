@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,7 @@ import orjson
 import psycopg
 import structlog
 
+from caudal.bus import errors
 from caudal.events.model import CanonicalEvent
 from caudal.ledger import validation
 from caudal.ledger.intake import load_events
@@ -35,6 +36,7 @@ REJECTED_EVENT = "ledger.rejected"
 EVENT_VERSION = "1"
 _CALLBACK_NS = uuid.UUID("6f1c0f5e-2f55-4a49-9d43-3f3c8a1e0b7d")
 MALFORMED = "CAU-LEDGER-MALFORMED"
+UNPOSTABLE = "CAU-LEDGER-UNPOSTABLE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,14 @@ def rejected_event(rejection: Rejection, impact: Impact | None) -> CanonicalEven
     )
 
 
+def unpostable_rejection(posting: Posting, exc: psycopg.Error) -> Rejection:
+    """Why the database refused to post an impact, from its message (never the values)."""
+    reason = (exc.diag.message_primary or type(exc).__name__).strip()
+    if isinstance(exc, psycopg.errors.NumericValueOutOfRange):
+        reason = f"the account's balance would exceed 9999999999999.99 ({reason})"
+    return Rejection(posting.impact.tracekey, UNPOSTABLE, reason)
+
+
 class PostingEngine:
     def __init__(self, database: Database, bus: Bus, *, max_attempts: int = 8) -> None:
         self.database = database
@@ -110,18 +120,76 @@ class PostingEngine:
     async def post(
         self, postings: Sequence[Posting], malformed: Sequence[Rejection] = ()
     ) -> BatchOutcome:
-        """Apply a batch in one transaction; retried here on deadlock/serialization failures
-        (which the fixed lock order makes rare), then raised for the bus to retry."""
+        """Apply a batch in one transaction. A data error (a balance overflowing numeric(15,2),
+        a violated constraint) would recur on every retry: the batch is then posted again impact
+        by impact, and the impacts that fail are rejected, so one poison value never holds back
+        the others (see `post_isolating`). Transient errors are raised for the bus to retry."""
+        try:
+            return await self._in_transaction(self.post_in, postings, malformed)
+        except psycopg.Error as exc:
+            if errors.classify(exc) is not errors.Kind.PERMANENT:
+                raise
+            _log.warning("ledger_batch_unpostable", impacts=len(postings), error=type(exc).__name__)
+        return await self._in_transaction(self.post_isolating, postings, malformed)
+
+    async def _in_transaction(
+        self,
+        apply: Callable[
+            [AsyncConn, Sequence[Posting], Sequence[Rejection]], Awaitable[BatchOutcome]
+        ],
+        postings: Sequence[Posting],
+        malformed: Sequence[Rejection],
+    ) -> BatchOutcome:
+        """Retried here on deadlock/serialization failures (which the fixed lock order makes
+        rare), then raised for the bus to retry."""
         for attempt in range(1, self.max_attempts + 1):
             try:
                 async with self.database.connection() as conn, conn.transaction():
-                    return await self.post_in(conn, postings, malformed)
+                    return await apply(conn, postings, malformed)
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
                 if attempt == self.max_attempts:
                     raise
                 _log.warning("ledger_post_retry", attempt=attempt)
                 await asyncio.sleep(0.01 * attempt)
         raise AssertionError("unreachable")
+
+    async def post_isolating(
+        self, conn: AsyncConn, postings: Sequence[Posting], malformed: Sequence[Rejection] = ()
+    ) -> BatchOutcome:
+        """The batch one impact at a time, each in a savepoint, in delivery order (so each
+        account's impacts keep their order): an impact that fails with a data error is rejected
+        with `CAU-LEDGER-UNPOSTABLE` (its `ledger.rejected` callback says why) and the others post
+        as usual. The accounts are locked up front in the fixed order, as `post_in` does."""
+        outcome = BatchOutcome()
+        first: dict[str, Posting] = {}
+        for posting in postings:
+            first.setdefault(posting.impact.tracekey, posting)
+        unique = list(first.values())
+        outcome.skipped = len(postings) - len(unique)
+        await self._lock_accounts(conn, unique)
+        unpostable: list[Rejection] = []
+        for posting in unique:
+            try:
+                async with conn.transaction():  # a savepoint
+                    one = await self.post_in(conn, [posting])
+            except psycopg.Error as exc:
+                if errors.classify(exc) is not errors.Kind.PERMANENT:
+                    raise
+                unpostable.append(unpostable_rejection(posting, exc))
+                continue
+            outcome.posted += one.posted
+            outcome.rejected += one.rejected
+            outcome.skipped += one.skipped
+        rejections = [*malformed, *unpostable]
+        if rejections:
+            rejected = await self._reject(conn, rejections)
+            outcome.rejected += rejected
+            await self._callbacks(
+                conn,
+                BatchOutcome(rejected=rejected),
+                {p.impact.tracekey: p.impact for p in unique},
+            )
+        return outcome
 
     async def post_in(
         self, conn: AsyncConn, postings: Sequence[Posting], malformed: Sequence[Rejection] = ()
@@ -135,11 +203,7 @@ class PostingEngine:
             else:
                 unique[posting.impact.tracekey] = posting
         batch = list(unique.values())
-        accounts = sorted({(p.impact.branch, p.impact.account) for p in batch})
-        if accounts:
-            params = {"branches": [a[0] for a in accounts], "accounts": [a[1] for a in accounts]}
-            await run(conn, "accounts_ensure", params)
-            await run(conn, "accounts_lock", params)
+        await self._lock_accounts(conn, batch)
         tracekeys = [p.impact.tracekey for p in batch] + [r.tracekey for r in malformed]
         decided = (
             {row[0] for row in await run(conn, "decided", {"tracekeys": tracekeys})}
@@ -159,22 +223,33 @@ class PostingEngine:
             else:
                 rejections.append(Rejection(posting.impact.tracekey, *verdict))
         if rejections:
-            rows = await run(
-                conn,
-                "rejections_insert",
-                {
-                    "tracekeys": [r.tracekey for r in rejections],
-                    "codes": [r.code for r in rejections],
-                    "reasons": [r.reason for r in rejections],
-                },
-            )
-            recorded = {row[0] for row in rows}
-            outcome.rejected = [r for r in rejections if r.tracekey in recorded]
+            outcome.rejected = await self._reject(conn, rejections)
         if to_post:
             outcome.posted = await self._journal(conn, to_post)
             await self._balances(conn, [p for p, _ in outcome.posted])
         await self._callbacks(conn, outcome, {p.impact.tracekey: p.impact for p in todo})
         return outcome
+
+    async def _lock_accounts(self, conn: AsyncConn, postings: Sequence[Posting]) -> None:
+        accounts = sorted({(p.impact.branch, p.impact.account) for p in postings})
+        if accounts:
+            params = {"branches": [a[0] for a in accounts], "accounts": [a[1] for a in accounts]}
+            await run(conn, "accounts_ensure", params)
+            await run(conn, "accounts_lock", params)
+
+    async def _reject(self, conn: AsyncConn, rejections: Sequence[Rejection]) -> list[Rejection]:
+        """Record the rejections; return those recorded now (not decided before)."""
+        rows = await run(
+            conn,
+            "rejections_insert",
+            {
+                "tracekeys": [r.tracekey for r in rejections],
+                "codes": [r.code for r in rejections],
+                "reasons": [r.reason for r in rejections],
+            },
+        )
+        recorded = {row[0] for row in rows}
+        return [r for r in rejections if r.tracekey in recorded]
 
     async def _journal(
         self, conn: AsyncConn, postings: list[Posting]

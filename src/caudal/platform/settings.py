@@ -34,8 +34,9 @@ class HttpSettings(BaseModel):
 class BusSettings(BaseModel):
     """The durable bus (`CAUDAL_BUS__*`); see docs/operations.md, "Bus"."""
 
-    backend: Literal["postgres"] = Field(
-        default="postgres", description="Bus adapter; NATS JetStream is the next one."
+    backend: Literal["postgres", "nats"] = Field(
+        default="postgres",
+        description="Bus adapter: `postgres` (the log in the database) or `nats` (JetStream).",
     )
     partitions: int = Field(
         default=16,
@@ -58,6 +59,30 @@ class BusSettings(BaseModel):
     retention_days: float = Field(
         default=7.0, ge=0, description="Delete consumed messages older than this; 0 keeps all."
     )
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222",
+        description="NATS server URL(s), comma-separated for a cluster (`tls://` for TLS).",
+    )
+    nats_namespace: str = Field(
+        default="caudal",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Prefix of the JetStream subjects, streams and buckets of this deployment.",
+    )
+    nats_replicas: int = Field(
+        default=1, ge=1, le=5, description="JetStream stream replicas (3 on a 3-node cluster)."
+    )
+    nats_duplicate_window_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="JetStream deduplication window: a re-sent message id within it is dropped.",
+    )
+    nats_user: str | None = Field(default=None, description="NATS user (with nats_password).")
+    nats_password: SecretStr | None = Field(default=None, description="NATS password.")
+    nats_token: SecretStr | None = Field(default=None, description="NATS auth token.")
+    nats_creds: Path | None = Field(default=None, description="NATS credentials file (JWT+nkey).")
+    nats_tls_ca: Path | None = Field(default=None, description="CA bundle to verify the server.")
+    nats_tls_cert: Path | None = Field(default=None, description="Client certificate (mTLS).")
+    nats_tls_key: Path | None = Field(default=None, description="Client key (mTLS).")
 
 
 class WebhookSettings(BaseModel):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from caudal.bus.codec import dumps, loads, partition_of
-from caudal.bus.postgres_consumer import backoff_seconds
+from caudal.bus.errors import backoff_seconds
 
 
 def test_a_key_always_lands_on_the_same_partition() -> None:

@@ -1,8 +1,10 @@
-"""The bus port. Adapters: `bus/postgres.py` (default), `bus/nats.py` (scale-out).
+"""The bus port. Adapters: `bus/postgres.py` (default), `bus/nats.py` (scale-out),
+`bus/memory.py` (tests).
 
 Semantics every adapter keeps: durable once `publish` returns (or once the caller's transaction
 commits, when a connection is given: the outbox); at-least-once delivery to every consumer group;
-order kept per key; retries with backoff and a dead letter after N attempts; replay from an offset.
+order kept per key; retries with backoff and a dead letter after N attempts (at once for a
+permanent error: the policy is `bus/errors.py`); replay from an offset.
 """
 
 from __future__ import annotations
@@ -13,7 +15,12 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from caudal.platform.bus.model import DeadLetter, GroupStatus, Message, Record
-from caudal.platform.db.pool import AsyncConn
+from caudal.platform.db.pool import AsyncConn, DatabaseUnavailable
+
+
+class BusUnavailable(DatabaseUnavailable):
+    """The bus's own server (NATS) cannot be reached: publishers answer 503 with Retry-After,
+    exactly as when the database is down (nothing was stored)."""
 
 
 class Bus(Protocol):
@@ -57,7 +64,9 @@ class Consumer(Protocol):
 
     async def handle(self, records: Sequence[Record]) -> None:
         """Process a batch. Must be idempotent on `record.message.id`: a batch may be delivered
-        again after a crash. Raise to have the batch retried with backoff: its records are then
-        delivered one at a time (`record.attempt` counts deliveries, from 1) until the failing
-        one succeeds or goes to the dead letters. A consumer may set `batch_size` (an int) to
-        change the largest batch; a new group starts from the oldest retained message."""
+        again after a crash. Raise to refuse the batch: its records are then delivered one at a
+        time (`record.attempt` counts deliveries, from 1) until the failing one succeeds or goes
+        to the dead letters, at once when its error is permanent (a data error, which would
+        recur), after `max_attempts` with backoff otherwise (every adapter applies
+        `bus.errors.after_failure`). A consumer may set `batch_size` (an int) to change the
+        largest batch; a new group starts from the oldest retained message."""

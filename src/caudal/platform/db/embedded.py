@@ -1,7 +1,15 @@
-"""The embedded PostgreSQL (`pgserver` wheel) used when no CAUDAL_DATABASE_URL is set."""
+"""The embedded PostgreSQL (`pgserver` wheel) used when no CAUDAL_DATABASE_URL is set.
+
+Several caudal processes share one server per home: pgserver keeps the PIDs of the processes
+holding it in `pgdata/.handle_pids.json`, and the last one to let go stops the server. A process
+killed with SIGKILL never removes its PID, so the server would then outlive everyone: each start
+and stop first forgets the PIDs of processes that no longer run.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,6 +37,7 @@ class EmbeddedPostgres:
             import pgserver  # lazily: only needed on embedded defaults
 
             get_server: Any = pgserver.get_server  # type: ignore[attr-defined]
+            forget_dead_holders(self.pgdata)
             self._server = get_server(self.pgdata, cleanup_mode="stop")
         admin_url: str = self._server.get_uri()
         ensure_database(admin_url, DATABASE_NAME)
@@ -38,8 +47,40 @@ class EmbeddedPostgres:
         if self._server is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
+                forget_dead_holders(self.pgdata)
                 self._server.cleanup()
             self._server = None
+
+
+def forget_dead_holders(pgdata: Path) -> list[int]:
+    """Drop the PIDs of processes that no longer run from pgserver's holder list, under its
+    lock; return the PIDs kept."""
+    from pgserver.postgres_server import PostgresServer
+
+    holders = pgdata.resolve() / ".handle_pids.json"
+    with PostgresServer._lock:
+        if not holders.exists():
+            return []
+        pids = [int(p) for p in json.loads(holders.read_text() or "[]")]
+        alive = [p for p in pids if _running(p)]
+        if alive != pids:
+            holders.write_text(json.dumps(alive))
+        return alive
+
+
+def _running(pid: int) -> bool:
+    """True while `pid` runs (a zombie, killed but not yet reaped by its parent, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): trust the signal check
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def with_database(url: str, dbname: str) -> str:
@@ -48,8 +89,12 @@ def with_database(url: str, dbname: str) -> str:
     return make_conninfo("", **params)
 
 
+_CREATE_LOCK = 0x6361756463  # processes starting at once on a fresh home create it once
+
+
 def ensure_database(admin_url: str, dbname: str, template: str | None = None) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_CREATE_LOCK,))  # freed when it closes
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
         if exists:
             return

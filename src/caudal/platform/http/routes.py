@@ -32,11 +32,16 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     tags=["platform"],
-    summary="Readiness: the database answers and every migration is applied (else 503).",
+    summary="Readiness: the database (and the bus server, if any) answer, every migration is "
+    "applied (else 503).",
     responses={503: {"description": "Not ready; the detail says why."}},
 )
 async def readyz(request: Request) -> Health:
-    ready, reason = await container(request).database.readiness()
+    c = container(request)
+    ready, reason = await c.database.readiness()
+    bus_readiness = getattr(c.bus, "readiness", None)  # a bus with its own server (NATS)
+    if ready and bus_readiness is not None:
+        ready, reason = await bus_readiness()
     if not ready:
         raise unavailable(reason)
     return Health(status="ready")
