@@ -1,8 +1,10 @@
 """Real-time monitoring API (scope monitor:read), read by the dashboard.
 
-- `GET /v1/monitor/rates?since=&source=&type=&platform=`: per-minute counts (by received time).
-- `GET /v1/monitor/events?type=&device=&source=&from=&to=&limit=&cursor=`: recent events,
-  newest first (by received time), keyset-paginated.
+- `GET /v1/monitor/rates?since=&step=&source=&type=&platform=`: counts per minute, or per `step`
+  bucket (`10m`, `1h`; aligned on the epoch), by received time.
+- `GET /v1/monitor/events?type=&device=&source=&platform=&from=&to=&limit=&cursor=&after=`:
+  recent events, newest first (by received time), keyset-paginated both ways: `cursor` (a
+  `next_cursor`) reads older events, `after` (a `prev_cursor`) newer ones.
 Shapes are documented in docs/api.md; keep them stable.
 """
 
@@ -53,10 +55,12 @@ async def rates(
     source: Annotated[str | None, Query(max_length=64)] = None,
     type: Annotated[str | None, Query(max_length=128)] = None,
     platform: Annotated[str | None, Query(max_length=64)] = None,
+    step: Annotated[str | None, Query(max_length=16, description="bucket size; 1m")] = None,
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
     start = _instant(since, "since", now - timedelta(hours=1))
     assert start is not None
+    bucket = _step(step)
     clauses: list[sql.Composable] = [sql.SQL("minute >= date_trunc('minute', %s::timestamptz)")]
     params: list[Any] = [start]
     for column, value in (("source", source), ("type", type), ("platform", platform)):
@@ -64,9 +68,11 @@ async def rates(
             clauses.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
             params.append(value)
     query = sql.SQL(
-        "SELECT minute, source, type, platform, count FROM events.minute_counts WHERE {} "
-        "ORDER BY minute, source, type, platform LIMIT 20000"
+        "SELECT date_bin(make_interval(secs => %s), minute, 'epoch'::timestamptz) AS bucket, "
+        "source, type, platform, sum(count) FROM events.minute_counts WHERE {} "
+        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4 LIMIT 20000"
     ).format(sql.SQL(" AND ").join(clauses))
+    params.insert(0, bucket)
     async with container(request).database.connection() as conn:
         cur = await conn.execute(query, params)
         rows = await cur.fetchall()
@@ -86,6 +92,21 @@ async def rates(
         "total": sum(s["count"] for s in series),
         "series": series,
     }
+
+
+def _step(value: str | None) -> int:
+    """A bucket size in whole minutes, from one minute to one day (seconds)."""
+    if value is None:
+        return 60
+    try:
+        seconds = parse_seconds(value)
+    except ValueError:
+        seconds = 0
+    if seconds % 60 or not 60 <= seconds <= 86400:
+        raise validation_error(
+            "step", "CAU-MON-STEP", "`step` must be whole minutes from 1m to 1d, like 10m or 1h"
+        )
+    return seconds
 
 
 def _event(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -111,14 +132,17 @@ async def recent_events(
     type: Annotated[str | None, Query(max_length=128)] = None,
     device: Annotated[str | None, Query(max_length=128, description="deviceId")] = None,
     source: Annotated[str | None, Query(max_length=64)] = None,
+    platform: Annotated[str | None, Query(max_length=64)] = None,
     from_: Annotated[str | None, Query(alias="from", description="ISO or duration")] = None,
     to: Annotated[str | None, Query(description="ISO timestamp or duration (exclusive)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    after: Annotated[str | None, Query(max_length=200, description="a prev_cursor")] = None,
 ) -> dict[str, Any]:
     clauses: list[sql.Composable] = []
     params: list[Any] = []
-    for column, value in (("type", type), ("device_id", device), ("source", source)):
+    filters = (("type", type), ("device_id", device), ("source", source), ("platform", platform))
+    for column, value in filters:
         if value is not None:
             clauses.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
             params.append(value)
@@ -130,23 +154,33 @@ async def recent_events(
     if end is not None:
         clauses.append(sql.SQL("received_at < %s"))
         params.append(end)
-    if cursor:
-        at, id_ = paging.decode(cursor)
-        clauses.append(sql.SQL("(received_at, id) < (%s, %s)"))
+    # Newer pages are read oldest first from the position, then shown newest first.
+    newer = after is not None and cursor is None
+    position = after if newer else cursor
+    if position:
+        at, id_ = paging.decode(position)
+        clauses.append(
+            sql.SQL("(received_at, id) > (%s, %s)" if newer else "(received_at, id) < (%s, %s)")
+        )
         params += [at, id_]
+    order = "ASC" if newer else "DESC"
     query = sql.SQL(
-        "SELECT {} FROM events.recent {} ORDER BY received_at DESC, id DESC LIMIT %s"
+        "SELECT {} FROM events.recent {} ORDER BY received_at {order}, id {order} LIMIT %s"
     ).format(
         sql.SQL(_RECENT_COLUMNS),
         sql.SQL("WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL(""),
+        order=sql.SQL(order),
     )
     params.append(limit + 1)
     async with container(request).database.connection() as conn:
         cur = await conn.execute(query, params)
         rows = await cur.fetchall()
-    items = [_event(r) for r in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = paging.encode(last[5], str(last[0]))
-    return {"items": items, "next_cursor": next_cursor}
+    more = len(rows) > limit
+    page = rows[:limit][::-1] if newer else rows[:limit]
+    older = more if not newer else bool(page)  # a newer page always has the `after` row below
+    newer_exist = (more if newer else position is not None) and bool(page)
+    return {
+        "items": [_event(r) for r in page],
+        "next_cursor": paging.encode(page[-1][5], str(page[-1][0])) if older else None,
+        "prev_cursor": paging.encode(page[0][5], str(page[0][0])) if newer_exist else None,
+    }

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
-from caudal.web.pages import _count, _to_utc
-from caudal.web.render import _money, _when
+from caudal.web.explorer import to_utc as _to_utc
+from caudal.web.pages import _count
+from caudal.web.render import money as _money
+from caudal.web.render import when as _when
 from caudal.web.stream import sse
 
 
