@@ -117,6 +117,8 @@ async def live(request: Request, session: Annotated[WebSession, Depends(data_ses
         {
             "rows": [display_row(e) for e in rows],
             "newest": rows[0].get("received_at") if rows else since or None,
+            # More arrived than one poll carries: the page says so rather than leave a gap.
+            "more": bool(found.value and found.value.get("next")),
         },
         headers={"Cache-Control": "no-store"},
     )

@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 from structlog.testing import capture_logs
 
 from caudal.platform.bootstrap import Container
-from caudal.web import export
+from caudal.web import explorer, export
 from tests.integration.web.conftest import page_csrf
 
 SignIn = Callable[..., Awaitable[httpx.Response]]
@@ -121,6 +121,14 @@ async def test_the_export_is_bounded_and_parquet_is_typed(
     assert str(table.schema.field("occurred_at").type) == "timestamp[us, tz=UTC]"
     assert json.loads(table.column("data")[0].as_py()) == {"i": 1}
     assert (await client.get("/events/export.xlsx")).status_code == 404
+    monkeypatch.setattr(explorer, "LIVE_LIMIT", 5)
+    since = (NOW - timedelta(seconds=3)).isoformat()
+    live = (
+        await client.get("/ui/events/live", params={"type": "click_export", "since": since})
+    ).json()
+    assert [r["type"] for r in live["rows"]] == ["click_export"] * 4 and live["more"] is False
+    burst = (await client.get("/ui/events/live", params={"type": "click_export"})).json()
+    assert len(burst["rows"]) == 5 and burst["more"] is True  # the page says to reload
 
 
 async def test_overview_ranges_and_no_empty_table_under_a_scope_notice(

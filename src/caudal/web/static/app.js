@@ -395,8 +395,10 @@
       if (added && empty) { empty.hidden = true; table.hidden = false; }
       if (status) {
         status.setAttribute("data-state", "live");
-        status.textContent = "Live · " + (added ? added + " new · " : "") + "checked " +
-          new Date().toISOString().slice(11, 19) + " UTC";
+        status.textContent = found.more
+          ? "Live · more new events than one update carries: reload for all of them"
+          : "Live · " + (added ? added + " new · " : "") + "checked " +
+            new Date().toISOString().slice(11, 19) + " UTC";
       }
       return true;
     });
