@@ -70,18 +70,24 @@ async def run_output(request: Request, run_id: str, kind: str, session: Data) ->
     found = await _run(request, session, run_id) if kind in pipelines.KINDS else Section.of(None)
     run = found.value if found.ok and isinstance(found.value, dict) else None
     url = pipelines.output(run, kind) if run and run.get("status") == "succeeded" else None
-    chunks = await run_in_threadpool(pipelines.open_chunks, url) if url else None
-    if run is None or chunks is None:
+    if run is None or url is None:
         return render(
             "message.html",
             session=session,
             status=403 if found.state == "forbidden" else 404,
             title="No such file",
             message=found.message
-            or (
-                f"This run has no {kind.upper()} output: it failed, is still running, or its "
-                "partition was deleted by retention. Run the pipeline again for that date."
-            ),
+            or f"This run has no {kind.upper()} output (it failed or is still running).",
+        )
+    chunks = await run_in_threadpool(pipelines.open_output, url)
+    if chunks is None:
+        return render(
+            "message.html",
+            session=session,
+            status=410,
+            title="File deleted",
+            message=f"This run's {kind.upper()} is gone: the export retention "
+            "(CAUDAL_PIPELINES__RETENTION_DAYS) deleted it. Run that date again to recreate it.",
         )
     name = f"{run.get('pipeline', 'output')}-{run.get('run_date', 'run')}.{kind}"
     return StreamingResponse(

@@ -52,9 +52,10 @@ async def start_user_carts(reader: Reader) -> Section:
     return Section.of(result.body)
 
 
-def open_chunks(url: str) -> Iterator[bytes] | None:
-    """The output file in chunks through fsspec (file://, s3://, gs://: wherever it was put), or
-    None when it is gone (retention deleted it): opened before any byte is promised."""
+def open_output(url: str) -> Iterator[bytes] | None:
+    """The output file in chunks, through fsspec (file://, s3://, gs://: wherever it was put),
+    opened now so a file that is gone (deleted by retention) is known before any byte is sent;
+    None when it is gone."""
     import fsspec
 
     try:
