@@ -9,6 +9,7 @@ import httpx
 import typer
 
 from caudal.cli.console import err, fail, out
+from caudal.cli.support import load_settings
 from caudal.demo.runner import Demo, DemoError, Tally
 from caudal.platform import scopes
 
@@ -17,7 +18,6 @@ DEMO_SCOPES = (scopes.EVENTS_WRITE, scopes.CUSTOMERS_PII, scopes.LEDGER_WRITE)
 
 def _local_token(ttl_seconds: int) -> str:
     """A token for the demo's scopes, signed with this machine's CAUDAL_HOME secret."""
-    from caudal.cli.main import load_settings
     from caudal.platform.auth import TokenService
 
     settings = load_settings()
@@ -68,8 +68,6 @@ def demo(
     """Send realistic live traffic: Android/iOS clicks, uploads, card purchases, bureau queries,
     customers and ledger impacts, through the HTTP API."""
     if url is None:
-        from caudal.cli.main import load_settings
-
         settings = load_settings()
         url = f"http://{settings.host}:{settings.port}"
     bearer = token or _local_token(int(duration) + 3600 if duration else 12 * 3600)
@@ -103,3 +101,7 @@ def demo(
         err.print("stopped.")
         return
     out.print(f"[green]done:[/] {sum(tally.events.values())} events sent")
+
+
+app = typer.Typer()  # what `demo.capability` adds to `caudal`
+app.command("demo")(demo)

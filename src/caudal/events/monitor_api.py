@@ -16,11 +16,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from psycopg import sql
 
-from caudal.cli.durations import parse_seconds
 from caudal.events import paging
 from caudal.events.timestamps import TimestampError, parse_utc
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
+from caudal.platform.durations import parse_seconds
 from caudal.platform.errors import validation_error
 from caudal.platform.http.deps import container, require
 
@@ -109,20 +109,10 @@ def _step(value: str | None) -> int:
     return seconds
 
 
-def _event(row: tuple[Any, ...]) -> dict[str, Any]:
-    id_, src, typ, version, occurred, received, plat, device, trace, data = row
-    return {
-        "id": id_,
-        "source": src,
-        "type": typ,
-        "version": version,
-        "occurred_at": occurred.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "received_at": received.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "platform": plat,
-        "device_id": device,
-        "trace_key": trace,
-        "data": data,
-    }
+def _event(row: dict[str, Any]) -> dict[str, Any]:
+    for key in ("occurred_at", "received_at"):
+        row[key] = row[key].astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return row
 
 
 @router.get("/v1/monitor/events", summary="Recent events by type, device and time range.")
@@ -154,33 +144,21 @@ async def recent_events(
     if end is not None:
         clauses.append(sql.SQL("received_at < %s"))
         params.append(end)
-    # Newer pages are read oldest first from the position, then shown newest first.
-    newer = after is not None and cursor is None
-    position = after if newer else cursor
-    if position:
-        at, id_ = paging.decode(position)
-        clauses.append(
-            sql.SQL("(received_at, id) > (%s, %s)" if newer else "(received_at, id) < (%s, %s)")
+    where = (clauses, params)
+    database = container(request).database
+    if after is not None and cursor is None:  # the newer page, above an `after` position
+        rows, more = await paging.newer_than(
+            database, "events.recent", _RECENT_COLUMNS, where, limit, after
         )
-        params += [at, id_]
-    order = "ASC" if newer else "DESC"
-    query = sql.SQL(
-        "SELECT {} FROM events.recent {} ORDER BY received_at {order}, id {order} LIMIT %s"
-    ).format(
-        sql.SQL(_RECENT_COLUMNS),
-        sql.SQL("WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL(""),
-        order=sql.SQL(order),
-    )
-    params.append(limit + 1)
-    async with container(request).database.connection() as conn:
-        cur = await conn.execute(query, params)
-        rows = await cur.fetchall()
-    more = len(rows) > limit
-    page = rows[:limit][::-1] if newer else rows[:limit]
-    older = more if not newer else bool(page)  # a newer page always has the `after` row below
-    newer_exist = (more if newer else position is not None) and bool(page)
-    return {
-        "items": [_event(r) for r in page],
-        "next_cursor": paging.encode(page[-1][5], str(page[-1][0])) if older else None,
-        "prev_cursor": paging.encode(page[0][5], str(page[0][0])) if newer_exist else None,
-    }
+        older = bool(rows)  # the `after` row itself lies below
+        newer = more and bool(rows)
+    else:
+        rows, next_cursor = await paging.newest_first(
+            database, "events.recent", _RECENT_COLUMNS, where, limit, cursor
+        )
+        older = next_cursor is not None
+        newer = cursor is not None and bool(rows)
+    next_cursor = paging.position_of(rows[-1]) if older else None
+    prev_cursor = paging.position_of(rows[0]) if newer else None
+    items = [_event(r) for r in rows]
+    return {"items": items, "next_cursor": next_cursor, "prev_cursor": prev_cursor}
