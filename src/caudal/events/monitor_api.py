@@ -1,8 +1,10 @@
 """Real-time monitoring API (scope monitor:read), read by the dashboard.
 
-- `GET /v1/monitor/rates?since=&source=&type=&platform=`: per-minute counts (by received time).
-- `GET /v1/monitor/events?type=&device=&source=&from=&to=&limit=&cursor=`: recent events,
-  newest first (by received time), keyset-paginated.
+- `GET /v1/monitor/rates?since=&step=&source=&type=&platform=`: counts per minute, or per `step`
+  bucket (`10m`, `1h`; aligned on the epoch), by received time.
+- `GET /v1/monitor/events?type=&device=&source=&platform=&from=&to=&limit=&cursor=&after=`:
+  recent events, newest first (by received time), keyset-paginated both ways: `cursor` (a
+  `next_cursor`) reads older events, `after` (a `prev_cursor`) newer ones.
 Shapes are documented in docs/api.md; keep them stable.
 """
 
@@ -53,10 +55,12 @@ async def rates(
     source: Annotated[str | None, Query(max_length=64)] = None,
     type: Annotated[str | None, Query(max_length=128)] = None,
     platform: Annotated[str | None, Query(max_length=64)] = None,
+    step: Annotated[str | None, Query(max_length=16, description="bucket size; 1m")] = None,
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
     start = _instant(since, "since", now - timedelta(hours=1))
     assert start is not None
+    bucket = _step(step)
     clauses: list[sql.Composable] = [sql.SQL("minute >= date_trunc('minute', %s::timestamptz)")]
     params: list[Any] = [start]
     for column, value in (("source", source), ("type", type), ("platform", platform)):
@@ -64,9 +68,11 @@ async def rates(
             clauses.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
             params.append(value)
     query = sql.SQL(
-        "SELECT minute, source, type, platform, count FROM events.minute_counts WHERE {} "
-        "ORDER BY minute, source, type, platform LIMIT 20000"
+        "SELECT date_bin(make_interval(secs => %s), minute, 'epoch'::timestamptz) AS bucket, "
+        "source, type, platform, sum(count) FROM events.minute_counts WHERE {} "
+        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4 LIMIT 20000"
     ).format(sql.SQL(" AND ").join(clauses))
+    params.insert(0, bucket)
     async with container(request).database.connection() as conn:
         cur = await conn.execute(query, params)
         rows = await cur.fetchall()
@@ -88,6 +94,21 @@ async def rates(
     }
 
 
+def _step(value: str | None) -> int:
+    """A bucket size in whole minutes, from one minute to one day (seconds)."""
+    if value is None:
+        return 60
+    try:
+        seconds = parse_seconds(value)
+    except ValueError:
+        seconds = 0
+    if seconds % 60 or not 60 <= seconds <= 86400:
+        raise validation_error(
+            "step", "CAU-MON-STEP", "`step` must be whole minutes from 1m to 1d, like 10m or 1h"
+        )
+    return seconds
+
+
 def _event(row: dict[str, Any]) -> dict[str, Any]:
     for key in ("occurred_at", "received_at"):
         row[key] = row[key].astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -101,14 +122,17 @@ async def recent_events(
     type: Annotated[str | None, Query(max_length=128)] = None,
     device: Annotated[str | None, Query(max_length=128, description="deviceId")] = None,
     source: Annotated[str | None, Query(max_length=64)] = None,
+    platform: Annotated[str | None, Query(max_length=64)] = None,
     from_: Annotated[str | None, Query(alias="from", description="ISO or duration")] = None,
     to: Annotated[str | None, Query(description="ISO timestamp or duration (exclusive)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    after: Annotated[str | None, Query(max_length=200, description="a prev_cursor")] = None,
 ) -> dict[str, Any]:
     clauses: list[sql.Composable] = []
     params: list[Any] = []
-    for column, value in (("type", type), ("device_id", device), ("source", source)):
+    filters = (("type", type), ("device_id", device), ("source", source), ("platform", platform))
+    for column, value in filters:
         if value is not None:
             clauses.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
             params.append(value)
@@ -120,12 +144,21 @@ async def recent_events(
     if end is not None:
         clauses.append(sql.SQL("received_at < %s"))
         params.append(end)
-    rows, next_cursor = await paging.newest_first(
-        container(request).database,
-        "events.recent",
-        _RECENT_COLUMNS,
-        (clauses, params),
-        limit,
-        cursor,
-    )
-    return {"items": [_event(r) for r in rows], "next_cursor": next_cursor}
+    where = (clauses, params)
+    database = container(request).database
+    if after is not None and cursor is None:  # the newer page, above an `after` position
+        rows, more = await paging.newer_than(
+            database, "events.recent", _RECENT_COLUMNS, where, limit, after
+        )
+        older = bool(rows)  # the `after` row itself lies below
+        newer = more and bool(rows)
+    else:
+        rows, next_cursor = await paging.newest_first(
+            database, "events.recent", _RECENT_COLUMNS, where, limit, cursor
+        )
+        older = next_cursor is not None
+        newer = cursor is not None and bool(rows)
+    next_cursor = paging.position_of(rows[-1]) if older else None
+    prev_cursor = paging.position_of(rows[0]) if newer else None
+    items = [_event(r) for r in rows]
+    return {"items": items, "next_cursor": next_cursor, "prev_cursor": prev_cursor}

@@ -1,4 +1,5 @@
-"""Keyset pages over (received_at, id), newest first, with opaque cursors."""
+"""Keyset pages over (received_at, id), newest first, with opaque cursors: older pages after a
+cursor, and newer pages above one (read oldest first from it, handed back newest first)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ def decode(cursor: str) -> tuple[datetime, str]:
         ) from None
 
 
+def position_of(row: dict[str, Any]) -> str:
+    """The cursor of a row's position."""
+    return encode(row["received_at"], str(row["id"]))
+
+
 async def newest_first(
     database: Database,
     relation: str,
@@ -55,5 +61,29 @@ async def newest_first(
         rows = await cur.fetchall()
     if len(rows) <= limit:
         return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], encode(last["received_at"], str(last["id"]))
+    return rows[:limit], position_of(rows[limit - 1])
+
+
+async def newer_than(
+    database: Database,
+    relation: str,
+    columns: str,
+    where: tuple[list[sql.Composable], list[Any]],
+    limit: int,
+    after: str,
+    id_type: str = "text",
+) -> tuple[list[dict[str, Any]], bool]:
+    """The `limit` rows just above the `after` position, newest first; and whether even newer
+    rows exist beyond them."""
+    clauses, params = list(where[0]), list(where[1])
+    moment, id_ = decode(after)
+    clauses.append(sql.SQL("(received_at, id) > (%s, %s::{})").format(sql.SQL(id_type)))
+    params += [moment, id_]
+    query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY received_at, id LIMIT %s").format(
+        sql.SQL(columns), sql.SQL(relation), sql.SQL(" AND ").join(clauses)
+    )
+    async with database.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(query, [*params, limit + 1])
+        rows = await cur.fetchall()
+    return rows[:limit][::-1], len(rows) > limit

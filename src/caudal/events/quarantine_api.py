@@ -1,20 +1,30 @@
-"""`GET /v1/quarantine` (events:read): invalid events with their reason, newest first; and
-`POST /v1/quarantine/replay` (events:write), the HTTP twin of `caudal quarantine replay`."""
+"""`GET /v1/quarantine` (events:read): invalid events with their reason, newest first;
+`POST /v1/quarantine/replay` (events:write), the HTTP twin of `caudal quarantine replay`; and
+`DELETE /v1/quarantine/{id}` (events:write): discard a held entry that can never pass (a test
+payload, a retired producer), recorded in the log with who discarded what and why it was held."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+import structlog
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from caudal.events import runtime
 from caudal.events.quarantine import QuarantineFilter, list_entries, replay
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
+from caudal.platform.errors import not_found
 from caudal.platform.http.deps import container, require
 
 router = APIRouter(tags=["events"])
+_audit = structlog.get_logger("caudal.audit")
+DISCARD = (
+    "DELETE FROM events.quarantine WHERE id = %s AND replayed_at IS NULL "
+    "RETURNING source, type, reason, code, received_at"
+)
 
 
 @router.get("/v1/quarantine", summary="Quarantined events (filters, keyset pagination).")
@@ -55,3 +65,31 @@ async def replay_quarantine(
     events = runtime.get(c)
     report = await replay(c.database, events.bus, events.catalog, events.limits, type_=type)
     return {"replayed": report.replayed, "still_invalid": report.still_invalid}
+
+
+@router.delete(
+    "/v1/quarantine/{entry_id}",
+    status_code=204,
+    summary="Discard a held entry (never replayed); the discard is recorded in the audit log.",
+)
+async def discard_quarantined(
+    request: Request,
+    entry_id: uuid.UUID,
+    principal: Annotated[Principal, Depends(require(scopes.EVENTS_WRITE))],
+) -> Response:
+    async with container(request).database.connection() as conn:
+        row = await (await conn.execute(DISCARD, (entry_id,))).fetchone()
+    if row is None:
+        raise not_found(f"held quarantine entry {entry_id}", "CAU-EVT-QUARANTINE-NOT-FOUND")
+    source, type_, reason, code, received_at = row
+    _audit.info(
+        "quarantine_discarded",
+        subject=principal.subject,
+        entry=str(entry_id),
+        source=source,
+        type=type_,
+        reason=reason,
+        code=code,
+        received_at=received_at.isoformat(),
+    )
+    return Response(status_code=204)

@@ -25,7 +25,7 @@ NAV = (
 )
 
 
-def _when(value: Any) -> str:
+def when(value: Any) -> str:
     """An ISO timestamp as `2026-11-22 01:02:03 UTC`; anything else as given."""
     if value in (None, ""):
         return "—"
@@ -42,7 +42,7 @@ def _when(value: Any) -> str:
     return str(value)
 
 
-def _money(value: Any) -> str:
+def money(value: Any) -> str:
     if value in (None, ""):
         return "—"
     try:
@@ -52,7 +52,7 @@ def _money(value: Any) -> str:
     return f"{amount:,.2f}"
 
 
-def _pretty(value: Any) -> str:
+def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
 
 
@@ -64,9 +64,9 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["when"] = _when
-    env.filters["money"] = _money
-    env.filters["pretty"] = _pretty
+    env.filters["when"] = when
+    env.filters["money"] = money
+    env.filters["pretty"] = pretty
     env.globals["nav"] = NAV
     env.globals["version"] = __version__
     return env

@@ -14,6 +14,7 @@ from starlette.responses import StreamingResponse
 from caudal.platform.db.pool import DatabaseUnavailable
 from caudal.platform.http.deps import container
 from caudal.web.deps import data_session, session_store
+from caudal.web.overview import pick_range
 from caudal.web.sessions import SessionStore, WebSession
 from caudal.web.snapshot import overview_snapshot
 from caudal.web.sources.fetch import Reader
@@ -41,6 +42,7 @@ async def overview_stream(
     settings = container(request).settings.web
     reader = Reader(request.app, session, getattr(request.state, "trace_key", None))
     store = session_store(request)
+    span = pick_range(request.query_params.get("range"))
 
     async def events() -> AsyncIterator[bytes]:
         # Bounded: the browser reconnects by itself, and a server shutdown never waits long.
@@ -55,7 +57,7 @@ async def overview_stream(
                     yield sse("signed-out", {"login": "/login"})
                     return
             try:
-                yield sse("overview", await overview_snapshot(reader))
+                yield sse("overview", await overview_snapshot(reader, span=span))
             except DatabaseUnavailable:
                 yield sse("unavailable", {"detail": "the database is unavailable; retrying"})
             await asyncio.sleep(settings.stream_interval_seconds)

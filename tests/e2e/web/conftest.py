@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +29,6 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "web"
 
 
 def chromium_path() -> str:
@@ -46,7 +47,7 @@ def web_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fakestore() -> Iterator[str]:
+def fakestore_process() -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """`caudal fakestore serve`: the FakeStore data set the pipelines page's run reads."""
     port = free_port()
     proc = subprocess.Popen(
@@ -65,10 +66,16 @@ def fakestore() -> Iterator[str]:
                 time.sleep(0.1)
         else:
             raise AssertionError("caudal fakestore serve never answered")
-        yield url
+        yield proc, url
     finally:
+        proc.send_signal(signal.SIGCONT)  # a test may have paused it
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def fakestore(fakestore_process: tuple[subprocess.Popen[bytes], str]) -> str:
+    return fakestore_process[1]
 
 
 @pytest.fixture(scope="module")
@@ -132,11 +139,35 @@ def sign_in(page: Page, base_url: str, token: str, path: str = "/") -> None:
     page.wait_for_url(base_url + path)
 
 
+@pytest.fixture(scope="session")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the screenshots go: the run's tmp dir (pytest prints it with `-rA` on failure)."""
+    return tmp_path_factory.mktemp("screenshots")
+
+
+_SHOTS: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def _screenshot_dir(shots: Path) -> None:
+    _SHOTS[:] = [shots]
+
+
 def screenshot(page: Page, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    target = ARTIFACTS / f"{name}.png"
+    """A full-page PNG under the run's tmp dir (`shots`), named after what it shows."""
+    target = _SHOTS[0] / f"{name}.png"
     page.screenshot(path=str(target), full_page=True)
     return target
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def mint(home: Path, *scopes: str, subject: str) -> str:

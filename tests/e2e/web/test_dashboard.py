@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -15,19 +14,9 @@ from playwright.sync_api import BrowserContext
 
 from caudal.demo.traffic import cpf, offset_timestamp
 from tests.e2e.conftest import Server
-from tests.e2e.web.conftest import mint, screenshot, sign_in
+from tests.e2e.web.conftest import mint, screenshot, sign_in, wait_for
 
 Contexts = Callable[..., BrowserContext]
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def frontend(platform: str, device: str, event_id: str, n: int) -> dict[str, Any]:

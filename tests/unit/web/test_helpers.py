@@ -1,7 +1,12 @@
 from __future__ import annotations
 
-from caudal.web.pages import _count, _to_utc
-from caudal.web.render import _money, _when
+from pathlib import Path
+
+from caudal.web.explorer import to_utc as _to_utc
+from caudal.web.pages import _count
+from caudal.web.render import money as _money
+from caudal.web.render import when as _when
+from caudal.web.sources.pipelines import open_output
 from caudal.web.stream import sse
 
 
@@ -29,3 +34,11 @@ def test_display_filters() -> None:
     assert _money("1234.5") == "1,234.50"
     assert _money("-0.10") == "-0.10"
     assert _money(None) == "—"
+
+
+def test_a_deleted_output_is_known_before_any_byte_is_promised(tmp_path: Path) -> None:
+    kept = tmp_path / "user_carts.csv"
+    kept.write_bytes(b"user_id\n1\n")
+    chunks = open_output(kept.as_uri())
+    assert chunks is not None and b"".join(chunks) == b"user_id\n1\n"
+    assert open_output((tmp_path / "gone.csv").as_uri()) is None

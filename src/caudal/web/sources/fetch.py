@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from caudal.web.internal_api import InternalApi, has_route
@@ -17,6 +18,11 @@ class Reader:
         self.session = session
         self.trace_key = trace_key
         self.api = InternalApi(app, session.token, trace_key)
+
+    @classmethod
+    def of(cls, request: Any, session: WebSession) -> Reader:
+        """The reader of one page request, carrying its trace key to the API calls."""
+        return cls(request.app, session, getattr(request.state, "trace_key", None))
 
     def has(self, route: str) -> bool:
         return has_route(self.app, route)
@@ -36,3 +42,12 @@ class Reader:
         if not result.ok:
             return Section.error(f"{what}: {result.detail}")
         return Section.of(result.body)
+
+
+def is_uuid(value: str) -> bool:
+    """Ids in page URLs are checked before they reach an API path."""
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

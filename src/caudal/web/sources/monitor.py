@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
+import structlog
+
 from caudal.platform import scopes
-from caudal.web.overview import WINDOW_MINUTES, RateRow
+from caudal.web.overview import RateRow
 from caudal.web.section import Section
 from caudal.web.sources.fetch import Reader
 from caudal.web.sources.shapes import first, items, next_cursor
+
+log = structlog.get_logger("caudal.web")
 
 RATES = "/v1/monitor/rates"
 EVENTS = "/v1/monitor/events"
@@ -45,9 +50,10 @@ def rate_rows(body: Any) -> list[RateRow]:
     return rows
 
 
-async def rates(reader: Reader, now: datetime) -> Section:
-    since = (now - timedelta(minutes=WINDOW_MINUTES)).astimezone(UTC).isoformat()
-    section = await reader.get("Event rates", scopes.MONITOR_READ, RATES, since=since)
+async def rates(reader: Reader, since: datetime, step: str = "1m") -> Section:
+    """Counts per `step` bucket from `since` (the start of the first bucket) to now."""
+    start = since.astimezone(UTC).isoformat()
+    section = await reader.get("Event rates", scopes.MONITOR_READ, RATES, since=start, step=step)
     if not section.ok:
         return section
     return Section.of(rate_rows(section.value))
@@ -57,15 +63,34 @@ async def recent_events(reader: Reader, filters: dict[str, str]) -> Section:
     section = await reader.get("The events explorer", scopes.MONITOR_READ, EVENTS, **filters)
     if not section.ok:
         return section
-    rows = items(section.value)
-    platform = filters.get("platform", "").lower()
-    if platform:  # the realtime API filters by type/device/time; platform is checked here too
-        rows = [r for r in rows if str(_platform(r) or "").lower() == platform]
-    return Section.of({"rows": rows, "next": next_cursor(section.value)})
+    body = section.value
+    previous = body.get("prev_cursor") if isinstance(body, dict) else None
+    return Section.of(
+        {"rows": items(body), "next": next_cursor(body), "previous": previous or None}
+    )
 
 
-def _platform(row: dict[str, Any]) -> Any:
-    device = row.get("device")
-    if isinstance(device, dict):
-        return device.get("platform")
-    return row.get("platform")
+async def all_events(
+    reader: Reader, filters: dict[str, str], page_rows: int, max_rows: int
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every matching event, newest first, one API page at a time, at most `max_rows`.
+
+    A page that fails mid-way ends the download early (logged): its status line is long sent.
+    """
+    cursor: str | None = None
+    sent = 0
+    while sent < max_rows:
+        query = {**filters, "limit": str(min(page_rows, max_rows - sent))}
+        if cursor:
+            query["cursor"] = cursor
+        section = await reader.get("The events explorer", scopes.MONITOR_READ, EVENTS, **query)
+        if not section.ok:
+            log.warning("web_export_ended_early", detail=section.message)
+            return
+        rows = items(section.value)
+        if rows:
+            yield rows
+        sent += len(rows)
+        cursor = next_cursor(section.value)
+        if not cursor or not rows:
+            return

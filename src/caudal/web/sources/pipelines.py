@@ -16,9 +16,13 @@ TRIGGER = "/v1/pipelines/user-carts/runs"
 CHUNK = 1024 * 1024
 
 
-def csv_output(run: dict[str, Any]) -> str | None:
+KINDS = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
+
+
+def output(run: dict[str, Any], kind: str) -> str | None:
+    """The run's output file of that kind (`csv` or `parquet`), if it wrote one."""
     outputs = run.get("outputs") or []
-    return next((str(o) for o in outputs if str(o).endswith(".csv")), None)
+    return next((str(o) for o in outputs if str(o).endswith("." + kind)), None)
 
 
 async def runs(reader: Reader, limit: int = 20) -> Section:
@@ -26,7 +30,9 @@ async def runs(reader: Reader, limit: int = 20) -> Section:
     if not section.ok:
         return section
     found = items(section.value)[:limit]
-    return Section.of([{**run, "csv": csv_output(run)} for run in found])
+    return Section.of(
+        [{**run, "csv": output(run, "csv"), "parquet": output(run, "parquet")} for run in found]
+    )
 
 
 async def run(reader: Reader, run_id: str) -> Section:
@@ -46,10 +52,20 @@ async def start_user_carts(reader: Reader) -> Section:
     return Section.of(result.body)
 
 
-def read_chunks(url: str) -> Iterator[bytes]:
-    """The output file in chunks, through fsspec (file://, s3://, gs://: wherever it was put)."""
+def open_output(url: str) -> Iterator[bytes] | None:
+    """The output file in chunks, through fsspec (file://, s3://, gs://: wherever it was put),
+    opened now so a file that is gone (deleted by retention) is known before any byte is sent;
+    None when it is gone."""
     import fsspec
 
-    with fsspec.open(url, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            yield chunk
+    try:
+        handle = fsspec.open(url, "rb").open()
+    except FileNotFoundError:
+        return None
+
+    def chunks() -> Iterator[bytes]:
+        with handle:
+            while chunk := handle.read(CHUNK):
+                yield chunk
+
+    return chunks()

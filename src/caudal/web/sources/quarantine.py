@@ -10,6 +10,7 @@ from caudal.web.sources.fetch import Reader
 from caudal.web.sources.shapes import items, next_cursor
 
 LIST = "/v1/quarantine"
+ENTRY = "/v1/quarantine/{entry_id}"
 COUNT_LIMIT = 500
 
 
@@ -48,3 +49,19 @@ async def replay(reader: Reader, event_type: str | None) -> Section:
         container.database, events.bus, events.catalog, events.limits, type_=event_type
     )
     return Section.of({"replayed": len(report.replayed), "still_invalid": report.still_invalid})
+
+
+async def discard(reader: Reader, entry_id: str) -> Section:
+    """Discard one held entry for good (`DELETE /v1/quarantine/{id}`, audited by the API)."""
+    if not reader.session.has(scopes.EVENTS_WRITE):
+        return Section.forbidden(scopes.EVENTS_WRITE)
+    if not reader.has(ENTRY):
+        return Section.unavailable("Discarding quarantined events")
+    result = await reader.api.request("DELETE", f"{LIST}/{entry_id}")
+    if result.status == 403:
+        return Section.forbidden(scopes.EVENTS_WRITE)
+    if result.status == 404:  # already discarded or replayed: nothing left to do
+        return Section.of(None)
+    if not result.ok:
+        return Section.error(f"Not discarded: {result.detail}")
+    return Section.of(entry_id)
