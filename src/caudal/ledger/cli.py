@@ -41,6 +41,9 @@ def reconcile(
     from caudal.platform.bootstrap import bootstrap
 
     start, end = _date(date_from, "from"), _date(date_to, "to")
+    if start is not None and end is not None and start > end:
+        fail(f"--from {start} is after --to {end}", "give --from on or before --to")
+        raise typer.Exit(2)
     settings = load_settings()
     with err.status("Connecting to PostgreSQL…"):
         container = bootstrap(settings)
