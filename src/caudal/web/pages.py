@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import iterate_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from caudal.platform import scopes
@@ -248,9 +248,19 @@ async def pipeline_csv(
             title="No such file",
             message="This run has no CSV output (it failed or is still running).",
         )
+    chunks = await run_in_threadpool(pipelines.open_output, url)
+    if chunks is None:
+        return render(
+            "message.html",
+            session=session,
+            status=410,
+            title="File deleted",
+            message="This run's CSV is gone: the export retention "
+            "(CAUDAL_PIPELINES__RETENTION_DAYS) deleted it. Run that date again to recreate it.",
+        )
     name = f"{found.value.get('pipeline', 'output')}-{found.value.get('run_date', 'run')}.csv"
     return StreamingResponse(
-        iterate_in_threadpool(pipelines.read_chunks(url)),
+        iterate_in_threadpool(chunks),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="{name}"',

@@ -46,10 +46,20 @@ async def start_user_carts(reader: Reader) -> Section:
     return Section.of(result.body)
 
 
-def read_chunks(url: str) -> Iterator[bytes]:
-    """The output file in chunks, through fsspec (file://, s3://, gs://: wherever it was put)."""
+def open_output(url: str) -> Iterator[bytes] | None:
+    """The output file in chunks, through fsspec (file://, s3://, gs://: wherever it was put),
+    opened now so a file that is gone (deleted by retention) is known before any byte is sent;
+    None when it is gone."""
     import fsspec
 
-    with fsspec.open(url, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            yield chunk
+    try:
+        handle = fsspec.open(url, "rb").open()
+    except FileNotFoundError:
+        return None
+
+    def chunks() -> Iterator[bytes]:
+        with handle:
+            while chunk := handle.read(CHUNK):
+                yield chunk
+
+    return chunks()
