@@ -249,3 +249,20 @@ async def test_openapi_docs_are_served(client: httpx.AsyncClient) -> None:
     assert (await client.get("/docs")).status_code == 200
     spec = (await client.get("/openapi.json")).json()
     assert "/v1/whoami" in spec["paths"]
+
+
+async def test_docs_and_redoc_work_offline_from_local_assets(client: httpx.AsyncClient) -> None:
+    for page, assets in [
+        ("/docs", ["/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"]),
+        ("/redoc", ["/docs/assets/redoc.standalone.js"]),
+    ]:
+        html = await client.get(page)
+        assert html.status_code == 200, page
+        assert "http://" not in html.text and "https://" not in html.text.replace(
+            "https://github.com", ""
+        ), f"{page} refers to a remote asset"
+        for asset in assets:
+            assert asset in html.text
+            served = await client.get(asset)
+            assert served.status_code == 200 and len(served.content) > 10_000, asset
+    assert (await client.get("/openapi.json")).json()["info"]["title"] == "caudal"

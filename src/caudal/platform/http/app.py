@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from caudal import __version__, wiring
 from caudal.platform.bootstrap import Container
-from caudal.platform.http import problems
+from caudal.platform.http import docs, problems
 from caudal.platform.http.middleware import RequestContextMiddleware
 from caudal.platform.http.routes import router as platform_router
 from caudal.platform.runtime import ServiceGroup
@@ -43,9 +43,12 @@ def create_app(container: Container, *, run_services: bool = False) -> FastAPI:
         version=__version__,
         description="Event-driven data platform: events, customers, ledger, pipelines, monitoring.",
         lifespan=lifespan,
+        docs_url=None,  # served with local assets by http.docs (works offline)
+        redoc_url=None,
     )
     app.state.container = container
     problems.install(app)
+    docs.install(app)
     app.include_router(platform_router)
     for router in wiring.routers():
         app.include_router(router)
