@@ -135,7 +135,8 @@ def run(
 def _hint(code: str) -> str:
     if code.startswith("CAU-PIPELINES-SOURCE"):
         return (
-            "check --base-url / CAUDAL_PIPELINES__FAKESTORE_URL (`caudal fakestore serve` runs one)"
+            "check --base-url / CAUDAL_PIPELINES__FAKESTORE_URL (`caudal fakestore serve` runs "
+            "one; unset it to read the shipped data set)"
         )
     if code == "CAU-PIPELINES-QUALITY":
         return "fix the source data; nothing was loaded or exported"

@@ -180,8 +180,10 @@ class PipelinesSettings(BaseModel):
     )
     schedule_enabled: bool = Field(default=True, description="Run user-carts on the schedule.")
     source: Literal["fakestore", "lake"] = "fakestore"
-    fakestore_url: str = Field(
-        default="https://fakestoreapi.com", description="Base URL of a FakeStore-format API."
+    fakestore_url: str | None = Field(
+        default=None,
+        description="Base URL of a FakeStore-format API (e.g. https://fakestoreapi.com). "
+        "Unset: the FakeStore data set shipped inside caudal, read in-process (offline).",
     )
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     http_retries: int = Field(default=3, ge=0, le=10)
