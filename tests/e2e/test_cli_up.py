@@ -70,6 +70,10 @@ def test_version_and_doctor(home: Path) -> None:
     doctor = caudal("doctor", home=home, CAUDAL_AUTH__SECRET="do-not-print-this-secret-0000000000")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     assert "migrations current" in doctor.stdout
+    # the effective defaults, never `null` for what an unset setting resolves to
+    assert f'"url": "file://{home.resolve()}/lake"' in doctor.stdout
+    assert f'"bucket_url": "file://{home.resolve()}/exports"' in doctor.stdout
+    assert f'"warehouse_path": "{home.resolve()}/warehouse.duckdb"' in doctor.stdout
     assert "do-not-print-this-secret" not in doctor.stdout + doctor.stderr
 
 
