@@ -75,20 +75,20 @@ def quarantine_list(
         str | None,
         typer.Option(help="unknown_type, unknown_version, schema_violation, invalid_envelope."),
     ] = None,
-    status: Annotated[str, typer.Option(help="pending, replayed or all.")] = "pending",
+    status: Annotated[str, typer.Option(help="held, replayed or all.")] = "held",
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
 ) -> None:
     """List quarantined events, newest first."""
-    from caudal.events.quarantine import QuarantineFilter, list_entries
+    from caudal.events.quarantine import STATUSES, QuarantineFilter, list_entries
 
-    if status not in ("pending", "replayed", "all"):
-        fail(f"unknown status {status}", "use --status pending, replayed or all")
+    if status not in STATUSES:
+        fail(f"unknown status {status}", f"use --status {', '.join(STATUSES)}")
         raise typer.Exit(2)
     where = QuarantineFilter(
         type=type_,
         reason=reason,
-        replayed={"pending": False, "replayed": True, "all": None}[status],
+        replayed=STATUSES[status],
     )
 
     async def work(container: Any) -> list[dict[str, Any]]:
@@ -96,7 +96,7 @@ def quarantine_list(
         return items
 
     items = _with_container(work)
-    columns = ["id", "received_at", "source", "type", "version", "reason", "code", "field"]
+    columns = ["id", "received_at", "status", "source", "type", "reason", "code", "field"]
     if fmt == "json":
         for item in items:
             print(json.dumps(item, default=str))
@@ -109,7 +109,7 @@ def quarantine_list(
 def quarantine_replay(
     type_: Annotated[str | None, typer.Option("--type", help="Only this event type.")] = None,
 ) -> None:
-    """Re-validate pending events against today's schemas; publish the ones that pass."""
+    """Re-validate held events against today's schemas; publish the ones that pass."""
     from caudal.events import runtime
     from caudal.events.quarantine import ReplayReport, replay
 
