@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import signal
+import socket
 import time
 
 import typer
@@ -11,7 +13,7 @@ import uvicorn
 
 from caudal import wiring
 from caudal.cli.console import err, fail, out
-from caudal.platform import scopes
+from caudal.platform import runfile, scopes
 from caudal.platform.bootstrap import Container, bootstrap
 from caudal.platform.http.app import create_app
 from caudal.platform.runtime import ServiceGroup
@@ -34,7 +36,24 @@ def _bootstrap(settings: Settings) -> Container:
         raise typer.Exit(1) from exc
 
 
-def _serve(container: Container, run_services: bool) -> None:
+def bind(settings: Settings) -> socket.socket:
+    """Take the port before anything is prepared or printed: a busy port fails at once, with
+    the flag that picks another (uvicorn would only say so after the banner and the token)."""
+    try:
+        sock = socket.create_server((settings.host, settings.port), reuse_port=False)
+    except OSError as exc:
+        where = f"{settings.host}:{settings.port}"
+        reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound: {exc}"
+        fail(
+            f"{where} {reason}",
+            "stop the process using it, or choose another port with --port (CAUDAL_PORT)",
+        )
+        raise typer.Exit(1) from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve(container: Container, run_services: bool, sock: socket.socket) -> None:
     settings = container.settings
     config = uvicorn.Config(
         create_app(container, run_services=run_services),
@@ -49,8 +68,11 @@ def _serve(container: Container, run_services: bool) -> None:
     # in place that re-raise becomes a clean exit, so the embedded PostgreSQL is stopped too.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        uvicorn.Server(config).run()
+        runfile.write(settings.home, settings.host, settings.port)
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
+        runfile.remove(settings.home)
+        sock.close()
         container.close_embedded()
 
 
@@ -60,6 +82,7 @@ def _exit_cleanly(signum: int, frame: object) -> None:
 
 def run_all(settings: Settings) -> None:
     started = time.perf_counter()
+    sock = bind(settings)
     container = _bootstrap(settings)
     base = f"http://{settings.host}:{settings.port}"
     admin = (
@@ -78,11 +101,12 @@ def run_all(settings: Settings) -> None:
     if admin:
         err.print("  admin token (7 days):")
         out.print(admin, soft_wrap=True)
-    _serve(container, run_services=True)
+    _serve(container, run_services=True, sock=sock)
 
 
 def run_api(settings: Settings) -> None:
-    _serve(_bootstrap(settings), run_services=False)
+    sock = bind(settings)
+    _serve(_bootstrap(settings), run_services=False, sock=sock)
 
 
 def run_services(

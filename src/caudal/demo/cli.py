@@ -49,7 +49,11 @@ def _report(tally: Tally, elapsed: float) -> None:
 
 def demo(
     url: Annotated[
-        str | None, typer.Option(help="caudal's base URL. Default: CAUDAL_HOST/CAUDAL_PORT.")
+        str | None,
+        typer.Option(
+            help="caudal's base URL. Default: the `caudal up` running from CAUDAL_HOME "
+            "(its run.json), else CAUDAL_HOST/CAUDAL_PORT."
+        ),
     ] = None,
     token: Annotated[
         str | None,
@@ -69,9 +73,12 @@ def demo(
     customers and ledger impacts, through the HTTP API."""
     if url is None:
         from caudal.cli.main import load_settings
+        from caudal.platform import runfile
 
         settings = load_settings()
-        url = f"http://{settings.host}:{settings.port}"
+        url = runfile.running_url(settings.home) or (
+            f"http://{runfile.client_host(settings.host)}:{settings.port}"
+        )
     bearer = token or _local_token(int(duration) + 3600 if duration else 12 * 3600)
 
     async def main() -> Tally:
