@@ -257,6 +257,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     env: Literal["dev", "test", "prod"] = "dev"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto",
+        description="Logs on stderr: json lines, console (for a person), or auto: console on a "
+        "terminal, json when piped.",
+    )
 
     database_url: SecretStr | None = Field(
         default=None,
