@@ -11,9 +11,10 @@ from datetime import date
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from caudal.cli.console import err, fail, out
+from caudal.cli.tables import Column, print_table
 
 T = TypeVar("T")
 
@@ -53,7 +54,9 @@ def _with_container(work: Callable[[Any], Awaitable[T]]) -> T:
         container.close_embedded()
 
 
-def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
+def _print_rows(
+    columns: list[str], rows: list[tuple[Any, ...]], fmt: str, wide: bool = False
+) -> None:
     if fmt == "json":
         for row in rows:
             print(json.dumps(dict(zip(columns, row, strict=True)), default=str))
@@ -62,10 +65,9 @@ def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> No
         writer.writerow(columns)
         writer.writerows(rows)
     else:
-        table = Table(*columns)
-        for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
-        out.print(table)
+        # every column is one the query asked for: fold long values rather than cut them
+        shown = [[escape("" if v is None else str(v)) for v in row] for row in rows]
+        print_table([Column(c) for c in columns], shown, wide=wide, hint=None)
 
 
 @quarantine_app.command("list")
@@ -138,6 +140,10 @@ def lake_sql(
         str, typer.Argument(help='e.g. "SELECT type, count(*) FROM events GROUP BY 1"')
     ],
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Table at its natural width (no folding to 80).")
+    ] = False,
 ) -> None:
     """Run SQL (DuckDB) over the lake. Views: `events` (everything, with `dt`), and one per
     source and type such as frontend.click_button_help or backend."selfie-uploaded"."""
@@ -154,7 +160,7 @@ def lake_sql(
     except duckdb.Error as exc:
         fail(f"query failed: {exc}", "views: events, <source>.<type>; see docs/lake.md")
         raise typer.Exit(1) from exc
-    _print_rows(columns, rows, fmt)
+    _print_rows(columns, rows, "json" if as_json else fmt, wide)
 
 
 @lake_app.command("flush")
