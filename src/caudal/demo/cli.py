@@ -12,7 +12,12 @@ from caudal.cli.console import err, fail, out
 from caudal.demo.runner import Demo, DemoError, Tally
 from caudal.platform import scopes
 
-DEMO_SCOPES = (scopes.EVENTS_WRITE, scopes.CUSTOMERS_PII, scopes.LEDGER_WRITE)
+DEMO_SCOPES = (
+    scopes.EVENTS_WRITE,
+    scopes.CUSTOMERS_PII,
+    scopes.CUSTOMERS_SCORE,
+    scopes.LEDGER_WRITE,
+)
 
 
 def _local_token(ttl_seconds: int) -> str:
@@ -59,8 +64,8 @@ def demo(
         str | None,
         typer.Option(
             envvar="CAUDAL_TOKEN",
-            help="Token to send with (needs events:write; customers:pii and ledger:write for "
-            "those kinds). Default: one minted from CAUDAL_HOME's secret.",
+            help="Token to send with (needs events:write; customers:pii, customers:score and "
+            "ledger:write for those kinds). Default: one minted from CAUDAL_HOME's secret.",
         ),
     ] = None,
     rate: Annotated[float, typer.Option(min=0.5, max=5000, help="Events per second.")] = 20.0,
