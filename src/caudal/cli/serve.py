@@ -49,7 +49,6 @@ def bind(settings: Settings) -> socket.socket:
             "stop the process using it, or choose another port with --port (CAUDAL_PORT)",
         )
         raise typer.Exit(1) from exc
-    sock.set_inheritable(True)
     return sock
 
 
@@ -68,7 +67,7 @@ def _serve(container: Container, run_services: bool, sock: socket.socket) -> Non
     # in place that re-raise becomes a clean exit, so the embedded PostgreSQL is stopped too.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        runfile.write(settings.home, settings.host, settings.port)
+        runfile.write(settings.home, settings.host, sock.getsockname()[1])
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         runfile.remove(settings.home)
