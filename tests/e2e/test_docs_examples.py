@@ -9,7 +9,8 @@ a free port). The conventions the docs follow (README.md, "Examples"):
 - `caudal` (or `.venv/bin/caudal`) is the CLI, with the server's `CAUDAL_HOME`;
 - `curl` fails on an HTTP error (here it runs with `--fail-with-body`), so a documented call
   that answers 4xx/5xx fails the example;
-- variables a block sets (`ID=...`) are seen by the next blocks of the same file;
+- variables a block sets (`ID=...`) are seen by the next blocks of the same file; using one
+  that no earlier block set is an error (`set -u`);
 - when a block is followed by a `json` block that parses, the block's output must be a JSON
   object with at least the documented top-level keys;
 - a block that must not run (`make up`, a server that runs until Ctrl-C, production settings)
@@ -41,6 +42,7 @@ OUTPUT_SHOWN = 4000
 
 PRELUDE = """set -eo pipefail
 if [ -f "$DOCS_STATE" ]; then source "$DOCS_STATE"; fi
+set -u  # a variable no earlier block of the file set (say `$ID`) fails the example
 curl() { command curl --fail-with-body --show-error "$@"; }
 """
 # The variables a block leaves for the next blocks of its file (the shell's own excluded).
