@@ -16,8 +16,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from caudal.bus.model import Message, Record
 from caudal.bus.postgres import PostgresBus
+from caudal.platform.bus.model import Message, Record
 from caudal.platform.db import migrations
 from caudal.platform.db.embedded import EmbeddedPostgres
 from caudal.platform.db.pool import Database

@@ -75,11 +75,13 @@ def free_port() -> int:
 def serve(port: int) -> None:
     import uvicorn
 
+    from caudal import wiring
+    from caudal.bus.adapters import build_bus
     from caudal.platform.bootstrap import bootstrap
     from caudal.platform.http.app import create_app
 
-    container = bootstrap(migrate=False)
-    app = create_app(container, run_services=False)
+    container = bootstrap(bus=build_bus, migrate=False)
+    app = create_app(container, wiring.capabilities(), run_services=False)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -146,11 +148,12 @@ async def load(
     Returns (projection events/s, customers created/s, ids)."""
     from pydantic import SecretStr
 
+    from caudal.bus.adapters import build_bus
+    from caudal.customers import context
     from caudal.customers.audit import Actor
     from caudal.customers.base_a import service as base_a
     from caudal.customers.base_b import service as base_b
     from caudal.customers.base_c.sink import CustomersActivitySink
-    from caudal.customers.context import customers_of, open_customers
     from caudal.customers.validation import Cliente, ScoreData
     from caudal.platform.bootstrap import bootstrap
     from caudal.platform.settings import AuthSettings, Settings
@@ -161,10 +164,9 @@ async def load(
         auth=AuthSettings(secret=SecretStr(SECRET)),
         database_pool_max=4,
     )
-    container = bootstrap(settings, migrate=False, configure_logging=False)
+    container = bootstrap(settings, bus=build_bus, migrate=False, configure_logging=False)
     await container.database.open()
-    open_customers(container)
-    ctx = customers_of(container)
+    ctx = context.build(container)
     sink = CustomersActivitySink(ctx)
     now = datetime.now(UTC)
     started = time.perf_counter()

@@ -69,11 +69,13 @@ def free_port() -> int:
 def serve(port: int) -> None:
     import uvicorn
 
+    from caudal import wiring
+    from caudal.bus.adapters import build_bus
     from caudal.platform.bootstrap import bootstrap
     from caudal.platform.http.app import create_app
 
-    container = bootstrap(migrate=False)
-    app = create_app(container, run_services=False)
+    container = bootstrap(bus=build_bus, migrate=False)
+    app = create_app(container, wiring.capabilities(), run_services=False)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)

@@ -36,7 +36,8 @@ import httpx
 import psycopg
 from pydantic import SecretStr
 
-from caudal.ledger import setup as ledger_setup
+from caudal.bus.adapters import build_bus
+from caudal.ledger.capability import posting_consumer
 from caudal.ledger.engine import Posting, PostingEngine
 from caudal.ledger.intake import Intake
 from caudal.ledger.model import Impact
@@ -213,7 +214,7 @@ async def through_the_bus(
         assert all(r.status == "pending" for r in results), results[0]
     intake_rate = len(impacts) / (time.perf_counter() - started)
     stop = asyncio.Event()
-    consumer = ledger_setup.consumers(container)[0]
+    consumer = posting_consumer(container)
     started = time.perf_counter()
     tasks = [asyncio.create_task(container.bus.consume(consumer, stop)) for _ in range(workers)]
     while await count_decided(container.database) < base + len(impacts):  # noqa: ASYNC110
@@ -383,7 +384,7 @@ async def main(args: argparse.Namespace) -> None:
         auth=AuthSettings(secret=SecretStr(SECRET)),
     )
     print(f"embedded PostgreSQL in {home} ...", flush=True)
-    container = bootstrap(settings)
+    container = bootstrap(settings, bus=build_bus)
     await container.database.open()
     cpus = os.cpu_count()
     print(

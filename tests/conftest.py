@@ -10,8 +10,11 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from caudal import wiring
+from caudal.bus.adapters import build_bus
 from caudal.platform import scopes
 from caudal.platform.bootstrap import Container, bootstrap
+from caudal.platform.capability import Capability
 from caudal.platform.http.app import create_app
 from caudal.platform.settings import AuthSettings, Settings
 from tests.support.postgres import PostgresCluster
@@ -47,12 +50,18 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 @pytest.fixture
 def container(settings: Settings) -> Container:
-    return bootstrap(settings, migrate=False, configure_logging=False)
+    return bootstrap(settings, bus=build_bus, migrate=False, configure_logging=False)
 
 
 @pytest.fixture
-def app(container: Container) -> FastAPI:
-    return create_app(container)
+def capabilities() -> list[Capability[object]]:
+    """The app's capabilities (started with it): `capability.services(capabilities, ...)`."""
+    return list(wiring.capabilities())
+
+
+@pytest.fixture
+def app(container: Container, capabilities: list[Capability[object]]) -> FastAPI:
+    return create_app(container, capabilities)
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel
 
+from caudal import wiring
+from caudal.bus.adapters import build_bus
 from caudal.platform import logging as caudal_logging
 from caudal.platform.auth import Principal
 from caudal.platform.bootstrap import Container
@@ -49,7 +51,7 @@ def probe_router() -> APIRouter:
 
 @pytest.fixture
 def app(container: Container) -> FastAPI:
-    application = create_app(container)
+    application = create_app(container, wiring.capabilities())
     application.include_router(probe_router())
     return application
 
@@ -81,7 +83,8 @@ async def test_readyz_is_503_when_migrations_are_missing(pg_cluster, settings) -
     with pg_cluster.database(migrated=False) as empty_url:
         empty = settings.model_copy(update={"database_url": SecretStr(empty_url)})
         # The app role exists cluster-wide (the template made it); this database has no tables.
-        application = create_app(bootstrap(empty, migrate=False, configure_logging=False))
+        container = bootstrap(empty, bus=build_bus, migrate=False, configure_logging=False)
+        application = create_app(container, wiring.capabilities())
         async with (
             application.router.lifespan_context(application),
             httpx.AsyncClient(
@@ -105,7 +108,8 @@ async def test_readyz_is_503_when_the_database_is_unreachable(settings) -> None:
     down = settings.model_copy(
         update={"database_url": SecretStr("postgresql://caudal@127.0.0.1:1/nowhere")}
     )
-    application = create_app(bootstrap(down, migrate=False, configure_logging=False))
+    container = bootstrap(down, bus=build_bus, migrate=False, configure_logging=False)
+    application = create_app(container, wiring.capabilities())
     async with (
         application.router.lifespan_context(application),
         httpx.AsyncClient(

@@ -9,10 +9,10 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from caudal.bus.model import Record
-from caudal.bus.port import Bus, Consumer
 from caudal.bus.postgres import PostgresBus
 from caudal.platform.bootstrap import Container
+from caudal.platform.bus.model import Record
+from caudal.platform.bus.port import Bus, Consumer
 from caudal.platform.db.pool import Database
 from caudal.platform.settings import BusSettings
 

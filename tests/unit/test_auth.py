@@ -7,6 +7,7 @@ import pytest
 from pydantic import SecretStr
 
 from caudal.platform.auth import TokenService, load_or_create_secret
+from caudal.platform.clock import FakeClock
 from caudal.platform.errors import CaudalError
 from caudal.platform.settings import AuthSettings
 
@@ -101,9 +102,11 @@ def test_secret_file_is_created_private_and_reused(tmp_path) -> None:  # type: i
     assert len(first) >= 32
 
 
-def test_verified_tokens_are_cached_only_until_expiry(service: TokenService) -> None:
-    token = jwt.encode(_claims(exp=int(time.time()) + 2), SECRET, algorithm="HS256")
+def test_verified_tokens_are_cached_only_until_expiry() -> None:
+    clock = FakeClock()
+    service = TokenService(AuthSettings(leeway_seconds=0), SECRET, clock)
+    token = jwt.encode(_claims(exp=int(clock.time()) + 2), SECRET, algorithm="HS256")
     first = service.verify(token)
     assert service.verify(token) is first  # served from the cache
-    time.sleep(2.1)
+    clock.advance(2.1)
     assert _rejected(service, token).code == "CAU-AUTH-EXPIRED"

@@ -1,6 +1,6 @@
 import pytest
 
-from caudal.cli.durations import parse_seconds
+from caudal.platform.durations import parse_seconds
 
 
 @pytest.mark.parametrize(

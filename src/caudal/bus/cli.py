@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -11,9 +10,12 @@ from typing import Annotated, TypeVar
 import typer
 from rich.table import Table
 
-from caudal.bus.model import GroupStatus
-from caudal.cli.console import err, fail, out
+from caudal.cli.console import fail, out
+from caudal.cli.support import run_with_container
 from caudal.cli.tables import Column, print_table
+from caudal.platform.bootstrap import Container
+from caudal.platform.bus.model import GroupStatus
+from caudal.platform.bus.port import BusAdmin
 
 app = typer.Typer(
     name="bus", help="The durable bus: groups, lag, replay, dead letters.", no_args_is_help=True
@@ -28,42 +30,22 @@ app.add_typer(dlq_app)
 T = TypeVar("T")
 
 
-def _run(action: Callable[..., Awaitable[T]]) -> T:
-    """Bootstrap (migrations included), run `action(bus)` on the bus admin port, clean up."""
-    from caudal.bus.postgres import PostgresBus
-    from caudal.cli.main import load_settings
-    from caudal.platform.bootstrap import bootstrap
+def _run(action: Callable[[BusAdmin], Awaitable[T]]) -> T:
+    """Bootstrap (migrations included), run `action` on the bus admin port, clean up."""
 
-    settings = load_settings()
-    try:
-        with err.status("Connecting to PostgreSQL…"):
-            container = bootstrap(settings)
-    except Exception as exc:
-        fail(
-            f"could not prepare the database: {type(exc).__name__}: {exc}",
-            "run `caudal doctor` to check the configuration",
-        )
-        raise typer.Exit(1) from exc
-    bus = container.bus
-    assert isinstance(bus, PostgresBus)
+    async def work(container: Container) -> T:
+        if not isinstance(container.bus, BusAdmin):
+            fail("this bus backend has no admin operations")
+            raise typer.Exit(2)
+        return await action(container.bus)
 
-    async def main() -> T:
-        await container.database.open()
-        try:
-            return await action(bus)
-        finally:
-            await container.database.close()
-
-    try:
-        return asyncio.run(main())
-    finally:
-        container.close_embedded()
+    return run_with_container(work)
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
     """An ISO 8601 time (`2020-10-12T20:01:14-0300`, `...Z`, a date), an age (`90m`, `2h`) or
     `now` (skip everything published so far)."""
-    from caudal.cli.durations import parse_seconds
+    from caudal.platform.durations import parse_seconds
 
     now = now or datetime.now(UTC)
     if text.strip().lower() == "now":

@@ -10,7 +10,7 @@ import structlog
 from prometheus_client import Gauge
 
 from caudal.bus import metrics
-from caudal.bus.port import BusAdmin
+from caudal.platform.bus.port import BusAdmin
 from caudal.platform.db.pool import DatabaseUnavailable
 
 _log = structlog.get_logger("caudal.bus")

@@ -11,16 +11,16 @@ from typing import Any
 
 import psycopg
 import structlog
-from psycopg.types.array import ListBinaryDumper
 
 from caudal.bus import metrics
 from caudal.bus.codec import dumps, loads, partition_of
-from caudal.bus.model import DeadLetter, GroupStatus, Message
 from caudal.bus.notify import Notifier
-from caudal.bus.port import Consumer
 from caudal.bus.postgres_consumer import GroupMember
 from caudal.bus.queries import q
-from caudal.platform.db.pool import Database
+from caudal.platform.bus.model import DeadLetter, GroupStatus, Message
+from caudal.platform.bus.port import Consumer
+from caudal.platform.db.arrays import execute_batch
+from caudal.platform.db.pool import AsyncConn, Database
 from caudal.platform.settings import BusSettings
 
 NOTIFY_CHANNEL = "caudal_bus"
@@ -30,14 +30,6 @@ _RETENTION_CHUNK = 5000
 _NOTIFY_EVERY_S = 0.02
 
 _log = structlog.get_logger("caudal.bus")
-
-
-async def _execute(conn: psycopg.AsyncConnection[Any], query: str, params: dict[str, Any]) -> None:
-    """Arrays go in binary (no per-character escaping of the JSON payloads), on this cursor only:
-    the connection's own adapters stay as the caller configured them."""
-    cur = conn.cursor()
-    cur.adapters.register_dumper(list, ListBinaryDumper)
-    await cur.execute(query, params)
 
 
 class PostgresBus:
@@ -63,7 +55,7 @@ class PostgresBus:
             "headers": [dumps(m.headers) for m in messages],
         }
 
-    async def publish(self, messages: Sequence[Message], conn: Any = None) -> None:
+    async def publish(self, messages: Sequence[Message], conn: AsyncConn | None = None) -> None:
         """Append `messages` in one round trip. With `conn`, inside the caller's transaction
         (the outbox); otherwise in a transaction of our own, durable when this returns."""
         if not messages:
@@ -74,14 +66,14 @@ class PostgresBus:
         if conn is not None:
             if not isinstance(conn, psycopg.AsyncConnection):
                 raise TypeError("publish(conn=...) takes a psycopg AsyncConnection")
-            await _execute(conn, query, params)
+            await execute_batch(conn, query, params)
         else:
             async with self.database.connection() as own:
                 # One statement is its own transaction: autocommit saves the BEGIN and COMMIT
                 # round trips; it is committed (and durable) when execute returns.
                 await own.set_autocommit(True)
                 try:
-                    await _execute(own, query, params)
+                    await execute_batch(own, query, params)
                 finally:
                     await own.set_autocommit(False)
             self.notifier.wake_local(topics)  # committed: this process's workers go now

@@ -18,20 +18,19 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import psycopg
 import structlog
 
 from caudal.bus import metrics
 from caudal.bus.codec import loads
-from caudal.bus.model import Message, Record
-from caudal.bus.port import Consumer
+from caudal.bus.notify import Notifier
 from caudal.bus.queries import q
-from caudal.platform.db.pool import DatabaseUnavailable
-
-if TYPE_CHECKING:
-    from caudal.bus.postgres import PostgresBus
+from caudal.platform.bus.model import Message, Record
+from caudal.platform.bus.port import Consumer
+from caudal.platform.db.pool import Database, DatabaseUnavailable
+from caudal.platform.settings import BusSettings
 
 _log = structlog.get_logger("caudal.bus")
 
@@ -75,8 +74,18 @@ class _PartitionBatch:
     items: list[_Fetched] = field(default_factory=list)
 
 
+class BusHost(Protocol):
+    """What a member uses of the `PostgresBus` that runs it (which imports this module)."""
+
+    database: Database
+    settings: BusSettings
+    notifier: Notifier
+
+    async def maybe_apply_retention(self) -> int: ...
+
+
 class GroupMember:
-    def __init__(self, bus: PostgresBus, consumer: Consumer) -> None:
+    def __init__(self, bus: BusHost, consumer: Consumer) -> None:
         self.bus = bus
         self.consumer = consumer
         self.group = consumer.group

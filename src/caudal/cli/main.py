@@ -7,18 +7,12 @@ import time
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
-from caudal import __version__
-from caudal.bus.cli import app as bus_app
+from caudal import __version__, wiring
 from caudal.cli.console import err, fail, out
-from caudal.cli.durations import parse_seconds
-from caudal.customers.cli import customers_app, keys_app
-from caudal.demo.cli import demo as demo_command
-from caudal.events.cli import lake_app, quarantine_app
-from caudal.ledger.cli import app as ledger_app
-from caudal.pipelines.cli import fakestore_app, pipeline_app
+from caudal.cli.support import load_settings
 from caudal.platform import scopes
+from caudal.platform.durations import parse_seconds
 from caudal.platform.settings import Settings
 
 app = typer.Typer(
@@ -27,30 +21,10 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.command("demo")(demo_command)
-app.add_typer(bus_app)
-app.add_typer(pipeline_app)
-app.add_typer(fakestore_app)
-app.add_typer(quarantine_app)
-app.add_typer(lake_app)
-app.add_typer(ledger_app)
-app.add_typer(customers_app)
-app.add_typer(keys_app)
-
-
-def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with CLI flags on top; a bad value exits with a hint."""
-    try:
-        base = Settings()
-        return base.model_copy(update={k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        fail(
-            f"invalid setting {where}: {first['msg']}",
-            f"fix CAUDAL_{where.upper().replace('.', '__')} in the environment",
-        )
-        raise typer.Exit(2) from exc
+for _capability in wiring.capabilities():  # each capability's own commands and groups
+    _commands = _capability.cli()
+    if _commands is not None:
+        app.add_typer(_commands)
 
 
 def _version(value: bool) -> None:

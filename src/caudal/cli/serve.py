@@ -13,27 +13,12 @@ import uvicorn
 
 from caudal import wiring
 from caudal.cli.console import err, fail, out
-from caudal.platform import runfile, scopes
-from caudal.platform.bootstrap import Container, bootstrap
+from caudal.cli.support import bootstrap_or_exit
+from caudal.platform import capability, runfile, scopes
+from caudal.platform.bootstrap import Container
 from caudal.platform.http.app import create_app
 from caudal.platform.runtime import ServiceGroup
 from caudal.platform.settings import Settings
-
-
-def _bootstrap(settings: Settings) -> Container:
-    try:
-        with err.status(
-            "Starting embedded PostgreSQL and applying migrations…"
-            if settings.embedded_database
-            else "Connecting to PostgreSQL and applying migrations…"
-        ):
-            return bootstrap(settings)
-    except Exception as exc:
-        fail(
-            f"could not prepare the database: {type(exc).__name__}: {exc}",
-            "run `caudal doctor` to check the configuration",
-        )
-        raise typer.Exit(1) from exc
 
 
 def bind(settings: Settings) -> socket.socket:
@@ -55,7 +40,7 @@ def bind(settings: Settings) -> socket.socket:
 def _serve(container: Container, run_services: bool, sock: socket.socket) -> None:
     settings = container.settings
     config = uvicorn.Config(
-        create_app(container, run_services=run_services),
+        create_app(container, wiring.capabilities(), run_services=run_services),
         host=settings.host,
         port=settings.port,
         log_config=None,  # our JSON logging is already configured
@@ -82,7 +67,7 @@ def _exit_cleanly(signum: int, frame: object) -> None:
 def run_all(settings: Settings) -> None:
     started = time.perf_counter()
     sock = bind(settings)
-    container = _bootstrap(settings)
+    container = bootstrap_or_exit(settings)
     base = f"http://{settings.host}:{settings.port}"
     admin = (
         container.tokens.mint("admin", scopes.ALL, 7 * 86400)
@@ -105,34 +90,34 @@ def run_all(settings: Settings) -> None:
 
 def run_api(settings: Settings) -> None:
     sock = bind(settings)
-    _serve(_bootstrap(settings), run_services=False, sock=sock)
+    _serve(bootstrap_or_exit(settings), run_services=False, sock=sock)
 
 
 def run_services(
     settings: Settings, roles: frozenset[str], groups: frozenset[str] | None = None
 ) -> None:
     """Run background services; `groups` limits the bus consumers to those groups."""
-    container = _bootstrap(settings)
+    container = bootstrap_or_exit(settings)
 
     async def main() -> None:
         await container.database.open()
+        capabilities = wiring.capabilities()
         try:
-            await wiring.start(container)
+            await capability.start_all(capabilities, container)
         except Exception as exc:
-            await wiring.stop(container)
             await container.database.close()
             fail(f"could not start: {exc}", "fix the configuration named above and start again")
             raise typer.Exit(1) from exc
-        services = wiring.services(container, roles, groups)
+        services = capability.services(capabilities, container.bus, roles, groups)
         if groups is not None:
-            known = {c.group for c in wiring.consumers(container)}
+            known = {c.group for c in capability.consumers(capabilities)}
             unknown = sorted(groups - known)
             if unknown:
                 fail(
                     f"unknown consumer group(s): {', '.join(unknown)}",
                     f"choose among: {', '.join(sorted(known))}",
                 )
-                await wiring.stop(container)
+                await capability.stop_all(capabilities)
                 await container.database.close()
                 raise typer.Exit(2)
         group = ServiceGroup(services)
@@ -146,7 +131,7 @@ def run_services(
         )
         await group.stop_event.wait()
         await group.stop(settings.http.graceful_shutdown_seconds)
-        await wiring.stop(container)
+        await capability.stop_all(capabilities)
         await container.database.close()
 
     try:

@@ -15,10 +15,14 @@ from typing import Annotated, Any
 import typer
 
 from caudal.cli.console import err, fail, out
+from caudal.cli.support import load_settings
 from caudal.platform.settings import Settings
 
 keys_app = typer.Typer(name="keys", help="Customer PII keys (envelope encryption).")
 customers_app = typer.Typer(name="customers", help="Customers: Bases A, B and C.")
+app = typer.Typer()  # what `customers.capability` adds to `caudal`
+app.add_typer(customers_app)
+app.add_typer(keys_app)
 
 SELECT_KEYS_TO_REWRAP = """
 SELECT customer_id, key_id, wrapped FROM base_a.data_keys
@@ -70,12 +74,6 @@ def _owner_connection(settings: Settings) -> Iterator[Any]:
             embedded.stop()
 
 
-def _settings() -> Settings:
-    from caudal.cli.main import load_settings
-
-    return load_settings()
-
-
 @keys_app.command("rotate")
 def rotate(
     new_key: Annotated[
@@ -96,7 +94,7 @@ def rotate(
     from caudal.customers.crypto import keyfile
     from caudal.customers.crypto.vault import SealedKey, Vault
 
-    settings = _settings()
+    settings = load_settings()
     try:
         if new_key and not settings.customers.master_keys:
             created = keyfile.add_master_key(settings)
@@ -163,7 +161,7 @@ def export_features(
     from caudal.customers.crypto.vault import SealedKey, Vault
     from caudal.customers.features import COLUMNS, feature_row
 
-    settings = _settings()
+    settings = load_settings()
     vault = Vault(keyfile.load(settings))
     now = datetime.now(UTC)
     since = now - timedelta(days=settings.customers.bureau_window_days)

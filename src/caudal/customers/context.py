@@ -1,20 +1,17 @@
-"""The customers capability's long-lived objects, kept in `container.extensions["customers"]`."""
+"""The customers capability's long-lived objects in a process (see `customers.capability`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from caudal.bus.port import Bus
 from caudal.customers.crypto import keyfile
 from caudal.customers.crypto.vault import Vault
 from caudal.customers.score.cache import ScoreCache
 from caudal.customers.score.cache_memory import MemoryScoreCache
 from caudal.platform.bootstrap import Container
+from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import Database
-from caudal.platform.errors import unavailable
 from caudal.platform.settings import CustomersSettings
-
-EXTENSION = "customers"
 
 
 @dataclass
@@ -35,12 +32,9 @@ def build_cache(container: Container) -> ScoreCache:
     return MemoryScoreCache()
 
 
-def open_customers(container: Container) -> Customers:
-    """Build once per process (from `wiring.start`); the key file is created on first run."""
-    found = container.extensions.get(EXTENSION)
-    if isinstance(found, Customers):
-        return found
-    customers = Customers(
+def build(container: Container) -> Customers:
+    """Once per process (at start); the key file is created on first run."""
+    return Customers(
         settings=container.settings.customers,
         database=container.database,
         bus=container.bus,
@@ -49,18 +43,7 @@ def open_customers(container: Container) -> Customers:
         ),
         cache=build_cache(container),
     )
-    container.extensions[EXTENSION] = customers
-    return customers
-
-
-async def close_customers(container: Container) -> None:
-    found = container.extensions.pop(EXTENSION, None)
-    if isinstance(found, Customers):
-        await found.cache.close()
 
 
 def customers_of(container: Container) -> Customers:
-    found = container.extensions.get(EXTENSION)
-    if not isinstance(found, Customers):
-        raise unavailable("the customers capability is not started")
-    return found
+    return container.states.get(Customers)

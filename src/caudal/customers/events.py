@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from caudal.bus.model import Message
-from caudal.events.model import EVENTS_TOPIC, CanonicalEvent
+from caudal.events.model import CanonicalEvent
+from caudal.platform.bus.model import Message
 
 SOURCE = "customers"
 CREATED = "customers.created"
@@ -38,10 +38,4 @@ def customer_event(
         data=data,
         trace_key=trace_key,
     )
-    return Message(
-        topic=EVENTS_TOPIC,
-        key=customer_id,
-        payload=event.to_dict(),
-        id=event.id,
-        headers={"trace_key": trace_key} if trace_key else {},
-    )
+    return event.to_message(customer_id)

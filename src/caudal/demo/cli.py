@@ -9,6 +9,7 @@ import httpx
 import typer
 
 from caudal.cli.console import err, fail, out
+from caudal.cli.support import load_settings
 from caudal.demo.runner import Demo, DemoError, Tally
 from caudal.platform import scopes
 
@@ -22,7 +23,6 @@ DEMO_SCOPES = (
 
 def _local_token(ttl_seconds: int) -> str:
     """A token for the demo's scopes, signed with this machine's CAUDAL_HOME secret."""
-    from caudal.cli.main import load_settings
     from caudal.platform.auth import TokenService
 
     settings = load_settings()
@@ -77,7 +77,6 @@ def demo(
     """Send realistic live traffic: Android/iOS clicks, uploads, card purchases, bureau queries,
     customers and ledger impacts, through the HTTP API."""
     if url is None:
-        from caudal.cli.main import load_settings
         from caudal.platform import runfile
 
         settings = load_settings()
@@ -115,3 +114,7 @@ def demo(
         err.print("stopped.")
         return
     out.print(f"[green]done:[/] {sum(tally.events.values())} events sent")
+
+
+app = typer.Typer()  # what `demo.capability` adds to `caudal`
+app.command("demo")(demo)

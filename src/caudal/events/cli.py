@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from caudal.cli.console import err, fail, out
+from caudal.cli.support import load_settings, run_with_container
 from caudal.cli.tables import Column, print_table
-
-T = TypeVar("T")
+from caudal.platform.bootstrap import Container
 
 quarantine_app = typer.Typer(
     name="quarantine", help="Invalid events kept with their reason.", no_args_is_help=True
@@ -24,34 +22,9 @@ quarantine_app = typer.Typer(
 lake_app = typer.Typer(
     name="lake", help="The Parquet lake: SQL, flush, compact.", no_args_is_help=True
 )
-
-
-def _with_container(work: Callable[[Any], Awaitable[T]]) -> T:
-    from caudal.cli.main import load_settings
-    from caudal.platform.bootstrap import bootstrap
-
-    settings = load_settings()
-    try:
-        container = bootstrap(settings)
-    except Exception as exc:
-        fail(
-            f"could not prepare the database: {type(exc).__name__}: {exc}",
-            "run `caudal doctor` to check the configuration",
-        )
-        raise typer.Exit(1) from exc
-
-    async def main() -> T:
-        await container.database.open()
-        try:
-            await container.database.pool.wait(timeout=30)
-            return await work(container)
-        finally:
-            await container.database.close()
-
-    try:
-        return asyncio.run(main())
-    finally:
-        container.close_embedded()
+app = typer.Typer()  # what `events.capability` adds to `caudal`
+app.add_typer(quarantine_app)
+app.add_typer(lake_app)
 
 
 def _print_rows(
@@ -93,11 +66,11 @@ def quarantine_list(
         replayed=STATUSES[status],
     )
 
-    async def work(container: Any) -> list[dict[str, Any]]:
+    async def work(container: Container) -> list[dict[str, Any]]:
         items, _ = await list_entries(container.database, where, limit, None)
         return items
 
-    items = _with_container(work)
+    items = run_with_container(work)
     columns = ["id", "received_at", "status", "source", "type", "reason", "code", "field"]
     if fmt == "json":
         for item in items:
@@ -115,13 +88,13 @@ def quarantine_replay(
     from caudal.events import runtime
     from caudal.events.quarantine import ReplayReport, replay
 
-    async def work(container: Any) -> ReplayReport:
-        events = runtime.get(container)
+    async def work(container: Container) -> ReplayReport:
+        events = runtime.build(container)
         return await replay(
             container.database, events.bus, events.catalog, events.limits, type_=type_
         )
 
-    report = _with_container(work)
+    report = run_with_container(work)
     out.print(
         f"[green]{len(report.replayed)} replayed[/] (now on the bus); "
         f"{len(report.still_invalid)} still invalid"
@@ -149,7 +122,6 @@ def lake_sql(
     source and type such as frontend.click_button_help or backend."selfie-uploaded"."""
     import duckdb
 
-    from caudal.cli.main import load_settings
     from caudal.events.lake_files import LakeFiles, default_url
     from caudal.events.lake_query import query
 
@@ -169,13 +141,13 @@ def lake_flush() -> None:
     from caudal.events import runtime
     from caudal.events.sinks.lake import FlushResult, LakeFlusher
 
-    async def work(container: Any) -> FlushResult:
+    async def work(container: Container) -> FlushResult:
         flusher = LakeFlusher(
             container.database, runtime.lake_files(container), container.settings.lake
         )
         return await flusher.flush(force=True)
 
-    result = _with_container(work)
+    result = run_with_container(work)
     out.print(f"{result.rows} event(s) written in {result.files} file(s)")
 
 
@@ -196,10 +168,10 @@ def lake_compact(
             fail(f"--date {day} is not a date", "use YYYY-MM-DD")
             raise typer.Exit(2) from exc
 
-    async def work(container: Any) -> CompactReport:
+    async def work(container: Container) -> CompactReport:
         return await compact(container, runtime.lake_files(container), day)
 
-    report = _with_container(work)
+    report = run_with_container(work)
     out.print(
         f"{report.partitions} partition(s) compacted: {report.files_before} file(s) -> "
         f"{report.partitions}, {report.rows_before} row(s) -> {report.rows_after}"

@@ -15,10 +15,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from psycopg.types.array import ListBinaryDumper
-
-from caudal.bus.model import Message
-from caudal.bus.port import Bus
+from caudal.platform.bus.model import Message
+from caudal.platform.bus.port import Bus
+from caudal.platform.db.arrays import send_lists_in_binary
 from caudal.platform.db.pool import Database, DatabaseUnavailable
 
 _Waiting = tuple[Sequence[Message], asyncio.Future[None]]
@@ -94,7 +93,7 @@ class GroupCommit:
     async def _write(self, messages: list[Message]) -> None:
         await self._ensure_open()
         async with self.database.connection() as conn:
-            conn.adapters.register_dumper(list, ListBinaryDumper)  # this pool is ours alone
+            send_lists_in_binary(conn)  # this pool is ours alone
             await conn.set_autocommit(True)
             try:
                 await self.bus.publish(messages, conn)

@@ -11,10 +11,10 @@ from typing import Any
 
 import orjson
 
-from caudal.bus.port import Bus
 from caudal.events.group_commit import GroupCommit
 from caudal.events.intake import Intake, Rejection
 from caudal.events.queries import q
+from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import Database
 from caudal.platform.errors import CaudalError, FieldError
 

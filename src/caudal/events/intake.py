@@ -11,13 +11,13 @@ import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from caudal.bus.model import Message, new_id
 from caudal.events.limits import depth_exceeds
-from caudal.events.model import EVENTS_TOPIC, CanonicalEvent
+from caudal.events.model import CanonicalEvent
 from caudal.events.registry import TYPE_PATTERN, RegisteredSchema, Registry, validate
 from caudal.events.timestamps import TimestampError, parse_utc
+from caudal.platform.bus.model import Message, new_id
 from caudal.platform.errors import CaudalError
 
 DEFAULT_VERSION = "1.0"
@@ -100,18 +100,54 @@ def partition_key(event: CanonicalEvent) -> str:
 
 
 def to_message(event: CanonicalEvent) -> Message:
-    headers = {"trace_key": event.trace_key} if event.trace_key else {}
-    return Message(
-        topic=EVENTS_TOPIC,
-        key=partition_key(event),
-        payload=event.to_dict(),
-        id=event.id,
-        headers=headers,
-    )
+    return event.to_message(partition_key(event))
 
 
 def client_event_id(subject: str, client_id: str) -> str:
     return str(uuid.uuid5(_CLIENT_ID_NAMESPACE, f"{subject}\x00{client_id}"))
+
+
+class Reject(Protocol):
+    def __call__(self, reason: str, code: str, message: str, field_name: str, **kw: Any) -> None:
+        """Quarantine the item with this reason, code and message, naming its faulty field."""
+
+
+def _envelope(
+    item: Any, type_field: tuple[str, str], time_field: str, reject: Reject
+) -> tuple[str, str, datetime] | None:
+    """The type, version and time every event carries (frontend and backend name the type and
+    time fields differently); None when the item was rejected."""
+    name, code = type_field
+    if not isinstance(item, dict):
+        reject(INVALID_ENVELOPE, "CAU-EVT-ITEM", "each event must be an object", "")
+        return None
+    type_ = item.get(name)
+    if not isinstance(type_, str) or not TYPE_PATTERN.match(type_):
+        reject(INVALID_ENVELOPE, code, f"`{name}` must be 1-128 letters, digits or . _ : -", name)
+        return None
+    version = item.get("version", DEFAULT_VERSION)
+    if not isinstance(version, str) or not version:
+        reject(
+            INVALID_ENVELOPE,
+            "CAU-EVT-VERSION",
+            "`version` must be a string such as 1.0",
+            "version",
+            type=type_,
+        )
+        return None
+    try:
+        occurred_at = parse_utc(item.get(time_field))
+    except TimestampError as exc:
+        reject(
+            INVALID_ENVELOPE,
+            "CAU-EVT-TIMESTAMP",
+            f"`{time_field}` {exc}",
+            time_field,
+            type=type_,
+            version=version,
+        )
+        return None
+    return type_, version, occurred_at
 
 
 class Intaker:
@@ -188,44 +224,15 @@ class Intaker:
         raw = {"device": device, "item": item}
 
         def reject(reason: str, code: str, message: str, field_name: str, **kw: Any) -> None:
+            at = f"{where}.{field_name}" if field_name else where
             intake.rejections.append(
-                Rejection(index, reason, code, message, field_name, "frontend", raw, **kw)
+                Rejection(index, reason, code, message, at, "frontend", raw, **kw)
             )
 
-        if not isinstance(item, dict):
-            reject(INVALID_ENVELOPE, "CAU-EVT-ITEM", "each event must be an object", where)
+        envelope = _envelope(item, ("event_id", "CAU-EVT-EVENT-ID"), "timestamp", reject)
+        if envelope is None:
             return
-        type_ = item.get("event_id")
-        if not isinstance(type_, str) or not TYPE_PATTERN.match(type_):
-            reject(
-                INVALID_ENVELOPE,
-                "CAU-EVT-EVENT-ID",
-                "`event_id` must be 1-128 letters, digits or . _ : -",
-                f"{where}.event_id",
-            )
-            return
-        version = item.get("version", DEFAULT_VERSION)
-        if not isinstance(version, str) or not version:
-            reject(
-                INVALID_ENVELOPE,
-                "CAU-EVT-VERSION",
-                "`version` must be a string such as 1.0",
-                f"{where}.version",
-                type=type_,
-            )
-            return
-        try:
-            occurred_at = parse_utc(item.get("timestamp"))
-        except TimestampError as exc:
-            reject(
-                INVALID_ENVELOPE,
-                "CAU-EVT-TIMESTAMP",
-                f"`timestamp` {exc}",
-                f"{where}.timestamp",
-                type=type_,
-                version=version,
-            )
-            return
+        type_, version, occurred_at = envelope
         data = {k: v for k, v in item.items() if k not in FRONTEND_ENVELOPE}
         if self.registry.get(type_, version) is None and self.registry.knows_type(type_):
             known = ", ".join(e.version for e in self.registry.versions(type_))
@@ -233,7 +240,7 @@ class Intaker:
                 UNKNOWN_VERSION,
                 "CAU-EVT-UNKNOWN-VERSION",
                 f"no schema for {type_} version {version} (registered: {known})",
-                f"{where}.version",
+                "version",
                 type=type_,
                 version=version,
             )
@@ -244,9 +251,7 @@ class Intaker:
                 SCHEMA_VIOLATION,
                 violation.code,
                 f"{violation.message} (schema {schema.type} {schema.version})",
-                f"{where}.{violation.field.removeprefix('data.')}"
-                if violation.field != "data"
-                else where,
+                violation.field.removeprefix("data.") if violation.field != "data" else "",
                 type=type_,
                 version=version,
             )
@@ -306,40 +311,11 @@ class Intaker:
                 Rejection(index, reason, code, message, prefix + field_name, "backend", item, **kw)
             )
 
-        if not isinstance(item, dict):
-            reject(INVALID_ENVELOPE, "CAU-EVT-ITEM", "each event must be an object", "")
+        envelope = _envelope(item, ("eventType", "CAU-EVT-EVENT-TYPE"), "eventDateTime", reject)
+        if envelope is None:
             return
-        type_ = item.get("eventType")
-        if not isinstance(type_, str) or not TYPE_PATTERN.match(type_):
-            reject(
-                INVALID_ENVELOPE,
-                "CAU-EVT-EVENT-TYPE",
-                "`eventType` must be 1-128 letters, digits or . _ : -",
-                "eventType",
-            )
-            return
-        version = item.get("version", DEFAULT_VERSION)
-        if not isinstance(version, str) or not version:
-            reject(
-                INVALID_ENVELOPE,
-                "CAU-EVT-VERSION",
-                "`version` must be a string such as 1.0",
-                "version",
-                type=type_,
-            )
-            return
+        type_, version, occurred_at = envelope
         kw: dict[str, Any] = {"type": type_, "version": version}
-        try:
-            occurred_at = parse_utc(item.get("eventDateTime"))
-        except TimestampError as exc:
-            reject(
-                INVALID_ENVELOPE,
-                "CAU-EVT-TIMESTAMP",
-                f"`eventDateTime` {exc}",
-                "eventDateTime",
-                **kw,
-            )
-            return
         data = item.get("data")
         if not isinstance(data, dict):
             reject(INVALID_ENVELOPE, "CAU-EVT-DATA", "`data` must be an object", "data", **kw)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from caudal.bus.model import new_id
+from caudal.platform.bus.model import Message, new_id
 
 EVENTS_TOPIC = "events"
 
@@ -35,6 +35,17 @@ class CanonicalEvent:
             "device": self.device,
             "data": self.data,
         }
+
+    def to_message(self, key: str) -> Message:
+        """On the `events` topic; `key` keeps one subject's events in order (device, CPF,
+        customer, ledger account)."""
+        return Message(
+            topic=EVENTS_TOPIC,
+            key=key,
+            payload=self.to_dict(),
+            id=self.id,
+            headers={"trace_key": self.trace_key} if self.trace_key else {},
+        )
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> CanonicalEvent:

@@ -14,11 +14,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from psycopg import sql
 
-from caudal.cli.durations import parse_seconds
 from caudal.events import paging
 from caudal.events.timestamps import TimestampError, parse_utc
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
+from caudal.platform.durations import parse_seconds
 from caudal.platform.errors import validation_error
 from caudal.platform.http.deps import container, require
 
@@ -88,20 +88,10 @@ async def rates(
     }
 
 
-def _event(row: tuple[Any, ...]) -> dict[str, Any]:
-    id_, src, typ, version, occurred, received, plat, device, trace, data = row
-    return {
-        "id": id_,
-        "source": src,
-        "type": typ,
-        "version": version,
-        "occurred_at": occurred.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "received_at": received.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "platform": plat,
-        "device_id": device,
-        "trace_key": trace,
-        "data": data,
-    }
+def _event(row: dict[str, Any]) -> dict[str, Any]:
+    for key in ("occurred_at", "received_at"):
+        row[key] = row[key].astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return row
 
 
 @router.get("/v1/monitor/events", summary="Recent events by type, device and time range.")
@@ -130,23 +120,12 @@ async def recent_events(
     if end is not None:
         clauses.append(sql.SQL("received_at < %s"))
         params.append(end)
-    if cursor:
-        at, id_ = paging.decode(cursor)
-        clauses.append(sql.SQL("(received_at, id) < (%s, %s)"))
-        params += [at, id_]
-    query = sql.SQL(
-        "SELECT {} FROM events.recent {} ORDER BY received_at DESC, id DESC LIMIT %s"
-    ).format(
-        sql.SQL(_RECENT_COLUMNS),
-        sql.SQL("WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL(""),
+    rows, next_cursor = await paging.newest_first(
+        container(request).database,
+        "events.recent",
+        _RECENT_COLUMNS,
+        (clauses, params),
+        limit,
+        cursor,
     )
-    params.append(limit + 1)
-    async with container(request).database.connection() as conn:
-        cur = await conn.execute(query, params)
-        rows = await cur.fetchall()
-    items = [_event(r) for r in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = paging.encode(last[5], str(last[0]))
-    return {"items": items, "next_cursor": next_cursor}
+    return {"items": [_event(r) for r in rows], "next_cursor": next_cursor}

@@ -11,11 +11,11 @@ from typing import Any, Literal
 import structlog
 from psycopg import sql
 
-from caudal.bus.port import Bus
 from caudal.events import paging
 from caudal.events.catalog import SchemaCatalog
 from caudal.events.intake import Intake, Intaker, Limits, to_message
 from caudal.events.queries import q
+from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import Database
 from caudal.platform.errors import CaudalError
 
@@ -42,9 +42,7 @@ class QuarantineFilter:
     until: datetime | None = None
 
 
-def _row(row: tuple[Any, ...]) -> dict[str, Any]:
-    names = [c.strip() for c in _COLUMNS.split(",")]
-    item = dict(zip(names, row, strict=True))
+def _row(item: dict[str, Any]) -> dict[str, Any]:
     item["id"] = str(item["id"])
     item["status"] = "held" if item["replayed_at"] is None else "replayed"
     for key in ("received_at", "replayed_at"):
@@ -72,26 +70,10 @@ async def list_entries(
     if where.until is not None:
         clauses.append(sql.SQL("received_at < %s"))
         params.append(where.until)
-    if cursor:
-        at, id_ = paging.decode(cursor)
-        clauses.append(sql.SQL("(received_at, id) < (%s, %s::uuid)"))
-        params += [at, id_]
-    query = sql.SQL(
-        "SELECT {} FROM events.quarantine {} ORDER BY received_at DESC, id DESC LIMIT %s"
-    ).format(
-        sql.SQL(_COLUMNS),
-        sql.SQL("WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL(""),
+    rows, next_cursor = await paging.newest_first(
+        database, "events.quarantine", _COLUMNS, (clauses, params), limit, cursor, id_type="uuid"
     )
-    params.append(limit + 1)
-    async with database.connection() as conn:
-        cur = await conn.execute(query, params)
-        rows = await cur.fetchall()
-    items = [_row(r) for r in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = paging.encode(last[1], str(last[0]))
-    return items, next_cursor
+    return [_row(r) for r in rows], next_cursor
 
 
 @dataclass

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 
 from caudal.events.queries import q
 from caudal.platform.db.pool import Database
+from caudal.platform.schedule import run_every
 from caudal.platform.settings import Settings
 
 _log = structlog.get_logger("caudal.events.retention")
@@ -17,6 +17,7 @@ _log = structlog.get_logger("caudal.events.retention")
 class EventsRetention:
     name = "events-retention"
     role = "worker"
+    group: str | None = None  # with any full worker, never with `worker --group`
 
     def __init__(self, database: Database, settings: Settings, every_seconds: float = 60.0) -> None:
         self.database = database
@@ -40,12 +41,9 @@ class EventsRetention:
         return deleted
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                deleted = await self.purge()
-                if any(deleted.values()):
-                    _log.info("events_retention", **deleted)
-            except Exception:
-                _log.exception("events_retention_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.every_seconds)
+        await run_every(self.every_seconds, stop, self._round, "events_retention_failed")
+
+    async def _round(self) -> None:
+        deleted = await self.purge()
+        if any(deleted.values()):
+            _log.info("events_retention", **deleted)

@@ -1,24 +1,16 @@
-"""The events domain's long-lived objects in a process (`container.extensions["events"]`)."""
+"""The events domain's long-lived objects in a process (provided by `events.capability`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import APIRouter
-
-from caudal.bus.port import Bus
 from caudal.events.catalog import SchemaCatalog
 from caudal.events.ingest import IngestService
 from caudal.events.intake import Limits
 from caudal.events.lake_files import LakeFiles, default_url
-from caudal.events.retention import EventsRetention
-from caudal.events.sinks.lake import LakeFlusher, LakeSink
-from caudal.events.sinks.realtime import RealtimeSink
 from caudal.platform.bootstrap import Container
+from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import Database
-from caudal.platform.runtime import Service
-
-KEY = "events"
 
 
 @dataclass
@@ -47,22 +39,10 @@ def build(container: Container) -> EventsRuntime:
 
 
 def get(container: Container) -> EventsRuntime:
-    runtime = container.extensions.get(KEY)
-    if runtime is None:
-        runtime = container.extensions[KEY] = build(container)
-    assert isinstance(runtime, EventsRuntime)
-    return runtime
+    return container.states.get(EventsRuntime)
 
 
-async def start(container: Container) -> None:
-    """Per process: load the schema files (the hot path's pool opens on the first ingestion)."""
-    get(container)
-
-
-async def stop(container: Container) -> None:
-    events = container.extensions.get(KEY)
-    if not isinstance(events, EventsRuntime):
-        return
+async def close(events: EventsRuntime, container: Container) -> None:
     if events.ingest.group.opened and events.ingest.hot_path is not container.database:
         await events.ingest.hot_path.close()
 
@@ -70,22 +50,3 @@ async def stop(container: Container) -> None:
 def lake_files(container: Container) -> LakeFiles:
     url = container.settings.lake.url or default_url(container.settings.home)
     return LakeFiles(url)
-
-
-def sinks(container: Container) -> list[LakeSink | RealtimeSink]:
-    """The sinks this domain provides, by the name routes.yaml uses: `lake`, `realtime`."""
-    return [LakeSink(container.database), RealtimeSink(container.database)]
-
-
-def services(container: Container) -> list[Service]:
-    """Background work of this domain: the lake flusher and retention (role "worker")."""
-    return [
-        LakeFlusher(container.database, lake_files(container), container.settings.lake),
-        EventsRetention(container.database, container.settings),
-    ]
-
-
-def routers() -> list[APIRouter]:
-    from caudal.events import api, monitor_api, quarantine_api, registry_api
-
-    return [api.router, registry_api.router, quarantine_api.router, monitor_api.router]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 import orjson
@@ -77,8 +77,8 @@ def parse_day(value: str | None, name: str, default: date | None = None) -> date
     return parsed
 
 
-def today() -> date:
-    return datetime.now(UTC).date()
+def today(request: Request) -> date:
+    return container(request).clock.now().date()
 
 
 def page_limit(request: Request, limit: int | None) -> int:
@@ -180,7 +180,7 @@ async def get_balance(
     date_: Annotated[str | None, Query(alias="date", description="YYYY-MM-DD; today")] = None,
 ) -> dict[str, Any]:
     """Day totals, accumulated debit and credit, and the balance at the end of `date`."""
-    day = parse_day(date_, "date", today())
+    day = parse_day(date_, "date", today(request))
     balance = await context.get(container(request)).reads.balance(branch, account, day)
     if balance is None:
         raise not_found(f"account {branch}/{account}", "CAU-LEDGER-ACCOUNT-NOT-FOUND")
@@ -202,7 +202,7 @@ async def get_statement(
     """Every entry of the period in posting order with its running balance: JSON pages
     (`limit`, `next_cursor`), or every entry of the period as CSV (`Accept: text/csv` or
     `?format=csv`)."""
-    date_to = parse_day(to, "to", today())
+    date_to = parse_day(to, "to", today(request))
     date_from = parse_day(from_, "from", date_to)
     if date_from > date_to or (date_to - date_from) > timedelta(days=MAX_STATEMENT_DAYS):
         raise validation_error(
@@ -249,7 +249,7 @@ async def get_consolidated(
 ) -> Response:
     """The consolidated daily report: every account's day totals and balance at `date`.
     JSON pages, or the whole report as CSV (`Accept: text/csv` or `?format=csv`)."""
-    day = parse_day(date_, "date", today())
+    day = parse_day(date_, "date", today(request))
     if fmt is not None and fmt.lower() not in ("csv", "json"):
         raise validation_error("format", "CAU-LEDGER-FORMAT-INVALID", "format is json or csv")
     ledger = context.get(container(request))

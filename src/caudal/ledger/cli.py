@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
 from typing import Annotated
 
@@ -10,6 +9,8 @@ import typer
 from rich.table import Table
 
 from caudal.cli.console import err, fail, out
+from caudal.cli.support import run_with_container
+from caudal.platform.bootstrap import Container
 
 app = typer.Typer(name="ledger", help="Cash-flow ledger: reconciliation.", no_args_is_help=True)
 
@@ -36,30 +37,18 @@ def reconcile(
 ) -> None:
     """Recompute every balance from the journal and list the differences (exit 1 if any
     remain)."""
-    from caudal.cli.main import load_settings
     from caudal.ledger.reconcile import Reconciler, Report
-    from caudal.platform.bootstrap import bootstrap
 
     start, end = _date(date_from, "from"), _date(date_to, "to")
     if start is not None and end is not None and start > end:
         fail(f"--from {start} is after --to {end}", "give --from on or before --to")
         raise typer.Exit(2)
-    settings = load_settings()
-    with err.status("Connecting to PostgreSQL…"):
-        container = bootstrap(settings)
 
-    async def main() -> Report:
-        await container.database.open()
-        try:
-            with err.status("Recomputing balances from the journal…"):
-                return await Reconciler(container.database).run(start, end, fix)
-        finally:
-            await container.database.close()
+    async def work(container: Container) -> Report:
+        with err.status("Recomputing balances from the journal…"):
+            return await Reconciler(container.database).run(start, end, fix)
 
-    try:
-        report = asyncio.run(main())
-    finally:
-        container.close_embedded()
+    report = run_with_container(work)
     if report.differences:
         table = Table("branch", "account", "dateref", "expected (D/C, acc D/C)", "stored")
         for d in report.differences[:200]:

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import structlog
 
-from caudal.bus.model import Record
 from caudal.ledger.engine import MALFORMED, Posting, PostingEngine
 from caudal.ledger.model import Rejection
+from caudal.platform.bus.model import Record
 
 _log = structlog.get_logger("caudal.ledger.consumer")
 

@@ -20,13 +20,12 @@ import orjson
 import psycopg
 import structlog
 
-from caudal.bus.model import Message
-from caudal.bus.port import Bus
-from caudal.events.model import EVENTS_TOPIC, CanonicalEvent
+from caudal.events.model import CanonicalEvent
 from caudal.ledger import validation
 from caudal.ledger.intake import load_events
 from caudal.ledger.model import Impact, Rejection, day_deltas
 from caudal.ledger.sql import run
+from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import AsyncConn, Database
 
 _log = structlog.get_logger("caudal.ledger.engine")
@@ -99,16 +98,6 @@ def rejected_event(rejection: Rejection, impact: Impact | None) -> CanonicalEven
         received_at=now,
         trace_key=rejection.tracekey,
         data=data,
-    )
-
-
-def callback_message(event: CanonicalEvent, key: str) -> Message:
-    return Message(
-        topic=EVENTS_TOPIC,
-        key=key,
-        payload=event.to_dict(),
-        id=event.id,
-        headers={"trace_key": event.trace_key or ""},
     )
 
 
@@ -256,12 +245,11 @@ class PostingEngine:
         self, conn: AsyncConn, outcome: BatchOutcome, impacts: dict[str, Impact]
     ) -> None:
         messages = [
-            callback_message(posted_event(p, createdat), p.impact.key)
-            for p, createdat in outcome.posted
+            posted_event(p, createdat).to_message(p.impact.key) for p, createdat in outcome.posted
         ]
         for rejection in outcome.rejected:
             impact = impacts.get(rejection.tracekey)
             key = impact.key if impact else rejection.tracekey
-            messages.append(callback_message(rejected_event(rejection, impact), key))
+            messages.append(rejected_event(rejection, impact).to_message(key))
         if messages:
             await self.bus.publish(messages, conn=conn)

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
+from psycopg.rows import dict_row
 
 from caudal.ledger import context, validation
 from caudal.ledger.intake import CONFLICT, INVALID
@@ -123,11 +124,13 @@ def read_filter(request: Request) -> dict[str, Any]:
     }
 
 
-async def fetch(request: Request, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+async def fetch(request: Request, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows, by FlowApi's field names (the queries name their columns so)."""
     limit = container(request).settings.ledger.flowapi_max_rows
     async with container(request).database.connection() as conn:
-        cur = await conn.execute(q(query), {**params, "limit": limit + 1})
-        rows = [tuple(r) for r in await cur.fetchall()]
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(q(query), {**params, "limit": limit + 1})
+        rows = await cur.fetchall()
     if len(rows) > limit:
         raise bad_request(
             [
@@ -178,24 +181,7 @@ async def add_transaction(request: Request, principal: Writer) -> Response:
 async def get_transactions(request: Request, _: Reader) -> Response:
     """Transactions of a date range (optionally one account and/or one tracekey)."""
     rows = await fetch(request, "flowapi_transactions", read_filter(request))
-    return json_response(
-        [
-            {
-                "id": r[0],
-                "branch": r[1],
-                "account": r[2],
-                "amount": r[3],
-                "debitCredit": r[4],
-                "eventCode": r[5],
-                "description": r[6],
-                "traceKey": r[7],
-                "details": r[8],
-                "dateRef": r[9],
-                "createdAt": r[10],
-            }
-            for r in rows
-        ]
-    )
+    return json_response(rows)
 
 
 @router.get("/Transaction/GetTransactionAcumulatedAsync")
@@ -205,44 +191,11 @@ async def get_transactions_accumulated(request: Request, _: Reader) -> Response:
     if params["branch"] is None:  # FlowApi filters on branch = NULL: nothing
         return Response(status_code=204)
     rows = await fetch(request, "flowapi_acumulated", params)
-    return json_response(
-        [
-            {
-                "dateRef": r[0],
-                "eventCode": r[1],
-                "eventDescription": r[2],
-                "transactionDescription": r[3],
-                "beforeBalance": r[4],
-                "debit": r[5],
-                "credit": r[6],
-                "acumulated": r[7],
-                "createdAt": r[8],
-                "id": r[9],
-            }
-            for r in rows
-        ]
-    )
+    return json_response(rows)
 
 
 @router.get("/Balance/GetBalanceAsync")
 async def get_balances(request: Request, _: Reader) -> Response:
     """Daily balance rows of a date range (optionally one account and/or one tracekey)."""
     rows = await fetch(request, "flowapi_balances", read_filter(request))
-    return json_response(
-        [
-            {
-                "id": r[0],
-                "branch": r[1],
-                "account": r[2],
-                "dateRef": r[3],
-                "totalDebit": r[4],
-                "totalCredit": r[5],
-                "acumulatedDebit": r[6],
-                "acumulatedCredit": r[7],
-                "acumulatedBalance": r[7] - r[6],
-                "createdAt": r[8],
-                "traceKey": r[9],
-            }
-            for r in rows
-        ]
-    )
+    return json_response(rows)

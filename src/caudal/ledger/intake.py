@@ -10,13 +10,14 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from psycopg.rows import class_row
 
-from caudal.bus.model import Message
-from caudal.bus.port import Bus
 from caudal.ledger import validation
 from caudal.ledger.model import PENDING, POSTED, REJECTED, EventCode, Impact
 from caudal.ledger.queries import q
 from caudal.ledger.sql import run
+from caudal.platform.bus.model import Message
+from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import AsyncConn, Database
 from caudal.platform.errors import FieldError
 
@@ -93,8 +94,9 @@ async def load_states(conn: AsyncConn, tracekeys: Sequence[str]) -> dict[str, Im
 
 
 async def load_events(conn: AsyncConn, codes: Sequence[int]) -> dict[int, EventCode]:
-    cur = await conn.execute(q("event_codes_in"), {"codes": sorted(set(codes))})
-    return {int(r[0]): EventCode(int(r[0]), r[1], r[2], r[3], r[4]) for r in await cur.fetchall()}
+    cur = conn.cursor(row_factory=class_row(EventCode))
+    await cur.execute(q("event_codes_in"), {"codes": sorted(set(codes))})
+    return {e.code: e for e in await cur.fetchall()}
 
 
 def impact_message(impact: Impact, transaction_id: str, topic: str) -> Message:

@@ -191,8 +191,9 @@ WITH opening AS (
     ORDER BY t.dateref, t.seq
     LIMIT %(limit)s
 )
-SELECT p.id::text, p.seq, p.tracekey::text, p.dateref, p.eventcode, e.description,
-       p.description, p.debitcredit, p.amount, p.details, p.createdat,
+SELECT p.id::text AS id, p.seq, p.tracekey::text AS tracekey, p.dateref, p.eventcode,
+       e.description AS eventdescription, p.description, p.debitcredit, p.amount, p.details,
+       p.createdat,
        o.balance + sum(CASE WHEN p.debitcredit = 'C' THEN p.amount ELSE -p.amount END)
            OVER (ORDER BY p.dateref, p.seq) AS running,
        o.balance AS opening
@@ -225,8 +226,10 @@ LIMIT %(limit)s
 
 -- name: flowapi_transactions
 -- FlowApi GetTransactionAsync: a date range, optionally one account and/or one tracekey.
-SELECT id::text, branch, account, amount, debitcredit, eventcode, description, tracekey::text,
-       details::text, dateref, createdat
+-- Columns are named as FlowApi's JSON fields.
+SELECT id::text AS id, branch, account, amount, debitcredit AS "debitCredit",
+       eventcode AS "eventCode", description, tracekey::text AS "traceKey",
+       details::text AS details, dateref AS "dateRef", createdat AS "createdAt"
 FROM ledger.transaction
 WHERE dateref BETWEEN %(start)s AND %(end)s
   AND (%(branch)s::text IS NULL OR (branch = %(branch)s AND account = %(account)s))
@@ -257,16 +260,20 @@ WITH before AS (
     ORDER BY t.dateref, t.seq
     LIMIT %(limit)s
 )
-SELECT dateref, eventcode, eventdescription, transactiondescription,
-       coalesce(lag(total) OVER (ORDER BY dateref, seq), 0) + before.balance AS beforebalance,
-       debit, credit, total + before.balance AS acumulated, createdat, id::text
+SELECT dateref AS "dateRef", eventcode AS "eventCode", eventdescription AS "eventDescription",
+       transactiondescription AS "transactionDescription",
+       coalesce(lag(total) OVER (ORDER BY dateref, seq), 0) + before.balance AS "beforeBalance",
+       debit, credit, total + before.balance AS acumulated, createdat AS "createdAt", id::text AS id
 FROM entries CROSS JOIN before
 ORDER BY dateref, seq
 
 -- name: flowapi_balances
 -- FlowApi GetBalanceAsync: balance rows of a date range, optionally one account / tracekey.
-SELECT id::text, branch, account, dateref, totaldebit, totalcredit, acumulateddebit,
-       acumulatedcredit, createdat, tracekey::text
+SELECT id::text AS id, branch, account, dateref AS "dateRef", totaldebit AS "totalDebit",
+       totalcredit AS "totalCredit", acumulateddebit AS "acumulatedDebit",
+       acumulatedcredit AS "acumulatedCredit",
+       acumulatedcredit - acumulateddebit AS "acumulatedBalance", createdat AS "createdAt",
+       tracekey::text AS "traceKey"
 FROM ledger.balance
 WHERE dateref BETWEEN %(start)s AND %(end)s
   AND (%(branch)s::text IS NULL OR (branch = %(branch)s AND account = %(account)s))

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+from psycopg.rows import class_row
 
 from caudal.ledger.queries import q
 from caudal.platform.db.pool import Database
@@ -123,19 +124,76 @@ CONSOLIDATED_COLUMNS = (
 )
 
 
-def consolidated_row(row: tuple[Any, ...], day: date) -> dict[str, Any]:
-    branch, account, last, tdebit, tcredit, adebit, acredit = row
-    return {
-        "branch": branch,
-        "account": account,
-        "date": day.isoformat(),
-        "totaldebit": money(tdebit),
-        "totalcredit": money(tcredit),
-        "acumulateddebit": money(adebit),
-        "acumulatedcredit": money(acredit),
-        "balance": money(acredit - adebit),
-        "last_movement_date": last.isoformat(),
-    }
+@dataclass(frozen=True)
+class ConsolidatedRow:
+    """A row of `consolidated_page`: an account's latest balance row on or before the day."""
+
+    branch: str
+    account: str
+    dateref: date
+    totaldebit: Decimal
+    totalcredit: Decimal
+    acumulateddebit: Decimal
+    acumulatedcredit: Decimal
+
+    def item(self, day: date) -> dict[str, Any]:
+        return {
+            "branch": self.branch,
+            "account": self.account,
+            "date": day.isoformat(),
+            "totaldebit": money(self.totaldebit),
+            "totalcredit": money(self.totalcredit),
+            "acumulateddebit": money(self.acumulateddebit),
+            "acumulatedcredit": money(self.acumulatedcredit),
+            "balance": money(self.acumulatedcredit - self.acumulateddebit),
+            "last_movement_date": self.dateref.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class LatestBalance:
+    """A row of `balance_at` (all None: nothing on or before that date)."""
+
+    dateref: date | None
+    totaldebit: Decimal
+    totalcredit: Decimal
+    acumulateddebit: Decimal
+    acumulatedcredit: Decimal
+    updatedat: datetime | None
+
+
+@dataclass(frozen=True)
+class StatementRow:
+    """A row of `statement_page`: an entry with the running balance after it."""
+
+    id: str
+    seq: int
+    tracekey: str
+    dateref: date
+    eventcode: int
+    eventdescription: str | None
+    description: str | None
+    debitcredit: str
+    amount: Decimal
+    details: Any
+    createdat: datetime
+    running: Decimal
+    opening: Decimal
+
+    def item(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "tracekey": self.tracekey,
+            "dateref": self.dateref.isoformat(),
+            "eventcode": self.eventcode,
+            "eventdescription": self.eventdescription,
+            "description": self.description,
+            "debitcredit": self.debitcredit,
+            "amount": money(self.amount),
+            "details": self.details,
+            "createdat": self.createdat.isoformat(),
+            "balance": money(self.running),
+        }
 
 
 class Reads:
@@ -146,23 +204,23 @@ class Reads:
         """None when the account never received an impact."""
         params = {"branch": branch, "account": account, "date": day}
         async with self.database.connection() as conn:
-            row = await (await conn.execute(q("balance_at"), params)).fetchone()
+            cur = conn.cursor(row_factory=class_row(LatestBalance))
+            row = await (await cur.execute(q("balance_at"), params)).fetchone()
         if row is None:
             return None
-        if row[0] is None:
+        if row.dateref is None:
             return Balance(branch, account, day, ZERO, ZERO, ZERO, ZERO, None, None)
-        last, tdebit, tcredit, adebit, acredit, updatedat = row
-        same_day = last == day
+        same_day = row.dateref == day
         return Balance(
             branch,
             account,
             day,
-            tdebit if same_day else ZERO,
-            tcredit if same_day else ZERO,
-            adebit,
-            acredit,
-            last,
-            updatedat,
+            row.totaldebit if same_day else ZERO,
+            row.totalcredit if same_day else ZERO,
+            row.acumulateddebit,
+            row.acumulatedcredit,
+            row.dateref,
+            row.updatedat,
         )
 
     async def statement(
@@ -191,7 +249,8 @@ class Reads:
             "limit": limit + 1,
         }
         async with self.database.connection() as conn:
-            rows = await (await conn.execute(q("statement_page"), params)).fetchall()
+            page = conn.cursor(row_factory=class_row(StatementRow))
+            rows = await (await page.execute(q("statement_page"), params)).fetchall()
             opening_row = await (
                 await conn.execute(
                     q("opening_balance"), {"branch": branch, "account": account, "date": date_from}
@@ -200,24 +259,10 @@ class Reads:
         opening = opening_row[0] if opening_row else ZERO
         more = len(rows) > limit
         rows = rows[:limit]
-        items = [
-            {
-                "id": r[0],
-                "tracekey": r[2],
-                "dateref": r[3].isoformat(),
-                "eventcode": r[4],
-                "eventdescription": r[5],
-                "description": r[6],
-                "debitcredit": r[7],
-                "amount": money(r[8]),
-                "details": r[9],
-                "createdat": r[10].isoformat(),
-                "balance": money(r[11]),
-            }
-            for r in rows
-        ]
+        items = [r.item() for r in rows]
+        last = rows[-1] if more else None
         next_cursor = (
-            encode_cursor({"d": rows[-1][3].isoformat(), "s": rows[-1][1]}) if more else None
+            encode_cursor({"d": last.dateref.isoformat(), "s": last.seq}) if last else None
         )
         return StatementPage(branch, account, date_from, date_to, opening, items, next_cursor)
 
@@ -246,12 +291,14 @@ class Reads:
                 raise BadCursor(cursor) from exc
         params = {"date": day, "after_branch": after[0], "after_account": after[1]}
         async with self.database.connection() as conn:
-            cur = await conn.execute(q("consolidated_page"), {**params, "limit": limit + 1})
+            cur = conn.cursor(row_factory=class_row(ConsolidatedRow))
+            await cur.execute(q("consolidated_page"), {**params, "limit": limit + 1})
             rows = await cur.fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        items = [consolidated_row(tuple(r), day) for r in rows]
-        next_cursor = encode_cursor({"b": rows[-1][0], "a": rows[-1][1]}) if more else None
+        items = [r.item(day) for r in rows]
+        last = rows[-1] if more else None
+        next_cursor = encode_cursor({"b": last.branch, "a": last.account}) if last else None
         return items, next_cursor
 
     async def consolidated_all(

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 
 from caudal.ledger.reconcile import Reconciler, Report
+from caudal.platform.clock import SYSTEM_CLOCK, Clock
 from caudal.platform.db.pool import Database
 from caudal.platform.schedule import run_on_cron
 
@@ -20,17 +20,18 @@ _LOCK_KEY = 0x6C6564676572  # "ledger"
 class ReconcileScheduler:
     name = "ledger.reconcile"
     role = "scheduler"
+    group: str | None = None
 
     def __init__(
         self,
         database: Database,
         cron: str,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = SYSTEM_CLOCK,
         max_sleep_s: float = 60.0,
     ) -> None:
         self.database = database
         self.cron = cron
-        self.now = now
+        self.clock = clock
         self.max_sleep_s = max_sleep_s
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -41,7 +42,7 @@ class ReconcileScheduler:
             self.cron,
             stop,
             fire_at,
-            now=self.now,
+            now=self.clock.now,
             max_sleep_s=self.max_sleep_s,
             on_armed=lambda at: _log.info("ledger_reconcile_armed", next_run=at.isoformat()),
         )

@@ -8,9 +8,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from caudal.pipelines import runs
+from caudal.pipelines import context, runs
 from caudal.pipelines.model import USER_CARTS, RunRequest, parse_run_date
-from caudal.pipelines.setup import extension
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
 from caudal.platform.errors import not_found
@@ -74,7 +73,7 @@ async def trigger(
         requested_by=principal.subject,
         pipeline=USER_CARTS,
     )
-    pipelines = extension(c)
+    pipelines = context.get(c)
     claim = await pipelines.runner.claim(run_request)
     assert claim is not None  # only scheduled requests can be skipped
     pipelines.launch(claim)

@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from caudal.cli.console import err, fail, out
+from caudal.cli.support import bootstrap_or_exit, load_settings, run_with_container
 from caudal.cli.tables import Column, print_table
 from caudal.pipelines.model import (
     SOURCES,
@@ -22,7 +23,6 @@ from caudal.pipelines.model import (
 )
 from caudal.platform.bootstrap import Container
 from caudal.platform.errors import CaudalError
-from caudal.platform.settings import Settings
 
 pipeline_app = typer.Typer(
     name="pipeline",
@@ -34,18 +34,9 @@ fakestore_app = typer.Typer(
     help="A local FakeStore-format API (the shipped data set).",
     no_args_is_help=True,
 )
-
-
-def _settings() -> Settings:
-    from caudal.cli.main import load_settings
-
-    return load_settings()
-
-
-def _container(settings: Settings) -> Container:
-    from caudal.cli.serve import _bootstrap
-
-    return _bootstrap(settings)
+app = typer.Typer()  # what `pipelines.capability` adds to `caudal`
+app.add_typer(pipeline_app)
+app.add_typer(fakestore_app)
 
 
 @pipeline_app.command("run")
@@ -71,7 +62,7 @@ def run(
     if name != USER_CARTS:
         fail(f"unknown pipeline '{name}'", f"the pipelines are: {USER_CARTS}")
         raise typer.Exit(2)
-    settings = _settings()
+    settings = load_settings()
     chosen = source or settings.pipelines.source
     if chosen not in SOURCES:
         fail(f"unknown source '{chosen}'", f"use --source {' or --source '.join(SOURCES)}")
@@ -88,7 +79,7 @@ def run(
         requested_by="cli",
         base_url=base_url,
     )
-    container = _container(settings)
+    container = bootstrap_or_exit(settings)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
     try:
         runner = Runner(settings, container.app_url)
@@ -155,21 +146,11 @@ def list_runs(
     """The run history: status, rows, duration, outputs, error."""
     from caudal.pipelines import runs
 
-    settings = _settings()
-    container = _container(settings)
+    async def fetch(container: Container) -> list[runs.RunRecord]:
+        async with container.database.connection() as conn:
+            return await runs.recent(conn, limit=limit)
 
-    async def fetch() -> list[runs.RunRecord]:
-        await container.database.open()
-        try:
-            async with container.database.connection() as conn:
-                return await runs.recent(conn, limit=limit)
-        finally:
-            await container.database.close()
-
-    try:
-        found = asyncio.run(fetch())
-    finally:
-        container.close_embedded()
+    found = run_with_container(fetch)
     if as_json:
         print(json.dumps([r.as_json() for r in found]))
         return

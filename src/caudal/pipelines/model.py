@@ -91,33 +91,33 @@ class PipelineError(CaudalError):
         return body
 
 
-def source_unavailable(url: str, why: str) -> PipelineError:
+def _unreadable_source(code: str, title: str, detail: str, endpoint: str) -> PipelineError:
     return PipelineError(
-        code="CAU-PIPELINES-SOURCE-UNAVAILABLE",
-        detail=f"GET {url} failed: {why}",
-        status=502,
-        title="Source unavailable",
-        extra={"endpoint": url},
+        code=code, detail=detail, status=502, title=title, extra={"endpoint": endpoint}
+    )
+
+
+def source_unavailable(url: str, why: str) -> PipelineError:
+    return _unreadable_source(
+        "CAU-PIPELINES-SOURCE-UNAVAILABLE", "Source unavailable", f"GET {url} failed: {why}", url
     )
 
 
 def source_malformed(url: str, why: str) -> PipelineError:
-    return PipelineError(
-        code="CAU-PIPELINES-SOURCE-MALFORMED",
-        detail=f"GET {url} answered something that is not the expected JSON: {why}",
-        status=502,
-        title="Source answered garbage",
-        extra={"endpoint": url},
+    return _unreadable_source(
+        "CAU-PIPELINES-SOURCE-MALFORMED",
+        "Source answered garbage",
+        f"GET {url} answered something that is not the expected JSON: {why}",
+        url,
     )
 
 
 def lake_unreadable(where: str, why: str) -> PipelineError:
-    return PipelineError(
-        code="CAU-PIPELINES-SOURCE-MALFORMED",
-        detail=f"the lake's add_to_cart files ({where}) cannot be read: {why}",
-        status=502,
-        title="Lake files unreadable",
-        extra={"endpoint": where},
+    return _unreadable_source(
+        "CAU-PIPELINES-SOURCE-MALFORMED",
+        "Lake files unreadable",
+        f"the lake's add_to_cart files ({where}) cannot be read: {why}",
+        where,
     )
 
 

@@ -8,7 +8,6 @@ lock and the one-scheduled-run-per-date index let exactly one of them run each d
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -16,6 +15,7 @@ import structlog
 from caudal.pipelines.model import USER_CARTS, RunRequest
 from caudal.pipelines.runner import Runner
 from caudal.pipelines.runs import RunRecord
+from caudal.platform.clock import SYSTEM_CLOCK, Clock
 from caudal.platform.errors import CaudalError
 from caudal.platform.schedule import run_on_cron
 
@@ -25,19 +25,20 @@ _log = structlog.get_logger("caudal.pipelines.scheduler")
 class UserCartsScheduler:
     name = "pipelines.user-carts"
     role = "scheduler"
+    group: str | None = None
 
     def __init__(
         self,
         runner: Runner,
         cron: str,
         source: str,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = SYSTEM_CLOCK,
         max_sleep_s: float = 60.0,
     ) -> None:
         self.runner = runner
         self.cron = cron
         self.source = source
-        self.now = now
+        self.clock = clock
         self.max_sleep_s = max_sleep_s
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -45,7 +46,7 @@ class UserCartsScheduler:
             self.cron,
             stop,
             self.fire,
-            now=self.now,
+            now=self.clock.now,
             max_sleep_s=self.max_sleep_s,
             on_armed=lambda at: _log.info(
                 "schedule_armed", pipeline=USER_CARTS, next_run=at.isoformat()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -15,6 +14,7 @@ from typing import Any
 
 import jwt
 
+from caudal.platform.clock import SYSTEM_CLOCK, Clock
 from caudal.platform.errors import CaudalError
 from caudal.platform.settings import AuthSettings
 
@@ -77,9 +77,12 @@ def _scopes_of(claims: dict[str, Any]) -> frozenset[str]:
 
 
 class TokenService:
-    def __init__(self, settings: AuthSettings, secret: str | None) -> None:
+    def __init__(
+        self, settings: AuthSettings, secret: str | None, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._settings = settings
         self._secret = secret
+        self._clock = clock
         self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
         # Verified tokens, until their expiry: a signature check costs more than most handlers.
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
@@ -96,7 +99,7 @@ class TokenService:
                 detail="tokens are issued by the external identity provider (JWKS mode)",
                 status=400,
             )
-        now = int(time.time())
+        now = int(self._clock.time())
         claims = {
             "sub": subject,
             "scope": " ".join(sorted(set(scopes))),
@@ -111,7 +114,7 @@ class TokenService:
 
     def verify(self, token: str) -> Principal:
         """Reject `alg: none`, wrong algorithms, bad signatures, expiry, issuer and audience."""
-        now = time.time()
+        now = self._clock.time()
         with self._lock:
             hit = self._verified.get(token)
             if hit is not None and hit[1] > now:
@@ -138,14 +141,17 @@ class TokenService:
                 audience=self._settings.audience,
                 issuer=self._settings.issuer,
                 leeway=self._settings.leeway_seconds,
-                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+                # expiry is checked below, against our clock
+                options={"require": ["exp", "iat", "sub", "iss", "aud"], "verify_exp": False},
             )
+            if int(claims["exp"]) <= self._clock.time() - self._settings.leeway_seconds:
+                raise jwt.ExpiredSignatureError("Signature has expired")
         except jwt.ExpiredSignatureError as exc:
             raise unauthorized("the token has expired; mint a new one", "CAU-AUTH-EXPIRED") from exc
         except jwt.InvalidAudienceError as exc:
             raise unauthorized("the token is for another audience") from exc
         except jwt.InvalidIssuerError as exc:
             raise unauthorized("the token comes from an untrusted issuer") from exc
-        except (jwt.PyJWTError, ValueError) as exc:
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
             raise unauthorized("the token is invalid: bad signature, algorithm or claims") from exc
         return Principal(subject=str(claims["sub"]), scopes=_scopes_of(claims), claims=claims)

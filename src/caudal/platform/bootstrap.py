@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from caudal.bus.port import Bus
 from caudal.platform import logging as caudal_logging
 from caudal.platform.auth import TokenService, load_or_create_secret
+from caudal.platform.bus.port import Bus
+from caudal.platform.clock import SYSTEM_CLOCK, Clock
 from caudal.platform.db import migrations
 from caudal.platform.db.embedded import EmbeddedPostgres
 from caudal.platform.db.pool import Database
 from caudal.platform.db.urls import app_url
 from caudal.platform.settings import Settings
+from caudal.platform.state import States
+
+# Builds the bus adapter the settings name (no I/O until used); the composition root chooses it.
+BusFactory = Callable[[Settings, Database], Bus]
 
 
 @dataclass
@@ -24,10 +30,11 @@ class Container:
     app_url: str
     database: Database
     tokens: TokenService
-    bus: Bus  # the durable bus (CAUDAL_BUS__BACKEND); publish here, consume via bus/worker.py
+    bus: Bus  # the durable bus (CAUDAL_BUS__BACKEND); publish here, consume via a Consumer
     embedded: EmbeddedPostgres | None = None
-    # Capabilities hang their long-lived objects here (registries, sinks, caches).
-    extensions: dict[str, Any] = field(default_factory=dict)
+    clock: Clock = SYSTEM_CLOCK  # what domain logic asks the time (a FakeClock in tests)
+    # Each capability's long-lived objects (registries, caches), provided when it starts.
+    states: States = field(default_factory=States)
 
     def close_embedded(self) -> None:
         if self.embedded is not None:
@@ -53,16 +60,11 @@ def run_migrations(
     )
 
 
-def build_bus(settings: Settings, database: Database) -> Bus:
-    """The bus adapter the settings name (no I/O until used)."""
-    from caudal.bus.postgres import PostgresBus
-
-    return PostgresBus(database, settings.bus)
-
-
 def bootstrap(
     settings: Settings | None = None,
     *,
+    bus: BusFactory,
+    clock: Clock = SYSTEM_CLOCK,
     migrate: bool = True,
     configure_logging: bool = True,
 ) -> Container:
@@ -89,10 +91,11 @@ def bootstrap(
     )
     return Container(
         settings=settings,
-        bus=build_bus(settings, database),
+        bus=bus(settings, database),
         owner_url=owner_url,
         app_url=url,
         database=database,
-        tokens=TokenService(settings.auth, secret_value),
+        tokens=TokenService(settings.auth, secret_value, clock),
         embedded=embedded,
+        clock=clock,
     )

@@ -17,6 +17,11 @@ class Service(Protocol):
     # "worker" services consume the bus; "scheduler" services run timed jobs.
     role: str
 
+    @property
+    def group(self) -> str | None:
+        """The consumer group this service runs with (`caudal worker --group` starts it with
+        that group's workers); None for a service of the whole process."""
+
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set, then return after finishing the current unit of work."""
 

@@ -1,4 +1,5 @@
-"""Cron-driven loops for scheduler services (nightly reconciliation, daily pipelines)."""
+"""The loops of background services: on a cron (nightly reconciliation, daily pipelines) or
+every few seconds (lake flush, retention)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+import structlog
 from croniter import croniter
+
+_log = structlog.get_logger("caudal.schedule")
 
 
 def next_fire(cron: str, after: datetime) -> datetime:
@@ -40,3 +44,17 @@ async def run_on_cron(
             continue
         await fire(at)
         at = next_fire(cron, max(at, now()))
+
+
+async def run_every(
+    seconds: float, stop: asyncio.Event, work: Callable[[], Awaitable[object]], failure: str
+) -> None:
+    """Call `work()` now and then every `seconds` until `stop` is set. A failure is logged as
+    the event `failure` and the loop goes on: the next round retries."""
+    while not stop.is_set():
+        try:
+            await work()
+        except Exception:
+            _log.exception(failure)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from caudal.bus.model import Message, Record
 from caudal.bus.postgres import PostgresBus
 from caudal.bus.postgres_consumer import GroupMember
 from caudal.platform.bootstrap import Container
+from caudal.platform.bus.model import Message, Record
 from tests.support.bus import Collecting, consuming, make_bus, until
 
 

@@ -6,9 +6,10 @@ import asyncio
 
 import httpx
 
-from caudal.bus.model import Message
+from caudal import wiring
 from caudal.bus.postgres import PostgresBus
 from caudal.platform.bootstrap import Container
+from caudal.platform.bus.model import Message
 from caudal.platform.http.app import create_app
 from tests.support.bus import Collecting, consuming, until
 
@@ -23,7 +24,7 @@ async def test_the_api_process_reports_each_groups_lag_in_metrics(
         await until(lambda: len(group.records) == 1)
     await bus.publish([Message("t", f"k{i}", {"n": i}) for i in range(1, 8)])
 
-    app = create_app(container)  # the API alone: no workers in this process
+    app = create_app(container, wiring.capabilities())  # the API alone: no workers in this process
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,

@@ -9,9 +9,9 @@ import random
 
 import psycopg
 
-from caudal.bus.model import Message
 from caudal.bus.postgres import PostgresBus
 from caudal.platform.bootstrap import Container
+from caudal.platform.bus.model import Message
 from tests.support.bus import Collecting, consuming, until
 
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from caudal.bus.model import Message
 from caudal.platform.bootstrap import Container
+from caudal.platform.bus.model import Message
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from caudal import wiring
+from caudal.bus.adapters import build_bus
 from caudal.customers.base_c.sink import CustomersActivitySink
 from caudal.customers.context import customers_of
 from caudal.events.model import CanonicalEvent
@@ -157,12 +159,12 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture
 def redis_container(settings: Settings, redis_url: str) -> Container:
     configured = settings.model_copy(update={"redis_url": SecretStr(redis_url)})
-    return bootstrap(configured, migrate=False, configure_logging=False)
+    return bootstrap(configured, bus=build_bus, migrate=False, configure_logging=False)
 
 
 @pytest.fixture
 async def redis_client(redis_container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    app: FastAPI = create_app(redis_container)
+    app: FastAPI = create_app(redis_container, wiring.capabilities())
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(

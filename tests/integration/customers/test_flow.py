@@ -13,8 +13,9 @@ import httpx
 import psycopg
 import pytest
 
-from caudal import wiring
+from caudal.platform import capability
 from caudal.platform.bootstrap import Container
+from caudal.platform.capability import Capability
 from caudal.platform.runtime import ServiceGroup
 from caudal.platform.settings import Settings
 from tests.integration.customers.conftest import CPF_1, cliente
@@ -29,10 +30,14 @@ def settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-async def activity_worker(client: httpx.AsyncClient, container: Container) -> AsyncIterator[None]:
+async def activity_worker(
+    client: httpx.AsyncClient, container: Container, capabilities: list[Capability[object]]
+) -> AsyncIterator[None]:
     """The `customers.activity` consumer group, as `caudal worker --group customers.activity`
     runs it (the app's lifespan, entered by `client`, has started the router)."""
-    services = wiring.services(container, frozenset({"worker"}), frozenset({"customers.activity"}))
+    services = capability.services(
+        capabilities, container.bus, frozenset({"worker"}), frozenset({"customers.activity"})
+    )
     assert [s.name for s in services]  # the group exists
     group = ServiceGroup(services)
     await group.start()

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from caudal.bus.model import Message
 from caudal.events.group_commit import GroupCommit
 from caudal.platform.bootstrap import Container
+from caudal.platform.bus.model import Message
 from caudal.platform.db.pool import Database
 from tests.integration.events.conftest import Sql
 

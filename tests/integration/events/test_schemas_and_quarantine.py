@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from caudal import wiring
+from caudal.bus.adapters import build_bus
 from caudal.events import registry_files, runtime
 from caudal.events.quarantine import replay
 from caudal.events.registry_files import SchemaFileError
@@ -214,8 +216,8 @@ async def test_a_schemas_directory_adds_types_with_no_code(
     configured = settings.model_copy(
         update={"events": settings.events.model_copy(update={"schemas_dir": directory})}
     )
-    container = bootstrap(configured, migrate=False, configure_logging=False)
-    app = create_app(container)
+    container = bootstrap(configured, bus=build_bus, migrate=False, configure_logging=False)
+    app = create_app(container, wiring.capabilities())
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,

@@ -73,11 +73,11 @@ def make_impact() -> Callable[..., dict[str, Any]]:
 @asynccontextmanager
 async def posting_workers(container: Container, count: int = 1) -> AsyncIterator[None]:
     """`count` posting-engine members of the consumer group, on the real bus."""
-    from caudal.ledger import setup
+    from caudal.ledger.capability import posting_consumer
 
     stop = asyncio.Event()
     tasks = [
-        asyncio.create_task(container.bus.consume(setup.consumers(container)[0], stop))
+        asyncio.create_task(container.bus.consume(posting_consumer(container), stop))
         for _ in range(count)
     ]
     try:

@@ -14,7 +14,10 @@ import pytest
 from caudal.pipelines.model import RunRequest
 from caudal.pipelines.runner import Runner
 from caudal.pipelines.scheduler import UserCartsScheduler
+from caudal.platform import capability
 from caudal.platform.bootstrap import Container
+from caudal.platform.capability import Capability
+from caudal.platform.clock import FakeClock
 from caudal.platform.errors import CaudalError
 from caudal.platform.settings import Settings
 from tests.integration.pipelines.conftest import FakeStoreServer, with_pipelines
@@ -95,16 +98,18 @@ async def test_the_scheduler_service_runs_at_the_cron_time(
     container: Container, settings: Settings, database_url: str
 ) -> None:
     # A clock set 0.3 s before 02:00 UTC on 2024-07-01.
-    offset = datetime(2024, 7, 1, 1, 59, 59, 700_000, tzinfo=UTC) - datetime.now(UTC)
+    clock = FakeClock(datetime(2024, 7, 1, 1, 59, 59, 700_000, tzinfo=UTC))
     scheduler = UserCartsScheduler(
         Runner(settings, container.app_url),
         "0 2 * * *",
         "fakestore",
-        now=lambda: datetime.now(UTC) + offset,
+        clock=clock,
         max_sleep_s=0.05,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(scheduler.run(stop))
+    await asyncio.sleep(0)  # armed for 02:00
+    clock.advance(0.3)
     for _ in range(300):
         if history(database_url) and history(database_url)[0][2] != "running":
             break
@@ -115,18 +120,22 @@ async def test_the_scheduler_service_runs_at_the_cron_time(
 
 
 async def test_the_scheduler_is_a_service_of_caudal_up(
-    container: Container, client: httpx.AsyncClient
+    container: Container, client: httpx.AsyncClient, capabilities: list[Capability[object]]
 ) -> None:
-    from caudal import wiring
-
-    # `client` has run the app's startup (wiring.start), as `caudal up` does.
+    # `client` has started the app's capabilities, as `caudal up` does.
     conf = container.settings.pipelines.model_copy(update={"schedule_enabled": True})
     container.settings = container.settings.model_copy(update={"pipelines": conf})
-    names = [(s.name, s.role) for s in wiring.services(container, frozenset({"scheduler"}))]
+    names = [
+        (s.name, s.role)
+        for s in capability.services(capabilities, container.bus, frozenset({"scheduler"}))
+    ]
     assert ("pipelines.user-carts", "scheduler") in names
     conf = conf.model_copy(update={"schedule_enabled": False})
     container.settings = container.settings.model_copy(update={"pipelines": conf})
-    names = [(s.name, s.role) for s in wiring.services(container, frozenset({"scheduler"}))]
+    names = [
+        (s.name, s.role)
+        for s in capability.services(capabilities, container.bus, frozenset({"scheduler"}))
+    ]
     assert ("pipelines.user-carts", "scheduler") not in names
 
 

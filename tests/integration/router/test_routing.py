@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from caudal import wiring
 from caudal.bus.postgres import PostgresBus
 from caudal.events.intake import to_message
 from caudal.events.model import CanonicalEvent
@@ -15,6 +16,7 @@ from caudal.events.router import table as table_module
 from caudal.events.router.consumer import SinkConsumer
 from caudal.events.router.rules import RoutesError
 from caudal.events.router.table import Routes
+from caudal.platform import capability
 from caudal.platform.bootstrap import Container
 from caudal.platform.http.app import create_app
 from tests.support.bus import consuming, until
@@ -107,7 +109,7 @@ async def test_the_app_refuses_to_start_with_a_bad_routes_file(
     path = tmp_path / "routes.yaml"
     path.write_text("routes:\n  - name: a\n    sinks: [lake]\n    match:\n      typ: x\n")
     container.settings.events.routes = path
-    app = create_app(container)
+    app = create_app(container, wiring.capabilities())
     with pytest.raises(RoutesError, match=r"routes.yaml:5: unknown key 'typ' in match"):
         async with app.router.lifespan_context(app):
             pass
@@ -116,9 +118,8 @@ async def test_the_app_refuses_to_start_with_a_bad_routes_file(
 async def test_the_app_starts_one_consumer_group_per_registered_sink(
     container: Container,
 ) -> None:
-    from caudal import wiring
-
-    app = create_app(container)
+    capabilities = wiring.capabilities()
+    app = create_app(container, capabilities)
     async with app.router.lifespan_context(app):
-        groups = {c.group for c in wiring.consumers(container)}
+        groups = {c.group for c in capability.consumers(capabilities)}
     assert {"lake", "realtime", "customers.activity", "webhook"} <= groups

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 from prometheus_client import Counter
 
-from caudal.bus.model import Record
 from caudal.events.model import EVENTS_TOPIC, CanonicalEvent
 from caudal.events.router.table import Routes
 from caudal.events.sinks.port import Sink
+from caudal.platform.bus.model import Record
 
 ROUTED = Counter(
     "caudal_router_events_total", "Events the router delivered to each sink.", ["sink"]

@@ -9,7 +9,6 @@ crash is redone under the same name, replacing a partial or complete earlier att
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from caudal.events.model import CanonicalEvent
 from caudal.events.queries import q
 from caudal.events.sinks.rows import columns
 from caudal.platform.db.pool import AsyncConn, Database
+from caudal.platform.schedule import run_every
 from caudal.platform.settings import LakeSettings
 
 _log = structlog.get_logger("caudal.events.lake")
@@ -53,6 +53,7 @@ class LakeFlusher:
 
     name = "lake-flusher"
     role = "worker"
+    group: str | None = "lake"  # runs beside the `lake` group's workers (`worker --group lake`)
 
     def __init__(self, database: Database, files: LakeFiles, settings: LakeSettings) -> None:
         self.database = database
@@ -61,13 +62,7 @@ class LakeFlusher:
 
     async def run(self, stop: asyncio.Event) -> None:
         tick = min(1.0, self.settings.flush_max_seconds / 4)
-        while not stop.is_set():
-            try:
-                await self.flush()
-            except Exception:
-                _log.exception("lake_flush_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), tick)
+        await run_every(tick, stop, self.flush, "lake_flush_failed")
 
     async def flush(self, force: bool = False) -> FlushResult:
         """Finish any interrupted batch, then flush while a size or age threshold is met (or

@@ -2,40 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from caudal import __version__, wiring
+from caudal import __version__
+from caudal.platform import capability
 from caudal.platform.bootstrap import Container
+from caudal.platform.capability import Capability
 from caudal.platform.http import docs, problems
 from caudal.platform.http.middleware import RequestContextMiddleware
 from caudal.platform.http.routes import router as platform_router
 from caudal.platform.runtime import ServiceGroup
 
 
-def create_app(container: Container, *, run_services: bool = False) -> FastAPI:
-    """The API; with `run_services` also the workers and scheduler (as `caudal up` does)."""
+def create_app(
+    container: Container,
+    capabilities: Sequence[Capability[object]],
+    *,
+    run_services: bool = False,
+) -> FastAPI:
+    """The API of these capabilities; with `run_services` also their workers and schedulers
+    (as `caudal up` does)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await container.database.open()
         try:
-            await wiring.start(container)
+            # a refusal (e.g. a bad routes.yaml) stops what started and propagates
+            await capability.start_all(capabilities, container)
         except BaseException:
-            # e.g. a routes.yaml refused: close what is open so the process can exit.
-            await wiring.stop(container)
-            await container.database.close()
+            await container.database.close()  # so the process can exit
             raise
-        group = ServiceGroup(wiring.services(container) if run_services else [])
+        services = capability.services(capabilities, container.bus) if run_services else []
+        group = ServiceGroup(services)
         app.state.services = group
         await group.start()
         try:
             yield
         finally:
             await group.stop(container.settings.http.graceful_shutdown_seconds)
-            await wiring.stop(container)
+            await capability.stop_all(capabilities)
             await container.database.close()
 
     app = FastAPI(
@@ -50,7 +58,7 @@ def create_app(container: Container, *, run_services: bool = False) -> FastAPI:
     problems.install(app)
     docs.install(app)
     app.include_router(platform_router)
-    for router in wiring.routers():
+    for router in capability.routers(capabilities):
         app.include_router(router)
     app.add_middleware(
         RequestContextMiddleware, max_body_bytes=container.settings.http.max_body_bytes

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from caudal.bus.model import DeadLetter, GroupStatus, Message, Record
+from caudal.platform.bus.model import DeadLetter, GroupStatus, Message, Record
+from caudal.platform.db.pool import AsyncConn
 
 
 class Bus(Protocol):
-    async def publish(self, messages: Sequence[Message], conn: Any = None) -> None:
+    async def publish(self, messages: Sequence[Message], conn: AsyncConn | None = None) -> None:
         """Append messages. With `conn` (a psycopg AsyncConnection inside a transaction) the
         messages are written in that transaction, so a domain write and its events commit or
         roll back together."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from caudal.bus.port import Bus, Consumer
+from caudal.platform.bus.port import Bus, Consumer
 
 
 class ConsumerService:
