@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 from pathlib import Path
 
 import httpx
@@ -26,7 +28,10 @@ def test_up_serves_ready_then_drains_on_sigterm_and_reuses_its_data(
     me = httpx.get(f"{first.base_url}/v1/whoami", headers={"Authorization": f"Bearer {token}"})
     assert me.json() == {"subject": "admin", "scopes": sorted(scopes.ALL)}
     assert any('"event": "request"' in line and '"/v1/whoami"' in line for line in first.lines)
+    # where it listens, for clients of the same home (`caudal demo`); gone once it stops
+    assert json.loads((home / "run.json").read_text())["url"] == first.base_url
     assert first.stop() == 0
+    assert not (home / "run.json").exists()
 
     second = start_server()
     warm = second.wait_ready()
@@ -70,6 +75,10 @@ def test_version_and_doctor(home: Path) -> None:
     doctor = caudal("doctor", home=home, CAUDAL_AUTH__SECRET="do-not-print-this-secret-0000000000")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     assert "migrations current" in doctor.stdout
+    # the effective defaults, never `null` for what an unset setting resolves to
+    assert f'"url": "file://{home.resolve()}/lake"' in doctor.stdout
+    assert f'"bucket_url": "file://{home.resolve()}/exports"' in doctor.stdout
+    assert f'"warehouse_path": "{home.resolve()}/warehouse.duckdb"' in doctor.stdout
     assert "do-not-print-this-secret" not in doctor.stdout + doctor.stderr
 
 
@@ -109,3 +118,17 @@ def test_sigterm_lets_an_in_flight_request_finish(start_server: type[Server]) ->
             response += chunk
     assert response.startswith(b"HTTP/1.1 202"), response[:200]
     assert server.stop() == 0
+
+
+def test_a_busy_port_fails_before_the_banner_and_the_token(home: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = caudal("up", "--port", str(port), home=home, timeout=60)
+    assert result.returncode == 1
+    assert result.stdout == ""  # no admin token
+    assert "caudal is starting" not in result.stderr
+    assert f"127.0.0.1:{port} is already in use" in result.stderr
+    assert "--port" in result.stderr
+    assert not (home / "pgdata").exists()  # nothing prepared either

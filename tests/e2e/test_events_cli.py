@@ -38,13 +38,16 @@ def test_quarantine_replay_and_lake_commands(home: Path, start_server: type[Serv
         assert refused.status_code == 422
         quarantine_id = refused.json()["rejected"][0]["quarantine_id"]
 
-        listed = caudal("quarantine", "list", "--format", "json", home=home, **FAST)
+        listed = caudal(
+            "quarantine", "list", "--status", "held", "--format", "json", home=home, **FAST
+        )
         assert listed.returncode == 0, listed.stderr
         [entry] = [json.loads(line) for line in listed.stdout.splitlines()]
-        assert (entry["id"], entry["reason"], entry["type"]) == (
+        assert (entry["id"], entry["reason"], entry["type"], entry["status"]) == (
             quarantine_id,
             "unknown_type",
             "loan-approved",
+            "held",
         )
         early = caudal("quarantine", "replay", home=home, **FAST)
         assert early.returncode == 0

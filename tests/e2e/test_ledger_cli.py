@@ -77,3 +77,9 @@ def test_post_through_caudal_up_then_reconcile(home: Path, start_server: type[Se
     reconciled = caudal("ledger", "reconcile", home=home)
     assert reconciled.returncode == 0, reconciled.stderr
     assert "0 difference(s)" in reconciled.stdout
+
+
+def test_reconcile_refuses_from_after_to(home: Path) -> None:
+    refused = caudal("ledger", "reconcile", "--from", "2024-03-17", "--to", "2024-03-16", home=home)
+    assert refused.returncode == 2
+    assert "--from 2024-03-17 is after --to 2024-03-16" in refused.stderr

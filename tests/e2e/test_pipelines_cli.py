@@ -97,7 +97,7 @@ def test_pipeline_run_then_runs(home: Path, fakestore_url: str) -> None:
     assert "GET http://127.0.0.1:9/carts failed: connection failed" in flat
     assert "`caudal fakestore serve` runs one" in flat  # what to do next
 
-    listed = caudal("pipeline", "runs", home=home, COLUMNS="200")
+    listed = caudal("pipeline", "runs", "--wide", home=home)
     assert listed.returncode == 0, listed.stderr
     lines = [line for line in listed.stdout.splitlines() if "user-carts" in line]
     assert len(lines) == 2

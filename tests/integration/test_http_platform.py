@@ -253,3 +253,40 @@ async def test_openapi_docs_are_served(client: httpx.AsyncClient) -> None:
     assert (await client.get("/docs")).status_code == 200
     spec = (await client.get("/openapi.json")).json()
     assert "/v1/whoami" in spec["paths"]
+
+
+async def test_docs_and_redoc_work_offline_from_local_assets(client: httpx.AsyncClient) -> None:
+    for page, assets in [
+        ("/docs", ["/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"]),
+        ("/redoc", ["/docs/assets/redoc.standalone.js"]),
+    ]:
+        html = await client.get(page)
+        assert html.status_code == 200, page
+        assert "http://" not in html.text and "https://" not in html.text.replace(
+            "https://github.com", ""
+        ), f"{page} refers to a remote asset"
+        for asset in assets:
+            assert asset in html.text
+            served = await client.get(asset)
+            assert served.status_code == 200 and len(served.content) > 10_000, asset
+    assert (await client.get("/openapi.json")).json()["info"]["title"] == "caudal"
+
+
+async def test_metrics_label_mounted_assets_and_pages_by_their_route_template(
+    client: httpx.AsyncClient,
+) -> None:
+    assert (await client.get("/docs/assets/swagger-ui.css")).status_code == 200
+    assert (await client.get("/static/app.css")).status_code == 200
+    assert (await client.get("/login")).status_code == 200
+    assert (await client.get("/no/such/route")).status_code == 404
+    text = (await client.get("/metrics")).text
+    seen = {
+        (line.split('route="', 1)[1].split('"', 1)[0], line.split('status="', 1)[1][:3])
+        for line in text.splitlines()
+        if line.startswith("caudal_http_requests_total{")
+    }
+    assert ("/docs/assets/{path}", "200") in seen
+    assert ("/static/{name}", "200") in seen
+    assert ("/login", "200") in seen
+    assert ("<unmatched>", "404") in seen  # only what no route serves
+    assert ("<unmatched>", "200") not in seen

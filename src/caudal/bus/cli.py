@@ -12,6 +12,7 @@ from rich.table import Table
 
 from caudal.cli.console import fail, out
 from caudal.cli.support import run_with_container
+from caudal.cli.tables import Column, print_table
 from caudal.platform.bootstrap import Container
 from caudal.platform.bus.model import GroupStatus
 from caudal.platform.bus.port import BusAdmin
@@ -99,6 +100,9 @@ def status(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON document, for scripts.")
     ] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column (topics, partitions, last error).")
+    ] = False,
 ) -> None:
     """Consumer groups: partitions held, live workers, lag, retries and dead letters."""
     groups = _run(lambda bus: bus.status())
@@ -108,14 +112,19 @@ def status(
     if not groups:
         out.print("No consumer group has run yet: start `caudal up` or `caudal worker`.")
         return
-    table = Table(title="Consumer groups")
-    for column in ("group", "topics", "workers", "partitions held", "lag", "oldest pending"):
-        table.add_column(column, justify="right" if column != "group" else "left")
-    table.add_column("retrying", justify="right")
-    table.add_column("dead letters", justify="right")
-    table.add_column("last error", overflow="fold")
-    for g in groups:
-        table.add_row(
+    columns = [
+        Column("group", whole=True),
+        Column("topics", key=False),
+        Column("workers", right=True),
+        Column("partitions held", key=False, right=True),
+        Column("lag", right=True),
+        Column("oldest", right=True),
+        Column("retrying", right=True),
+        Column("dead letters", right=True),
+        Column("last error", key=False),
+    ]
+    rows = [
+        [
             g.group,
             ",".join(g.topics),
             str(g.members),
@@ -124,9 +133,11 @@ def status(
             _age(g.oldest_pending_at),
             str(g.retrying),
             f"[red]{g.dead_letters}[/]" if g.dead_letters else "0",
-            (g.last_error or "")[:120],
-        )
-    out.print(table)
+            (g.last_error or "")[:200],
+        ]
+        for g in groups
+    ]
+    print_table(columns, rows, wide=wide, title="Consumer groups")
 
 
 @app.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,6 +13,7 @@ from caudal.cli.console import err, fail, out
 from caudal.cli.support import load_settings
 from caudal.platform import scopes
 from caudal.platform.durations import parse_seconds
+from caudal.platform.settings import Settings
 
 app = typer.Typer(
     name="caudal",
@@ -147,7 +148,7 @@ def doctor() -> None:
     from caudal.platform.settings import redacted
 
     settings = load_settings()
-    out.print_json(json.dumps(redacted(settings)))
+    out.print_json(json.dumps(_effective(redacted(settings), settings)))
     ok = True
     started = time.perf_counter()
     try:
@@ -186,6 +187,29 @@ def doctor() -> None:
             "check CAUDAL_DATABASE_URL, or unset it to use the embedded PostgreSQL",
         )
     raise typer.Exit(0 if ok else 1)
+
+
+def _effective(shown: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """What each unset setting resolves to, rather than `null`."""
+    from caudal.customers.crypto.keyfile import key_file
+    from caudal.pipelines.pipeline import bucket_url, lake_url, warehouse_path
+
+    home = settings.home
+    shown["home"] = str(home.resolve())
+    if settings.database_url is None:
+        shown["database_url"] = f"embedded PostgreSQL in {home.resolve() / 'pgdata'}"
+    shown["lake"]["url"] = lake_url(settings)
+    pipelines = shown["pipelines"]
+    pipelines["bucket_url"] = bucket_url(settings)
+    pipelines["warehouse_path"] = str(warehouse_path(settings))
+    if settings.pipelines.fakestore_url is None:
+        pipelines["fakestore_url"] = "shipped FakeStore data set (in-process, offline)"
+    if settings.events.routes is None:
+        shown["events"]["routes"] = "shipped routes.yaml"
+    shown["customers"]["keys_file"] = str(key_file(settings))
+    if settings.auth.secret is None and settings.auth.jwks_url is None:
+        shown["auth"]["secret"] = f"generated in {home.resolve() / 'secret.key'} (hidden)"
+    return shown
 
 
 def _has_meta(conn: object) -> bool:

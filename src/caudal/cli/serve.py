@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import signal
+import socket
 import time
 
 import typer
@@ -12,14 +14,30 @@ import uvicorn
 from caudal import wiring
 from caudal.cli.console import err, fail, out
 from caudal.cli.support import bootstrap_or_exit
-from caudal.platform import capability, scopes
+from caudal.platform import capability, runfile, scopes
 from caudal.platform.bootstrap import Container
 from caudal.platform.http.app import create_app
 from caudal.platform.runtime import ServiceGroup
 from caudal.platform.settings import Settings
 
 
-def _serve(container: Container, run_services: bool) -> None:
+def bind(settings: Settings) -> socket.socket:
+    """Take the port before anything is prepared or printed: a busy port fails at once, with
+    the flag that picks another (uvicorn would only say so after the banner and the token)."""
+    try:
+        sock = socket.create_server((settings.host, settings.port), reuse_port=False)
+    except OSError as exc:
+        where = f"{settings.host}:{settings.port}"
+        reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound: {exc}"
+        fail(
+            f"{where} {reason}",
+            "stop the process using it, or choose another port with --port (CAUDAL_PORT)",
+        )
+        raise typer.Exit(1) from exc
+    return sock
+
+
+def _serve(container: Container, run_services: bool, sock: socket.socket) -> None:
     settings = container.settings
     config = uvicorn.Config(
         create_app(container, wiring.capabilities(), run_services=run_services),
@@ -34,8 +52,11 @@ def _serve(container: Container, run_services: bool) -> None:
     # in place that re-raise becomes a clean exit, so the embedded PostgreSQL is stopped too.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        uvicorn.Server(config).run()
+        runfile.write(settings.home, settings.host, sock.getsockname()[1])
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
+        runfile.remove(settings.home)
+        sock.close()
         container.close_embedded()
 
 
@@ -45,6 +66,7 @@ def _exit_cleanly(signum: int, frame: object) -> None:
 
 def run_all(settings: Settings) -> None:
     started = time.perf_counter()
+    sock = bind(settings)
     container = bootstrap_or_exit(settings)
     base = f"http://{settings.host}:{settings.port}"
     admin = (
@@ -63,11 +85,12 @@ def run_all(settings: Settings) -> None:
     if admin:
         err.print("  admin token (7 days):")
         out.print(admin, soft_wrap=True)
-    _serve(container, run_services=True)
+    _serve(container, run_services=True, sock=sock)
 
 
 def run_api(settings: Settings) -> None:
-    _serve(bootstrap_or_exit(settings), run_services=False)
+    sock = bind(settings)
+    _serve(bootstrap_or_exit(settings), run_services=False, sock=sock)
 
 
 def run_services(

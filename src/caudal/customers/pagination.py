@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from caudal.platform.errors import CaudalError
+
+INVALID_PAGE = "CAU-INVALID-PAGE"
+
 
 def page_links(
     path: str, params: dict[str, Any], page: int, page_size: int, count: int
@@ -30,5 +34,9 @@ def envelope(
     count: int,
     results: list[dict[str, Any]],
 ) -> dict[str, Any]:
+    if page > 1 and (page - 1) * page_size >= count:
+        # Django REST Framework's answer for a page past the last one (the first page of an
+        # empty list is an empty 200, as there)
+        raise CaudalError(code=INVALID_PAGE, detail="Invalid page.", status=404, title="Not found")
     following, previous = page_links(path, params, page, page_size, count)
     return {"count": count, "next": following, "previous": previous, "results": results}

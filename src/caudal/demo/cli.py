@@ -13,7 +13,12 @@ from caudal.cli.support import load_settings
 from caudal.demo.runner import Demo, DemoError, Tally
 from caudal.platform import scopes
 
-DEMO_SCOPES = (scopes.EVENTS_WRITE, scopes.CUSTOMERS_PII, scopes.LEDGER_WRITE)
+DEMO_SCOPES = (
+    scopes.EVENTS_WRITE,
+    scopes.CUSTOMERS_PII,
+    scopes.CUSTOMERS_SCORE,
+    scopes.LEDGER_WRITE,
+)
 
 
 def _local_token(ttl_seconds: int) -> str:
@@ -49,14 +54,18 @@ def _report(tally: Tally, elapsed: float) -> None:
 
 def demo(
     url: Annotated[
-        str | None, typer.Option(help="caudal's base URL. Default: CAUDAL_HOST/CAUDAL_PORT.")
+        str | None,
+        typer.Option(
+            help="caudal's base URL. Default: the `caudal up` running from CAUDAL_HOME "
+            "(its run.json), else CAUDAL_HOST/CAUDAL_PORT."
+        ),
     ] = None,
     token: Annotated[
         str | None,
         typer.Option(
             envvar="CAUDAL_TOKEN",
-            help="Token to send with (needs events:write; customers:pii and ledger:write for "
-            "those kinds). Default: one minted from CAUDAL_HOME's secret.",
+            help="Token to send with (needs events:write; customers:pii, customers:score and "
+            "ledger:write for those kinds). Default: one minted from CAUDAL_HOME's secret.",
         ),
     ] = None,
     rate: Annotated[float, typer.Option(min=0.5, max=5000, help="Events per second.")] = 20.0,
@@ -68,8 +77,12 @@ def demo(
     """Send realistic live traffic: Android/iOS clicks, uploads, card purchases, bureau queries,
     customers and ledger impacts, through the HTTP API."""
     if url is None:
+        from caudal.platform import runfile
+
         settings = load_settings()
-        url = f"http://{settings.host}:{settings.port}"
+        url = runfile.running_url(settings.home) or (
+            f"http://{runfile.client_host(settings.host)}:{settings.port}"
+        )
     bearer = token or _local_token(int(duration) + 3600 if duration else 12 * 3600)
 
     async def main() -> Tally:

@@ -20,6 +20,7 @@ ROUTES = {
     "frontend": "/v1/events/frontend",
     "backend": "/v1/events/backend",
     "customers": "/clientes",
+    "score": "/clientes/{customer_id}/score-data",
     "ledger": "/v1/ledger/impacts",
 }
 BACKEND_KINDS = (
@@ -55,6 +56,7 @@ class Demo:
         self.kinds: list[str] = []
         self.skipped: dict[str, str] = {}
         self.people = [traffic.cpf(self.rng) for _ in range(CUSTOMERS)]
+        self.customer_ids: dict[str, str] = {}  # CPF -> id, once created
         self.devices = [
             (self.rng.choice(traffic.PLATFORMS), traffic.device_id(self.rng))
             for _ in range(DEVICES)
@@ -88,30 +90,39 @@ class Demo:
             raise DemoError("this server has none of the routes the demo uses")
 
     async def seed_customers(self) -> None:
+        """Every demo customer in Base A, and their score data in Base B."""
         if "customers" not in self.kinds:
             return
         await asyncio.gather(*(self._customer(person) for person in self.people))
+        if "score" in self.kinds:
+            await asyncio.gather(*(self._score(person) for person in self.customer_ids))
 
-    async def _post(self, kind: str, path: str, body: Any, events: int) -> None:
+    async def _post(
+        self, kind: str, path: str, body: Any, events: int, method: str = "POST"
+    ) -> dict[str, Any] | None:
         try:
-            response = await self.client.post(path, json=body)
+            response = await self.client.request(method, path, json=body)
         except httpx.TransportError as exc:
             self.tally.failed[kind] += 1
             self.tally.last_error[kind] = type(exc).__name__
-            return
+            return None
         if response.status_code >= 400:
             self.tally.failed[kind] += 1
             detail = ""
             if "json" in response.headers.get("content-type", ""):
                 detail = str(response.json().get("code", ""))
             self.tally.last_error[kind] = f"{response.status_code} {detail}".strip()
-            return
+            return None
         self.tally.sent[kind] += 1
         self.tally.events[kind] += events
+        answer = response.json() if "json" in response.headers.get("content-type", "") else None
+        return answer if isinstance(answer, dict) else None
 
     async def _frontend(self) -> int:
         n = self.rng.randint(1, 5)
-        body = traffic.frontend(self.rng, self.rng.choice(self.devices), datetime.now(UTC), n)
+        index = self.rng.randrange(len(self.devices))
+        user_id = index % traffic.CART_USERS + 1  # each device belongs to one shopper
+        body = traffic.frontend(self.rng, self.devices[index], datetime.now(UTC), n, user_id)
         await self._post("frontend", ROUTES["frontend"], body, n)
         return n
 
@@ -131,8 +142,15 @@ class Demo:
 
     async def _customer(self, person: str | None = None) -> int:
         person = person or self.rng.choice(self.people)
-        await self._post("customers", ROUTES["customers"], traffic.customer(self.rng, person), 1)
+        body = traffic.customer(self.rng, person)
+        created = await self._post("customers", ROUTES["customers"], body, 1)
+        if created and "id" in created:
+            self.customer_ids[person] = str(created["id"])
         return 1
+
+    async def _score(self, person: str) -> None:
+        path = ROUTES["score"].format(customer_id=self.customer_ids[person])
+        await self._post("score", path, traffic.score_data(person), 1, method="PUT")
 
     def _senders(self) -> dict[str, Callable[[], Any]]:
         return {

@@ -60,18 +60,37 @@ def device_id(rng: random.Random) -> str:
     return "".join(rng.choices(string.ascii_lowercase + string.digits, k=17))
 
 
-def frontend(rng: random.Random, device: tuple[str, str], now: datetime, n: int) -> dict[str, Any]:
-    platform, dev = device
+CART_USERS = 10  # FakeStore's users 1-10, so the user-carts pipeline can read the lake
+CART_PRODUCTS = 20  # FakeStore's products 1-20 (the catalogue the pipeline prices them with)
+CART_SHARE = 0.15  # of the frontend items
+
+
+def add_to_cart(rng: random.Random, user_id: int) -> dict[str, Any]:
+    """Seed 004's cart line as a frontend event (read by `--source lake`)."""
     return {
-        "device": {"platform": platform, "deviceId": dev},
-        "data": [
-            {
-                "timestamp": offset_timestamp(now - timedelta(milliseconds=rng.randrange(900))),
-                "event_id": rng.choice(CLICKS),
-            }
-            for _ in range(n)
-        ],
+        "event_id": "add_to_cart",
+        "userId": user_id,
+        "productId": rng.randrange(CART_PRODUCTS) + 1,
+        "quantity": rng.randint(1, 3),
+        "cartId": 1000 + user_id,
     }
+
+
+def frontend(
+    rng: random.Random, device: tuple[str, str], now: datetime, n: int, user_id: int = 1
+) -> dict[str, Any]:
+    """Clicks, and now and then an `add_to_cart` by the device's (stable) user."""
+    platform, dev = device
+    items: list[dict[str, Any]] = []
+    for _ in range(n):
+        stamp = offset_timestamp(now - timedelta(milliseconds=rng.randrange(900)))
+        item = (
+            add_to_cart(rng, user_id)
+            if rng.random() < CART_SHARE
+            else {"event_id": rng.choice(CLICKS)}
+        )
+        items.append({"timestamp": stamp, **item})
+    return {"device": {"platform": platform, "deviceId": dev}, "data": items}
 
 
 def _money(rng: random.Random, low: int, high: int) -> str:
@@ -123,21 +142,29 @@ def backend(rng: random.Random, kind: str, now: datetime, person: str) -> dict[s
     }
 
 
+def identity(person: str) -> random.Random:
+    """The customer's own generator: the same CPF always draws the same person."""
+    return random.Random(person)  # noqa: S311  (demo data, not secrets)
+
+
 def customer(rng: random.Random, person: str) -> dict[str, Any]:
-    uf, cidade, bairro = rng.choice(CITIES)
-    born = datetime(1960, 1, 1) + timedelta(days=rng.randrange(365 * 40))
+    """A customer whose identity (name, sex, birth date, address) is fixed by the CPF, so an
+    update changes only what changes in life: the debts."""
+    me = identity(person)
+    uf, cidade, bairro = me.choice(CITIES)
+    born = datetime(1960, 1, 1) + timedelta(days=me.randrange(365 * 40))
     return {
-        "nome": f"{rng.choice(FIRST)} {rng.choice(LAST)} {rng.choice(LAST)}",
+        "nome": f"{me.choice(FIRST)} {me.choice(LAST)} {me.choice(LAST)}",
         "cpf": person,
         "data_nascimento": born.date().isoformat(),
-        "sexo": rng.choice(("F", "M")),
-        "estado_civil": rng.choice(("solteiro", "casado", "divorciado")),
+        "sexo": me.choice(("F", "M")),
+        "estado_civil": me.choice(("solteiro", "casado", "divorciado")),
         "endereco": {
             "uf": uf,
             "cidade": cidade,
             "bairro": bairro,
             "longadouro": "Rua das Flores",
-            "numero": rng.randrange(1, 2000),
+            "numero": me.randrange(1, 2000),
             "complemento": "",
         },
         "dividas": [
@@ -150,6 +177,49 @@ def customer(rng: random.Random, person: str) -> dict[str, Any]:
         if rng.random() < 0.4
         else [],
     }
+
+
+def score_data(person: str) -> dict[str, Any]:
+    """Seed 002's Base B body (income sources and assets), fixed by the CPF."""
+    me = identity(person)
+    me.random()  # a different stream from `customer`'s first draws
+    income = [
+        {
+            "tipo": "salario",
+            "descricao": "CLT",
+            "valor": float(me.randrange(1500, 20000)),
+            "frequencia": "mensal",
+        }
+    ]
+    if me.random() < 0.4:
+        income.append(
+            {
+                "tipo": "aluguel",
+                "descricao": "imóvel alugado",
+                "valor": float(me.randrange(800, 4000)),
+                "frequencia": "mensal",
+            }
+        )
+    assets = (
+        [
+            {
+                "tipo": "imovel",
+                "valor_estimado": float(me.randrange(150, 900) * 1000),
+                "descricao": "apartamento",
+            }
+        ]
+        if me.random() < 0.5
+        else []
+    )
+    if me.random() < 0.6:
+        assets.append(
+            {
+                "tipo": "veiculo",
+                "valor_estimado": float(me.randrange(20, 120) * 1000),
+                "descricao": "carro",
+            }
+        )
+    return {"fontes_de_renda": income, "bens": assets}
 
 
 def ledger_impact(rng: random.Random, now: datetime, accounts: int = 20) -> dict[str, Any]:

@@ -9,10 +9,11 @@ from datetime import date
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from caudal.cli.console import err, fail, out
 from caudal.cli.support import load_settings, run_with_container
+from caudal.cli.tables import Column, print_table
 from caudal.platform.bootstrap import Container
 
 quarantine_app = typer.Typer(
@@ -26,7 +27,9 @@ app.add_typer(quarantine_app)
 app.add_typer(lake_app)
 
 
-def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
+def _print_rows(
+    columns: list[str], rows: list[tuple[Any, ...]], fmt: str, wide: bool = False
+) -> None:
     if fmt == "json":
         for row in rows:
             print(json.dumps(dict(zip(columns, row, strict=True)), default=str))
@@ -35,10 +38,9 @@ def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> No
         writer.writerow(columns)
         writer.writerows(rows)
     else:
-        table = Table(*columns)
-        for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
-        out.print(table)
+        # every column is one the query asked for: fold long values rather than cut them
+        shown = [[escape("" if v is None else str(v)) for v in row] for row in rows]
+        print_table([Column(c) for c in columns], shown, wide=wide, hint=None)
 
 
 @quarantine_app.command("list")
@@ -48,20 +50,20 @@ def quarantine_list(
         str | None,
         typer.Option(help="unknown_type, unknown_version, schema_violation, invalid_envelope."),
     ] = None,
-    status: Annotated[str, typer.Option(help="pending, replayed or all.")] = "pending",
+    status: Annotated[str, typer.Option(help="held, replayed or all.")] = "held",
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
 ) -> None:
     """List quarantined events, newest first."""
-    from caudal.events.quarantine import QuarantineFilter, list_entries
+    from caudal.events.quarantine import STATUSES, QuarantineFilter, list_entries
 
-    if status not in ("pending", "replayed", "all"):
-        fail(f"unknown status {status}", "use --status pending, replayed or all")
+    if status not in STATUSES:
+        fail(f"unknown status {status}", f"use --status {', '.join(STATUSES)}")
         raise typer.Exit(2)
     where = QuarantineFilter(
         type=type_,
         reason=reason,
-        replayed={"pending": False, "replayed": True, "all": None}[status],
+        replayed=STATUSES[status],
     )
 
     async def work(container: Container) -> list[dict[str, Any]]:
@@ -69,7 +71,7 @@ def quarantine_list(
         return items
 
     items = run_with_container(work)
-    columns = ["id", "received_at", "source", "type", "version", "reason", "code", "field"]
+    columns = ["id", "received_at", "status", "source", "type", "reason", "code", "field"]
     if fmt == "json":
         for item in items:
             print(json.dumps(item, default=str))
@@ -82,7 +84,7 @@ def quarantine_list(
 def quarantine_replay(
     type_: Annotated[str | None, typer.Option("--type", help="Only this event type.")] = None,
 ) -> None:
-    """Re-validate pending events against today's schemas; publish the ones that pass."""
+    """Re-validate held events against today's schemas; publish the ones that pass."""
     from caudal.events import runtime
     from caudal.events.quarantine import ReplayReport, replay
 
@@ -111,6 +113,10 @@ def lake_sql(
         str, typer.Argument(help='e.g. "SELECT type, count(*) FROM events GROUP BY 1"')
     ],
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Table at its natural width (no folding to 80).")
+    ] = False,
 ) -> None:
     """Run SQL (DuckDB) over the lake. Views: `events` (everything, with `dt`), and one per
     source and type such as frontend.click_button_help or backend."selfie-uploaded"."""
@@ -126,7 +132,7 @@ def lake_sql(
     except duckdb.Error as exc:
         fail(f"query failed: {exc}", "views: events, <source>.<type>; see docs/lake.md")
         raise typer.Exit(1) from exc
-    _print_rows(columns, rows, fmt)
+    _print_rows(columns, rows, "json" if as_json else fmt, wide)
 
 
 @lake_app.command("flush")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from psycopg import sql
@@ -26,6 +26,12 @@ _COLUMNS = (
 )
 
 
+# One vocabulary for an entry's state, in the API, the CLI and the dashboard: `held` (waiting for
+# its schema to be fixed) or `replayed`; `all` lists both. The value is the `replayed` filter.
+STATUSES: dict[str, bool | None] = {"held": False, "replayed": True, "all": None}
+Status = Literal["held", "replayed", "all"]
+
+
 @dataclass(frozen=True)
 class QuarantineFilter:
     type: str | None = None
@@ -38,6 +44,7 @@ class QuarantineFilter:
 
 def _row(item: dict[str, Any]) -> dict[str, Any]:
     item["id"] = str(item["id"])
+    item["status"] = "held" if item["replayed_at"] is None else "replayed"
     for key in ("received_at", "replayed_at"):
         if item[key] is not None:
             item[key] = item[key].isoformat()

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from caudal.events import runtime
-from caudal.events.quarantine import QuarantineFilter, list_entries, replay
+from caudal.events.quarantine import STATUSES, QuarantineFilter, Status, list_entries, replay
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
 from caudal.platform.errors import not_found
@@ -34,7 +34,9 @@ async def quarantine(
     type: Annotated[str | None, Query(max_length=128)] = None,
     source: Annotated[str | None, Query(max_length=32)] = None,
     reason: Annotated[str | None, Query(max_length=32)] = None,
-    status: Annotated[Literal["pending", "replayed", "all"], Query()] = "pending",
+    status: Annotated[
+        Status, Query(description="held (waiting for a schema fix), replayed, or all")
+    ] = "held",
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -44,7 +46,7 @@ async def quarantine(
         type=type,
         source=source,
         reason=reason,
-        replayed={"pending": False, "replayed": True, "all": None}[status],
+        replayed=STATUSES[status],
         since=since,
         until=until,
     )
@@ -54,7 +56,7 @@ async def quarantine(
 
 @router.post(
     "/v1/quarantine/replay",
-    summary="Re-validate pending entries (optionally of one type); publish those that now pass.",
+    summary="Re-validate held entries (optionally of one type); publish those that now pass.",
 )
 async def replay_quarantine(
     request: Request,

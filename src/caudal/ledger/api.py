@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from caudal.ledger import context, validation
 from caudal.ledger.intake import CONFLICT, INVALID, ItemResult, load_states
 from caudal.ledger.queries import q
-from caudal.ledger.reads import CONSOLIDATED_COLUMNS, BadCursor
+from caudal.ledger.reads import CONSOLIDATED_COLUMNS, STATEMENT_COLUMNS, BadCursor
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
 from caudal.platform.errors import CaudalError, conflict, not_found, validation_error
@@ -187,7 +187,7 @@ async def get_balance(
     return balance.as_dict()
 
 
-@router.get("/accounts/{branch}/{account}/statement")
+@router.get("/accounts/{branch}/{account}/statement", response_model=None)
 async def get_statement(
     branch: str,
     account: str,
@@ -197,15 +197,32 @@ async def get_statement(
     to: Annotated[str | None, Query(description="YYYY-MM-DD; today")] = None,
     limit: Annotated[int | None, Query(description="entries per page")] = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
-) -> dict[str, Any]:
-    """Every entry of the period in posting order with its running balance, paginated."""
+    fmt: Annotated[str | None, Query(alias="format", description="json | csv")] = None,
+) -> dict[str, Any] | Response:
+    """Every entry of the period in posting order with its running balance: JSON pages
+    (`limit`, `next_cursor`), or every entry of the period as CSV (`Accept: text/csv` or
+    `?format=csv`)."""
     date_to = parse_day(to, "to", today(request))
     date_from = parse_day(from_, "from", date_to)
     if date_from > date_to or (date_to - date_from) > timedelta(days=MAX_STATEMENT_DAYS):
         raise validation_error(
             "from", RANGE_INVALID, f"from <= to, at most {MAX_STATEMENT_DAYS} days apart"
         )
+    if fmt is not None and fmt.lower() not in ("csv", "json"):
+        raise validation_error("format", "CAU-LEDGER-FORMAT-INVALID", "format is json or csv")
     reads = context.get(container(request)).reads
+    if wants_csv(request, fmt):
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(STATEMENT_COLUMNS)
+        async for chunk in reads.statement_all(branch, account, date_from, date_to):
+            writer.writerows([item[c] for c in STATEMENT_COLUMNS] for item in chunk)
+        name = f"statement-{branch}-{account}-{date_from}-{date_to}.csv"
+        return Response(
+            buffer.getvalue().encode(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
     try:
         page = await reads.statement(
             branch, account, date_from, date_to, page_limit(request, limit), cursor

@@ -40,6 +40,9 @@ def reconcile(
     from caudal.ledger.reconcile import Reconciler, Report
 
     start, end = _date(date_from, "from"), _date(date_to, "to")
+    if start is not None and end is not None and start > end:
+        fail(f"--from {start} is after --to {end}", "give --from on or before --to")
+        raise typer.Exit(2)
 
     async def work(container: Container) -> Report:
         with err.status("Recomputing balances from the journal…"):

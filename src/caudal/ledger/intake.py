@@ -123,29 +123,29 @@ class Intake:
         """One result per raw impact, in order. Valid new impacts are recorded and published
         atomically; known tracekeys answer their current state (or conflict)."""
         results: list[ItemResult] = []
-        shaped: list[tuple[int, dict[str, Any]]] = []
+        parsed: list[tuple[int, dict[str, Any], list[FieldError]]] = []
         for index, raw in enumerate(raws):
-            fields, errors = validation.check_shape(raw)
-            if fields is None:
-                tracekey = raw.get("tracekey") if isinstance(raw, dict) else None
-                results.append(
-                    ItemResult(index, INVALID, str(tracekey) if tracekey else None, errors=errors)
-                )
-            else:
-                results.append(ItemResult(index, PENDING, fields["tracekey"]))
-                shaped.append((index, fields))
-        if not shaped:
-            return results
+            fields, errors = validation.parse(raw)
+            tracekey = fields.get("tracekey") or (
+                raw.get("tracekey") if isinstance(raw, dict) else None
+            )
+            results.append(ItemResult(index, PENDING, str(tracekey) if tracekey else None))
+            parsed.append((index, fields, errors))
         async with self.database.connection() as conn, conn.transaction():
-            events = await load_events(conn, [f["eventcode"] for _, f in shaped])
+            codes = [f["eventcode"] for _, f, _ in parsed if "eventcode" in f]
+            events = await load_events(conn, codes) if codes else {}
             valid: list[tuple[int, Impact]] = []
-            for index, fields in shaped:
-                errors = validation.check_rules(fields, events, rules)
+            for index, fields, shape_errors in parsed:
+                # every error of the impact: the shape's and the rules' of its well-formed fields
+                errors = shape_errors + validation.check_rules(fields, events, rules)
                 if errors:
-                    results[index] = ItemResult(index, INVALID, fields["tracekey"], errors=errors)
+                    results[index] = ItemResult(
+                        index, INVALID, results[index].tracekey, errors=errors
+                    )
                 else:
                     valid.append((index, validation.build(fields)))
-            await self._record(conn, valid, results, subject)
+            if valid:
+                await self._record(conn, valid, results, subject)
         return results
 
     async def _record(

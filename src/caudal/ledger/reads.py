@@ -41,6 +41,20 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
     return value
 
 
+STATEMENT_COLUMNS = (
+    "dateref",
+    "eventcode",
+    "eventdescription",
+    "description",
+    "debitcredit",
+    "amount",
+    "balance",
+    "tracekey",
+    "id",
+    "createdat",
+)
+
+
 def money(value: Decimal) -> str:
     return f"{value:.2f}"
 
@@ -251,6 +265,19 @@ class Reads:
             encode_cursor({"d": last.dateref.isoformat(), "s": last.seq}) if last else None
         )
         return StatementPage(branch, account, date_from, date_to, opening, items, next_cursor)
+
+    async def statement_all(
+        self, branch: str, account: str, date_from: date, date_to: date, chunk: int = 5000
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every entry of the period, chunk by chunk (for CSV): no page limit."""
+        cursor: str | None = None
+        while True:
+            page = await self.statement(branch, account, date_from, date_to, chunk, cursor)
+            if page.items:
+                yield page.items
+            cursor = page.next_cursor
+            if cursor is None:
+                return
 
     async def consolidated(
         self, day: date, limit: int, cursor: str | None = None

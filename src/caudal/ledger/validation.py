@@ -104,7 +104,15 @@ def parse_amount(value: Any) -> Decimal | None:
 def check_shape(raw: Any) -> tuple[dict[str, Any] | None, list[FieldError]]:
     """Everything that needs no database: types, formats, sizes. Returns the normalised
     fields (or None) and the errors, every one of them."""
+    fields, errors = parse(raw)
+    return (fields if not errors else None), errors
+
+
+def parse(raw: Any) -> tuple[dict[str, Any], list[FieldError]]:
+    """The fields that are well formed, normalised (even when others are not, so the rules
+    that need the database can still be judged and every error reported), and the errors."""
     if not isinstance(raw, dict):
+        return {}, [FieldError("", NOT_OBJECT, "an impact is a JSON object")]
         return None, [FieldError("", NOT_OBJECT, "an impact is a JSON object")]
     errors: list[FieldError] = [
         FieldError(name, UNKNOWN_FIELD, f"unknown field {name!r}; allowed: {', '.join(FIELDS)}")
@@ -193,16 +201,18 @@ def check_shape(raw: Any) -> tuple[dict[str, Any] | None, list[FieldError]]:
             )
         else:
             out["dateref"] = parsed
-    return (out if not errors else None), errors
+    return out, errors
 
 
 def check_rules(
     fields: Mapping[str, Any], events: Mapping[int, EventCode], rules: Rules
 ) -> list[FieldError]:
-    """The rules that need the event codes and the clock."""
+    """The rules that need the event codes and the clock, for the fields that are well formed."""
     errors: list[FieldError] = []
-    event = events.get(int(fields["eventcode"]))
-    if event is None:
+    event = events.get(int(fields["eventcode"])) if "eventcode" in fields else None
+    if "eventcode" not in fields:
+        pass
+    elif event is None:
         errors.append(
             FieldError(
                 "eventcode", EVENT_UNKNOWN, f"event code {fields['eventcode']} does not exist"
@@ -212,7 +222,7 @@ def check_rules(
         errors.append(
             FieldError("eventcode", EVENT_INACTIVE, f"event code {event.code} is inactive")
         )
-    elif not event.allows(str(fields["debitcredit"])):
+    elif "debitcredit" in fields and not event.allows(str(fields["debitcredit"])):
         side = "debit" if fields["debitcredit"] == DEBIT else "credit"
         errors.append(
             FieldError(
@@ -221,8 +231,10 @@ def check_rules(
                 f"event code {event.code} does not allow a {side}",
             )
         )
-    dateref: date = fields["dateref"]
-    if dateref > rules.today:
+    dateref: date | None = fields.get("dateref")
+    if dateref is None:
+        pass
+    elif dateref > rules.today:
         errors.append(
             FieldError("dateref", DATEREF_FUTURE, f"dateref {dateref} is after today (UTC)")
         )

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from caudal.cli.console import err, fail, out
 from caudal.cli.support import bootstrap_or_exit, load_settings, run_with_container
+from caudal.cli.tables import Column, print_table
 from caudal.pipelines.model import (
     SOURCES,
     STEPS,
@@ -126,7 +127,8 @@ def run(
 def _hint(code: str) -> str:
     if code.startswith("CAU-PIPELINES-SOURCE"):
         return (
-            "check --base-url / CAUDAL_PIPELINES__FAKESTORE_URL (`caudal fakestore serve` runs one)"
+            "check --base-url / CAUDAL_PIPELINES__FAKESTORE_URL (`caudal fakestore serve` runs "
+            "one; unset it to read the shipped data set)"
         )
     if code == "CAU-PIPELINES-QUALITY":
         return "fix the source data; nothing was loaded or exported"
@@ -136,6 +138,10 @@ def _hint(code: str) -> str:
 @pipeline_app.command("runs")
 def list_runs(
     limit: Annotated[int, typer.Option(min=1, max=500, help="How many, newest first.")] = 20,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON (every field), for scripts.")
+    ] = False,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column (outputs, trigger).")] = False,
 ) -> None:
     """The run history: status, rows, duration, outputs, error."""
     from caudal.pipelines import runs
@@ -145,34 +151,40 @@ def list_runs(
             return await runs.recent(conn, limit=limit)
 
     found = run_with_container(fetch)
-    table = Table(
-        "started (UTC)",
-        "pipeline",
-        "date",
-        "trigger",
-        "status",
-        "rows",
-        "seconds",
-        "outputs / error",
-    )
+    if as_json:
+        print(json.dumps([r.as_json() for r in found]))
+        return
+    if not found:
+        out.print("no runs yet: `caudal pipeline run user-carts`")
+        return
+    columns = [
+        Column("started (UTC)"),
+        Column("pipeline", key=False),
+        Column("date"),
+        Column("trigger", key=False),
+        Column("status"),
+        Column("rows", right=True),
+        Column("seconds", right=True),
+        Column("error"),
+        Column("outputs", key=False),
+    ]
+    rows = []
     for r in found:
         colour = {"succeeded": "green", "failed": "red", "running": "yellow"}.get(r.status, "dim")
-        detail = (
-            str((r.error or {}).get("message", ""))
-            if r.status != "succeeded"
-            else (r.outputs[0].rsplit("/", 1)[0] if r.outputs else "")
+        rows.append(
+            [
+                r.started_at.strftime("%Y-%m-%d %H:%M"),
+                r.pipeline,
+                r.run_date.isoformat(),
+                r.trigger,
+                f"[{colour}]{r.status}[/]",
+                "" if r.rows is None else str(r.rows),
+                "" if r.duration_ms is None else f"{r.duration_ms / 1000:.1f}",
+                str((r.error or {}).get("message", "")),
+                r.outputs[0].rsplit("/", 1)[0] if r.outputs else "",
+            ]
         )
-        table.add_row(
-            r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
-            r.pipeline,
-            r.run_date.isoformat(),
-            r.trigger,
-            f"[{colour}]{r.status}[/]",
-            "" if r.rows is None else str(r.rows),
-            "" if r.duration_ms is None else f"{r.duration_ms / 1000:.1f}",
-            detail,
-        )
-    out.print(table if found else "no runs yet: `caudal pipeline run user-carts`")
+    print_table(columns, rows, wide=wide)
 
 
 @fakestore_app.command("serve")

@@ -109,17 +109,30 @@ class BucketExporter:
                 found.append(date.fromisoformat(match.group(1)))
         return sorted(found)
 
-    def retain(self, days: int, today: date, keep: date | None = None) -> list[str]:
-        """Delete partitions dated more than `days` days before `today` (0 keeps everything).
+    def written_on(self, dt: date) -> date:
+        """The UTC day the partition was written (its `_SUCCESS`), else its own date."""
+        marker = f"{self.folder(dt)}/{SUCCESS}"
+        try:
+            with self.fs.open(marker, "rb") as handle:
+                written = orjson.loads(handle.read()).get("written_at")
+            return datetime.fromisoformat(str(written)).astimezone(UTC).date()
+        except (OSError, ValueError, TypeError, AttributeError, orjson.JSONDecodeError):
+            return dt
 
-        The partition just written (`keep`) survives even when it is a backfill older than that.
+    def retain(self, days: int, today: date, keep: date | None = None) -> list[str]:
+        """Delete partitions written more than `days` days before `today` (0 keeps everything).
+
+        Like a bucket lifecycle rule (seed 004), age counts from when the export was written,
+        not from its date: backfilling 2020 dates one by one keeps each of them for `days` days.
+        A partition without a readable `_SUCCESS` (a crashed first run) ages from its own date.
+        The partition just written (`keep`) always survives.
         """
         if days <= 0:
             return []
         cutoff = today - timedelta(days=days)
         deleted: list[str] = []
         for dt in self.partitions():
-            if dt < cutoff and dt != keep:
+            if dt != keep and self.written_on(dt) < cutoff:
                 folder = self.folder(dt)
                 self.fs.rm(folder, recursive=True)
                 deleted.append(url_of(self.fs, folder))

@@ -16,7 +16,8 @@ from caudal.pipelines import quality
 from caudal.pipelines.bronze import Bronze
 from caudal.pipelines.engine import Session
 from caudal.pipelines.export import BucketExporter
-from caudal.pipelines.fakestore.client import FakeStoreClient
+from caudal.pipelines.fakestore.client import FakeStoreClient, FakeStoreDownloads
+from caudal.pipelines.fakestore.shipped import ShippedFakeStore
 from caudal.pipelines.model import Outcome, Progress, RunRequest, no_progress, today_utc
 from caudal.pipelines.sources import CartSource, FakeStoreSource, LakeSource, StageContext
 from caudal.pipelines.warehouse.duckdb_file import DuckDBWarehouse
@@ -37,7 +38,7 @@ class UserCartsPipeline:
     memory_limit: str
     known_categories: list[str]
     retention_days: int
-    client: FakeStoreClient | None = None  # closed when the run ends
+    client: FakeStoreDownloads | None = None  # closed when the run ends
 
     def run(
         self,
@@ -101,12 +102,17 @@ def warehouse_path(settings: Settings) -> Path:
 def build(settings: Settings, app_database_url: str, request: RunRequest) -> UserCartsPipeline:
     """The pipeline as configured, for one run request."""
     conf = settings.pipelines
-    client = FakeStoreClient(
-        request.base_url or conf.fakestore_url,
-        timeout_s=conf.http_timeout_seconds,
-        retries=conf.http_retries,
-        backoff_s=conf.http_backoff_seconds,
-        max_retry_after_s=conf.http_max_retry_after_seconds,
+    base_url = request.base_url or conf.fakestore_url
+    client: FakeStoreDownloads = (
+        FakeStoreClient(
+            base_url,
+            timeout_s=conf.http_timeout_seconds,
+            retries=conf.http_retries,
+            backoff_s=conf.http_backoff_seconds,
+            max_retry_after_s=conf.http_max_retry_after_seconds,
+        )
+        if base_url
+        else ShippedFakeStore()  # no API configured: the data set inside the package
     )
     fakestore = FakeStoreSource(client)
     source: CartSource = (

@@ -17,7 +17,7 @@ import duckdb
 from caudal.pipelines import queries
 from caudal.pipelines.bronze import Bronze
 from caudal.pipelines.engine import Session
-from caudal.pipelines.fakestore.client import FakeStoreClient
+from caudal.pipelines.fakestore.client import FakeStoreDownloads
 from caudal.pipelines.model import Progress, lake_unreadable, source_malformed
 from caudal.pipelines.storage import filesystem, is_local
 
@@ -45,7 +45,7 @@ class FakeStoreSource:
 
     name = "fakestore"
 
-    def __init__(self, client: FakeStoreClient) -> None:
+    def __init__(self, client: FakeStoreDownloads) -> None:
         self.client = client
 
     def fetch(self, endpoint: str, ctx: StageContext) -> Path:

@@ -70,7 +70,7 @@ def bootstrap(
 ) -> Container:
     settings = settings or Settings()
     if configure_logging:
-        caudal_logging.configure(settings.log_level)
+        caudal_logging.configure(settings.log_level, log_format=settings.log_format)
     settings.home.mkdir(parents=True, exist_ok=True)
     owner_url, embedded = database_owner_url(settings)
     if migrate:

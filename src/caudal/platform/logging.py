@@ -1,4 +1,10 @@
-"""JSON-lines logging through structlog, with the request's trace key bound in a contextvar."""
+"""Logging through structlog, with the request's trace key bound in a contextvar.
+
+Logs go to stderr, so they never mix with what a command prints on stdout (tables, tokens, JSON
+for a pipe) nor break a progress bar's line. The format follows `CAUDAL_LOG_FORMAT`: `json`
+(one object per line, for collectors), `console` (aligned, coloured, for a person), or `auto`
+(the default): `console` when stderr is a terminal, `json` when it is piped or redirected.
+"""
 
 from __future__ import annotations
 
@@ -21,20 +27,34 @@ def _scrub(_: Any, __: str, event_dict: structlog.typing.EventDict) -> structlog
     return event_dict
 
 
-class _Stdout:
-    """Writes to whatever `sys.stdout` is at write time (test runners swap and close it)."""
+class _Stderr:
+    """Writes to whatever `sys.stderr` is at write time (test runners swap and close it)."""
 
     def write(self, text: str) -> int:
-        return sys.stdout.write(text)
+        return sys.stderr.write(text)
 
     def flush(self) -> None:
-        sys.stdout.flush()
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
 
 
-def configure(level: str = "info", stream: Any = None) -> None:
-    """Idempotent. Both structlog and stdlib loggers (uvicorn, psycopg) emit JSON lines."""
+def renderer(log_format: str, stream: Any) -> structlog.typing.Processor:
+    """JSON lines, or the human console form (`auto`: console only on a terminal)."""
+    human = log_format == "console" or (
+        log_format == "auto" and bool(getattr(stream, "isatty", lambda: False)())
+    )
+    if human:
+        return structlog.dev.ConsoleRenderer(colors=True)
+    return structlog.processors.JSONRenderer()
+
+
+def configure(level: str = "info", stream: Any = None, log_format: str = "auto") -> None:
+    """Idempotent. Both structlog and stdlib loggers (uvicorn, psycopg) use one format."""
     numeric = logging.getLevelName(level.upper())
-    stream = stream or _Stdout()
+    stream = stream or _Stderr()
+    render = renderer(log_format, stream)
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -44,8 +64,8 @@ def configure(level: str = "info", stream: Any = None) -> None:
     structlog.configure(
         processors=[
             *shared,
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
+            *([structlog.processors.format_exc_info] if _is_json(render) else []),
+            render,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(stream),
@@ -56,7 +76,7 @@ def configure(level: str = "info", stream: Any = None) -> None:
         structlog.stdlib.ProcessorFormatter(
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.JSONRenderer(),
+                render,
             ],
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         )
@@ -71,6 +91,11 @@ def configure(level: str = "info", stream: Any = None) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+def _is_json(render: structlog.typing.Processor) -> bool:
+    # the console renderer prints exceptions itself (and warns if they were formatted before)
+    return isinstance(render, structlog.processors.JSONRenderer)
 
 
 def get_logger(name: str) -> Any:

@@ -204,8 +204,10 @@ class PipelinesSettings(BaseModel):
     )
     schedule_enabled: bool = Field(default=True, description="Run user-carts on the schedule.")
     source: Literal["fakestore", "lake"] = "fakestore"
-    fakestore_url: str = Field(
-        default="https://fakestoreapi.com", description="Base URL of a FakeStore-format API."
+    fakestore_url: str | None = Field(
+        default=None,
+        description="Base URL of a FakeStore-format API (e.g. https://fakestoreapi.com). "
+        "Unset: the FakeStore data set shipped inside caudal, read in-process (offline).",
     )
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     http_retries: int = Field(default=3, ge=0, le=10)
@@ -279,6 +281,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     env: Literal["dev", "test", "prod"] = "dev"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto",
+        description="Logs on stderr: json lines, console (for a person), or auto: console on a "
+        "terminal, json when piped.",
+    )
 
     database_url: SecretStr | None = Field(
         default=None,

@@ -101,6 +101,15 @@ async def test_list_paginates_like_django_rest_and_filters(
         for r in (await client.get(f"/clientes?page_size=2&page={p}", headers=h)).json()["results"]
     ]
     assert len(set(ids)) == 6
+    # past the last page: Django REST Framework's 404 "Invalid page." (as problem+json)
+    past = await client.get("/clientes/?page=999", headers=h)
+    assert past.status_code == 404 and past.headers["content-type"] == "application/problem+json"
+    assert (past.json()["code"], past.json()["detail"]) == ("CAU-INVALID-PAGE", "Invalid page.")
+    # with or without the slash, the same answer and no redirect
+    slash = await client.get("/clientes/?page_size=2", headers=h)
+    assert slash.status_code == 200 and slash.json() == page1
+    empty = await client.get("/clientes/", params={"nome": "nobody"}, headers=h)
+    assert empty.status_code == 200 and empty.json()["results"] == []  # page 1 may be empty
 
     # nome: exact word, case- and accent-insensitive; every word must match
     joao = (await client.get("/clientes", params={"nome": "JOAO"}, headers=h)).json()

@@ -173,12 +173,18 @@ async def test_unknown_type_is_quarantined_then_replayed_once_registered(
     reader_only = await client.post("/v1/quarantine/replay", headers=auth("events:read"))
     assert reader_only.status_code == 403
     assert len(db.bus_events()) == 1
-    pending = (await client.get("/v1/quarantine", headers=writer)).json()["items"]
-    assert [p["type"] for p in pending] == ["selfie-uploaded"]
+    held = (await client.get("/v1/quarantine", headers=writer)).json()["items"]
+    assert [(p["type"], p["status"]) for p in held] == [("selfie-uploaded", "held")]
+    explicit = await client.get("/v1/quarantine", headers=writer, params={"status": "held"})
+    assert explicit.json()["items"] == held  # one vocabulary: the dashboard's "Held"
     replayed = (
         await client.get("/v1/quarantine", headers=writer, params={"status": "replayed"})
     ).json()
-    assert [(r["id"], r["event_id"]) for r in replayed["items"]] == [(entry["id"], entry["id"])]
+    assert [(r["id"], r["event_id"], r["status"]) for r in replayed["items"]] == [
+        (entry["id"], entry["id"], "replayed")
+    ]
+    old_word = await client.get("/v1/quarantine", headers=writer, params={"status": "pending"})
+    assert old_word.status_code == 422
 
 
 async def test_quarantine_pagination(client: httpx.AsyncClient, auth: Auth) -> None:

@@ -155,6 +155,22 @@ async def test_every_rule_has_its_code(
     assert [e["code"] for e in problem["errors"]] == [code]
 
 
+async def test_a_problem_lists_every_error_of_the_impact(
+    client: httpx.AsyncClient, auth: Auth, impact: Callable[..., Any]
+) -> None:
+    old = (today() - timedelta(days=400)).isoformat()
+    body = impact(amount="1.234", dateref=old, eventcode=999)
+    r = await client.post("/v1/ledger/impacts", json=body, headers=auth("ledger:write"))
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert (problem["code"], problem["field"]) == (v.AMOUNT_SCALE, "amount")
+    assert [(e["field"], e["code"]) for e in problem["errors"]] == [
+        ("amount", v.AMOUNT_SCALE),
+        ("eventcode", v.EVENT_UNKNOWN),
+        ("dateref", v.DATEREF_TOO_OLD),
+    ]
+
+
 async def test_inactive_event_code_is_refused(
     client: httpx.AsyncClient, auth: Auth, impact: Callable[..., Any]
 ) -> None:
@@ -357,3 +373,31 @@ async def test_statement_and_consolidated_reports(
             "last_movement_date",
         ]
     )
+
+
+async def test_a_130_entry_day_reads_to_its_end_by_cursor_and_as_csv(
+    client: httpx.AsyncClient, auth: Auth, container: Container, impact: Callable[..., Any]
+) -> None:
+    moves = [impact(account="BUSY", debitcredit="C", amount="1") for _ in range(130)]
+    r = await client.post("/v1/ledger/impacts", json=moves, headers=auth("ledger:write"))
+    assert r.json()["counts"] == {"pending": 130}
+    async with posting_workers(container):
+        await wait_decided(container, [m["tracekey"] for m in moves])
+    h = auth("ledger:read")
+    t = today()
+    base = f"/v1/ledger/accounts/0001/BUSY/statement?from={t}&to={t}"
+    first = (await client.get(base, headers=h)).json()
+    assert len(first["items"]) == 100 and first["next_cursor"]  # the default page
+    rest = (await client.get(f"{base}&cursor={first['next_cursor']}", headers=h)).json()
+    assert len(rest["items"]) == 30 and rest["next_cursor"] is None
+    assert rest["items"][-1]["balance"] == "130.00"  # the true balance, read to the end
+    as_csv = await client.get(f"{base}&format=csv", headers=h)
+    assert as_csv.status_code == 200
+    assert as_csv.headers["content-type"] == "text/csv; charset=utf-8"
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert len(rows) == 130
+    assert rows[-1]["balance"] == "130.00" and rows[0]["amount"] == "1.00"
+    by_accept = await client.get(base, headers={**h, "Accept": "text/csv"})
+    assert by_accept.text == as_csv.text
+    bad = await client.get(f"{base}&format=xml", headers=h)
+    assert bad.status_code == 422 and bad.json()["code"] == "CAU-LEDGER-FORMAT-INVALID"

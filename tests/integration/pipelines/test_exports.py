@@ -97,12 +97,14 @@ def test_stale_temporary_files_of_a_killed_run_are_swept(tmp_path: Path) -> None
     ]
 
 
-def test_retention_deletes_partitions_older_than_n_days(tmp_path: Path) -> None:
+def test_retention_deletes_partitions_written_more_than_n_days_ago(tmp_path: Path) -> None:
     bucket = tmp_path / "bucket"
     exporter = BucketExporter(f"file://{bucket}")
     today = date(2024, 6, 30)
     for days_ago in (0, 1, 30, 31, 400):
-        exporter.export(today - timedelta(days=days_ago), "r", 1, files(tmp_path, "h\n1\n"))
+        dt = today - timedelta(days=days_ago)
+        exporter.export(dt, "r", 1, files(tmp_path, "h\n1\n"))
+        written_at(bucket, dt, f"{dt}T23:59:59+00:00")  # written on its own date
     deleted = exporter.retain(30, today)
     assert deleted == [
         f"file://{bucket}/user_carts/dt=2023-05-27",
@@ -110,6 +112,24 @@ def test_retention_deletes_partitions_older_than_n_days(tmp_path: Path) -> None:
     ]
     assert exporter.partitions() == [date(2024, 5, 31), date(2024, 6, 29), date(2024, 6, 30)]
     assert exporter.retain(0, today) == []  # 0 keeps everything
+
+
+def test_backfills_written_today_survive_each_other(tmp_path: Path) -> None:
+    """Retention counts from when an export was written (a lifecycle rule), not its date."""
+    bucket = tmp_path / "bucket"
+    exporter = BucketExporter(f"file://{bucket}")
+    today = today_utc()
+    for dt in (date(2020, 3, 1), date(2020, 3, 2), date(2020, 3, 3)):
+        exporter.export(dt, "r", 1, files(tmp_path, "h\n1\n"))
+        assert exporter.retain(30, today, keep=dt) == []
+    assert len(exporter.partitions()) == 3
+    written_at(bucket, date(2020, 3, 1), "2020-03-01T02:00:00-03:00")  # long ago
+    assert exporter.retain(30, today) == [f"file://{bucket}/user_carts/dt=2020-03-01"]
+
+
+def written_at(bucket: Path, dt: date, when: str) -> None:
+    marker = bucket / "user_carts" / f"dt={dt.isoformat()}" / "_SUCCESS"
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "written_at": when}))
 
 
 async def test_a_run_applies_retention_but_keeps_its_own_backfilled_partition(

@@ -32,6 +32,16 @@ def export_dir(settings: Settings, dt: str) -> Path:
     return settings.home / "exports" / "user_carts" / f"dt={dt}"
 
 
+async def test_without_a_fakestore_url_the_shipped_data_set_is_read_offline(
+    container: Container, settings: Settings
+) -> None:
+    conf = with_pipelines(settings)  # CAUDAL_PIPELINES__FAKESTORE_URL unset: no network at all
+    assert conf.pipelines.fakestore_url is None
+    record = await run_once(container, conf, "2024-06-30")
+    assert record.status == "succeeded", record.error
+    assert (export_dir(conf, "2024-06-30") / "user_carts.csv").read_text().splitlines() == WHOLE_SET
+
+
 async def test_fixture_run_meets_the_expectations_and_writes_every_output(
     container: Container, settings: Settings, fakestore: FakeStoreServer
 ) -> None:

@@ -75,5 +75,8 @@ def test_pagination_links_keep_filters() -> None:
     }
     last = envelope("/clientes", {}, 4, 10, 35, [])
     assert last["next"] is None and last["previous"] == "/clientes?page=3"
-    beyond = envelope("/clientes", {}, 9, 10, 35, [])
-    assert beyond["previous"] == "/clientes?page=4"
+    with pytest.raises(CaudalError) as beyond:  # Django REST Framework: 404 "Invalid page."
+        envelope("/clientes", {}, 5, 10, 35, [])
+    assert (beyond.value.status, beyond.value.code) == (404, "CAU-INVALID-PAGE")
+    assert beyond.value.detail == "Invalid page."
+    assert envelope("/clientes", {}, 1, 10, 0, [])["results"] == []  # an empty first page

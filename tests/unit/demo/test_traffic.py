@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from caudal.customers import cpf as cpf_rules
-from caudal.customers.validation import Cliente, parse
+from caudal.customers.validation import Cliente, ScoreData, parse
 from caudal.demo import traffic
 from caudal.demo.runner import BACKEND_KINDS, Demo
 from caudal.ledger import validation as ledger_rules
@@ -44,20 +44,39 @@ def test_backend_events_match_their_registered_schema(kind: str) -> None:
         jsonschema.validate(event["data"], schema(kind))
 
 
-def test_frontend_payload_is_seed_000_shaped() -> None:
+def test_frontend_payload_is_seed_000_shaped_with_add_to_cart_for_the_pipeline() -> None:
     rng = random.Random(2)
     body = traffic.frontend(rng, ("iOS", "je28c5slx5aoj1bx4"), NOW, 3)
     assert body["device"] == {"platform": "iOS", "deviceId": "je28c5slx5aoj1bx4"}
     assert len(body["data"]) == 3
-    assert all(item["event_id"].startswith("click_") for item in body["data"])
+    items = [i for _ in range(200) for i in traffic.frontend(rng, ("iOS", "d"), NOW, 5, 7)["data"]]
+    carts = [i for i in items if i["event_id"] == "add_to_cart"]
+    assert all(i["event_id"].startswith("click_") for i in items if i not in carts)
+    assert 0.1 < len(carts) / len(items) < 0.2
+    for item in carts:
+        data = {k: v for k, v in item.items() if k not in ("event_id", "timestamp")}
+        jsonschema.validate(data, schema("add_to_cart"))
+        assert data["userId"] == 7 and 1 <= data["productId"] <= 20  # FakeStore's ids
 
 
-def test_customers_pass_base_a_validation() -> None:
+def test_customers_pass_base_a_validation_and_keep_their_identity() -> None:
     rng = random.Random(3)
     for _ in range(50):
         person = traffic.cpf(rng)
-        cliente = parse(Cliente, traffic.customer(rng, person))
+        first, update = traffic.customer(rng, person), traffic.customer(rng, person)
+        cliente = parse(Cliente, first)
         assert cliente.cpf == person
+        stable = ("nome", "sexo", "data_nascimento", "estado_civil", "endereco")
+        assert {k: first[k] for k in stable} == {k: update[k] for k in stable}
+
+
+def test_score_data_passes_base_b_validation_and_is_stable() -> None:
+    rng = random.Random(6)
+    for _ in range(50):
+        person = traffic.cpf(rng)
+        body = traffic.score_data(person)
+        parse(ScoreData, body)
+        assert body["fontes_de_renda"] and body == traffic.score_data(person)
 
 
 def test_ledger_impacts_pass_the_shape_rules() -> None:

@@ -126,3 +126,9 @@ def test_day_deltas_aggregate_per_account_and_day() -> None:
         ("A", d2, Decimal("2.00"), Decimal("0.05")),
         ("B", d2, Decimal(0), Decimal("1.10")),
     ]
+
+
+def test_every_error_is_listed_the_shape_s_and_the_rules_of_well_formed_fields() -> None:
+    fields, errors = v.parse(raw(amount="1.234", eventcode=2, dateref="2024-01-01", color="red"))
+    found = [e.code for e in errors + v.check_rules(fields, EVENTS, RULES)]
+    assert found == [v.UNKNOWN_FIELD, v.AMOUNT_SCALE, v.EVENT_INACTIVE, v.DATEREF_TOO_OLD]

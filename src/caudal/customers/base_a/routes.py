@@ -26,6 +26,9 @@ def _shown(customer_id: str, document: dict[str, Any], mask: bool) -> dict[str, 
     return profile.present(customer_id, document, masked=mask)
 
 
+# `/clientes` and `/clientes/` both answer (as Django REST Framework's routes would with a
+# slash): no 307 redirect that a client might not follow with its body and token.
+@router.post("/clientes/", status_code=201, include_in_schema=False)
 @router.post(
     "/clientes",
     summary="Create a customer, or update the one with this CPF.",
@@ -48,7 +51,11 @@ async def create_or_update(
     )
 
 
-@router.get("/clientes", summary="List customers, filtered by name words and/or CPF.")
+@router.get("/clientes/", include_in_schema=False)
+@router.get(
+    "/clientes",
+    summary="List customers, filtered by name words and/or CPF; a page past the last is 404.",
+)
 async def list_customers(
     request: Request,
     principal: Pii,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import structlog
@@ -37,6 +38,18 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class FakeStoreDownloads(Protocol):
+    """What a source needs of a FakeStore-format API: an HTTP one, or the shipped data set."""
+
+    def url(self, endpoint: str) -> str: ...
+
+    def download(
+        self, endpoint: str, dest: Path, on_bytes: Callable[[int], None] | None = None
+    ) -> int: ...
+
+    def close(self) -> None: ...
 
 
 class FakeStoreClient:

@@ -11,7 +11,7 @@ from caudal import __version__
 from caudal.platform import capability
 from caudal.platform.bootstrap import Container
 from caudal.platform.capability import Capability
-from caudal.platform.http import problems
+from caudal.platform.http import docs, problems
 from caudal.platform.http.middleware import RequestContextMiddleware
 from caudal.platform.http.routes import router as platform_router
 from caudal.platform.runtime import ServiceGroup
@@ -51,9 +51,12 @@ def create_app(
         version=__version__,
         description="Event-driven data platform: events, customers, ledger, pipelines, monitoring.",
         lifespan=lifespan,
+        docs_url=None,  # served with local assets by http.docs (works offline)
+        redoc_url=None,
     )
     app.state.container = container
     problems.install(app)
+    docs.install(app)
     app.include_router(platform_router)
     for router in capability.routers(capabilities):
         app.include_router(router)

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import structlog
 from starlette.exceptions import HTTPException
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from caudal.platform.errors import PROBLEM_JSON, CaudalError
@@ -65,6 +66,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        entry = {"path": scope["path"], "root_path": scope.get("root_path", "")}
         trace_key = _trace_key(scope)
         scope.setdefault("state", {})["trace_key"] = trace_key
         structlog.contextvars.clear_contextvars()
@@ -76,7 +78,7 @@ class RequestContextMiddleware:
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             await send_problem(send, too_large(limit), trace_key, scope["path"])
-            self._record(scope, 413, started)
+            self._record(scope, entry, 413, started)
             return
 
         received = 0
@@ -123,14 +125,13 @@ class RequestContextMiddleware:
                 )
                 await send_problem(send, error, trace_key, scope["path"])
         finally:
-            self._record(scope, status, started)
+            self._record(scope, entry, status, started)
             structlog.contextvars.clear_contextvars()
 
     @staticmethod
-    def _record(scope: Scope, status: int, started: float) -> None:
+    def _record(scope: Scope, entry: dict[str, str], status: int, started: float) -> None:
         duration = time.perf_counter() - started
-        route: Any = scope.get("route")
-        template = str(getattr(route, "path", None) or "<unmatched>")
+        template = route_template(scope, entry)
         method = scope["method"]
         HTTP_REQUESTS.labels(method, template, str(status)).inc()
         HTTP_LATENCY.labels(method, template, str(status)).observe(duration)
@@ -141,6 +142,26 @@ class RequestContextMiddleware:
             status=status,
             duration_ms=round(duration * 1000, 3),
         )
+
+
+def route_template(scope: Scope, entry: dict[str, str]) -> str:
+    """The template of the route that served the request, for metrics and logs (never the path:
+    it may carry a CPF). FastAPI routes name themselves in the scope; a mount (static assets) or
+    a plain Starlette route does not, so the app's routes are matched again against the path as
+    it arrived. `<unmatched>` is left for requests no route serves (404s)."""
+    route: Any = scope.get("route")
+    if getattr(route, "path", None):
+        return str(route.path)
+    router = getattr(scope.get("app"), "router", None)
+    probe = {**scope, **entry}
+    for candidate in getattr(router, "routes", []):
+        if not isinstance(getattr(candidate, "path", None), str):
+            continue
+        match, _ = candidate.matches(probe)
+        if match is not Match.NONE:
+            suffix = "/{path}" if isinstance(candidate, Mount) else ""
+            return f"{candidate.path}{suffix}"
+    return "<unmatched>"
 
 
 def _trace_key(scope: Scope) -> str:
