@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 class BusCapability(CapabilityBase):
     name = "bus"
+    migrations = "caudal.bus"
 
     def __init__(self) -> None:
         self._reporter: LagReporter | None = None

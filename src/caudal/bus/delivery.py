@@ -5,8 +5,9 @@ holds and may work on now, then commits each partition past its records. A faile
 partitions in isolation: their records are retried one at a time with exponential backoff until
 the end of the failed batch, so a poison message alone goes to the dead letters (at once when
 its failure is permanent, after `max_attempts` deliveries otherwise: `bus/errors.py`) and the
-partition moves on. The retry state lives in the member (the
-in-memory and NATS adapters); the PostgreSQL adapter keeps the same rules in its `bus.offsets`.
+partition moves on. `BatchDelivery` is these rules, `Positions` where they keep their state:
+`Delivery` keeps it in the member (the in-memory and NATS adapters), the PostgreSQL adapter in
+its `bus.offsets` (`postgres_consumer.py`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import asyncio
 import dataclasses
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -45,6 +46,115 @@ class PartitionLog(Protocol):
         """Keep `record` as a dead letter with its last error, and commit past it."""
 
 
+class Positions(Protocol):
+    """Where a group keeps its positions and retry state: the moves after each delivery.
+
+    Moving past a record (`advance`, `dead_letter`) also ends the isolation of its partition
+    once past the failed batch; until then the next record counts one attempt already made.
+    """
+
+    async def advance(self, through: Mapping[int, Record]) -> None:
+        """Every partition is done up to and including its record."""
+
+    async def hold(
+        self, failed: Mapping[int, Record], error: BaseException, delay: float | None
+    ) -> None:
+        """Count a failed attempt, isolate each partition up to its record (the end of the
+        failed batch) and wait `delay` before the next attempt (None: the batch policy)."""
+
+    async def dead_letter(self, partition: int, record: Record, error: str) -> None:
+        """Keep `record` as a dead letter with its last error, and move past it."""
+
+
+class BatchDelivery:
+    """The delivery rules, whatever keeps the positions: one batch for the partitions in normal
+    flow, then one record at a time for each isolated partition."""
+
+    def __init__(self, consumer: Consumer, positions: Positions, settings: BusSettings) -> None:
+        self.consumer = consumer
+        self.group = consumer.group
+        self.positions = positions
+        self.settings = settings
+        self.batch_size = int(getattr(consumer, "batch_size", settings.batch_size))
+
+    async def deliver(
+        self, normal: Mapping[int, Sequence[Record]], isolated: Mapping[int, Record]
+    ) -> None:
+        if normal:
+            await self._deliver(normal)
+        for p, record in isolated.items():
+            await self._deliver_isolated(p, record)
+
+    async def handle(self, records: Sequence[Record]) -> BaseException | None:
+        started = time.perf_counter()
+        try:
+            await self.consumer.handle(records)
+        except Exception as exc:
+            return exc
+        finally:
+            metrics.HANDLE_SECONDS.labels(self.group).observe(time.perf_counter() - started)
+        return None
+
+    async def _deliver(self, batches: Mapping[int, Sequence[Record]]) -> None:
+        records = [r for rs in batches.values() for r in rs]
+        error = await self.handle(records)
+        if error is None:
+            await self.positions.advance({p: rs[-1] for p, rs in batches.items()})
+            metrics.HANDLED.labels(self.group, "ok").inc(len(records))
+            return
+        _log.warning(
+            "bus_batch_failed",
+            group=self.group,
+            records=len(records),
+            partitions=sorted(batches),
+            error=errors.describe(error),
+        )
+        metrics.HANDLED.labels(self.group, "failed").inc(len(records))
+        await self.positions.hold({p: rs[-1] for p, rs in batches.items()}, error, None)
+
+    async def _deliver_isolated(self, partition: int, record: Record) -> None:
+        error = await self.handle([record])
+        if error is None:
+            await self.positions.advance({partition: record})
+            metrics.HANDLED.labels(self.group, "ok").inc()
+            return
+        message = record.message
+        s = self.settings
+        decision = errors.after_failure(
+            error,
+            record.attempt,
+            max_attempts=s.max_attempts,
+            base=s.retry_base_seconds,
+            cap=s.retry_max_seconds,
+        )
+        text = errors.describe(error)
+        if not decision.dead_letter:
+            metrics.HANDLED.labels(self.group, "failed").inc()
+            _log.warning(
+                "bus_retry",
+                group=self.group,
+                message_id=message.id,
+                offset=record.offset,
+                attempt=record.attempt,
+                error=text,
+            )
+            await self.positions.hold({partition: record}, error, decision.delay)
+            return
+        await self.positions.dead_letter(partition, record, text)
+        metrics.HANDLED.labels(self.group, "dead_letter").inc()
+        _log.error(
+            "bus_dead_letter",
+            group=self.group,
+            message_id=message.id,
+            topic=message.topic,
+            offset=record.offset,
+            attempts=record.attempt,
+            failure=decision.kind.value,
+            error=text,
+            trace_key=message.headers.get("trace_key"),
+        )
+
+
 @dataclass
 class RetryState:
     """A partition after a failed batch: attempts of the next record, until when to isolate."""
@@ -55,13 +165,13 @@ class RetryState:
     last_error: str | None = None
 
 
-class Delivery:
+class Delivery(BatchDelivery):
+    """The delivery rules with the retry state kept in the member, positions in a `PartitionLog`
+    (the in-memory and NATS adapters)."""
+
     def __init__(self, consumer: Consumer, log: PartitionLog, settings: BusSettings) -> None:
-        self.consumer = consumer
-        self.group = consumer.group
+        super().__init__(consumer, self, settings)
         self.log = log
-        self.settings = settings
-        self.batch_size = int(getattr(consumer, "batch_size", settings.batch_size))
         self.retry: dict[int, RetryState] = {}
 
     def forget(self, partitions: set[int]) -> None:
@@ -96,99 +206,41 @@ class Delivery:
                 records = await self.log.read(p, per_partition)
                 if records:
                     normal[p] = [_attempt(r, 1) for r in records]
-        if normal:
-            await self._deliver(normal)
-        for p, record in isolated.items():
-            await self._deliver_isolated(p, record)
+        await self.deliver(normal, isolated)
         return bool(normal or isolated)
 
-    async def handle(self, records: Sequence[Record]) -> BaseException | None:
-        started = time.perf_counter()
-        try:
-            await self.consumer.handle(records)
-        except Exception as exc:
-            return exc
-        finally:
-            metrics.HANDLE_SECONDS.labels(self.group).observe(time.perf_counter() - started)
-        return None
+    # -- Positions ---------------------------------------------------------------------------
 
-    async def _deliver(self, batches: dict[int, list[Record]]) -> None:
-        records = [r for rs in batches.values() for r in rs]
-        error = await self.handle(records)
-        if error is None:
-            for p, rs in batches.items():
-                await self.log.commit(p, rs[-1])
-            metrics.HANDLED.labels(self.group, "ok").inc(len(records))
-            return
-        text = errors.describe(error)
-        _log.warning(
-            "bus_batch_failed",
-            group=self.group,
-            records=len(records),
-            partitions=sorted(batches),
-            error=text,
-        )
-        metrics.HANDLED.labels(self.group, "failed").inc(len(records))
+    async def advance(self, through: Mapping[int, Record]) -> None:
+        for p, record in through.items():
+            await self.log.commit(p, record)
+            self._moved_past(p, record)
+
+    async def hold(
+        self, failed: Mapping[int, Record], error: BaseException, delay: float | None
+    ) -> None:
         s = self.settings
-        for p, rs in batches.items():
+        for p, record in failed.items():
             state = self.retry.setdefault(p, RetryState())
-            state.attempts += 1
-            state.isolate_to = rs[-1].offset
-            delay = errors.after_batch_failure(
-                error, state.attempts, base=s.retry_base_seconds, cap=s.retry_max_seconds
-            )
-            state.next_at = time.monotonic() + delay
-            state.last_error = text
+            if delay is None:  # a whole batch failed
+                state.attempts += 1
+                state.isolate_to = record.offset
+                wait = errors.after_batch_failure(
+                    error, state.attempts, base=s.retry_base_seconds, cap=s.retry_max_seconds
+                )
+            else:
+                state.attempts, wait = record.attempt, delay
+            state.next_at = time.monotonic() + wait
+            state.last_error = errors.describe(error)
 
-    async def _deliver_isolated(self, partition: int, record: Record) -> None:
-        state = self.retry[partition]
-        error = await self.handle([record])
-        message = record.message
-        s = self.settings
-        decision = (
-            None
-            if error is None
-            else errors.after_failure(
-                error,
-                record.attempt,
-                max_attempts=s.max_attempts,
-                base=s.retry_base_seconds,
-                cap=s.retry_max_seconds,
-            )
-        )
-        if error is not None and decision is not None and not decision.dead_letter:
-            text = errors.describe(error)
-            metrics.HANDLED.labels(self.group, "failed").inc()
-            _log.warning(
-                "bus_retry",
-                group=self.group,
-                message_id=message.id,
-                offset=record.offset,
-                attempt=record.attempt,
-                error=text,
-            )
-            state.attempts = record.attempt
-            state.next_at = time.monotonic() + decision.delay
-            state.last_error = text
+    async def dead_letter(self, partition: int, record: Record, error: str) -> None:
+        await self.log.dead_letter(partition, record, error)
+        self._moved_past(partition, record)
+
+    def _moved_past(self, partition: int, record: Record) -> None:
+        state = self.retry.get(partition)
+        if state is None:
             return
-        if error is None:
-            await self.log.commit(partition, record)
-            metrics.HANDLED.labels(self.group, "ok").inc()
-        else:
-            text = errors.describe(error)
-            await self.log.dead_letter(partition, record, text)
-            metrics.HANDLED.labels(self.group, "dead_letter").inc()
-            _log.error(
-                "bus_dead_letter",
-                group=self.group,
-                message_id=message.id,
-                topic=message.topic,
-                offset=record.offset,
-                attempts=record.attempt,
-                failure=decision.kind.value if decision else None,
-                error=text,
-                trace_key=message.headers.get("trace_key"),
-            )
         if state.isolate_to is None or record.offset >= state.isolate_to:
             del self.retry[partition]  # past the failed batch: back to whole batches
         else:  # the next record was attempted once already, in the failed batch

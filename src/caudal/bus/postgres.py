@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
 import structlog
+from psycopg.rows import class_row, dict_row
 
 from caudal.bus import metrics
 from caudal.bus.codec import dumps, loads, partition_of
@@ -19,6 +21,7 @@ from caudal.bus.queries import q
 from caudal.platform.bus.model import DeadLetter, GroupStatus, Message
 from caudal.platform.bus.port import Consumer
 from caudal.platform.db.pool import AsyncConn, Database
+from caudal.platform.db.rows import fetch_all, fetch_value
 from caudal.platform.settings import BusSettings
 
 NOTIFY_CHANNEL = "caudal_bus"
@@ -93,9 +96,8 @@ class PostgresBus:
 
     async def group_lag(self, group: str) -> int:
         async with self.database.connection() as conn:
-            cur = await conn.execute(q("group_lag"), {"group": group})
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
+            lag = await fetch_value(conn, q("group_lag"), {"group": group})
+        return int(lag or 0)
 
     async def maybe_apply_retention(self) -> int:
         """At most once a minute per process, and one process at a time per database."""
@@ -111,9 +113,10 @@ class PostgresBus:
         deleted = 0
         while True:
             async with self.database.connection() as conn, conn.transaction():
-                cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_RETENTION_LOCK,))
-                row = await cur.fetchone()
-                if not row or not row[0]:
+                locked = await fetch_value(
+                    conn, "SELECT pg_try_advisory_xact_lock(%s)", (_RETENTION_LOCK,)
+                )
+                if not locked:
                     return deleted
                 cur = await conn.execute(
                     q("retention"), {"seconds": seconds, "limit": _RETENTION_CHUNK}
@@ -131,23 +134,10 @@ class PostgresBus:
 
     async def status(self) -> list[GroupStatus]:
         async with self.database.connection() as conn:
-            cur = await conn.execute(q("status"), {"lease": self.settings.lease_seconds})
-            rows = await cur.fetchall()
-        return [
-            GroupStatus(
-                group=r[0],
-                topics=tuple(r[1]),
-                partitions=int(r[2]),
-                owned=int(r[3]),
-                members=int(r[4]),
-                lag=int(r[5]),
-                dead_letters=int(r[6]),
-                retrying=int(r[7]),
-                last_error=r[8],
-                oldest_pending_at=r[9],
+            rows = await fetch_all(
+                conn, q("status"), {"lease": self.settings.lease_seconds}, dict_row
             )
-            for r in rows
-        ]
+        return [GroupStatus(**{**r, "topics": tuple(r["topics"])}) for r in rows]
 
     async def replay(
         self, group: str, *, from_offset: int | None = None, since: datetime | None = None
@@ -160,42 +150,27 @@ class PostgresBus:
             )
             if await cur.fetchone() is None:
                 raise LookupError(group)
-            cur = await conn.execute(
-                q("first_positions"), {"group": group, "offset": from_offset, "since": since}
-            )
-            rows = await cur.fetchall()
+            target = {"group": group, "offset": from_offset, "since": since}
+            rows = await fetch_all(conn, q("first_positions"), target, dict_row)
             await conn.execute(
                 q("set_positions"),
                 {
                     "group": group,
-                    "partitions": [r[0] for r in rows],
-                    "xids": [r[1] for r in rows],
-                    "seqs": [r[2] for r in rows],
+                    "partitions": [r["partition"] for r in rows],
+                    "xids": [r["xid"] for r in rows],
+                    "seqs": [r["seq"] for r in rows],
                 },
             )
-            cur = await conn.execute(q("group_lag"), {"group": group})
-            lag = await cur.fetchone()
+            lag = await fetch_value(conn, q("group_lag"), {"group": group})
         _log.info("bus_replay", group=group, from_offset=from_offset, since=since)
-        return int(lag[0]) if lag else 0
+        return int(lag or 0)
 
     async def dead_letters(self, group: str | None = None, limit: int = 100) -> list[DeadLetter]:
         async with self.database.connection() as conn:
-            cur = await conn.execute(q("dead_letters"), {"group": group, "limit": limit})
-            rows = await cur.fetchall()
-        return [
-            DeadLetter(
-                id=int(r[0]),
-                group=r[1],
-                offset=int(r[2]),
-                message=Message(r[3], r[4], loads(r[6]), id=r[5], headers=loads(r[7])),
-                attempts=int(r[8]),
-                last_error=r[9],
-                published_at=r[10],
-                failed_at=r[11],
-                redrive_requested=bool(r[12]),
+            rows = await fetch_all(
+                conn, q("dead_letters"), {"group": group, "limit": limit}, class_row(_DeadRow)
             )
-            for r in rows
-        ]
+        return [r.dead_letter() for r in rows]
 
     async def drop_group(self, group: str) -> bool:
         """Forget a group that no longer runs (it would hold back retention forever)."""
@@ -207,3 +182,42 @@ class PostgresBus:
         async with self.database.connection() as conn:
             cur = await conn.execute(q("request_redrive"), {"group": group, "ids": list(ids)})
             return cur.rowcount
+
+
+@dataclass(frozen=True)
+class _DeadRow:
+    """A row of the `dead_letters` query (payload and headers as JSON text)."""
+
+    id: int
+    group: str
+    seq: int
+    topic: str
+    key: str
+    message_id: str
+    payload: str
+    headers: str
+    attempts: int
+    last_error: str
+    published_at: datetime
+    failed_at: datetime
+    redrive_requested: bool
+
+    def dead_letter(self) -> DeadLetter:
+        message = Message(
+            self.topic,
+            self.key,
+            loads(self.payload),
+            id=self.message_id,
+            headers=loads(self.headers),
+        )
+        return DeadLetter(
+            id=self.id,
+            group=self.group,
+            offset=self.seq,
+            message=message,
+            attempts=self.attempts,
+            last_error=self.last_error,
+            published_at=self.published_at,
+            failed_at=self.failed_at,
+            redrive_requested=self.redrive_requested,
+        )

@@ -17,20 +17,24 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import psycopg
 import structlog
+from psycopg.rows import class_row, dict_row, scalar_row
 
 from caudal.bus import assignment, errors, metrics
 from caudal.bus.codec import loads
+from caudal.bus.delivery import BatchDelivery
 from caudal.bus.notify import Notifier
 from caudal.bus.queries import q
 from caudal.platform.bus.model import Message, Record
 from caudal.platform.bus.port import Consumer
 from caudal.platform.db.pool import Database, DatabaseUnavailable
+from caudal.platform.db.rows import fetch_all, fetch_one
 from caudal.platform.settings import BusSettings
 
 _log = structlog.get_logger("caudal.bus")
@@ -42,6 +46,48 @@ _QUICK_POLL_S = 0.02
 
 def member_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class _StoredRecord:
+    """A record as stored in `bus.messages` (payload and headers as JSON text)."""
+
+    seq: int
+    topic: str
+    key: str
+    message_id: str
+    payload: str
+    headers: str
+    published_at: datetime
+    attempts: int  # deliveries made so far
+
+    def record(self) -> Record:
+        message = Message(
+            self.topic,
+            self.key,
+            loads(self.payload),
+            id=self.message_id,
+            headers=loads(self.headers),
+        )
+        return Record(
+            message, offset=self.seq, attempt=self.attempts + 1, published_at=self.published_at
+        )
+
+
+@dataclass(frozen=True)
+class _FetchRow(_StoredRecord):
+    """A row of the `fetch` query: the partition's position, then one record after it."""
+
+    partition: int
+    from_xid: str
+    from_seq: int
+    isolated: bool
+    xid: str
+
+
+@dataclass(frozen=True)
+class _RedriveRow(_StoredRecord):
+    id: int
 
 
 @dataclass
@@ -84,7 +130,9 @@ class GroupMember:
         self.member = member_id()
         self.owned: set[int] = set()
         self.members: list[str] = [self.member]
-        self.batch_size = int(getattr(consumer, "batch_size", self.settings.batch_size))
+        self.delivery = BatchDelivery(consumer, self, self.settings)
+        self.batch_size = self.delivery.batch_size
+        self._batches: dict[int, _PartitionBatch] = {}
         self._next_rebalance = 0.0
         self._next_retention = 0.0
         self._next_redrive = 0.0
@@ -163,14 +211,15 @@ class GroupMember:
     async def heartbeat(self) -> set[int]:
         """Renew this member's leases; return the partitions it still holds."""
         async with self.bus.database.connection() as conn:
-            cur = await conn.execute(
-                q("heartbeat"),
-                {"group": self.group, "member": self.member, "lease": self.settings.lease_seconds},
-            )
-            row = await cur.fetchone()
+            params = {
+                "group": self.group,
+                "member": self.member,
+                "lease": self.settings.lease_seconds,
+            }
+            row = await fetch_one(conn, q("heartbeat"), params, dict_row)
         assert row is not None
-        self.members = list(row[0])
-        return {int(p) for p in row[1]}
+        self.members = list(row["members"])
+        return {int(p) for p in row["partitions"]}
 
     async def rebalance(self) -> None:
         """Move towards this member's fair share (bus/assignment.py): release the surplus, or
@@ -190,8 +239,8 @@ class GroupMember:
                     await conn.execute(q("release"), {**params, "partitions": list(move.release)})
                     self.owned -= set(move.release)
                 else:
-                    cur = await conn.execute(q("claim"), {**params, "count": move.claim})
-                    self.owned |= {int(r[0]) for r in await cur.fetchall()}
+                    claim = {**params, "count": move.claim}
+                    self.owned |= set(await fetch_all(conn, q("claim"), claim, scalar_row))
         metrics.PARTITIONS_OWNED.labels(self.group).set(len(self.owned))
 
     async def _housekeeping(self) -> None:
@@ -212,181 +261,107 @@ class GroupMember:
         """Deliver what is ready on the leased partitions; True when anything was delivered."""
         if not self.owned:
             return False
-        batches = await self._fetch()
-        if not batches:
+        self._batches = {b.partition: b for b in await self._fetch()}
+        if not self._batches:
             return False
-        normal = [b for b in batches if not b.isolated]
-        if normal:
-            await self._deliver(normal)
-        for batch in batches:
-            if batch.isolated:
-                await self._deliver_isolated(batch)
+        await self.delivery.deliver(
+            {p: [i.record for i in b.items] for p, b in self._batches.items() if not b.isolated},
+            {p: b.items[0].record for p, b in self._batches.items() if b.isolated},
+        )
         return True
 
     async def _fetch(self) -> list[_PartitionBatch]:
         per_partition = max(1, math.ceil(self.batch_size / max(len(self.owned), 1)))
         async with self.bus.database.connection() as conn:
-            cur = await conn.execute(
-                q("fetch"),
-                {
-                    "group": self.group,
-                    "member": self.member,
-                    "topics": self.topics,
-                    "limit": per_partition,
-                },
-            )
-            rows = await cur.fetchall()
+            params = {
+                "group": self.group,
+                "member": self.member,
+                "topics": self.topics,
+                "limit": per_partition,
+            }
+            rows = await fetch_all(conn, q("fetch"), params, class_row(_FetchRow))
         batches: dict[int, _PartitionBatch] = {}
         for row in rows:
-            (partition, from_xid, from_seq, attempts, isolated, seq, xid, topic, key) = row[:9]
-            (message_id, payload, headers, published_at) = row[9:]
-            batch = batches.get(partition)
+            batch = batches.get(row.partition)
             if batch is None:
-                batch = batches[partition] = _PartitionBatch(
-                    partition, from_xid, from_seq, attempts, isolated
+                batch = batches[row.partition] = _PartitionBatch(
+                    row.partition, row.from_xid, row.from_seq, row.attempts, row.isolated
                 )
-            message = Message(topic, key, loads(payload), id=message_id, headers=loads(headers))
-            record = Record(message, offset=seq, attempt=attempts + 1, published_at=published_at)
-            batch.items.append(_Fetched(record, xid, payload, headers))
+            batch.items.append(_Fetched(row.record(), row.xid, row.payload, row.headers))
         return list(batches.values())
 
-    async def _handle(self, records: Sequence[Record]) -> BaseException | None:
-        started = time.perf_counter()
-        try:
-            await self.consumer.handle(records)
-        except Exception as exc:
-            return exc
-        finally:
-            metrics.HANDLE_SECONDS.labels(self.group).observe(time.perf_counter() - started)
-        return None
+    # -- delivery.Positions: compare-and-set on the positions this cycle read ---------------
 
-    async def _deliver(self, batches: list[_PartitionBatch]) -> None:
-        records = [item.record for b in batches for item in b.items]
-        error = await self._handle(records)
-        if error is None:
-            await self._commit(batches)
-            metrics.HANDLED.labels(self.group, "ok").inc(len(records))
-            return
-        _log.warning(
-            "bus_batch_failed",
-            group=self.group,
-            records=len(records),
-            partitions=[b.partition for b in batches],
-            error=errors.describe(error),
-        )
-        metrics.HANDLED.labels(self.group, "failed").inc(len(records))
-        await self._fail(batches, error)
+    def _fetched(self, partition: int, record: Record) -> tuple[_PartitionBatch, _Fetched]:
+        batch = self._batches[partition]
+        return batch, next(i for i in batch.items if i.record.offset == record.offset)
 
-    async def _deliver_isolated(self, batch: _PartitionBatch) -> None:
-        item = batch.items[0]
-        error = await self._handle([item.record])
-        if error is None:
-            await self._commit([batch])
-            metrics.HANDLED.labels(self.group, "ok").inc()
-            return
-        attempt = item.record.attempt
-        message = item.record.message
-        s = self.settings
-        decision = errors.after_failure(
-            error,
-            attempt,
-            max_attempts=s.max_attempts,
-            base=s.retry_base_seconds,
-            cap=s.retry_max_seconds,
-        )
-        if decision.dead_letter:
-            await self._dead_letter(batch, item, error)
-            metrics.HANDLED.labels(self.group, "dead_letter").inc()
-            _log.error(
-                "bus_dead_letter",
-                group=self.group,
-                message_id=message.id,
-                topic=message.topic,
-                offset=item.record.offset,
-                attempts=attempt,
-                failure=decision.kind.value,
-                error=errors.describe(error),
-                trace_key=message.headers.get("trace_key"),
-            )
-            return
-        metrics.HANDLED.labels(self.group, "failed").inc()
-        _log.warning(
-            "bus_retry",
-            group=self.group,
-            message_id=message.id,
-            offset=item.record.offset,
-            attempt=attempt,
-            error=errors.describe(error),
-        )
-        await self._fail([batch], error, delay=decision.delay)
-
-    async def _commit(self, batches: list[_PartitionBatch]) -> None:
+    async def advance(self, through: Mapping[int, Record]) -> None:
+        done = [self._fetched(p, r) for p, r in through.items()]
         params = {
             "group": self.group,
             "member": self.member,
-            "partitions": [b.partition for b in batches],
-            "from_xids": [b.from_xid for b in batches],
-            "from_seqs": [b.from_seq for b in batches],
-            "xids": [b.items[-1].xid for b in batches],
-            "seqs": [b.items[-1].record.offset for b in batches],
+            "partitions": [b.partition for b, _ in done],
+            "from_xids": [b.from_xid for b, _ in done],
+            "from_seqs": [b.from_seq for b, _ in done],
+            "xids": [i.xid for _, i in done],
+            "seqs": [i.record.offset for _, i in done],
         }
         async with self.bus.database.connection() as conn:
-            cur = await conn.execute(q("commit"), params)
-            advanced = {int(r[0]) for r in await cur.fetchall()}
-        lost = {b.partition for b in batches} - advanced
+            advanced = set(await fetch_all(conn, q("commit"), params, scalar_row))
+        lost = set(through) - advanced
         if lost:
             # A replay moved the position, or the lease went to another member: it redelivers.
             _log.info("bus_commit_skipped", group=self.group, partitions=sorted(lost))
 
-    async def _fail(
-        self, batches: list[_PartitionBatch], error: BaseException, delay: float | None = None
+    async def hold(
+        self, failed: Mapping[int, Record], error: BaseException, delay: float | None
     ) -> None:
-        """Record the failed attempt; the records wait `delay` (default: the batch policy)."""
         s = self.settings
+        held = [self._fetched(p, r) for p, r in failed.items()]
         params = {
             "group": self.group,
             "member": self.member,
             "error": errors.describe(error),
-            "partitions": [b.partition for b in batches],
-            "from_xids": [b.from_xid for b in batches],
-            "from_seqs": [b.from_seq for b in batches],
-            "last_xids": [b.items[-1].xid for b in batches],
-            "last_seqs": [b.items[-1].record.offset for b in batches],
+            "partitions": [b.partition for b, _ in held],
+            "from_xids": [b.from_xid for b, _ in held],
+            "from_seqs": [b.from_seq for b, _ in held],
+            "last_xids": [i.xid for _, i in held],
+            "last_seqs": [i.record.offset for _, i in held],
             "delays": [
                 delay
                 if delay is not None
                 else errors.after_batch_failure(
                     error, b.attempts + 1, base=s.retry_base_seconds, cap=s.retry_max_seconds
                 )
-                for b in batches
+                for b, _ in held
             ],
         }
         async with self.bus.database.connection() as conn:
             await conn.execute(q("fail"), params)
 
-    async def _dead_letter(
-        self, batch: _PartitionBatch, item: _Fetched, error: BaseException
-    ) -> None:
-        message = item.record.message
+    async def dead_letter(self, partition: int, record: Record, error: str) -> None:
+        batch, item = self._fetched(partition, record)
+        message = record.message
         async with self.bus.database.connection() as conn:
             await conn.execute(
                 q("dead_letter"),
                 {
                     "group": self.group,
                     "member": self.member,
-                    "partition": batch.partition,
+                    "partition": partition,
                     "from_xid": batch.from_xid,
                     "from_seq": batch.from_seq,
                     "xid": item.xid,
-                    "seq": item.record.offset,
+                    "seq": record.offset,
                     "topic": message.topic,
                     "key": message.key,
                     "message_id": message.id,
                     "payload": item.payload,
                     "headers": item.headers,
-                    "published_at": item.record.published_at,
-                    "attempts": item.record.attempt,
-                    "error": errors.describe(error),
+                    "published_at": record.published_at,
+                    "attempts": record.attempt,
+                    "error": error,
                 },
             )
 
@@ -395,24 +370,19 @@ class GroupMember:
         if not self.owned:
             return 0
         async with self.bus.database.connection() as conn:
-            cur = await conn.execute(
-                q("redrive_pending"), {"group": self.group, "member": self.member, "limit": 100}
-            )
-            rows = await cur.fetchall()
+            params = {"group": self.group, "member": self.member, "limit": 100}
+            rows = await fetch_all(conn, q("redrive_pending"), params, class_row(_RedriveRow))
         done = 0
         for row in rows:
-            (dl_id, seq, topic, key, message_id, payload, headers, published_at, attempts) = row
-            message = Message(topic, key, loads(payload), id=message_id, headers=loads(headers))
-            record = Record(message, offset=seq, attempt=attempts + 1, published_at=published_at)
-            error = await self._handle([record])
+            error = await self.delivery.handle([row.record()])
             async with self.bus.database.connection() as conn:
                 if error is None:
-                    await conn.execute(q("redrive_done"), {"id": dl_id})
+                    await conn.execute(q("redrive_done"), {"id": row.id})
                     metrics.HANDLED.labels(self.group, "redriven").inc()
                     done += 1
                 else:
                     await conn.execute(
-                        q("redrive_failed"), {"id": dl_id, "error": errors.describe(error)}
+                        q("redrive_failed"), {"id": row.id, "error": errors.describe(error)}
                     )
                     metrics.HANDLED.labels(self.group, "dead_letter").inc()
         return done

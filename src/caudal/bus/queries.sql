@@ -57,8 +57,8 @@ WITH beat AS (
     WHERE group_name = %(group)s AND member_id <> %(member)s
       AND heartbeat_at >= now() - make_interval(secs => %(lease)s)
 )
-SELECT (SELECT array_agg(member_id ORDER BY joined_at, member_id) FROM live),
-       coalesce((SELECT array_agg(partition) FROM renewed), '{}')
+SELECT (SELECT array_agg(member_id ORDER BY joined_at, member_id) FROM live) AS members,
+       coalesce((SELECT array_agg(partition) FROM renewed), '{}') AS partitions
 
 -- name: release
 UPDATE bus.offsets SET owner = NULL, lease_until = NULL
@@ -91,9 +91,10 @@ DELETE FROM bus.members WHERE group_name = %(group)s AND member_id = %(member)s
 -- a position below them has finished, so nothing can appear later behind a committed offset.
 -- A partition in isolation (after a failed batch) delivers one record at a time. One ordered
 -- index range per (partition, topic), so a long backlog costs no more than a short one.
-SELECT o.partition, o.xid::text, o.seq, o.attempts, o.isolate_xid IS NOT NULL,
-       m.seq, m.xid::text, m.topic, m.key, m.message_id, m.payload::text, m.headers::text,
-       m.published_at
+SELECT o.partition, o.xid::text AS from_xid, o.seq AS from_seq, o.attempts,
+       o.isolate_xid IS NOT NULL AS isolated,
+       m.seq, m.xid::text AS xid, m.topic, m.key, m.message_id, m.payload::text AS payload,
+       m.headers::text AS headers, m.published_at
 FROM bus.offsets AS o
 CROSS JOIN LATERAL (
     SELECT m.* FROM unnest(%(topics)s::text[]) AS t(topic)
@@ -176,8 +177,8 @@ RETURNING id
 
 -- name: redrive_pending
 -- Dead letters an operator asked to deliver again, on the partitions this member holds.
-SELECT d.id, d.seq, d.topic, d.key, d.message_id, d.payload::text, d.headers::text,
-       d.published_at, d.attempts
+SELECT d.id, d.seq, d.topic, d.key, d.message_id, d.payload::text AS payload,
+       d.headers::text AS headers, d.published_at, d.attempts
 FROM bus.dead_letters AS d
 JOIN bus.offsets AS o ON o.group_name = d.group_name AND o.partition = d.partition
 WHERE d.group_name = %(group)s AND o.owner = %(member)s
@@ -222,21 +223,22 @@ WITH pending AS (
     ) AS p
     GROUP BY o.group_name
 )
-SELECT g.group_name, g.topics, g.partitions,
+SELECT g.group_name AS "group", g.topics, g.partitions,
        (SELECT count(*) FROM bus.offsets AS o
-        WHERE o.group_name = g.group_name AND o.owner IS NOT NULL AND o.lease_until >= now()),
+        WHERE o.group_name = g.group_name AND o.owner IS NOT NULL AND o.lease_until >= now())
+           AS owned,
        (SELECT count(*) FROM bus.members AS mb
         WHERE mb.group_name = g.group_name
-          AND mb.heartbeat_at >= now() - make_interval(secs => %(lease)s)),
-       coalesce(p.lag, 0),
+          AND mb.heartbeat_at >= now() - make_interval(secs => %(lease)s)) AS members,
+       coalesce(p.lag, 0)::bigint AS lag,
        (SELECT count(*) FROM bus.dead_letters AS d
-        WHERE d.group_name = g.group_name AND d.redriven_at IS NULL),
+        WHERE d.group_name = g.group_name AND d.redriven_at IS NULL) AS dead_letters,
        (SELECT count(*) FROM bus.offsets AS o
-        WHERE o.group_name = g.group_name AND o.last_error IS NOT NULL),
+        WHERE o.group_name = g.group_name AND o.last_error IS NOT NULL) AS retrying,
        (SELECT o.last_error FROM bus.offsets AS o
         WHERE o.group_name = g.group_name AND o.last_error IS NOT NULL
-        ORDER BY o.updated_at DESC LIMIT 1),
-       p.oldest
+        ORDER BY o.updated_at DESC LIMIT 1) AS last_error,
+       p.oldest AS oldest_pending_at
 FROM bus.groups AS g
 LEFT JOIN pending AS p ON p.group_name = g.group_name
 ORDER BY g.group_name
@@ -253,8 +255,8 @@ WHERE o.group_name = %(group)s AND o.partition = v.partition
 -- Per partition of the group: the position just before its first message matching the target
 -- (seq >= offset, or published at/after a time), or its head (last message) when none matches.
 SELECT o.partition,
-       coalesce(f.xid, h.xid, o.xid)::text,
-       coalesce(f.seq - 1, h.seq, o.seq)
+       coalesce(f.xid, h.xid, o.xid)::text AS xid,
+       coalesce(f.seq - 1, h.seq, o.seq) AS seq
 FROM bus.offsets AS o
 JOIN bus.groups AS g ON g.group_name = o.group_name
 LEFT JOIN LATERAL (
@@ -275,8 +277,9 @@ WHERE o.group_name = %(group)s
 ORDER BY o.partition
 
 -- name: dead_letters
-SELECT id, group_name, seq, topic, key, message_id, payload::text, headers::text, attempts,
-       last_error, published_at, failed_at, redrive_requested_at IS NOT NULL
+SELECT id, group_name AS "group", seq, topic, key, message_id, payload::text AS payload,
+       headers::text AS headers, attempts, last_error, published_at, failed_at,
+       redrive_requested_at IS NOT NULL AS redrive_requested
 FROM bus.dead_letters
 WHERE redriven_at IS NULL AND (%(group)s::text IS NULL OR group_name = %(group)s::text)
 ORDER BY id
