@@ -4,7 +4,6 @@ finds nothing to fix."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.conftest import Server, caudal
+from tests.support.ledger import SEED_BALANCES, seed_impacts, statement_balances, wait_posted
 
 
 def test_post_through_caudal_up_then_reconcile(home: Path, start_server: type[Server]) -> None:
@@ -19,20 +19,7 @@ def test_post_through_caudal_up_then_reconcile(home: Path, start_server: type[Se
     server.wait_ready()
     h = {"Authorization": f"Bearer {server.admin_token()}"}
     today = datetime.now(UTC).date().isoformat()
-    moves = [("C", "8"), ("C", "1"), ("D", "1"), ("D", "10"), ("C", "14")]
-    keys = [str(uuid.uuid4()) for _ in moves]
-    batch = [
-        {
-            "tracekey": key,
-            "branch": "0001",
-            "account": "E2E",
-            "amount": amount,
-            "debitcredit": side,
-            "eventcode": 5,
-            "dateref": today,
-        }
-        for key, (side, amount) in zip(keys, moves, strict=True)
-    ]
+    keys, batch = seed_impacts("E2E", today)
     with httpx.Client(base_url=server.base_url, headers=h, timeout=10) as http:
         accepted = http.post("/v1/ledger/impacts", json=batch)
         assert accepted.status_code == 202 and accepted.json()["counts"] == {"pending": 5}
@@ -50,24 +37,8 @@ def test_post_through_caudal_up_then_reconcile(home: Path, start_server: type[Se
             },
         )
         assert put.status_code == 202 and put.json()["traceKey"] == flow_key
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            states = [
-                http.get(f"/v1/ledger/impacts/{k}").json()["status"] for k in [*keys, flow_key]
-            ]
-            if all(s == "posted" for s in states):
-                break
-            time.sleep(0.2)
-        assert states == ["posted"] * 6
-        statement = http.get(f"/v1/ledger/accounts/0001/E2E/statement?from={today}&to={today}")
-        assert [i["balance"] for i in statement.json()["items"]] == [
-            "8.00",
-            "9.00",
-            "8.00",
-            "-2.00",
-            "12.00",
-            "12.50",
-        ]
+        assert wait_posted(http, [*keys, flow_key]) == ["posted"] * 6
+        assert statement_balances(http, "E2E", today) == [*SEED_BALANCES, "12.50"]
         flow = http.get(
             "/api/Balance/GetBalanceAsync",
             params={"Branch": "0001", "Account": "E2E", "DateRefStart": today, "DateRefEnd": today},

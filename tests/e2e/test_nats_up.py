@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import httpx
 
 from tests.e2e.conftest import Server, caudal
 from tests.e2e.test_events_pipeline import frontend, lake_ids
+from tests.support.ledger import SEED_BALANCES, seed_impacts, statement_balances, wait_posted
 from tests.support.nats import running_nats
 
 
@@ -40,20 +40,7 @@ def test_caudal_up_on_nats_carries_events_and_ledger_impacts(
         server.wait_ready()
         h = {"Authorization": f"Bearer {server.admin_token()}"}
         today = datetime.now(UTC).date().isoformat()
-        moves = [("C", "8"), ("C", "1"), ("D", "1"), ("D", "10"), ("C", "14")]
-        keys = [str(uuid.uuid4()) for _ in moves]
-        impacts = [
-            {
-                "tracekey": key,
-                "branch": "0001",
-                "account": "NATS",
-                "amount": amount,
-                "debitcredit": side,
-                "eventcode": 5,
-                "dateref": today,
-            }
-            for key, (side, amount) in zip(keys, moves, strict=True)
-        ]
+        keys, impacts = seed_impacts("NATS", today)
         with httpx.Client(base_url=server.base_url, headers=h, timeout=10) as http:
             accepted = http.post("/v1/events/frontend", json=frontend(0, "nats-device"))
             assert accepted.status_code == 202, accepted.text
@@ -70,20 +57,8 @@ def test_caudal_up_on_nats_carries_events_and_ledger_impacts(
                 lambda: http.get("/v1/monitor/rates", params=rates).json()["total"] == 40,
                 "the realtime rollups",
             )
-            _wait(
-                lambda: all(
-                    http.get(f"/v1/ledger/impacts/{k}").json()["status"] == "posted" for k in keys
-                ),
-                "the ledger postings",
-            )
-            statement = http.get(f"/v1/ledger/accounts/0001/NATS/statement?from={today}&to={today}")
-            assert [i["balance"] for i in statement.json()["items"]] == [
-                "8.00",
-                "9.00",
-                "8.00",
-                "-2.00",
-                "12.00",
-            ]
+            assert wait_posted(http, keys) == ["posted"] * 5
+            assert statement_balances(http, "NATS", today) == SEED_BALANCES
             status = http.get("/readyz")
             assert status.status_code == 200
         jsz = nats.jsz()

@@ -11,6 +11,7 @@ import pyarrow as pa
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response, StreamingResponse
 
+from caudal.ledger.reads import STATEMENT_COLUMNS
 from caudal.web import export
 from caudal.web.deps import data_session, page_session
 from caudal.web.render import render
@@ -22,17 +23,8 @@ router = APIRouter(include_in_schema=False)
 
 COLUMNS = tuple(
     export.Column(name, pa.string(), export.text(name))
-    for name in (
-        "dateref",
-        "eventcode",
-        "eventdescription",
-        "description",
-        "debitcredit",
-        "amount",
-        "balance",
-        "tracekey",
-        "createdat",
-    )
+    for name in STATEMENT_COLUMNS
+    if name != "id"
 )
 
 
