@@ -14,9 +14,9 @@ import structlog
 from psycopg.rows import class_row, dict_row
 
 from caudal.bus import metrics
-from caudal.bus.codec import dumps, loads, partition_of
+from caudal.bus.codec import dumps, partition_of
 from caudal.bus.notify import Notifier
-from caudal.bus.postgres_consumer import GroupMember
+from caudal.bus.postgres_consumer import GroupMember, StoredRecord
 from caudal.bus.queries import q
 from caudal.platform.bus.model import DeadLetter, GroupStatus, Message
 from caudal.platform.bus.port import Consumer
@@ -185,36 +185,21 @@ class PostgresBus:
 
 
 @dataclass(frozen=True)
-class _DeadRow:
-    """A row of the `dead_letters` query (payload and headers as JSON text)."""
+class _DeadRow(StoredRecord):
+    """A row of the `dead_letters` query."""
 
     id: int
     group: str
-    seq: int
-    topic: str
-    key: str
-    message_id: str
-    payload: str
-    headers: str
-    attempts: int
     last_error: str
-    published_at: datetime
     failed_at: datetime
     redrive_requested: bool
 
     def dead_letter(self) -> DeadLetter:
-        message = Message(
-            self.topic,
-            self.key,
-            loads(self.payload),
-            id=self.message_id,
-            headers=loads(self.headers),
-        )
         return DeadLetter(
             id=self.id,
             group=self.group,
             offset=self.seq,
-            message=message,
+            message=self.record().message,
             attempts=self.attempts,
             last_error=self.last_error,
             published_at=self.published_at,

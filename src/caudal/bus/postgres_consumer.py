@@ -49,7 +49,7 @@ def member_id() -> str:
 
 
 @dataclass(frozen=True)
-class _StoredRecord:
+class StoredRecord:
     """A record as stored in `bus.messages` (payload and headers as JSON text)."""
 
     seq: int
@@ -75,7 +75,7 @@ class _StoredRecord:
 
 
 @dataclass(frozen=True)
-class _FetchRow(_StoredRecord):
+class _FetchRow(StoredRecord):
     """A row of the `fetch` query: the partition's position, then one record after it."""
 
     partition: int
@@ -86,7 +86,7 @@ class _FetchRow(_StoredRecord):
 
 
 @dataclass(frozen=True)
-class _RedriveRow(_StoredRecord):
+class _RedriveRow(StoredRecord):
     id: int
 
 
