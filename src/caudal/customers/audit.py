@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from caudal.platform.db.pool import AsyncConn
@@ -98,7 +99,8 @@ async def page(
     limit: int,
     offset: int,
 ) -> tuple[int, list[AuditRow]]:
-    cur = await conn.execute(
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
         SELECT_PAGE,
         {
             "customer": customer_id,
@@ -109,16 +111,16 @@ async def page(
         },
     )
     rows = await cur.fetchall()
-    total = int(str(rows[0][7])) if rows else 0
+    total = int(rows[0]["total"]) if rows else 0
     found = [
         AuditRow(
-            id=int(str(r[0])),
-            at=r[1],
-            subject=str(r[2]),
-            action=str(r[3]),
-            customer_id=str(r[4]) if r[4] is not None else None,
-            trace_key=str(r[5]) if r[5] is not None else None,
-            detail=dict(r[6]),
+            id=r["id"],
+            at=r["at"],
+            subject=r["subject"],
+            action=r["action"],
+            customer_id=str(r["customer_id"]) if r["customer_id"] is not None else None,
+            trace_key=r["trace_key"],
+            detail=dict(r["detail"]),
         )
         for r in rows
     ]

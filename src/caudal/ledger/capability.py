@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 class LedgerCapability(CapabilityBase):
     name = "ledger"
+    migrations = "caudal.ledger"
 
     async def start(self, container: Container) -> None:
         from caudal.ledger import context

@@ -19,13 +19,14 @@ from typing import Any
 import orjson
 import psycopg
 import structlog
+from psycopg.rows import dict_row, scalar_row
 
 from caudal.bus import errors
 from caudal.events.model import CanonicalEvent
 from caudal.ledger import validation
 from caudal.ledger.intake import load_events
 from caudal.ledger.model import Impact, Rejection, day_deltas
-from caudal.ledger.sql import run
+from caudal.ledger.sql import fetch, run
 from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import AsyncConn, Database
 
@@ -206,7 +207,7 @@ class PostingEngine:
         await self._lock_accounts(conn, batch)
         tracekeys = [p.impact.tracekey for p in batch] + [r.tracekey for r in malformed]
         decided = (
-            {row[0] for row in await run(conn, "decided", {"tracekeys": tracekeys})}
+            set(await fetch(conn, "decided", {"tracekeys": tracekeys}, scalar_row))
             if tracekeys
             else set()
         )
@@ -239,7 +240,7 @@ class PostingEngine:
 
     async def _reject(self, conn: AsyncConn, rejections: Sequence[Rejection]) -> list[Rejection]:
         """Record the rejections; return those recorded now (not decided before)."""
-        rows = await run(
+        recorded = await fetch(
             conn,
             "rejections_insert",
             {
@@ -247,9 +248,9 @@ class PostingEngine:
                 "codes": [r.code for r in rejections],
                 "reasons": [r.reason for r in rejections],
             },
+            scalar_row,
         )
-        recorded = {row[0] for row in rows}
-        return [r for r in rejections if r.tracekey in recorded]
+        return [r for r in rejections if r.tracekey in set(recorded)]
 
     async def _journal(
         self, conn: AsyncConn, postings: list[Posting]
@@ -271,8 +272,10 @@ class PostingEngine:
             ]
             for p in postings
         ]
-        rows = await run(conn, "transactions_insert", {"rows": orjson.dumps(journal).decode()})
-        created = {row[1]: row[2] for row in rows}
+        rows = await fetch(
+            conn, "transactions_insert", {"rows": orjson.dumps(journal).decode()}, dict_row
+        )
+        created = {row["tracekey"]: row["createdat"] for row in rows}
         return [(p, created[p.impact.tracekey]) for p in postings if p.impact.tracekey in created]
 
     async def _balances(self, conn: AsyncConn, posted: list[Posting]) -> None:

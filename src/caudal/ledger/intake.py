@@ -10,12 +10,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from psycopg.rows import class_row
+from psycopg.rows import class_row, dict_row, scalar_row
 
 from caudal.ledger import validation
 from caudal.ledger.model import PENDING, POSTED, REJECTED, EventCode, Impact
 from caudal.ledger.queries import q
-from caudal.ledger.sql import run
+from caudal.ledger.sql import fetch
 from caudal.platform.bus.model import Message
 from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import AsyncConn, Database
@@ -71,26 +71,27 @@ class ItemResult:
         return body
 
 
-def state_from_row(row: Sequence[Any]) -> ImpactState:
-    tracekey, fingerprint, reserved, acceptedat, posted_id, postedat, code, reason, rejectedat = row
-    status = POSTED if posted_id else REJECTED if code else PENDING
+def state_from_row(row: dict[str, Any]) -> ImpactState:
+    """An `impact_status` row: pending until a transaction (posted) or a rejection exists."""
+    status = POSTED if row["posted_id"] else REJECTED if row["code"] else PENDING
     return ImpactState(
-        tracekey=tracekey,
+        tracekey=row["tracekey"],
         status=status,
-        acceptedat=acceptedat,
-        transaction_id=posted_id,
-        postedat=postedat,
-        code=code,
-        reason=reason,
-        rejectedat=rejectedat,
-        fingerprint=fingerprint,
-        reserved_id=reserved,
+        acceptedat=row["acceptedat"],
+        transaction_id=row["posted_id"],
+        postedat=row["postedat"],
+        code=row["code"],
+        reason=row["reason"],
+        rejectedat=row["rejectedat"],
+        fingerprint=row["fingerprint"],
+        reserved_id=row["reserved_id"],
     )
 
 
 async def load_states(conn: AsyncConn, tracekeys: Sequence[str]) -> dict[str, ImpactState]:
-    cur = await conn.execute(q("impact_status"), {"tracekeys": list(tracekeys)})
-    return {row[0]: state_from_row(row) for row in await cur.fetchall()}
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(q("impact_status"), {"tracekeys": list(tracekeys)})
+    return {row["tracekey"]: state_from_row(row) for row in await cur.fetchall()}
 
 
 async def load_events(conn: AsyncConn, codes: Sequence[int]) -> dict[int, EventCode]:
@@ -162,7 +163,7 @@ class Intake:
         ids = {impact.tracekey: str(uuid.uuid4()) for impact in fresh}
         inserted: set[str] = set()
         if fresh:
-            rows = await run(
+            rows = await fetch(
                 conn,
                 "impact_insert",
                 {
@@ -179,8 +180,9 @@ class Intake:
                     "daterefs": [i.dateref for i in fresh],
                     "subject": subject,
                 },
+                scalar_row,
             )
-            inserted = {row[0] for row in rows}
+            inserted = set(rows)
             new = [i for i in fresh if i.tracekey in inserted]
             await self.bus.publish(
                 [impact_message(i, ids[i.tracekey], self.topic) for i in new], conn=conn

@@ -41,7 +41,7 @@ RETURNING tracekey::text
 -- name: impact_status
 -- The state of impacts: pending until the engine posts (a transaction row) or rejects them.
 -- Index probes per tracekey (OFFSET 0 keeps them so), never a join with the whole journal.
-SELECT i.tracekey::text, i.fingerprint, i.transaction_id::text, i.acceptedat,
+SELECT i.tracekey::text, i.fingerprint, i.transaction_id::text AS reserved_id, i.acceptedat,
        t.id::text AS posted_id, t.createdat AS postedat,
        r.code, r.reason, r.rejectedat
 FROM unnest(%(tracekeys)s::uuid[]) AS k(tracekey)
@@ -300,10 +300,12 @@ WITH journal AS (
     FROM ledger.balance
     WHERE %(to)s::date IS NULL OR dateref <= %(to)s::date
 )
-SELECT coalesce(e.branch, a.branch), coalesce(e.account, a.account),
-       coalesce(e.dateref, a.dateref),
-       e.totaldebit, e.totalcredit, e.acumulateddebit, e.acumulatedcredit,
-       a.totaldebit, a.totalcredit, a.acumulateddebit, a.acumulatedcredit
+SELECT coalesce(e.branch, a.branch) AS branch, coalesce(e.account, a.account) AS account,
+       coalesce(e.dateref, a.dateref) AS dateref,
+       e.totaldebit AS e_totaldebit, e.totalcredit AS e_totalcredit,
+       e.acumulateddebit AS e_acumulateddebit, e.acumulatedcredit AS e_acumulatedcredit,
+       a.totaldebit AS a_totaldebit, a.totalcredit AS a_totalcredit,
+       a.acumulateddebit AS a_acumulateddebit, a.acumulatedcredit AS a_acumulatedcredit
 FROM expected e
 FULL JOIN actual a
   ON a.branch = e.branch AND a.account = e.account AND a.dateref = e.dateref

@@ -18,6 +18,7 @@ from psycopg.rows import class_row
 
 from caudal.ledger.queries import q
 from caudal.platform.db.pool import Database
+from caudal.platform.db.rows import fetch_value
 
 ZERO = Decimal("0.00")
 
@@ -251,12 +252,11 @@ class Reads:
         async with self.database.connection() as conn:
             page = conn.cursor(row_factory=class_row(StatementRow))
             rows = await (await page.execute(q("statement_page"), params)).fetchall()
-            opening_row = await (
-                await conn.execute(
-                    q("opening_balance"), {"branch": branch, "account": account, "date": date_from}
-                )
-            ).fetchone()
-        opening = opening_row[0] if opening_row else ZERO
+            opening = await fetch_value(
+                conn,
+                q("opening_balance"),
+                {"branch": branch, "account": account, "date": date_from},
+            )
         more = len(rows) > limit
         rows = rows[:limit]
         items = [r.item() for r in rows]

@@ -10,10 +10,12 @@ from typing import Any
 
 import orjson
 import psycopg
+from psycopg.rows import dict_row
 
 from caudal.ledger.queries import q
 from caudal.ledger.reads import money
 from caudal.platform.db.pool import Database
+from caudal.platform.db.rows import fetch_all, fetch_value
 
 Totals = tuple[Decimal, Decimal, Decimal, Decimal]  # day debit, day credit, acc. debit, acc. credit
 FIX_CHUNK = 200
@@ -51,11 +53,16 @@ class Report:
     run_id: int
 
 
-def _totals(values: tuple[Any, ...]) -> Totals | None:
-    if values[0] is None:
+def _totals(row: dict[str, Any], side: str) -> Totals | None:
+    """One side of a `reconcile_differences` row: `e_` expected (journal), `a_` actual."""
+    if row[f"{side}totaldebit"] is None:
         return None
-    a, b, c, d = values
-    return (a, b, c, d)
+    return (
+        row[f"{side}totaldebit"],
+        row[f"{side}totalcredit"],
+        row[f"{side}acumulateddebit"],
+        row[f"{side}acumulatedcredit"],
+    )
 
 
 class Reconciler:
@@ -74,12 +81,12 @@ class Reconciler:
             await conn.set_read_only(True)
             try:
                 async with conn.transaction():
-                    rows = await (await conn.execute(q("reconcile_differences"), params)).fetchall()
+                    rows = await fetch_all(conn, q("reconcile_differences"), params, dict_row)
             finally:
                 await conn.set_isolation_level(None)
                 await conn.set_read_only(None)
         return [
-            Difference(r[0], r[1], r[2], _totals(tuple(r[3:7])), _totals(tuple(r[7:11])))
+            Difference(r["branch"], r["account"], r["dateref"], _totals(r, "e_"), _totals(r, "a_"))
             for r in rows
         ]
 
@@ -107,18 +114,17 @@ class Reconciler:
             remaining = len(await self.differences(date_from, date_to))
         detail = orjson.dumps([d.as_dict() for d in found[:1000]]).decode()
         async with self.database.connection() as conn:
-            row = await (
-                await conn.execute(
-                    q("reconcile_record"),
-                    {
-                        "startedat": started,
-                        "from": date_from,
-                        "to": date_to,
-                        "differences": len(found),
-                        "fixed": fix and bool(found),
-                        "detail": detail,
-                    },
-                )
-            ).fetchone()
-        assert row is not None
-        return Report(found, fix and bool(found), remaining, int(row[0]))
+            run_id = await fetch_value(
+                conn,
+                q("reconcile_record"),
+                {
+                    "startedat": started,
+                    "from": date_from,
+                    "to": date_to,
+                    "differences": len(found),
+                    "fixed": fix and bool(found),
+                    "detail": detail,
+                },
+            )
+        assert run_id is not None
+        return Report(found, fix and bool(found), remaining, int(run_id))

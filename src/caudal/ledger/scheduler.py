@@ -11,6 +11,7 @@ import structlog
 from caudal.ledger.reconcile import Reconciler, Report
 from caudal.platform.clock import SYSTEM_CLOCK, Clock
 from caudal.platform.db.pool import Database
+from caudal.platform.db.rows import fetch_value
 from caudal.platform.schedule import run_on_cron
 
 _log = structlog.get_logger("caudal.ledger.scheduler")
@@ -50,10 +51,7 @@ class ReconcileScheduler:
     async def fire(self) -> Report | None:
         """Reconcile every balance (report only: fixing is an operator's decision)."""
         async with self.database.connection() as conn:
-            row = await (
-                await conn.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,))
-            ).fetchone()
-            if not (row and row[0]):
+            if not await fetch_value(conn, "SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,)):
                 _log.info("ledger_reconcile_skipped", reason="another scheduler runs it")
                 return None
             try:

@@ -27,6 +27,7 @@ from caudal.pipelines.model import (
 )
 from caudal.pipelines.pipeline import UserCartsPipeline, build
 from caudal.pipelines.runs import RunRecord
+from caudal.platform.db.rows import fetch_value
 from caudal.platform.errors import unavailable
 from caudal.platform.settings import Settings
 
@@ -71,9 +72,7 @@ class Runner:
             raise unavailable("the database is unavailable; the run was not started") from exc
         try:
             key = lock_key(request.pipeline, request)
-            cur = await conn.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
-            row = await cur.fetchone()
-            if not (row and row[0]):
+            if not await fetch_value(conn, "SELECT pg_try_advisory_lock(%s, %s)", key):
                 raise run_in_progress(request.pipeline, request.run_date)
             # Holding the lock, a row still 'running' belongs to a process that died.
             await runs.abandon_stale(conn, request.pipeline, request.run_date)

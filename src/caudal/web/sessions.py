@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from psycopg.rows import dict_row
+
 from caudal.platform.auth import Principal
 from caudal.platform.db.pool import Database
+from caudal.platform.db.rows import fetch_one
 from caudal.web.session_keys import SessionKeys, new_cookie_value, plausible_cookie
 
 INSERT_SESSION = """
@@ -73,15 +76,13 @@ class SessionStore:
             return None
         keys = SessionKeys.of(cookie)
         async with self._db.connection() as conn:
-            cur = await conn.execute(SELECT_SESSION, (keys.id,))
-            row = await cur.fetchone()
+            row = await fetch_one(conn, SELECT_SESSION, (keys.id,), dict_row)
         if row is None:
             return None
-        subject, scopes, nonce, sealed, expires = row
-        token = keys.open(bytes(nonce), bytes(sealed))
+        token = keys.open(bytes(row["token_nonce"]), bytes(row["token_sealed"]))
         if token is None:
             return None
-        return WebSession(keys, str(subject), frozenset(scopes), token, expires)
+        return WebSession(keys, row["subject"], frozenset(row["scopes"]), token, row["expires_at"])
 
     async def delete(self, session: WebSession) -> None:
         async with self._db.connection() as conn:

@@ -7,6 +7,7 @@ from typing import Any
 
 import psycopg
 from psycopg.abc import AdaptContext
+from psycopg.rows import AsyncRowFactory, Row, tuple_row
 from psycopg.types.array import ListBinaryDumper
 
 
@@ -16,10 +17,13 @@ def send_lists_in_binary(context: AdaptContext) -> None:
 
 
 async def execute_batch(
-    conn: psycopg.AsyncConnection[Any], query: str, params: dict[str, Any]
-) -> psycopg.AsyncCursor[Any]:
+    conn: psycopg.AsyncConnection[Any],
+    query: str,
+    params: dict[str, Any],
+    row: AsyncRowFactory[Row] = tuple_row,  # type: ignore[assignment]
+) -> psycopg.AsyncCursor[Row]:
     """Run `query` on a cursor of its own whose list parameters travel in binary."""
-    cur = conn.cursor()
+    cur = conn.cursor(row_factory=row)
     send_lists_in_binary(cur)
     await cur.execute(query, params)
     return cur
