@@ -30,3 +30,8 @@ def capabilities() -> list[Capability[Sink]]:
         DemoCapability(),
     ]
     return [*found, RouterCapability(found)]  # refuses a bad routes.yaml (file:line)
+
+
+def migration_packages() -> list[str]:
+    """The packages whose migrations make caudal's schema, as the capabilities declare them."""
+    return [c.migrations for c in capabilities() if c.migrations is not None]

@@ -119,3 +119,16 @@ def test_states_are_kept_and_returned_by_type() -> None:
     withdrawn = states.withdraw(Things)
     assert withdrawn is not None and withdrawn.count == 3
     assert states.withdraw(Things) is None
+
+
+def test_every_migrations_folder_is_declared_by_one_capability() -> None:
+    """The CLI migrates what the capabilities declare; the readiness check and the test
+    template migrate what ships: the two are the same set, the platform's first."""
+    from caudal.platform.db import migrations
+    from caudal.wiring import migration_packages
+
+    declared = migration_packages()
+    assert len(declared) == len(set(declared))
+    assert migrations.shipped() == ["caudal.platform", *sorted(declared)]
+    assert [m.domain for m in migrations.discover(declared)][0] == "platform"
+    assert {m.key for m in migrations.discover(declared)} == {m.key for m in migrations.discover()}

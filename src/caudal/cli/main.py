@@ -90,6 +90,7 @@ def scheduler() -> None:
 def migrate() -> None:
     """Apply pending database migrations."""
     from caudal.platform.bootstrap import database_owner_url, run_migrations
+    from caudal.wiring import migration_packages
 
     settings = load_settings()
     with err.status("Connecting to PostgreSQL…"):
@@ -99,6 +100,7 @@ def migrate() -> None:
             settings,
             owner_url,
             on_apply=lambda m: err.print(f"  applying {m.domain}/{m.version:04d}_{m.name}"),
+            packages=migration_packages(),
         )
     finally:
         if embedded is not None:

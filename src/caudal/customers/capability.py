@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 class CustomersCapability(CapabilityBase):
     name = "customers"
+    migrations = "caudal.customers"
 
     async def start(self, container: Container) -> None:
         """The PII keys (the key file on first run) and the score cache."""

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 class EventsCapability(CapabilityBase):
     name = "events"
+    migrations = "caudal.events"
 
     async def start(self, container: Container) -> None:
         """Load the schema files; the hot path's pool opens on the first ingestion."""

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 class PipelinesCapability(CapabilityBase):
     name = "pipelines"
+    migrations = "caudal.pipelines"
 
     async def start(self, container: Container) -> None:
         from caudal.pipelines.context import Pipelines

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,14 +49,19 @@ def database_owner_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None
 
 
 def run_migrations(
-    settings: Settings, owner_url: str, on_apply: Any = None
+    settings: Settings,
+    owner_url: str,
+    on_apply: Any = None,
+    packages: Sequence[str] | None = None,
 ) -> list[migrations.Migration]:
+    """Apply the migrations of these packages (`wiring.migration_packages()`; default: all)."""
     password = settings.database_app_password
     return migrations.migrate(
         owner_url,
         app_role=settings.database_app_role,
         app_password=password.get_secret_value() if password else None,
         on_apply=on_apply,
+        packages=packages,
     )
 
 
@@ -66,6 +71,7 @@ def bootstrap(
     bus: BusFactory,
     clock: Clock = SYSTEM_CLOCK,
     migrate: bool = True,
+    migration_packages: Sequence[str] | None = None,
     configure_logging: bool = True,
 ) -> Container:
     settings = settings or Settings()
@@ -74,7 +80,7 @@ def bootstrap(
     settings.home.mkdir(parents=True, exist_ok=True)
     owner_url, embedded = database_owner_url(settings)
     if migrate:
-        run_migrations(settings, owner_url)
+        run_migrations(settings, owner_url, packages=migration_packages)
     secret = settings.auth.secret
     if secret is not None:
         secret_value: str | None = secret.get_secret_value()

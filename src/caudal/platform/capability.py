@@ -34,6 +34,10 @@ T = TypeVar("T")
 class Capability(Protocol[SinkT_co]):
     name: str
 
+    @property
+    def migrations(self) -> str | None:
+        """The package whose `migrations/` folder holds this capability's tables (None: none)."""
+
     def routers(self) -> Sequence[APIRouter]:
         """The HTTP routers (mounted by `create_app`)."""
 
@@ -61,6 +65,7 @@ class CapabilityBase:
     `start` keeps the container (`self.container`); a subclass calls it first."""
 
     name = ""
+    migrations: str | None = None
     _container: Container | None = None
 
     @property

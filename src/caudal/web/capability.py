@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 class WebCapability(CapabilityBase):
     name = "web"
+    migrations = "caudal.web"
 
     def routers(self) -> Sequence[APIRouter]:
         from caudal.web.api import router

@@ -1,6 +1,9 @@
-"""Versioned SQL migrations, one folder per domain, applied in a fixed domain order.
+"""Versioned SQL migrations, one folder per capability, the platform's first.
 
-Each capability keeps `src/caudal/<domain>/migrations/NNNN_name.sql`. Grants in those files go to
+Each capability keeps `src/caudal/<domain>/migrations/NNNN_name.sql` and declares the package
+(`Capability.migrations`); `wiring.migration_packages()` lists them for the CLI. A capability's
+migrations reference only its own schemas and the platform's, so their order among
+capabilities does not matter. Grants in those files go to
 the NOLOGIN role `caudal_runtime`; the application's login role is made a member of it, so the
 role that serves requests owns no table and has exactly what the migrations grant.
 """
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
@@ -18,8 +21,7 @@ from psycopg import sql
 
 RUNTIME_ROLE = "caudal_runtime"
 
-# Order matters: a domain may reference the schemas of those before it.
-DOMAINS: tuple[str, ...] = ("platform", "bus", "events", "customers", "ledger", "pipelines", "web")
+PLATFORM = "caudal.platform"  # always first: meta.schema_migrations, shared roles
 
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x6361756461  # "cauda": serialises concurrent migrators on one database
@@ -45,10 +47,29 @@ class Migration:
         return (self.domain, self.version)
 
 
-def discover(domains: tuple[str, ...] = DOMAINS) -> list[Migration]:
+def shipped() -> list[str]:
+    """Every caudal package with a `migrations` folder, the platform's first, then by name: what
+    the capabilities declare (a unit test keeps the two equal), for the callers that know no
+    capability (the readiness check, `caudal doctor`, the test template, bench/)."""
+    root = resources.files("caudal")
+    found = sorted(
+        f"caudal.{entry.name}"
+        for entry in root.iterdir()
+        if entry.is_dir() and entry.joinpath("migrations").is_dir()
+    )
+    return _platform_first(found)
+
+
+def _platform_first(packages: Sequence[str]) -> list[str]:
+    return [PLATFORM, *(p for p in packages if p != PLATFORM)]
+
+
+def discover(packages: Sequence[str] | None = None) -> list[Migration]:
+    """The migrations of these packages (default: all `shipped()`), the platform's first."""
     found: list[Migration] = []
-    for domain in domains:
-        folder = resources.files(f"caudal.{domain}").joinpath("migrations")
+    for package in shipped() if packages is None else _platform_first(packages):
+        domain = package.removeprefix("caudal.")
+        folder = resources.files(package).joinpath("migrations")
         if not folder.is_dir():
             continue
         entries = sorted(
@@ -80,8 +101,10 @@ def applied(conn: psycopg.Connection[tuple[object, ...]]) -> set[tuple[str, int]
     return {(str(d), int(str(v))) for d, v in rows}
 
 
-def pending_keys(applied_keys: set[tuple[str, int]]) -> list[tuple[str, int]]:
-    return [m.key for m in discover() if m.key not in applied_keys]
+def pending_keys(
+    applied_keys: set[tuple[str, int]], packages: Sequence[str] | None = None
+) -> list[tuple[str, int]]:
+    return [m.key for m in discover(packages) if m.key not in applied_keys]
 
 
 def _ensure_roles(
@@ -131,6 +154,7 @@ def migrate(
     app_role: str = "caudal_app",
     app_password: str | None = None,
     on_apply: Callable[[Migration], None] | None = None,
+    packages: Sequence[str] | None = None,
 ) -> list[Migration]:
     """Apply every pending migration, each in its own transaction. Safe to run concurrently."""
     done: list[Migration] = []
@@ -143,7 +167,7 @@ def migrate(
                 "SELECT domain, version, checksum FROM meta.schema_migrations"
             ).fetchall()
             recorded = {(d, v): c for d, v, c in rows}
-            for migration in discover():
+            for migration in discover(packages):
                 checksum = recorded.get(migration.key)
                 if checksum is not None:
                     if checksum != migration.checksum:
