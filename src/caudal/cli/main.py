@@ -90,7 +90,6 @@ def scheduler() -> None:
 def migrate() -> None:
     """Apply pending database migrations."""
     from caudal.platform.bootstrap import database_owner_url, run_migrations
-    from caudal.wiring import migration_packages
 
     settings = load_settings()
     with err.status("Connecting to PostgreSQL…"):
@@ -100,7 +99,7 @@ def migrate() -> None:
             settings,
             owner_url,
             on_apply=lambda m: err.print(f"  applying {m.domain}/{m.version:04d}_{m.name}"),
-            packages=migration_packages(),
+            packages=wiring.migration_packages(),
         )
     finally:
         if embedded is not None:
@@ -155,13 +154,16 @@ def doctor() -> None:
     started = time.perf_counter()
     try:
         import psycopg
+        from psycopg.rows import scalar_row
 
         from caudal.platform.bootstrap import database_owner_url
 
         owner_url, embedded = database_owner_url(settings)
         try:
             with psycopg.connect(owner_url, connect_timeout=5) as conn:
-                server = conn.execute("SHOW server_version").fetchone()
+                server = (
+                    conn.cursor(row_factory=scalar_row).execute("SHOW server_version").fetchone()
+                )
                 done = migrations.applied(conn) if _has_meta(conn) else set()
             pending = migrations.pending_keys(done)
             if not pending:
@@ -174,7 +176,7 @@ def doctor() -> None:
         kind = "embedded" if embedded is not None else "external"
         out.print(
             f"[green]✓[/] database ({kind}) {describe(owner_url)}: PostgreSQL "
-            f"{server[0] if server else '?'} ({elapsed:.0f} ms)"
+            f"{server or '?'} ({elapsed:.0f} ms)"
         )
         if pending:
             ok = False
@@ -216,10 +218,13 @@ def _effective(shown: dict[str, Any], settings: Settings) -> dict[str, Any]:
 
 def _has_meta(conn: object) -> bool:
     import psycopg
+    from psycopg.rows import scalar_row
 
     assert isinstance(conn, psycopg.Connection)
-    row = conn.execute("SELECT to_regclass('meta.schema_migrations')").fetchone()
-    return row is not None and row[0] is not None
+    found = conn.cursor(row_factory=scalar_row).execute(
+        "SELECT to_regclass('meta.schema_migrations')"
+    )
+    return found.fetchone() is not None
 
 
 def run() -> None:

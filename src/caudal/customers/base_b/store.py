@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from caudal.platform.db.pool import AsyncConn
+from caudal.platform.db.rows import fetch_one
 
 UPSERT = """
 INSERT INTO base_b.score_data (customer_id, fontes_de_renda, bens)
@@ -28,11 +30,10 @@ async def save(
 async def load(
     conn: AsyncConn, customer_id: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
-    cur = await conn.execute(SELECT, (customer_id,))
-    row = await cur.fetchone()
+    row = await fetch_one(conn, SELECT, (customer_id,), dict_row)
     if row is None:
         return None
-    return list(row[0]), list(row[1])
+    return list(row["fontes_de_renda"]), list(row["bens"])
 
 
 async def erase(conn: AsyncConn, customer_ids: Sequence[str]) -> None:
