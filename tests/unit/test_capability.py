@@ -130,5 +130,5 @@ def test_every_migrations_folder_is_declared_by_one_capability() -> None:
     declared = migration_packages()
     assert len(declared) == len(set(declared))
     assert migrations.shipped() == ["caudal.platform", *sorted(declared)]
-    assert [m.domain for m in migrations.discover(declared)][0] == "platform"
+    assert migrations.discover(declared)[0].domain == "platform"
     assert {m.key for m in migrations.discover(declared)} == {m.key for m in migrations.discover()}

@@ -64,7 +64,7 @@ object_schemas = st.builds(
 )
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(schema=object_schemas | leaf_schemas(), value=json_values)
 def test_fast_path_agrees_with_jsonschema(schema: dict[str, Any], value: Any) -> None:
     fast = compile_simple(schema)
@@ -75,7 +75,7 @@ def test_fast_path_agrees_with_jsonschema(schema: dict[str, Any], value: Any) ->
 SHIPPED = registry_files.shipped()  # read and compiled once, not per example
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(value=json_values)
 def test_shipped_schemas_agree_with_jsonschema(value: Any) -> None:
     for entry in SHIPPED:

@@ -27,9 +27,12 @@ SEED_SELFIE = {
 }
 
 
+SHIPPED = registry_files.shipped()  # read and compiled once: a registry per test reuses them
+
+
 @pytest.fixture
 def intaker() -> Intaker:
-    return Intaker(Registry(registry_files.shipped()), Limits(max_items=50, max_depth=8))
+    return Intaker(Registry(SHIPPED), Limits(max_items=50, max_depth=8))
 
 
 def kw() -> dict[str, Any]:
