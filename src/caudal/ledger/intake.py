@@ -72,20 +72,10 @@ class ItemResult:
 
 
 def state_from_row(row: dict[str, Any]) -> ImpactState:
-    """An `impact_status` row: pending until a transaction (posted) or a rejection exists."""
-    status = POSTED if row["posted_id"] else REJECTED if row["code"] else PENDING
-    return ImpactState(
-        tracekey=row["tracekey"],
-        status=status,
-        acceptedat=row["acceptedat"],
-        transaction_id=row["posted_id"],
-        postedat=row["postedat"],
-        code=row["code"],
-        reason=row["reason"],
-        rejectedat=row["rejectedat"],
-        fingerprint=row["fingerprint"],
-        reserved_id=row["reserved_id"],
-    )
+    """An `impact_status` row (its columns are the fields): pending until a transaction (posted)
+    or a rejection exists."""
+    status = POSTED if row["transaction_id"] else REJECTED if row["code"] else PENDING
+    return ImpactState(status=status, **row)
 
 
 async def load_states(conn: AsyncConn, tracekeys: Sequence[str]) -> dict[str, ImpactState]:

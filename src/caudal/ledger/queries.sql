@@ -42,7 +42,7 @@ RETURNING tracekey::text
 -- The state of impacts: pending until the engine posts (a transaction row) or rejects them.
 -- Index probes per tracekey (OFFSET 0 keeps them so), never a join with the whole journal.
 SELECT i.tracekey::text, i.fingerprint, i.transaction_id::text AS reserved_id, i.acceptedat,
-       t.id::text AS posted_id, t.createdat AS postedat,
+       t.id::text AS transaction_id, t.createdat AS postedat,
        r.code, r.reason, r.rejectedat
 FROM unnest(%(tracekeys)s::uuid[]) AS k(tracekey)
 CROSS JOIN LATERAL (

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 class PipelinesCapability(CapabilityBase):
     name = "pipelines"
-    migrations = "caudal.pipelines"
+    migrations = "caudal.pipelines"  # its tables: pipelines/migrations/*.sql
 
     async def start(self, container: Container) -> None:
         from caudal.pipelines.context import Pipelines
