@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
@@ -177,14 +178,55 @@ def _report(outcome: Outcome) -> str:
     return "\n".join(text)
 
 
+def _end_session(pid: int, grace_s: float = 5.0) -> None:
+    """Stop what a block left running in its session (a timed-out command, a process sent to
+    the background): SIGTERM first, so a `caudal` process lets go of the embedded PostgreSQL,
+    then SIGKILL."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+
+
+def _run_block(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run one block in a session of its own, ended with the block (raises TimeoutExpired)."""
+    proc = subprocess.Popen(
+        ["bash", "-c", script],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=BLOCK_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        _end_session(proc.pid)
+        proc.communicate()
+        raise
+    _end_session(proc.pid)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
 @pytest.mark.e2e
-def test_every_documented_shell_example_runs(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+def test_every_documented_shell_example_runs(
+    tmp_path: Path, home: Path, start_server: type[Server]
+) -> None:
+    """`home` checks no embedded PostgreSQL outlives the test, even when a block fails or
+    times out; `start_server` stops the server if the test does not get to."""
     work = tmp_path / "work"
     work.mkdir()
     bin_dir = _cli_dir(work)
-    server = Server(
-        home,
+    server = start_server(
         CAUDAL_PIPELINES__SCHEDULE_ENABLED="false",
         CAUDAL_LEDGER__RECONCILE_ENABLED="false",
         CAUDAL_LAKE__FLUSH_MAX_SECONDS="1",
@@ -210,15 +252,7 @@ def test_every_documented_shell_example_runs(tmp_path: Path) -> None:
                 script = PRELUDE + DOC_HOSTS.sub(server.base_url[7:], example.code) + EPILOGUE
                 began = time.monotonic()
                 try:
-                    result = subprocess.run(
-                        ["bash", "-c", script],
-                        cwd=work,
-                        env={**env, "DOCS_STATE": str(state)},
-                        capture_output=True,
-                        text=True,
-                        timeout=BLOCK_TIMEOUT_S,
-                        check=False,
-                    )
+                    result = _run_block(script, work, {**env, "DOCS_STATE": str(state)})
                 except subprocess.TimeoutExpired:
                     outcomes.append(Outcome(example, None, f"timed out ({BLOCK_TIMEOUT_S}s)"))
                     continue
