@@ -17,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,9 +51,10 @@ def nats_server_binary() -> str:
 
 
 class NatsServer:
-    def __init__(self, binary: str, *, jetstream: bool = True) -> None:
+    def __init__(self, binary: str, *, jetstream: bool = True, options: Sequence[str] = ()) -> None:
         self.binary = binary
         self.jetstream = jetstream
+        self.options = list(options)  # e.g. --user/--pass, --tlsverify ...
         self.dir = Path(tempfile.mkdtemp(prefix="caudal-nats-"))
         self.port = free_port()
         self.monitor_port = free_port()
@@ -70,7 +71,7 @@ class NatsServer:
     def start(self) -> None:
         args = [self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor_port)]
         args += ["-sd", str(self.dir / "store"), "-l", str(self.dir / "nats.log")]
-        args += ["-js"] if self.jetstream else []
+        args += (["-js"] if self.jetstream else []) + self.options
         self.process = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent
         )
@@ -111,8 +112,8 @@ class NatsServer:
 
 
 @contextlib.contextmanager
-def running_nats(*, jetstream: bool = True) -> Iterator[NatsServer]:
-    server = NatsServer(nats_server_binary(), jetstream=jetstream)
+def running_nats(*, jetstream: bool = True, options: Sequence[str] = ()) -> Iterator[NatsServer]:
+    server = NatsServer(nats_server_binary(), jetstream=jetstream, options=options)
     try:
         server.start()
         yield server
