@@ -34,15 +34,19 @@ routes:
 
 
 class Receiver:
+    """A webhook receiver; it keeps what it accepted, and answers `status` (204, or a refusal)."""
+
     def __init__(self) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.status = 204
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((dict(self.headers.items()), body))
-                self.send_response(204)
+                if receiver.status < 300:
+                    receiver.requests.append((dict(self.headers.items()), body))
+                self.send_response(receiver.status)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
