@@ -66,18 +66,23 @@ class Receiver:
             time.sleep(0.05)
 
 
-def test_events_reach_the_webhook_signed_and_the_bus_cli_reports_and_replays(
-    start_server: type[Server], home: Path, tmp_path: Path
-) -> None:
-    receiver = Receiver()
-    routes = tmp_path / "routes.yaml"
+def webhook_env(receiver: Receiver, directory: Path) -> dict[str, str]:
+    """`caudal` routing Android clicks to `receiver` (ROUTES), in wide tables."""
+    routes = directory / "routes.yaml"
     routes.write_text(ROUTES)
-    env = {
+    return {
         "CAUDAL_EVENTS__ROUTES": str(routes),
         "CAUDAL_WEBHOOK__URL": receiver.url,
         "CAUDAL_WEBHOOK__SECRET": SECRET,
         "COLUMNS": "220",
     }
+
+
+def test_events_reach_the_webhook_signed_and_the_bus_cli_reports_and_replays(
+    start_server: type[Server], home: Path, tmp_path: Path
+) -> None:
+    receiver = Receiver()
+    env = webhook_env(receiver, tmp_path)
     try:
         server = start_server(**env)
         server.wait_ready()

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from tests.e2e.conftest import Server, caudal
-from tests.e2e.test_bus_cli import ROUTES, SECRET, Receiver
+from tests.e2e.test_bus_cli import Receiver, webhook_env
 from tests.support.nats import BusBackend, bus_backend
 
 pytestmark = pytest.mark.e2e
@@ -34,16 +34,11 @@ def test_a_dead_letter_is_listed_and_redriven_once_the_receiver_accepts_it(
 ) -> None:
     receiver = Receiver()
     receiver.status = 400  # refuses the request itself: not retried by the sink
-    routes = tmp_path / "routes.yaml"
-    routes.write_text(ROUTES)
     env = {
-        "CAUDAL_EVENTS__ROUTES": str(routes),
-        "CAUDAL_WEBHOOK__URL": receiver.url,
-        "CAUDAL_WEBHOOK__SECRET": SECRET,
+        **webhook_env(receiver, tmp_path),
         "CAUDAL_BUS__MAX_ATTEMPTS": "2",
         "CAUDAL_BUS__RETRY_BASE_SECONDS": "0.1",
         "CAUDAL_BUS__POLL_INTERVAL_SECONDS": "0.2",
-        "COLUMNS": "220",
         **bus_backend.env,
     }
     try:
