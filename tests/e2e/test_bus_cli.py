@@ -34,15 +34,19 @@ routes:
 
 
 class Receiver:
+    """A webhook receiver; it keeps what it accepted, and answers `status` (204, or a refusal)."""
+
     def __init__(self) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.status = 204
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((dict(self.headers.items()), body))
-                self.send_response(204)
+                if receiver.status < 300:
+                    receiver.requests.append((dict(self.headers.items()), body))
+                self.send_response(receiver.status)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
@@ -62,18 +66,23 @@ class Receiver:
             time.sleep(0.05)
 
 
-def test_events_reach_the_webhook_signed_and_the_bus_cli_reports_and_replays(
-    start_server: type[Server], home: Path, tmp_path: Path
-) -> None:
-    receiver = Receiver()
-    routes = tmp_path / "routes.yaml"
+def webhook_env(receiver: Receiver, directory: Path) -> dict[str, str]:
+    """`caudal` routing Android clicks to `receiver` (ROUTES), in wide tables."""
+    routes = directory / "routes.yaml"
     routes.write_text(ROUTES)
-    env = {
+    return {
         "CAUDAL_EVENTS__ROUTES": str(routes),
         "CAUDAL_WEBHOOK__URL": receiver.url,
         "CAUDAL_WEBHOOK__SECRET": SECRET,
         "COLUMNS": "220",
     }
+
+
+def test_events_reach_the_webhook_signed_and_the_bus_cli_reports_and_replays(
+    start_server: type[Server], home: Path, tmp_path: Path
+) -> None:
+    receiver = Receiver()
+    env = webhook_env(receiver, tmp_path)
     try:
         server = start_server(**env)
         server.wait_ready()

@@ -1,10 +1,16 @@
-"""Scaling out with `caudal worker` processes, as a user does it: a second worker takes half the
-partitions, stopping it (SIGTERM) or killing it (kill -9) hands them back, every event reaches
-the lake; and the embedded PostgreSQL stops with the last process even after a kill -9."""
+"""Scaling out with `caudal worker` processes, as a user does it, on each bus backend (PostgreSQL,
+and NATS JetStream on a private nats-server): a second worker takes half the partitions,
+stopping it (SIGTERM) or killing it (kill -9) hands them back, every event reaches the lake once;
+a worker killed while ledger impacts flow through the transactional outbox (on NATS: the process
+running the outbox relay) loses and repeats nothing; and the embedded PostgreSQL stops with the
+last process even after a kill -9."""
 
 from __future__ import annotations
 
+import threading
 import time
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +20,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.e2e.conftest import caudal
+from tests.support.nats import BusBackend, bus_backend
 from tests.support.processes import FAST_ENV, Fleet, fleet, postmasters
 
 pytestmark = pytest.mark.e2e
 
-__all__ = ["fleet"]
+__all__ = ["bus_backend", "fleet"]
 
 
 def groups(fleet: Fleet) -> dict[str, dict[str, Any]]:
@@ -49,12 +56,18 @@ def lake_ids(home: Path) -> list[str]:
     return ids
 
 
-def post_events(base: str, home: Path, count: int) -> list[str]:
-    minted = caudal("token", "--scope", "events:write", home=home)
+def token(home: Path, *scopes: str) -> str:
+    minted = caudal("token", *(a for s in scopes for a in ("--scope", s)), home=home)
     assert minted.returncode == 0, minted.stderr
+    return minted.stdout.strip()
+
+
+def post_events(base: str, home: Path, count: int) -> list[str]:
     accepted: list[str] = []
     with httpx.Client(
-        base_url=base, headers={"Authorization": f"Bearer {minted.stdout.strip()}"}, timeout=30
+        base_url=base,
+        headers={"Authorization": f"Bearer {token(home, 'events:write')}"},
+        timeout=30,
     ) as http:
         for n in range(count):  # one device each: spread over every partition
             body = {
@@ -78,8 +91,10 @@ def wait_lake(home: Path, accepted: list[str], timeout: float = 60) -> list[str]
 
 
 @pytest.mark.parametrize("how", ["sigterm", "kill-9"])
-def test_a_second_worker_that_goes_away_hands_its_partitions_back(fleet: Fleet, how: str) -> None:
-    fleet.env.update(FAST_ENV)
+def test_a_second_worker_that_goes_away_hands_its_partitions_back(
+    bus_backend: BusBackend, fleet: Fleet, how: str
+) -> None:
+    fleet.env.update(FAST_ENV, **bus_backend.env)
     base = fleet.api()
     fleet.start("worker")
     wait_groups(fleet, 1, "one worker holds everything")
@@ -97,6 +112,81 @@ def test_a_second_worker_that_goes_away_hands_its_partitions_back(fleet: Fleet, 
     assert {g: (s["partitions_held"], s["lag"]) for g, s in after.items()} == {
         g: (16, 0) for g in after
     }
+
+
+def ledger_lake_rows(home: Path) -> list[tuple[str, str]]:
+    """(trace key, type) of every ledger callback event in the lake."""
+    rows: list[tuple[str, str]] = []
+    for path in sorted((home / "lake").glob("*/*/dt=*/*.parquet")):
+        table = pq.read_table(path, columns=["source", "trace_key", "type"]).to_pylist()
+        rows += [(r["trace_key"], r["type"]) for r in table if r["source"] == "ledger"]
+    return rows
+
+
+def test_a_worker_killed_while_impacts_flow_through_the_outbox_loses_and_repeats_nothing(
+    bus_backend: BusBackend, fleet: Fleet
+) -> None:
+    """Impacts are published in the API's transaction (the outbox), postings publish their
+    callback events in the worker's. kill -9 of the only worker mid-stream (on NATS it runs the
+    outbox relay: a batch JetStream stored may not be deleted from the outbox yet), then a new
+    worker: every impact posted once, and one callback event per impact in the lake."""
+    fleet.env.update(FAST_ENV, **bus_backend.env)
+    base = fleet.api()
+    first = fleet.start("worker")
+    wait_groups(fleet, 1, "the worker runs")
+    bearer = {"Authorization": f"Bearer {token(fleet.home, 'ledger:write', 'ledger:read')}"}
+    today = datetime.now(UTC).date().isoformat()
+    sent: list[str] = []
+    refused: list[str] = []
+
+    def post() -> None:
+        with httpx.Client(base_url=base, headers=bearer, timeout=30) as http:
+            for n in range(60):
+                batch = [
+                    {
+                        "tracekey": str(uuid.uuid4()),
+                        "branch": "0001",
+                        "account": f"relay-{(n + i) % 7}",
+                        "amount": "1.00",
+                        "debitcredit": "C",
+                        "eventcode": 5,
+                        "dateref": today,
+                    }
+                    for i in range(5)
+                ]
+                response = http.post("/v1/ledger/impacts", json=batch)
+                if response.status_code != 202:
+                    refused.append(f"{response.status_code} {response.text[:200]}")
+                    continue
+                sent.extend(i["tracekey"] for i in batch)
+                time.sleep(0.02)
+
+    producer = threading.Thread(target=post, daemon=True)
+    producer.start()
+    deadline = time.monotonic() + 60
+    while len(ledger_lake_rows(fleet.home)) < 20 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the worker (and its relay) is forwarding: kill it now
+    assert producer.is_alive(), "the impacts were all sent before the kill: nothing was tested"
+    fleet.kill(first)
+    producer.join(timeout=120)
+    assert not refused, refused[:3]
+    assert len(sent) == 300
+    fleet.start("worker")
+    deadline = time.monotonic() + 90
+    rows = ledger_lake_rows(fleet.home)
+    while len(rows) < len(sent) and time.monotonic() < deadline:
+        time.sleep(0.3)
+        rows = ledger_lake_rows(fleet.home)
+    time.sleep(1.0)  # anything duplicated late would show up now
+    rows = ledger_lake_rows(fleet.home)
+    assert sorted(rows) == sorted((t, "ledger.posted") for t in sent)
+    with httpx.Client(base_url=base, headers=bearer, timeout=30) as http:
+        balances = {
+            a: http.get(f"/v1/ledger/accounts/0001/relay-{a}/balance").json()["balance"]
+            for a in range(7)
+        }
+    credits = [(n + i) % 7 for n in range(60) for i in range(5)]
+    assert balances == {a: f"{credits.count(a)}.00" for a in range(7)}  # each posted once
 
 
 def test_the_embedded_server_stops_with_the_last_process_after_a_kill_9(fleet: Fleet) -> None:

@@ -1,11 +1,14 @@
-"""Chaos soak: two `caudal api` processes take a stream of events and ledger impacts (with
-duplicates and one poison value) while 1-4 `caudal worker` processes are started, SIGTERMed and
-killed with SIGKILL at moments drawn from a seeded schedule. At the end every acknowledged event
-is in the lake exactly once, every accepted impact is posted or rejected, balances equal the
-journal, no group lags and every partition is held.
+"""Chaos soak, on each bus backend (PostgreSQL, and NATS JetStream on a private nats-server):
+two `caudal api` processes take a stream of events and ledger impacts (with duplicates and one
+poison value) while 1-4 `caudal worker` processes are started, SIGTERMed and killed with SIGKILL
+at moments drawn from a seeded schedule (on NATS a killed worker may be the one running the
+outbox relay that forwards the ledger's events). At the end every acknowledged event is in the
+lake exactly once, every accepted impact is posted or rejected, balances equal the journal, no
+group lags and every partition is held.
 
-Bounded for `make test` (CAUDAL_SOAK_SECONDS of chaos, 20 by default); replay a failure with the
-seed its message prints: `CAUDAL_SOAK_SEED=... CAUDAL_SOAK_SECONDS=... pytest -k chaos_soak`.
+Bounded for `make test` (CAUDAL_SOAK_SECONDS of chaos per backend, 10 by default); replay a
+failure with the seed its message prints:
+`CAUDAL_SOAK_SEED=... CAUDAL_SOAK_SECONDS=... pytest -k "chaos_soak and <backend>"`.
 """
 
 from __future__ import annotations
@@ -23,17 +26,19 @@ from typing import Any
 
 import duckdb
 import httpx
+import orjson
 import psycopg
 import pytest
 
 from tests.e2e.conftest import caudal
+from tests.support.nats import BusBackend, bus_backend
 from tests.support.processes import FAST_ENV, LEASE_SECONDS, Fleet, fleet
 
 pytestmark = pytest.mark.e2e
 
-__all__ = ["fleet"]
+__all__ = ["bus_backend", "fleet"]
 
-SOAK_SECONDS = float(os.environ.get("CAUDAL_SOAK_SECONDS", "20"))
+SOAK_SECONDS = float(os.environ.get("CAUDAL_SOAK_SECONDS", "10"))
 SEED = int(os.environ.get("CAUDAL_SOAK_SEED") or random.SystemRandom().randrange(2**31))
 MAX_WORKERS = 4
 CONVERGED_S = LEASE_SECONDS * 4 / 3 + 0.5  # a lease, a heartbeat (lease / 3), some slack
@@ -214,10 +219,23 @@ WHERE i.tracekey = ANY(%s::uuid[])
 """
 
 
-def groups(url: str) -> dict[str, tuple[int, int, int, int]]:
-    """group -> (partitions, partitions held, lag, dead letters)."""
-    with psycopg.connect(url) as conn:
-        return {r[0]: tuple(int(v) for v in r[1:]) for r in conn.execute(GROUPS)}  # type: ignore[misc]
+def groups(fleet: Fleet, backend: str) -> dict[str, tuple[int, int, int, int]]:
+    """group -> (partitions, partitions held, lag, dead letters): from the tables on PostgreSQL
+    (independent of the adapter's own status code), from `caudal bus status` on NATS."""
+    if backend == "postgres":
+        with psycopg.connect(fleet.database_url()) as conn:
+            return {r[0]: tuple(int(v) for v in r[1:]) for r in conn.execute(GROUPS)}  # type: ignore[misc]
+    return {
+        g["group"]: (g["partitions"], g["partitions_held"], g["lag"], g["dead_letters"])
+        for g in bus_status(fleet)
+    }
+
+
+def bus_status(fleet: Fleet) -> list[dict[str, Any]]:
+    status = caudal("bus", "status", "--json", home=fleet.home, **fleet.env)
+    assert status.returncode == 0, status.stderr
+    found: list[dict[str, Any]] = orjson.loads(status.stdout)
+    return found
 
 
 def lake_counts(fleet: Fleet) -> dict[str, int]:
@@ -232,6 +250,21 @@ def lake_counts(fleet: Fleet) -> dict[str, int]:
     return {str(i): int(c) for i, c in rows}
 
 
+def ledger_counts(fleet: Fleet) -> dict[str, int]:
+    """trace key -> ledger callback events (posted or rejected) in the lake: the ledger
+    publishes them in its posting transaction (on NATS through the outbox and its relay)."""
+    files = list((fleet.home / "lake").glob("*/*/dt=*/*.parquet"))
+    if not files:
+        return {}
+    with duckdb.connect() as db:
+        rows = db.execute(
+            "SELECT trace_key, count(*) FROM read_parquet(?, union_by_name = true)"
+            " WHERE source = 'ledger' GROUP BY trace_key",
+            [[str(f) for f in files]],
+        ).fetchall()
+    return {str(t): int(c) for t, c in rows}
+
+
 STUCK = """
 SELECT o.group_name, o.partition, o.owner, o.lease_until > now(), o.attempts, o.next_attempt_at,
        o.isolate_xid IS NOT NULL, left(o.last_error, 300)
@@ -242,9 +275,11 @@ ORDER BY 1, 2
 """
 
 
-def stuck(url: str) -> str:
+def stuck(fleet: Fleet, backend: str) -> str:
     """The partitions that still lag, with their owner and retry state (for a failure)."""
-    with psycopg.connect(url) as conn:
+    if backend != "postgres":
+        return "\n".join(str(g) for g in bus_status(fleet))
+    with psycopg.connect(fleet.database_url()) as conn:
         return "\n".join(str(row) for row in conn.execute(STUCK))
 
 
@@ -257,12 +292,15 @@ def statuses(url: str, tracekeys: list[str]) -> dict[str, tuple[str, str | None]
         return {r[0]: (r[1], r[2]) for r in conn.execute(DECIDED, (tracekeys,))}
 
 
-def test_chaos_soak(fleet: Fleet) -> None:
-    seed = SEED
-    replay = f"replay with CAUDAL_SOAK_SEED={seed} CAUDAL_SOAK_SECONDS={SOAK_SECONDS:g}"
+def test_chaos_soak(bus_backend: BusBackend, fleet: Fleet) -> None:
+    seed, backend = SEED, bus_backend.name
+    replay = (
+        f"{backend} bus: replay with CAUDAL_SOAK_SEED={seed} CAUDAL_SOAK_SECONDS={SOAK_SECONDS:g}"
+        f' pytest -k "chaos_soak and {backend}"'
+    )
     print(f"chaos soak: {replay}")
     began = time.monotonic()
-    fleet.env.update(FAST_ENV)
+    fleet.env.update(FAST_ENV, **bus_backend.env)
     # One after the other: two processes creating a fresh home's customer key file at once race
     # (customers/crypto/keyfile.py writes one fixed temporary name), reported separately.
     bases = [fleet.api(), fleet.api()]
@@ -307,16 +345,20 @@ def test_chaos_soak(fleet: Fleet) -> None:
     counts: dict[str, int] = {}
     while time.monotonic() < deadline:
         counts = lake_counts(fleet)
-        if settled(groups(url)) and load.events <= counts.keys():
+        if (
+            settled(groups(fleet, backend))
+            and load.events <= counts.keys()
+            and load.impacts.keys() <= ledger_counts(fleet).keys()
+        ):
             break
         time.sleep(0.5)
     time.sleep(1.0)  # a late duplicate would show up now
     counts = lake_counts(fleet)
-    state = groups(url)
+    state = groups(fleet, backend)
     healed_by = time.monotonic() + CONVERGED_S  # a heartbeat late on a loaded machine heals
     while not settled(state) and time.monotonic() < healed_by:
         time.sleep(0.2)
-        state = groups(url)
+        state = groups(fleet, backend)
 
     missing = load.events - counts.keys()
     twice = {i: c for i, c in counts.items() if c != 1}
@@ -324,7 +366,7 @@ def test_chaos_soak(fleet: Fleet) -> None:
     assert not twice, f"{context}\nin the lake more than once: {list(twice.items())[:5]}"
     assert {"lake", "ledger-posting"} <= state.keys(), context
     assert state == {g: (p, p, 0, 0) for g, (p, *_) in state.items()}, (
-        f"{context}\nlagging partitions:\n{stuck(url)}\nworker logs:\n{fleet.problems()}"
+        f"{context}\nlagging partitions:\n{stuck(fleet, backend)}\nworker logs:\n{fleet.problems()}"
     )
 
     decided = statuses(url, sorted(load.impacts))
@@ -342,10 +384,17 @@ def test_chaos_soak(fleet: Fleet) -> None:
     assert all(decided[t][1] == "CAU-LEDGER-UNPOSTABLE" for t in poison), context
     assert len(by_status["posted"]) == len(load.impacts) - len(poison), context
 
+    callbacks = ledger_counts(fleet)
+    assert callbacks == dict.fromkeys(load.impacts, 1), (
+        f"{context}\nledger events missing: {len(load.impacts.keys() - callbacks.keys())},"
+        f" more than once: {[t for t, c in callbacks.items() if c > 1][:5]}"
+    )
+
     reconciled = caudal("ledger", "reconcile", home=fleet.home, **fleet.env)
     assert reconciled.returncode == 0, f"{context}\n{reconciled.stdout}{reconciled.stderr}"
     assert "0 difference(s)" in reconciled.stdout, context
     print(
-        f"chaos soak seed {seed}: {len(load.events)} events, {len(load.impacts)} impacts,"
-        f" {len(chaos.log)} worker changes, {time.monotonic() - began:.0f} s: ok"
+        f"chaos soak on {backend}, seed {seed}: {len(load.events)} events,"
+        f" {len(load.impacts)} impacts, {len(chaos.log)} worker changes,"
+        f" {time.monotonic() - began:.0f} s: ok"
     )

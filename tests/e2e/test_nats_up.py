@@ -88,3 +88,38 @@ def test_caudal_up_on_nats_carries_events_and_ledger_impacts(
         status = caudal("bus", "status", "--json", home=home, **env)
         assert "realtime" not in {g["group"] for g in json.loads(status.stdout)}
         assert {g["group"]: g["lag"] for g in json.loads(status.stdout)}["lake"] >= 40
+
+
+def test_doctor_checks_nats_jetstream_and_the_streams_and_says_what_to_do(home: Path) -> None:
+    assert caudal("migrate", home=home).returncode == 0
+    with running_nats(jetstream=False) as plain:
+        port = plain.port
+        env = {
+            "CAUDAL_BUS__BACKEND": "nats",
+            "CAUDAL_BUS__NATS_URL": f"nats://u:pw@{plain.url[7:]}",
+        }
+        doctor = caudal("doctor", home=home, **env)
+        assert doctor.returncode == 1
+        assert f"✓ NATS nats://127.0.0.1:{port}: server" in doctor.stdout
+        assert "JetStream is not enabled on this NATS" in doctor.stderr
+        assert "start nats-server with -js" in doctor.stderr
+        assert "pw" not in doctor.stdout + doctor.stderr
+    doctor = caudal("doctor", home=home, **env)  # nothing listens there now
+    assert doctor.returncode == 1
+    assert f"NATS unreachable at nats://127.0.0.1:{port}" in doctor.stderr
+    assert "CAUDAL_BUS__NATS_URL" in doctor.stderr
+
+    with running_nats() as nats:
+        env = {"CAUDAL_BUS__BACKEND": "nats", "CAUDAL_BUS__NATS_URL": nats.url}
+        doctor = caudal("doctor", home=home, **env)
+        assert doctor.returncode == 1
+        assert "✓ JetStream enabled" in doctor.stdout
+        assert "stream caudal_bus does not exist" in doctor.stderr
+        assert "the first `caudal up`, `caudal api` or `caudal worker`" in doctor.stderr
+        status = caudal("bus", "status", home=home, **env)  # connects: creates the streams
+        assert status.returncode == 0, status.stderr
+        assert "Outbox: empty" in status.stdout
+        doctor = caudal("doctor", home=home, **env)
+        assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+        assert "✓ stream caudal_bus: 0 message(s), 1 replica(s)" in doctor.stdout
+        assert "✓ stream caudal_dlq: 0 message(s), 1 replica(s)" in doctor.stdout

@@ -17,7 +17,8 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -50,8 +51,10 @@ def nats_server_binary() -> str:
 
 
 class NatsServer:
-    def __init__(self, binary: str) -> None:
+    def __init__(self, binary: str, *, jetstream: bool = True, options: Sequence[str] = ()) -> None:
         self.binary = binary
+        self.jetstream = jetstream
+        self.options = list(options)  # e.g. --user/--pass, --tlsverify ...
         self.dir = Path(tempfile.mkdtemp(prefix="caudal-nats-"))
         self.port = free_port()
         self.monitor_port = free_port()
@@ -67,7 +70,8 @@ class NatsServer:
 
     def start(self) -> None:
         args = [self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor_port)]
-        args += ["-js", "-sd", str(self.dir / "store"), "-l", str(self.dir / "nats.log")]
+        args += ["-sd", str(self.dir / "store"), "-l", str(self.dir / "nats.log")]
+        args += (["-js"] if self.jetstream else []) + self.options
         self.process = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent
         )
@@ -76,7 +80,8 @@ class NatsServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"nats-server exited: {(self.dir / 'nats.log').read_text()}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.monitor_url}/healthz?js-enabled-only=true").is_success:
+                health = "/healthz?js-enabled-only=true" if self.jetstream else "/healthz"
+                if httpx.get(f"{self.monitor_url}{health}").is_success:
                     return
             time.sleep(0.05)
         raise RuntimeError("nats-server did not become healthy in 20 s")
@@ -107,8 +112,8 @@ class NatsServer:
 
 
 @contextlib.contextmanager
-def running_nats() -> Iterator[NatsServer]:
-    server = NatsServer(nats_server_binary())
+def running_nats(*, jetstream: bool = True, options: Sequence[str] = ()) -> Iterator[NatsServer]:
+    server = NatsServer(nats_server_binary(), jetstream=jetstream, options=options)
     try:
         server.start()
         yield server
@@ -120,3 +125,28 @@ def running_nats() -> Iterator[NatsServer]:
 def nats_server() -> Iterator[NatsServer]:
     with running_nats() as server:
         yield server
+
+
+BACKENDS = ("postgres", "nats")
+
+
+@dataclass
+class BusBackend:
+    """What puts `caudal` processes on one bus backend: `env` to add to theirs."""
+
+    name: str
+    env: dict[str, str]
+    server: NatsServer | None = None
+
+
+@pytest.fixture(params=BACKENDS)
+def bus_backend(request: pytest.FixtureRequest) -> Iterator[BusBackend]:
+    """Nothing for `postgres`; a private `nats-server -js` (file storage) for `nats`. Request it
+    before `fleet`: it is then torn down after the fleet's processes stopped, and the server is
+    stopped and its store removed even if the test killed it with SIGKILL."""
+    if request.param == "postgres":
+        yield BusBackend("postgres", {})
+        return
+    with running_nats() as server:
+        env = {"CAUDAL_BUS__BACKEND": "nats", "CAUDAL_BUS__NATS_URL": server.url}
+        yield BusBackend("nats", env, server)

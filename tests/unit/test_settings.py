@@ -50,7 +50,11 @@ def test_redacted_hides_every_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CAUDAL_DATABASE_URL", "postgresql://u:hunter2@db/caudal")
     monkeypatch.setenv("CAUDAL_AUTH__SECRET", "s3cr3t-value")
     monkeypatch.setenv("CAUDAL_DATABASE_APP_PASSWORD", "app-pw")
-    text = str(redacted(Settings()))
-    for secret in ("hunter2", "s3cr3t-value", "app-pw"):
+    monkeypatch.setenv("CAUDAL_BUS__NATS_URL", "nats://bus:nats-pw@n1:4222,tls://nats-tok@n2:4222")
+    monkeypatch.setenv("CAUDAL_BUS__NATS_PASSWORD", "nats-pw2")
+    shown = redacted(Settings())
+    text = str(shown)
+    for secret in ("hunter2", "s3cr3t-value", "app-pw", "nats-pw", "nats-tok"):
         assert secret not in text
     assert "**********" in text
+    assert shown["bus"]["nats_url"] == "nats://**********@n1:4222,tls://**********@n2:4222"

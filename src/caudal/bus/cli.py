@@ -10,6 +10,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.table import Table
 
+from caudal.bus.outbox import Backlog, HasOutbox
 from caudal.cli.console import fail, out
 from caudal.cli.support import run_with_container
 from caudal.cli.tables import Column, print_table
@@ -104,13 +105,20 @@ def status(
         bool, typer.Option("--wide", help="Every column (topics, partitions, last error).")
     ] = False,
 ) -> None:
-    """Consumer groups: partitions held, live workers, lag, retries and dead letters."""
-    groups = _run(lambda bus: bus.status())
+    """Consumer groups: partitions held, live workers, lag, retries and dead letters (on NATS,
+    also the outbox messages waiting for the relay)."""
+
+    async def read(bus: BusAdmin) -> tuple[list[GroupStatus], Backlog | None]:
+        backlog = await bus.outbox_backlog() if isinstance(bus, HasOutbox) else None
+        return await bus.status(), backlog
+
+    groups, backlog = _run(read)
     if as_json:
         print(json.dumps([_group_json(g) for g in groups]))
         return
     if not groups:
         out.print("No consumer group has run yet: start `caudal up` or `caudal worker`.")
+        _print_backlog(backlog)
         return
     columns = [
         Column("group", whole=True),
@@ -138,6 +146,21 @@ def status(
         for g in groups
     ]
     print_table(columns, rows, wide=wide, title="Consumer groups")
+    _print_backlog(backlog)
+
+
+def _print_backlog(backlog: Backlog | None) -> None:
+    if backlog is None:
+        return
+    if not backlog.messages:
+        out.print("Outbox: empty (every committed message is in JetStream).")
+        return
+    out.print(
+        f"Outbox: [yellow]{backlog.messages}[/] committed message(s) waiting for the relay"
+        f" (oldest {_age(datetime.now(UTC) - timedelta(seconds=backlog.oldest_age_s))});"
+        " a running `caudal worker` forwards them"
+        " while NATS is reachable."
+    )
 
 
 @app.command()

@@ -9,7 +9,7 @@ import psycopg
 import structlog
 from prometheus_client import Gauge
 
-from caudal.bus import metrics
+from caudal.bus import metrics, outbox
 from caudal.platform.bus.port import BusAdmin
 from caudal.platform.db.pool import DatabaseUnavailable
 
@@ -22,7 +22,8 @@ DEAD_LETTERS = Gauge(
 
 class LagReporter:
     """Every few seconds, reads every group's lag and dead letters into the gauges
-    `caudal_bus_lag_messages{group}` and `caudal_bus_dead_letters{group}`."""
+    `caudal_bus_lag_messages{group}` and `caudal_bus_dead_letters{group}`, and for a bus with an
+    outbox (NATS) its backlog into `caudal_bus_outbox_messages` and `..._oldest_age_seconds`."""
 
     def __init__(self, admin: BusAdmin, every_s: float = 5.0) -> None:
         self.admin = admin
@@ -48,6 +49,8 @@ class LagReporter:
             _log.warning("bus_lag_reporter_failed", error=type(task.exception()).__name__)
 
     async def refresh(self) -> None:
+        if isinstance(self.admin, outbox.HasOutbox):  # first: it answers even while NATS is away
+            outbox.export(await self.admin.outbox_backlog())
         for group in await self.admin.status():
             metrics.LAG.labels(group.group).set(group.lag)
             DEAD_LETTERS.labels(group.group).set(group.dead_letters)

@@ -28,3 +28,12 @@ PARTITIONS_OWNED = Gauge(
     "Partitions of a group leased by the workers of this process.",
     ["group"],
 )
+OUTBOX_MESSAGES = Gauge(
+    "caudal_bus_outbox_messages",
+    "Messages committed to the transactional outbox (NATS bus) and not yet forwarded to "
+    "JetStream by the relay.",
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "caudal_bus_outbox_oldest_age_seconds",
+    "Age of the oldest message waiting in the outbox for the relay (0 when it is empty).",
+)

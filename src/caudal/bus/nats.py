@@ -25,7 +25,7 @@ import psycopg
 import structlog
 from nats.js import JetStreamContext
 
-from caudal.bus import metrics
+from caudal.bus import metrics, outbox
 from caudal.bus.codec import dumps
 from caudal.bus.nats_admin import NatsAdmin
 from caudal.bus.nats_codec import encode
@@ -90,8 +90,6 @@ class NatsBus:
         """Delete this namespace's streams and buckets (tests; `caudal` never calls it)."""
         await self.connection.destroy()
 
-    # -- connection ------------------------------------------------------------------------
-
     # -- publish ---------------------------------------------------------------------------
 
     async def publish(self, messages: Sequence[Message], conn: Any = None) -> None:
@@ -143,6 +141,10 @@ class NatsBus:
 
     def member(self, consumer: Consumer) -> NatsMember:
         return NatsMember(self.connection, consumer)
+
+    async def outbox_backlog(self) -> outbox.Backlog:
+        """Committed outbox rows the relay has not forwarded yet (`bus.outbox.HasOutbox`)."""
+        return await outbox.read_backlog(self.database)
 
     # -- admin (bus.port.BusAdmin) ---------------------------------------------------------
 

@@ -58,7 +58,7 @@ class NatsConnection:
                     # The first connection tries each server a couple of times and gives up (an
                     # unbounded retry here would hang /readyz and publishers); once connected,
                     # the client reconnects for as long as it takes.
-                    nc = await nats.connect(**self._connect_options(), max_reconnect_attempts=1)
+                    nc = await nats.connect(**self.connect_options(), max_reconnect_attempts=1)
                     nc.options["max_reconnect_attempts"] = -1
                     js = nc.jetstream(timeout=_PUBLISH_TIMEOUT_S)
                     await self._ensure(js)
@@ -69,7 +69,8 @@ class NatsConnection:
                 self._nc, self._js = nc, js
         return self._js
 
-    def _connect_options(self) -> dict[str, Any]:
+    def connect_options(self) -> dict[str, Any]:
+        """The client's options from the settings: servers, credentials, TLS."""
         s = self.settings
         options: dict[str, Any] = {
             "servers": [u.strip() for u in s.nats_url.split(",") if u.strip()],

@@ -143,7 +143,8 @@ def token(
 
 @app.command()
 def doctor() -> None:
-    """Show the effective configuration (secrets hidden) and check the database."""
+    """Show the effective configuration (secrets hidden) and check the database (and NATS
+    JetStream when it carries the bus)."""
     from caudal.platform.db import migrations
     from caudal.platform.db.urls import app_url, describe
     from caudal.platform.settings import redacted
@@ -190,7 +191,23 @@ def doctor() -> None:
             f"database check failed: {type(exc).__name__}: {exc}",
             "check CAUDAL_DATABASE_URL, or unset it to use the embedded PostgreSQL",
         )
+    if settings.bus.backend == "nats":
+        ok = _nats_checked(settings) and ok
     raise typer.Exit(0 if ok else 1)
+
+
+def _nats_checked(settings: Settings) -> bool:
+    import asyncio
+
+    from caudal.bus.nats_doctor import check
+
+    findings = asyncio.run(check(settings.bus))
+    for finding in findings:
+        if finding.ok:
+            out.print(f"[green]✓[/] {finding.text}")
+        else:
+            fail(finding.text, finding.hint)
+    return all(f.ok for f in findings)
 
 
 def _effective(shown: dict[str, Any], settings: Settings) -> dict[str, Any]:

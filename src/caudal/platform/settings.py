@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -326,6 +327,14 @@ class Settings(BaseSettings):
         return self.database_url is None
 
 
-def redacted(settings: Settings) -> dict[str, object]:
-    """The effective configuration with every secret hidden, for `caudal doctor`."""
-    return settings.model_dump(mode="json")  # SecretStr dumps as '**********'
+def redacted(settings: Settings) -> dict[str, Any]:
+    """The effective configuration with every secret hidden, for `caudal doctor`: SecretStr
+    dumps as '**********', and the credentials of a NATS URL (`nats://user:pass@host`, or
+    `nats://token@host`) are masked."""
+    shown: dict[str, Any] = settings.model_dump(mode="json")
+    shown["bus"]["nats_url"] = _USERINFO.sub("://**********@", settings.bus.nats_url)
+    return shown
+
+
+# `scheme://userinfo@` in each URL of a comma-separated list (a password, or a token alone).
+_USERINFO = re.compile(r"://[^/@,\s]+@")
