@@ -226,8 +226,9 @@ def compact_partition(
     span of offsets it merges (so later redeliveries of those offsets still land in it), and
     the files of older releases (no span in their name) into one `part-c` file holding only
     the ids no other file has. None when there is nothing to merge; else (files merged, files
-    written, rows before, rows after). The merged files are complete (temp + rename) before the merged ones are
-    removed; a crash in between leaves duplicates that the next compaction removes."""
+    written, rows before, rows after). The merged files are complete (temp + rename) before
+    the merged ones are removed; a crash in between leaves duplicates that the next
+    compaction removes."""
     by_partition: dict[int, list[tuple[lake_spans.Span, str]]] = defaultdict(list)
     legacy: list[str] = []
     for path in paths:
