@@ -13,7 +13,8 @@ import contextlib
 import os
 import re
 import secrets
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +47,7 @@ SCHEMA = pa.schema(
     ]
 )
 COLUMNS: tuple[str, ...] = tuple(SCHEMA.names)
+_REMEMBERED_FILES = 512
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:\-]")
 
 
@@ -77,6 +79,10 @@ class LakeFiles:
         self.root: str = root.rstrip("/")
         protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
         self.local = protocol in ("file", "local")
+        # The files this process wrote last, with their (mtime, size) then: a delivery adding to
+        # a file it wrote a moment ago does not read it back (local disks; any change shows).
+        self._written: OrderedDict[str, tuple[tuple[int, int], pa.Table, set[str]]] = OrderedDict()
+        self._written_lock = threading.Lock()
 
     def _full(self, relative: str) -> str:
         return f"{self.root}/{relative}"
@@ -119,18 +125,7 @@ class LakeFiles:
         """Add to `<dir>/<name>` the events it does not hold yet (by id), rewriting it whole;
         None when it holds them all already (a redelivery: nothing is written)."""
         path = f"{self._full(relative_dir)}/{name}"
-        held: pa.Table | None = None
-        try:
-            if self.local:
-                held = pq.read_table(path, schema=SCHEMA, partitioning=None)
-            elif self.fs.exists(path):
-                with self.fs.open(path, "rb") as handle:
-                    held = pq.read_table(handle, schema=SCHEMA)
-        except FileNotFoundError:
-            pass
-        except (pa.ArrowInvalid, OSError) as exc:  # not Parquet: it holds nothing readable
-            _log.warning("lake_file_unreadable_replaced", path=path, error=str(exc))
-        seen = set() if held is None else set(held.column("id").to_pylist())
+        held, seen = self._held(path)
         fresh = []
         for event in events:
             if event.id not in seen:
@@ -141,7 +136,37 @@ class LakeFiles:
         table = events_table(fresh)
         if held is not None:
             table = pa.concat_tables([held, table])
-        return self.write_table(relative_dir, name, table)
+        written = self.write_table(relative_dir, name, table)
+        if self.local:
+            stat = os.stat(written)
+            with self._written_lock:
+                self._written[written] = ((stat.st_mtime_ns, stat.st_size), table, seen)
+                self._written.move_to_end(written)
+                while len(self._written) > _REMEMBERED_FILES:
+                    self._written.popitem(last=False)
+        return written
+
+    def _held(self, path: str) -> tuple[pa.Table | None, set[str]]:
+        """What the file at `path` holds, and its ids (a copy: the caller adds to it)."""
+        try:
+            if self.local:
+                stat = os.stat(path)
+                with self._written_lock:
+                    known = self._written.get(path)
+                if known is not None and known[0] == (stat.st_mtime_ns, stat.st_size):
+                    return known[1], set(known[2])
+                held = pq.read_table(path, schema=SCHEMA, partitioning=None)
+            elif self.fs.exists(path):
+                with self.fs.open(path, "rb") as handle:
+                    held = pq.read_table(handle, schema=SCHEMA)
+            else:
+                return None, set()
+        except FileNotFoundError:
+            return None, set()
+        except (pa.ArrowInvalid, OSError) as exc:  # not Parquet: it holds nothing readable
+            _log.warning("lake_file_unreadable_replaced", path=path, error=str(exc))
+            return None, set()
+        return held, set(held.column("id").to_pylist())
 
     def parts(self, dt: str | None = None) -> dict[str, list[str]]:
         """Parquet files per partition directory (relative), optionally of one date."""
