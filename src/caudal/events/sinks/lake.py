@@ -115,12 +115,22 @@ class LakeSink:
 
     def plan(self, events: Sequence[CanonicalEvent], positions: Sequence[Position]) -> Plan:
         """(offset, event) per lake directory and bus partition, in delivery order."""
-        groups: Plan = defaultdict(list)
+        groups: dict[tuple[str, str, str, int], list[tuple[int, CanonicalEvent]]] = {}
+        days: dict[datetime, str] = {}  # a batch's events share few distinct times
+        partitions: dict[str, int] = {}
         for event, (key, offset, _) in zip(events, positions, strict=True):
-            day = event.occurred_at.astimezone(UTC).strftime("%Y-%m-%d")
-            where = (Partition(event.source, event.type, day), partition_of(key, self.partitions))
-            groups[where].append((offset, event))
-        return groups
+            day = days.get(event.occurred_at)
+            if day is None:
+                day = days[event.occurred_at] = event.occurred_at.astimezone(UTC).date().isoformat()
+            p = partitions.get(key)
+            if p is None:
+                p = partitions[key] = partition_of(key, self.partitions)
+            where = (event.source, event.type, day, p)
+            members = groups.get(where)
+            if members is None:
+                members = groups[where] = []
+            members.append((offset, event))
+        return {(Partition(s, t, d), p): m for (s, t, d, p), m in groups.items()}
 
     def _write_files(self, plan: Plan) -> int:
         """Add each record to the file of its span; return how many files were (re)written.
