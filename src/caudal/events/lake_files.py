@@ -146,6 +146,10 @@ class LakeFiles:
                     self._written.popitem(last=False)
         return written
 
+    def ids_in(self, relative_dir: str, name: str) -> set[str]:
+        """The event ids `<dir>/<name>` holds (none when it is missing or unreadable)."""
+        return self._held(f"{self._full(relative_dir)}/{name}")[1]
+
     def _held(self, path: str) -> tuple[pa.Table | None, set[str]]:
         """What the file at `path` holds, and its ids (a copy: the caller adds to it)."""
         try:

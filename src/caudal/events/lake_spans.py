@@ -1,11 +1,13 @@
-"""Which lake file a bus record belongs to: a span of bus offsets of one bus partition.
+"""Which lake file holds which bus records: a span of bus offsets of one bus partition.
 
-A file's name says the span it holds: `part-p<partition>-<first offset>-<last offset>.parquet`
-holds every record of that bus partition, within those offsets, that belongs in its directory.
-A record's file is a function of the record alone (its partition and offset): the span of an
-existing file that covers its offset (compaction makes wide spans), else its fixed window of
-`WINDOW` offsets. So however a redelivery or a replay cuts its batches, it writes each record
-into the file that already holds it, never into a second one.
+A file's name says the span it covers: `part-p<partition>-<first offset>-<last offset>.parquet`
+holds records of that bus partition, with offsets within those bounds, that belong in its
+directory. A record is in at most one file: a delivery looks up the files of the same directory
+and bus partition whose spans overlap its records' offsets, and writes only the events they do
+not hold (by id). A redelivery of the same range therefore finds its own file (same span, same
+name) and rewrites it or writes nothing; a replay cut elsewhere finds the overlapping files and
+adds only what they miss. Spans may overlap (the PostgreSQL bus delivers a partition in commit
+order, so a late-committed record can have a lower offset than records delivered before it).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-WINDOW = 8192  # offsets per new file: part of the file naming, never changed on a live lake
 _NAME = re.compile(r"^part-p(\d{4,})-(\d{20})-(\d{20})\.parquet$")
 
 
@@ -28,13 +29,17 @@ class Span:
     def name(self) -> str:
         return f"part-p{self.partition:04d}-{self.first:020d}-{self.last:020d}.parquet"
 
-    def covers(self, partition: int, offset: int) -> bool:
-        return partition == self.partition and self.first <= offset <= self.last
+    def overlaps(self, other: Span) -> bool:
+        return (
+            self.partition == other.partition
+            and self.first <= other.last
+            and other.first <= self.last
+        )
 
 
-def window(partition: int, offset: int) -> Span:
-    first = offset - offset % WINDOW
-    return Span(partition, first, first + WINDOW - 1)
+def of_offsets(partition: int, offsets: Iterable[int]) -> Span:
+    values = list(offsets)
+    return Span(partition, min(values), max(values))
 
 
 def parse(name: str) -> Span | None:
@@ -47,14 +52,6 @@ def parse(name: str) -> Span | None:
 
 def spans(names: Iterable[str]) -> list[Span]:
     return sorted(s for s in map(parse, names) if s is not None)
-
-
-def span_for(existing: list[Span], partition: int, offset: int) -> Span:
-    """The file a record goes to: the existing one covering it, else its window."""
-    for span in existing:
-        if span.covers(partition, offset):
-            return span
-    return window(partition, offset)
 
 
 def merged(group: Iterable[Span]) -> Span:

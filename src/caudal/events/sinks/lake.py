@@ -3,10 +3,11 @@
 No copy of the events is kept anywhere else: the bus already holds them durably until the `lake`
 group commits its offsets, which it does only after the files are written.
 
-Exactly-once into the lake, whatever the redeliveries and replays: a record's file is decided by
-the record alone, its bus partition and offset (`lake_spans.py`: the file whose span of offsets
-covers it), and writing a file adds only the ids it does not hold yet. A redelivered range
-therefore rewrites the files that already hold it (or writes nothing), never a second copy.
+Exactly-once into the lake, whatever the redeliveries and replays: a delivery writes, per lake
+directory and bus partition, one file named after its span of bus offsets, leaving out the
+events that the files whose spans overlap it already hold (`lake_spans.py`). A redelivered
+range rewrites its own file (or writes nothing); a replay cut elsewhere adds only what is
+missing: never a second copy.
 One bus partition's files are written by one delivery at a time (an advisory lock per bus
 partition: a member that lost its lease may still be writing), so no merge is lost.
 
@@ -22,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -133,21 +133,29 @@ class LakeSink:
         return {(Partition(s, t, d), p): m for (s, t, d, p), m in groups.items()}
 
     def _write_files(self, plan: Plan) -> int:
-        """Add each record to the file of its span; return how many files were (re)written.
-        A failure leaves the files written so far: they hold records once, and the retried
-        delivery adds only what they miss."""
+        """Write each (directory, bus partition) group's events that no file holds yet, in the
+        file named after their span of offsets; return how many files were (re)written. A
+        failure leaves the files written so far: the retried delivery finds them (their spans
+        overlap its records) and adds only what they miss."""
         written = 0
         listed: dict[str, list[lake_spans.Span]] = {}
         for (lake_dir, bus_partition), members in plan.items():
             path = lake_dir.path()
             if path not in listed:
                 listed[path] = lake_spans.spans(self.files.names(path))
-            by_span: dict[lake_spans.Span, list[CanonicalEvent]] = defaultdict(list)
-            for offset, event in members:
-                by_span[lake_spans.span_for(listed[path], bus_partition, offset)].append(event)
-            for span, span_events in sorted(by_span.items()):
-                if self.files.merge_events(path, span.name, span_events) is not None:
-                    written += 1
+            span = lake_spans.of_offsets(bus_partition, (offset for offset, _ in members))
+            held: set[str] = set()
+            for other in listed[path]:
+                if other != span and other.overlaps(span):
+                    held |= self.files.ids_in(path, other.name)
+            fresh = [(offset, e) for offset, e in members if e.id not in held]
+            if not fresh:
+                continue  # a replayed range every file already holds
+            target = lake_spans.of_offsets(bus_partition, (offset for offset, _ in fresh))
+            if self.files.merge_events(path, target.name, [e for _, e in fresh]) is not None:
+                written += 1
+                if target not in listed[path]:
+                    listed[path].append(target)
         return written
 
 
