@@ -35,7 +35,7 @@ class SinkConsumer:
             self.batch_size = batch_size
         self._table: RouteTable | None = None
         self._by_kind = False
-        self._kinds: dict[tuple[str, str, str], bool] = {}
+        self._kinds: dict[tuple[Any, Any, Any], bool] = {}
 
     def _sends(self, table: RouteTable, payload: dict[str, Any]) -> CanonicalEvent | None:
         """The event if the routes send it to this sink. Most groups take a few kinds of the
@@ -47,8 +47,12 @@ class SinkConsumer:
         if not self._by_kind:
             event = CanonicalEvent.from_dict(payload)
             return event if table.sends(event, self.sink.name) else None
-        kind = (str(payload.get("source")), str(payload.get("type")), str(payload.get("version")))
-        sent = self._kinds.get(kind)
+        kind = (payload.get("source"), payload.get("type"), payload.get("version"))
+        try:
+            sent = self._kinds.get(kind)
+        except TypeError:  # not a kind at all (a list as type...): decided on the event
+            event = CanonicalEvent.from_dict(payload)
+            return event if table.sends(event, self.sink.name) else None
         if sent is False:
             return None
         event = CanonicalEvent.from_dict(payload)
