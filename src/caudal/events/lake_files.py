@@ -47,7 +47,7 @@ SCHEMA = pa.schema(
     ]
 )
 COLUMNS: tuple[str, ...] = tuple(SCHEMA.names)
-_REMEMBERED_FILES = 512
+_REMEMBERED_ROWS = 200_000  # rows of recently written files kept in memory, per process
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:\-]")
 
 
@@ -142,8 +142,9 @@ class LakeFiles:
             with self._written_lock:
                 self._written[written] = ((stat.st_mtime_ns, stat.st_size), table, seen)
                 self._written.move_to_end(written)
-                while len(self._written) > _REMEMBERED_FILES:
-                    self._written.popitem(last=False)
+                rows = sum(t.num_rows for _, t, _ in self._written.values())
+                while rows > _REMEMBERED_ROWS and len(self._written) > 1:
+                    rows -= self._written.popitem(last=False)[1][1].num_rows
         return written
 
     def ids_in(self, relative_dir: str, name: str) -> set[str]:

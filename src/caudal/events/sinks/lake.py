@@ -146,7 +146,7 @@ class LakeSink:
             span = lake_spans.of_offsets(bus_partition, (offset for offset, _ in members))
             held: set[str] = set()
             for other in listed[path]:
-                if other != span and other.overlaps(span):
+                if other.overlaps(span):
                     held |= self.files.ids_in(path, other.name)
             fresh = [(offset, e) for offset, e in members if e.id not in held]
             if not fresh:
