@@ -265,30 +265,10 @@ def api_rows(args: argparse.Namespace, work: Path, home: Path, owner_url: str, t
 def seed_bus(owner_url: str, count: int, devices: int = 64) -> None:
     """Publish `count` frontend events (the shape of `frontend_body`'s) straight to the bus, for
     a drain run alone (`--only drain`): the same canonical events the intake makes."""
-    from datetime import UTC, datetime
-
     from caudal.bus.postgres import PostgresBus
     from caudal.events.intake import to_message
-    from caudal.events.model import CanonicalEvent
     from caudal.platform.db.pool import Database
     from caudal.platform.settings import BusSettings
-
-    at = datetime(2020, 10, 12, 23, 1, 14, tzinfo=UTC)
-
-    def event(i: int) -> CanonicalEvent:
-        data: dict[str, Any] = {"timestamp": "2020-10-12T20:01:14-0300"}
-        if not i % 2:
-            data.update(userId=7, productId=3, quantity=1)
-        return CanonicalEvent(
-            source="frontend",
-            type="click_button_help" if i % 2 else "add_to_cart",
-            version="1.0",
-            occurred_at=at,
-            received_at=datetime.now(UTC),
-            data=data,
-            trace_key=f"bench-{i // 20}",
-            device={"platform": "Android", "deviceId": f"device-{i % devices:04d}"},
-        )
 
     async def publish() -> None:
         database = Database(owner_url, min_size=1, max_size=2)
@@ -296,7 +276,9 @@ def seed_bus(owner_url: str, count: int, devices: int = 64) -> None:
         try:
             bus = PostgresBus(database, BusSettings())
             for start in range(0, count, 2000):
-                batch = [event(i) for i in range(start, min(start + 2000, count))]
+                batch = [
+                    bench.frontend_event(i, devices) for i in range(start, min(start + 2000, count))
+                ]
                 await bus.publish([to_message(e) for e in batch])
         finally:
             await database.close()

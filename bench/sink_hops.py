@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import _support as bench
+
 from caudal.bus import codec
 from caudal.events.intake import to_message
 from caudal.events.lake_files import LakeFiles
@@ -30,24 +32,6 @@ from caudal.platform.settings import LakeSettings
 
 EVENTS = 10_000
 GROUPS = ["lake", "realtime", "customers.activity", "webhook"]  # the `events` topic's groups
-AT = datetime(2020, 10, 12, 23, 1, 14, tzinfo=UTC)
-
-
-def event(i: int) -> CanonicalEvent:
-    """The frontend events of `hot_path.py`'s rows (clicks and add_to_cart), 64 devices."""
-    data: dict[str, Any] = {"timestamp": "2020-10-12T20:01:14-0300"}
-    if not i % 2:
-        data.update(userId=7, productId=3, quantity=1)
-    return CanonicalEvent(
-        "frontend",
-        "click_button_help" if i % 2 else "add_to_cart",
-        "1.0",
-        AT,
-        datetime.now(UTC),
-        data,
-        trace_key=f"bench-{i // 20}",
-        device={"platform": "Android", "deviceId": f"device-{i % 64:04d}"},
-    )
 
 
 class Counting:
@@ -70,7 +54,7 @@ def cpu_us(work: Callable[[], object]) -> float:
 
 def main() -> None:
     now = datetime.now(UTC)
-    messages = [to_message(event(i)) for i in range(EVENTS)]
+    messages = [to_message(bench.frontend_event(i)) for i in range(EVENTS)]
     texts = [codec.dumps(m.payload) for m in messages]
     records = [  # as a bus member builds them: the payload decoded from the fetched text
         Record(Message(m.topic, m.key, codec.loads(t), id=m.id, headers=m.headers), i + 1, 1, now)
