@@ -1,5 +1,5 @@
 """The lake through a real PostgreSQL bus: a replayed range lands in the files that already
-hold it, so the lake keeps each event once (compaction and spans of several windows:
+hold it, so the lake keeps each event once (compaction and out-of-order offsets:
 tests/integration/events/test_sinks.py)."""
 
 from __future__ import annotations
