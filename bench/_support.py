@@ -325,6 +325,28 @@ def summarise_stacks(raw: Path, top: int = 25) -> list[str]:
     return out
 
 
+def frontend_event(i: int, devices: int = 64) -> Any:
+    """The i-th canonical event of a frontend load like `ingest_http.frontend_body`'s (clicks
+    and add_to_cart, 20 per trace key), over `devices` devices: what the intake makes of them."""
+    from datetime import UTC, datetime
+
+    from caudal.events.model import CanonicalEvent
+
+    data: dict[str, Any] = {"timestamp": "2020-10-12T20:01:14-0300"}
+    if not i % 2:
+        data.update(userId=7, productId=3, quantity=1)
+    return CanonicalEvent(
+        source="frontend",
+        type="click_button_help" if i % 2 else "add_to_cart",
+        version="1.0",
+        occurred_at=datetime(2020, 10, 12, 23, 1, 14, tzinfo=UTC),
+        received_at=datetime.now(UTC),
+        data=data,
+        trace_key=f"bench-{i // 20}",
+        device={"platform": "Android", "deviceId": f"device-{i % devices:04d}"},
+    )
+
+
 def mint(scopes: list[str]) -> str:
     from caudal.platform.auth import TokenService
     from caudal.platform.settings import AuthSettings

@@ -22,12 +22,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,7 +32,7 @@ from typing import Any
 
 import _support as bench
 import httpx
-from _support import SECRET, free_port
+from _support import SECRET
 
 
 def cpf_of(n: int) -> str:
@@ -182,27 +179,15 @@ def main() -> None:
     args = parser.parse_args()
     bench.require_wrk()
 
-    from caudal.platform.auth import TokenService
-    from caudal.platform.bootstrap import run_migrations
-    from caudal.platform.db.embedded import EmbeddedPostgres
-    from caudal.platform.settings import AuthSettings, Settings
-
-    work = Path(tempfile.mkdtemp(prefix="caudal-bench-"))
-    home = work / "home"
-    home.mkdir()
-    embedded = EmbeddedPostgres(home)
-    owner_url = embedded.start()
-    procs: list[subprocess.Popen[bytes]] = []
-    redis_ctx: Any = None
-    try:
-        run_migrations(Settings(home=home), owner_url)
+    with contextlib.ExitStack() as stack:  # closed in reverse: API processes, redis, database
+        work, home, owner_url = stack.enter_context(bench.embedded_database())
         extra: dict[str, str] = {}
         if args.redis:
             sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
             from tests.integration.customers.redis_server import redis_server
 
-            redis_ctx = redis_server()
-            extra["CAUDAL_REDIS_URL"] = redis_ctx.__enter__()
+            extra["CAUDAL_REDIS_URL"] = stack.enter_context(redis_server())
+        procs = stack.enter_context(bench.Processes())
         started = time.perf_counter()
         projection_rate, create_rate, ids = asyncio.run(
             load(home, owner_url, args.customers, args.score_customers)
@@ -212,41 +197,9 @@ def main() -> None:
             f"sink, {projection_rate:.0f} events/s) and {args.score_customers} customers into "
             f"Bases A+B ({create_rate:.0f}/s) in {time.perf_counter() - started:.0f}s"
         )
-        token = TokenService(AuthSettings(), SECRET).mint(
-            "bench", ["customers:activity", "customers:score"], 3600
-        )
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CAUDAL_")}
-        env.update(
-            {
-                "CAUDAL_HOME": str(home),
-                "CAUDAL_DATABASE_URL": owner_url,
-                "CAUDAL_AUTH__SECRET": SECRET,
-                "CAUDAL_LOG_LEVEL": "warning",
-                "CAUDAL_DATABASE_POOL_MAX": "10",
-                **extra,
-            }
-        )
-        for _ in range(args.api_procs):
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, str(bench.SUPPORT), "serve", str(port)],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the API never became ready")
-            time.sleep(0.2)
+        token = bench.mint(["customers:activity", "customers:score"])
+        env = bench.env_for(home, owner_url, **extra)
+        base = procs.api("serve", bench.free_port(), env, args.api_procs)
         lua = bench.write_lua(work)
         consultar = work / "consultar.txt"
         consultar.write_text(
@@ -300,18 +253,6 @@ def main() -> None:
             f"score sample: {check.json()['score']} ({check.json()['faixa']}), "
             f"X-Cache: {check.headers['x-cache']}"
         )
-    finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        if redis_ctx is not None:
-            redis_ctx.__exit__(None, None, None)
-        embedded.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

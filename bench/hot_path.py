@@ -262,7 +262,33 @@ def api_rows(args: argparse.Namespace, work: Path, home: Path, owner_url: str, t
             http_row(t, what, GOALS["api-x1" if n == 1 else "api-x20"], base, subj, n)
 
 
+def seed_bus(owner_url: str, count: int, devices: int = 64) -> None:
+    """Publish `count` frontend events (the shape of `frontend_body`'s) straight to the bus, for
+    a drain run alone (`--only drain`): the same canonical events the intake makes."""
+    from caudal.bus.postgres import PostgresBus
+    from caudal.events.intake import to_message
+    from caudal.platform.db.pool import Database
+    from caudal.platform.settings import BusSettings
+
+    async def publish() -> None:
+        database = Database(owner_url, min_size=1, max_size=2)
+        await database.open()
+        try:
+            bus = PostgresBus(database, BusSettings())
+            for start in range(0, count, 2000):
+                batch = [
+                    bench.frontend_event(i, devices) for i in range(start, min(start + 2000, count))
+                ]
+                await bus.publish([to_message(e) for e in batch])
+        finally:
+            await database.close()
+
+    asyncio.run(publish())
+
+
 def drain_row(args: argparse.Namespace, home: Path, owner_url: str, t: Table) -> None:
+    if bus_events(owner_url) == 0:  # run alone: nothing left by the ingestion rows
+        seed_bus(owner_url, args.drain_events)
     total = bus_events(owner_url)
     lake0, rt0 = lake_rows(home), realtime_rows(owner_url)
     env = bench.env_for(home, owner_url, CAUDAL_LAKE__FLUSH_MAX_SECONDS="1")
@@ -400,6 +426,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5, help="Seconds per wrk run.")
     parser.add_argument("--api-procs", type=int, default=2)
     parser.add_argument("--customers", type=int, default=100_000, help="CPFs in Base C.")
+    parser.add_argument(
+        "--drain-events",
+        type=int,
+        default=100_000,
+        help="Events published straight to the bus when the drain row runs alone.",
+    )
     parser.add_argument(
         "--only",
         default="up,api,drain,consultar,ledger",

@@ -21,11 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -33,7 +29,7 @@ from typing import Any
 
 import _support as bench
 import httpx
-from _support import SECRET, env_for, free_port, pct, wait_ready
+from _support import pct
 
 
 def frontend_body(events: int) -> bytes:
@@ -131,43 +127,16 @@ def main() -> None:
     args = parser.parse_args()
     bench.require_wrk()
 
-    from caudal.platform.bootstrap import run_migrations
-    from caudal.platform.db.embedded import EmbeddedPostgres
-    from caudal.platform.settings import Settings
-
-    work = Path(tempfile.mkdtemp(prefix="caudal-bench-"))
-    home = work / "home"
-    home.mkdir()
-    embedded = EmbeddedPostgres(home)
-    owner_url = embedded.start()
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        run_migrations(Settings(home=home), owner_url)
-        from caudal.platform.auth import TokenService
-        from caudal.platform.settings import AuthSettings
-
-        token = TokenService(AuthSettings(), SECRET).mint(
-            "bench", ["events:write", "monitor:read"], 3600
-        )
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        env = env_for(
+    with bench.embedded_database() as (work, home, owner_url), bench.Processes() as procs:
+        token = bench.mint(["events:write", "monitor:read"])
+        env = bench.env_for(
             home,
             owner_url,
             args.log_level,
             CAUDAL_LAKE__FLUSH_MAX_SECONDS="1",
             CAUDAL_BUS__POLL_INTERVAL_SECONDS="0.2",
         )
-        for _ in range(args.api_procs):
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, str(bench.SUPPORT), "serve", str(port)],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        wait_ready(base)
+        base = procs.api("serve", bench.free_port(), env, args.api_procs)
         lua = bench.write_lua(work)
         print(
             f"caudal ingestion bench: {args.api_procs} API process(es), {os.cpu_count()} CPU(s), "
@@ -219,14 +188,7 @@ def main() -> None:
             # The worker starts after the load runs (they measured the API alone): first it
             # drains the backlog they left on the bus, then the idle end-to-end delay is sampled.
             started = time.perf_counter()
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "caudal", "worker"],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
+            procs.start([sys.executable, "-m", "caudal", "worker"], env)
             drained = drain(base, token, home / "lake", accepted, started)
             for where, seconds in drained.items():
                 print(
@@ -240,16 +202,6 @@ def main() -> None:
                     f"end-to-end 202 -> {where:<9} samples={len(values):>3} "
                     f"p50={pct(values, 0.5) * 1000:.0f} ms  max={worst * 1000:.0f} ms"
                 )
-    finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        embedded.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

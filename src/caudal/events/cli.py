@@ -178,5 +178,5 @@ def lake_compact(
     report = run_with_container(work)
     out.print(
         f"{report.partitions} partition(s) compacted: {report.files_before} file(s) -> "
-        f"{report.partitions}, {report.rows_before} row(s) -> {report.rows_after}"
+        f"{report.files_after}, {report.rows_before} row(s) -> {report.rows_after}"
     )

@@ -1,4 +1,4 @@
-"""`caudal lake compact`: per partition, merge small files into one deduplicated file, holding
+"""`caudal lake compact`: per partition, merge small files into deduplicated ones, holding
 the lake writers' lock alone (so no delivery rewrites a file while it is being merged)."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from caudal.platform.errors import CaudalError
 class CompactReport:
     partitions: int = 0
     files_before: int = 0
+    files_after: int = 0
     rows_before: int = 0
     rows_after: int = 0
 
@@ -41,11 +42,14 @@ async def compact(container: Container, files: LakeFiles, day: str | None) -> Co
             for directory, paths in (await asyncio.to_thread(files.parts, day)).items():
                 if len(paths) < 2:
                     continue
-                before, after = await asyncio.to_thread(compact_partition, files, directory, paths)
+                done = await asyncio.to_thread(compact_partition, files, directory, paths)
+                if done is None:
+                    continue
                 report.partitions += 1
-                report.files_before += len(paths)
-                report.rows_before += before
-                report.rows_after += after
+                report.files_before += done[0]
+                report.files_after += done[1]
+                report.rows_before += done[2]
+                report.rows_after += done[3]
         finally:
             await conn.rollback()
             await conn.execute("SELECT pg_advisory_unlock(%s)", (LAKE_LOCK,))

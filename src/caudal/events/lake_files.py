@@ -1,4 +1,5 @@
-"""Lake files through fsspec: `<root>/<source>/<type>/dt=YYYY-MM-DD/part-<batch>.parquet`.
+"""Lake files through fsspec: `<root>/<source>/<type>/dt=YYYY-MM-DD/part-<span>.parquet`
+(`lake_spans.py` says which records a file holds).
 
 The column CONTRACT (read by pipelines and by anyone's Spark/Trino/Athena/DuckDB):
 id string, source string, type string, version string, occurred_at timestamp(us, UTC),
@@ -8,9 +9,12 @@ device_id string (nullable), data string (the event's data as JSON text).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import secrets
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,8 +25,12 @@ import fsspec
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
+import structlog
 
+from caudal.events import lake_spans
 from caudal.events.model import CanonicalEvent
+
+_log = structlog.get_logger("caudal.events.lake")
 
 SCHEMA = pa.schema(
     [
@@ -39,6 +47,7 @@ SCHEMA = pa.schema(
     ]
 )
 COLUMNS: tuple[str, ...] = tuple(SCHEMA.names)
+_REMEMBERED_ROWS = 200_000  # rows of recently written files kept in memory, per process
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:\-]")
 
 
@@ -70,6 +79,10 @@ class LakeFiles:
         self.root: str = root.rstrip("/")
         protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
         self.local = protocol in ("file", "local")
+        # The files this process wrote last, with their (mtime, size) then: a delivery adding to
+        # a file it wrote a moment ago does not read it back (local disks; any change shows).
+        self._written: OrderedDict[str, tuple[tuple[int, int], pa.Table, set[str]]] = OrderedDict()
+        self._written_lock = threading.Lock()
 
     def _full(self, relative: str) -> str:
         return f"{self.root}/{relative}"
@@ -79,24 +92,86 @@ class LakeFiles:
         a single put on object stores (atomic there). Rewriting the same name replaces it."""
         directory = self._full(relative_dir)
         final = f"{directory}/{name}"
-        self.fs.makedirs(directory, exist_ok=True)
-        if self.local:
+        if self.local:  # straight to the disk (pyarrow writes without the GIL), then a rename
+            os.makedirs(directory, exist_ok=True)
             temp = f"{directory}/.{name}.tmp-{secrets.token_hex(4)}"
             try:
-                with self.fs.open(temp, "wb") as handle:
-                    pq.write_table(table, handle, compression="zstd")
-                self.fs.mv(temp, final)
+                pq.write_table(table, temp, compression="zstd")
+                os.replace(temp, final)
             finally:
-                if self.fs.exists(temp):
-                    self.fs.rm(temp)
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(temp)
         else:
+            self.fs.makedirs(directory, exist_ok=True)
             with self.fs.open(final, "wb") as handle:
                 pq.write_table(table, handle, compression="zstd")
         return final
 
-    def write_events(self, relative_dir: str, name: str, events: Sequence[CanonicalEvent]) -> str:
-        """Events as one `<dir>/<name>` file (replacing any file of that name)."""
-        return self.write_table(relative_dir, name, events_table(events))
+    def names(self, relative_dir: str) -> list[str]:
+        """The file names in one directory (none when it does not exist yet)."""
+        directory = self._full(relative_dir)
+        if self.local:
+            try:
+                return os.listdir(directory)
+            except FileNotFoundError:
+                return []
+        if not self.fs.exists(directory):
+            return []
+        return [str(p).rsplit("/", 1)[-1] for p in self.fs.ls(directory, detail=False)]
+
+    def merge_events(
+        self, relative_dir: str, name: str, events: Sequence[CanonicalEvent]
+    ) -> str | None:
+        """Add to `<dir>/<name>` the events it does not hold yet (by id), rewriting it whole;
+        None when it holds them all already (a redelivery: nothing is written)."""
+        path = f"{self._full(relative_dir)}/{name}"
+        held, seen = self._held(path)
+        fresh = []
+        for event in events:
+            if event.id not in seen:
+                seen.add(event.id)
+                fresh.append(event)
+        if not fresh:
+            return None
+        table = events_table(fresh)
+        if held is not None:
+            table = pa.concat_tables([held, table])
+        written = self.write_table(relative_dir, name, table)
+        if self.local:
+            stat = os.stat(written)
+            with self._written_lock:
+                self._written[written] = ((stat.st_mtime_ns, stat.st_size), table, seen)
+                self._written.move_to_end(written)
+                rows = sum(t.num_rows for _, t, _ in self._written.values())
+                while rows > _REMEMBERED_ROWS and len(self._written) > 1:
+                    rows -= self._written.popitem(last=False)[1][1].num_rows
+        return written
+
+    def ids_in(self, relative_dir: str, name: str) -> set[str]:
+        """The event ids `<dir>/<name>` holds (none when it is missing or unreadable)."""
+        return self._held(f"{self._full(relative_dir)}/{name}")[1]
+
+    def _held(self, path: str) -> tuple[pa.Table | None, set[str]]:
+        """What the file at `path` holds, and its ids (a copy: the caller adds to it)."""
+        try:
+            if self.local:
+                stat = os.stat(path)
+                with self._written_lock:
+                    known = self._written.get(path)
+                if known is not None and known[0] == (stat.st_mtime_ns, stat.st_size):
+                    return known[1], set(known[2])
+                held = pq.read_table(path, schema=SCHEMA, partitioning=None)
+            elif self.fs.exists(path):
+                with self.fs.open(path, "rb") as handle:
+                    held = pq.read_table(handle, schema=SCHEMA)
+            else:
+                return None, set()
+        except FileNotFoundError:
+            return None, set()
+        except (pa.ArrowInvalid, OSError) as exc:  # not Parquet: it holds nothing readable
+            _log.warning("lake_file_unreadable_replaced", path=path, error=str(exc))
+            return None, set()
+        return held, set(held.column("id").to_pylist())
 
     def parts(self, dt: str | None = None) -> dict[str, list[str]]:
         """Parquet files per partition directory (relative), optionally of one date."""
@@ -174,13 +249,48 @@ def dedupe(table: pa.Table) -> pa.Table:
     return table.take(pa.array(keep, type=pa.int64())) if len(keep) < len(ids) else table
 
 
-def compact_partition(files: LakeFiles, directory: str, paths: list[str]) -> tuple[int, int]:
-    """Merge a partition's files into one (deduped by id). Returns (rows before, rows after).
-    The merged file is complete (temp + rename) before the merged parts are removed; a crash in
-    between leaves duplicates that the next compaction removes."""
-    table = files.read(paths)
-    merged = dedupe(table)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    files.write_table(directory, f"part-c{stamp}-{secrets.token_hex(4)}.parquet", merged)
-    files.remove(paths)
-    return table.num_rows, merged.num_rows
+def compact_partition(
+    files: LakeFiles, directory: str, paths: list[str]
+) -> tuple[int, int, int, int] | None:
+    """Merge a directory's files, deduped by id: one file per bus partition, named after the
+    span of offsets it merges (so later redeliveries of those offsets still land in it), and
+    the files of older releases (no span in their name) into one `part-c` file holding only
+    the ids no other file has. None when there is nothing to merge; else (files merged, files
+    written, rows before, rows after). The merged files are complete (temp + rename) before
+    the merged ones are removed; a crash in between leaves duplicates that the next
+    compaction removes."""
+    by_partition: dict[int, list[tuple[lake_spans.Span, str]]] = defaultdict(list)
+    legacy: list[str] = []
+    for path in paths:
+        span = lake_spans.parse(path.rsplit("/", 1)[-1])
+        if span is None:
+            legacy.append(path)
+        else:
+            by_partition[span.partition].append((span, path))
+    merging = {p: group for p, group in by_partition.items() if len(group) > 1}
+    if not merging and not legacy:
+        return None
+    before = after = 0
+    written: set[str] = set()
+    removed: list[str] = []
+    for group in merging.values():
+        table = files.read([path for _, path in group])
+        merged = dedupe(table)
+        name = lake_spans.merged(span for span, _ in group).name
+        written.add(files.write_table(directory, name, merged))
+        removed += [path for _, path in group]
+        before, after = before + table.num_rows, after + merged.num_rows
+    if legacy:
+        kept = [path for group in by_partition.values() for _, path in group]
+        known = set(files.read(kept).column("id").to_pylist()) if kept else set()
+        table = files.read(legacy)
+        merged = dedupe(table)
+        merged = merged.filter(pa.array([i not in known for i in merged.column("id").to_pylist()]))
+        before, after = before + table.num_rows, after + merged.num_rows
+        if merged.num_rows:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+            name = f"part-c{stamp}-{secrets.token_hex(4)}.parquet"
+            written.add(files.write_table(directory, name, merged))
+        removed += legacy
+    files.remove(p for p in removed if p not in written)
+    return len(removed), len(written), before, after

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from caudal.platform.bus.model import Message, new_id
 
 EVENTS_TOPIC = "events"
@@ -49,6 +51,19 @@ class CanonicalEvent:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> CanonicalEvent:
+        """The event of a bus payload (`to_dict`'s shape). msgspec checks the types and parses
+        both times in C, ~5× cheaper than field by field: every consumer group does this for
+        every event. A payload of another shape (older releases: a number as version, `data`
+        null) takes the lenient path."""
+        if "id" in raw:  # never a fresh id for a payload without one (`_coerced` raises)
+            try:
+                return msgspec.convert(raw, cls)
+            except msgspec.ValidationError:
+                pass
+        return cls._coerced(raw)
+
+    @classmethod
+    def _coerced(cls, raw: dict[str, Any]) -> CanonicalEvent:
         return cls(
             id=str(raw["id"]),
             source=str(raw["source"]),

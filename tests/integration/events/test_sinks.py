@@ -18,6 +18,7 @@ import pytest
 from caudal.bus.codec import partition_of
 from caudal.bus.notify import Notifier
 from caudal.bus.postgres import NOTIFY_CHANNEL
+from caudal.events import lake_spans
 from caudal.events.lake_files import LakeFiles
 from caudal.events.lake_query import query
 from caudal.events.model import CanonicalEvent
@@ -142,13 +143,16 @@ async def test_redone_deliveries_leave_each_event_exactly_once(
     opened: Container, tmp_path: Path, seed: int
 ) -> None:
     """A member delivers a random share of each owned partition's backlog from its committed
-    position, and "crashes" (does not commit) at random; the lake ends with every event once."""
+    position, and "crashes" (does not commit) at random; an operator replays a partition from
+    an earlier offset and compacts now and then; the lake ends with every event once."""
+    from caudal.events.lake_compact import compact
+
     rng = random.Random(seed)
     files = lake(tmp_path)
     lake_sink = sink(opened, files)
     devices = [f"dev-{d}" for d in range(9)]
     log: list[tuple[str, int, CanonicalEvent]] = []
-    for offset in range(1, 121):
+    for offset in rng.sample(range(1, 100_000), 120):  # out of order, as commits may be
         device = rng.choice(devices)
         base = event(offset, type_=rng.choice(["click_a", "click_b"]), day=rng.choice([12, 13]))
         assert base.device is not None
@@ -169,18 +173,24 @@ async def test_redone_deliveries_leave_each_event_exactly_once(
         if rng.random() < 0.6:  # committed; otherwise redelivered from the same positions
             for p in owned:
                 committed[p] += len(taken[p])
+        if rng.random() < 0.1:  # `caudal bus replay`: a partition back to an earlier offset
+            replayed = rng.choice(sorted(by_partition))
+            committed[replayed] = rng.randint(0, committed[replayed])
+        if rng.random() < 0.05:
+            await compact(opened, files, None)
     assert lake_ids(files) == sorted(r[2].id for r in log), f"seed {seed}"
 
 
-async def test_an_interrupted_write_is_redone_under_the_same_name(
+async def test_a_file_that_is_not_parquet_is_replaced_under_the_same_name(
     opened: Container, tmp_path: Path
 ) -> None:
     files = lake(tmp_path)
     batch = [event(i) for i in range(6)]
     lake_sink = sink(opened, files)
     positions = [("device:dev-0", offset, NOW) for offset in range(1, 7)]
-    [(directory, name)] = lake_sink.parts(batch, positions)
-    # A worker killed while writing its file left a partial one:
+    [(directory, bus_partition)] = lake_sink.plan(batch, positions)
+    name = lake_spans.Span(bus_partition, 1, 6).name
+    # A file that is not Parquet (e.g. a partial upload by hand) under the name:
     partial = f"{files.root}/{directory.path()}/{name}"
     files.fs.makedirs(partial.rsplit("/", 1)[0], exist_ok=True)
     with files.fs.open(partial, "wb") as handle:
@@ -218,7 +228,7 @@ async def test_a_lingering_delivery_is_written_on_a_flush_request(
     assert lake_ids(files) == sorted(e.id for e in batch)
 
 
-async def test_compaction_merges_a_partition_and_drops_duplicate_ids(
+async def test_compaction_merges_each_bus_partitions_files_and_drops_duplicate_ids(
     opened: Container, tmp_path: Path
 ) -> None:
     from caudal.events.lake_compact import compact
@@ -226,11 +236,11 @@ async def test_compaction_merges_a_partition_and_drops_duplicate_ids(
 
     files = lake(tmp_path)
     lake_sink = sink(opened, files)
-    for n in range(3):
-        chunk = [event(i) for i in range(3 * n, 3 * n + 3)]
-        await lake_sink.write(chunk, at(chunk, 3 * n + 1))
+    chunks = [[event(i) for i in range(3 * n, 3 * n + 3)] for n in range(3)]
+    for n, chunk in enumerate(chunks):  # three deliveries: three files per bus partition
+        await lake_sink.write(chunk, at(chunk, 100 * n + 1))
     await lake_sink.write([event(20, day=14)], [("device:dev-2", 20, NOW)])
-    # A copy of a file written by hand (e.g. an old replay) duplicates three ids.
+    # A file of an older release (no offsets in its name) duplicating three ids.
     directory = "frontend/click_a/dt=2020-10-12"
     rows = [
         (
@@ -249,6 +259,8 @@ async def test_compaction_merges_a_partition_and_drops_duplicate_ids(
     ]
     files.write_table(directory, "part-manual.parquet", to_table(rows))
     before = len(files.parts()[directory])
+    bus_partitions = {partition_of(f"device:dev-{d}", PARTITIONS) for d in range(3)}
+    assert before == 3 * len(bus_partitions) + 1
     report = await compact(opened, files, "2020-10-12")
     assert (report.partitions, report.files_before, report.rows_before, report.rows_after) == (
         1,
@@ -256,9 +268,24 @@ async def test_compaction_merges_a_partition_and_drops_duplicate_ids(
         12,
         9,
     )
-    [merged] = files.parts()[directory]
-    assert Path(merged).name.startswith("part-c")
+    assert report.files_after == len(bus_partitions)  # the old file's ids were all elsewhere
+    merged = sorted(Path(p).name for p in files.parts()[directory])
+    offsets = {
+        p: [
+            100 * n + 1 + i
+            for n in range(3)
+            for i in range(3)
+            if partition_of(f"device:dev-{i}", PARTITIONS) == p
+        ]
+        for p in bus_partitions
+    }
+    assert merged == sorted(
+        lake_spans.Span(p, min(offsets[p]), max(offsets[p])).name for p in bus_partitions
+    )
     assert len(files.parts()["frontend/click_a/dt=2020-10-14"]) == 1  # other dates untouched
+    # Redelivered after the compaction, a range lands in the merged files: still once.
+    await lake_sink.write(chunks[1], at(chunks[1], 101))
+    assert sorted(Path(p).name for p in files.parts()[directory]) == merged
     _, counted = query(files, "SELECT count(*), count(DISTINCT id) FROM events")
     assert counted == [(10, 10)]
 

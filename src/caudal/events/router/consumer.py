@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import Counter
 
 from caudal.events.model import EVENTS_TOPIC, CanonicalEvent
+from caudal.events.router.rules import RouteTable
 from caudal.events.router.table import Routes
 from caudal.events.sinks.port import Sink
 from caudal.platform.bus.model import Record
@@ -16,6 +18,7 @@ from caudal.platform.bus.model import Record
 ROUTED = Counter(
     "caudal_router_events_total", "Events the router delivered to each sink.", ["sink"]
 )
+_KINDS_KEPT = 10_000  # decisions per kind remembered (cleared when more kinds appear)
 
 
 class SinkConsumer:
@@ -30,14 +33,42 @@ class SinkConsumer:
         batch_size = getattr(sink, "batch_size", None)
         if isinstance(batch_size, int):
             self.batch_size = batch_size
+        self._table: RouteTable | None = None
+        self._by_kind = False
+        self._kinds: dict[tuple[Any, Any, Any], bool] = {}
+
+    def _sends(self, table: RouteTable, payload: dict[str, Any]) -> CanonicalEvent | None:
+        """The event if the routes send it to this sink. Most groups take a few kinds of the
+        events they read (customers.activity, webhook): when the routes decide by kind, an event
+        of a kind the sink does not take is not even decoded."""
+        if table is not self._table:
+            self._table, self._by_kind = table, table.by_kind(self.sink.name)
+            self._kinds.clear()
+        if not self._by_kind:
+            event = CanonicalEvent.from_dict(payload)
+            return event if table.sends(event, self.sink.name) else None
+        kind = (payload.get("source"), payload.get("type"), payload.get("version"))
+        try:
+            sent = self._kinds.get(kind)
+        except TypeError:  # not a kind at all (a list as type...): decided on the event
+            event = CanonicalEvent.from_dict(payload)
+            return event if table.sends(event, self.sink.name) else None
+        if sent is False:
+            return None
+        event = CanonicalEvent.from_dict(payload)
+        if sent is None:
+            if len(self._kinds) >= _KINDS_KEPT:
+                self._kinds.clear()
+            sent = self._kinds[kind] = table.sends(event, self.sink.name)
+        return event if sent else None
 
     async def handle(self, records: Sequence[Record]) -> None:
         table = self.routes.current()
         events: list[CanonicalEvent] = []
         positions: list[tuple[str, int, datetime]] = []
         for record in records:
-            event = CanonicalEvent.from_dict(record.message.payload)
-            if table.sends(event, self.sink.name):
+            event = self._sends(table, record.message.payload)
+            if event is not None:
                 events.append(event)
                 positions.append((record.message.key, record.offset, record.published_at))
         if events:

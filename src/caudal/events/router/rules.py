@@ -80,6 +80,11 @@ class RouteTable:
     def sends(self, event: CanonicalEvent, sink: str) -> bool:
         return any(sink in rule.sinks and rule.matches(event) for rule in self.rules)
 
+    def by_kind(self, sink: str) -> bool:
+        """True when whether `sink` gets an event depends on its source, type and version
+        alone (no `where` on the routes naming it): a consumer may then decide once per kind."""
+        return all(not rule.where for rule in self.rules if sink in rule.sinks)
+
     def sink_names(self) -> frozenset[str]:
         return frozenset(s for rule in self.rules for s in rule.sinks)
 

@@ -1,21 +1,21 @@
-"""The `lake` sink: Parquet files written straight from bus deliveries, named after bus positions.
+"""The `lake` sink: Parquet files written straight from bus deliveries, named after bus offsets.
 
 No copy of the events is kept anywhere else: the bus already holds them durably until the `lake`
 group commits its offsets, which it does only after the files are written.
 
-Exactly-once into the lake: within a bus partition the delivery order is fixed, and a delivery
-that was not committed (a crash, a lost lease, a failed write) is redone from the same position.
-Each file holds the records of *one* bus partition for one lake directory and is named after the
-first of them (`part-p<partition>-<offset>.parquet`). A redone delivery therefore writes every
-file its first attempt wrote under the same name, replacing it (partial or complete): if it ends
-earlier, the rest of the old file's records come in the next delivery, whose file for that
-directory starts with the first of them and so again carries the old file's name.
+Exactly-once into the lake, whatever the redeliveries and replays: a delivery writes, per lake
+directory and bus partition, one file named after its span of bus offsets, leaving out the
+events that the files whose spans overlap it already hold (`lake_spans.py`). A redelivered
+range rewrites its own file (or writes nothing); a replay cut elsewhere adds only what is
+missing: never a second copy.
+One bus partition's files are written by one delivery at a time (an advisory lock per bus
+partition: a member that lost its lease may still be writing), so no merge is lost.
 
 Like Firehose, a delivery smaller than `flush_max_events` of fresh events waits until its
 oldest is half `flush_max_seconds` old, so an idle trickle makes few files (a backlog is written
 at once); `caudal lake flush` wakes it.
 Compaction (`lake_compact`) takes the writers' lock exclusively, so it never merges a file
-that a redone delivery is rewriting.
+that a delivery is rewriting.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ import structlog
 from caudal.bus.codec import partition_of
 from caudal.bus.notify import Notifier
 from caudal.bus.postgres import NOTIFY_CHANNEL
+from caudal.events import lake_spans
 from caudal.events.lake_files import LakeFiles, Partition
 from caudal.events.model import CanonicalEvent
 from caudal.platform.db.pool import Database
@@ -44,6 +44,7 @@ FLUSH_TOPIC = "caudal.lake.flush"  # a bus notification that wakes lingering lak
 FLUSH_HURRY_S = 10.0  # after a flush request, no delivery lingers for this long
 
 Position = tuple[str, int, datetime]  # the record's bus key, offset and publication time
+Plan = dict[tuple[Partition, int], list[tuple[int, CanonicalEvent]]]  # (dir, bus partition)
 
 
 class LakeSink:
@@ -74,16 +75,21 @@ class LakeSink:
         if len(positions) != len(events):
             raise ValueError("the lake sink names its files after bus positions: pass them")
         await self._linger(len(events), min(p[2] for p in positions))
-        parts = self.parts(events, positions)
+        plan = self.plan(events, positions)
+        bus_partitions = sorted({p for _, p in plan})
         async with self.database.connection() as conn:
-            await conn.execute("SELECT pg_advisory_lock_shared(%s)", (LAKE_LOCK,))
-            writing = asyncio.ensure_future(asyncio.to_thread(self._write_files, parts))
             try:
-                written = await asyncio.shield(writing)
+                await conn.execute("SELECT pg_advisory_lock_shared(%s)", (LAKE_LOCK,))
+                for p in bus_partitions:  # in order: two members never wait in a cycle
+                    await conn.execute("SELECT pg_advisory_lock(%s, %s)", (LAKE_LOCK, p))
+                writing = asyncio.ensure_future(asyncio.to_thread(self._write_files, plan))
+                try:
+                    written = await asyncio.shield(writing)
+                finally:
+                    await asyncio.wait({writing})  # cancelled or not: the files, then the locks
             finally:
-                await asyncio.wait({writing})  # cancelled or not: the files first, then the lock
-                await conn.execute("SELECT pg_advisory_unlock_shared(%s)", (LAKE_LOCK,))
-        _log.debug("lake_written", rows=len(events), files=len(written))
+                await conn.execute("SELECT pg_advisory_unlock_all()")
+        _log.debug("lake_written", rows=len(events), files=written)
 
     async def _linger(self, count: int, oldest: datetime) -> None:
         """A small delivery of fresh events waits until its oldest event is half the flush age
@@ -107,36 +113,49 @@ class LakeSink:
         if wake.is_set():  # `caudal lake flush`: write now, and the next deliveries too
             self._hurry_until = time.monotonic() + FLUSH_HURRY_S
 
-    def parts(
-        self, events: Sequence[CanonicalEvent], positions: Sequence[Position]
-    ) -> dict[tuple[Partition, str], list[CanonicalEvent]]:
-        """Events per (lake directory, file name), in delivery order."""
-        groups: dict[tuple[Partition, int], list[CanonicalEvent]] = defaultdict(list)
-        first: dict[tuple[Partition, int], int] = {}
+    def plan(self, events: Sequence[CanonicalEvent], positions: Sequence[Position]) -> Plan:
+        """(offset, event) per lake directory and bus partition, in delivery order."""
+        groups: dict[tuple[str, str, str, int], list[tuple[int, CanonicalEvent]]] = {}
+        days: dict[datetime, str] = {}  # a batch's events share few distinct times
+        partitions: dict[str, int] = {}
         for event, (key, offset, _) in zip(events, positions, strict=True):
-            day = event.occurred_at.astimezone(UTC).strftime("%Y-%m-%d")
-            where = (Partition(event.source, event.type, day), partition_of(key, self.partitions))
-            groups[where].append(event)
-            first.setdefault(where, offset)
-        return {
-            (
-                lake_dir,
-                f"part-p{bus_partition:04d}-{first[(lake_dir, bus_partition)]:020d}.parquet",
-            ): members
-            for (lake_dir, bus_partition), members in groups.items()
-        }
+            day = days.get(event.occurred_at)
+            if day is None:
+                day = days[event.occurred_at] = event.occurred_at.astimezone(UTC).date().isoformat()
+            p = partitions.get(key)
+            if p is None:
+                p = partitions[key] = partition_of(key, self.partitions)
+            where = (event.source, event.type, day, p)
+            members = groups.get(where)
+            if members is None:
+                members = groups[where] = []
+            members.append((offset, event))
+        return {(Partition(s, t, d), p): m for (s, t, d, p), m in groups.items()}
 
-    def _write_files(self, parts: dict[tuple[Partition, str], list[CanonicalEvent]]) -> list[str]:
-        """Write every file; on a failure remove those written so far (the delivery is retried,
-        possibly one record at a time, and must not leave a file a retry would not replace)."""
-        written: list[str] = []
-        try:
-            for (lake_dir, name), members in sorted(parts.items(), key=lambda kv: kv[0][1]):
-                written.append(self.files.write_events(lake_dir.path(), name, members))
-        except BaseException:
-            with contextlib.suppress(OSError):
-                self.files.remove(written)
-            raise
+    def _write_files(self, plan: Plan) -> int:
+        """Write each (directory, bus partition) group's events that no file holds yet, in the
+        file named after their span of offsets; return how many files were (re)written. A
+        failure leaves the files written so far: the retried delivery finds them (their spans
+        overlap its records) and adds only what they miss."""
+        written = 0
+        listed: dict[str, list[lake_spans.Span]] = {}
+        for (lake_dir, bus_partition), members in plan.items():
+            path = lake_dir.path()
+            if path not in listed:
+                listed[path] = lake_spans.spans(self.files.names(path))
+            span = lake_spans.of_offsets(bus_partition, (offset for offset, _ in members))
+            held: set[str] = set()
+            for other in listed[path]:
+                if other.overlaps(span):
+                    held |= self.files.ids_in(path, other.name)
+            fresh = [(offset, e) for offset, e in members if e.id not in held]
+            if not fresh:
+                continue  # a replayed range every file already holds
+            target = lake_spans.of_offsets(bus_partition, (offset for offset, _ in fresh))
+            if self.files.merge_events(path, target.name, [e for _, e in fresh]) is not None:
+                written += 1
+                if target not in listed[path]:
+                    listed[path].append(target)
         return written
 
 
