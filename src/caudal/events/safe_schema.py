@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 from jsonschema.protocols import Validator
+from jsonschema_specifications import REGISTRY as SPECIFICATIONS  # type: ignore[import-untyped]
 from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource
 from referencing.jsonschema import DRAFT202012
@@ -189,7 +190,7 @@ def check_definition(schema: dict[str, Any]) -> None:
             "schema.$schema",
         )
     root: Resource[Any] = DRAFT202012.create_resource(schema)
-    resolver = LOCAL_ONLY.resolver_with_root(root)
+    resolver = LOCAL_ONLY.combine(SPECIFICATIONS).resolver_with_root(root)
     uses_unevaluated = False
     uses_pattern_properties = False
     stack: list[tuple[Any, str, Any]] = [(schema, "schema", resolver)]
