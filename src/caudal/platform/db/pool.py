@@ -120,7 +120,8 @@ class Database:
 
         timers.append(loop.call_at(started + budget, interrupt))
         try:
-            yield conn
+            async with conn:  # as the pool's own context: commit on success, else roll back
+                yield conn
         except asyncio.CancelledError:
             if not interrupts:
                 raise
