@@ -12,7 +12,9 @@ import httpx
 PROBLEM = "application/problem+json"
 
 
-def assert_problem(response: httpx.Response, status: int, code: str, field: str) -> dict[str, Any]:
+def assert_problem(
+    response: httpx.Response, status: int, code: str, field: str | None
+) -> dict[str, Any]:
     """The response is problem+json with this status, code and field (the part at fault)."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith(PROBLEM), response.headers
