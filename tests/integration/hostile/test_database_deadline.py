@@ -6,6 +6,7 @@ embedded PostgreSQL (postmaster and backends) and always continues it in a `fina
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -59,10 +60,8 @@ def server_processes(cluster: PostgresCluster) -> list[int]:
 
 def signal_all(pids: list[int], sig: signal.Signals) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 async def timed(request: Awaitable[httpx.Response]) -> tuple[httpx.Response, float]:
