@@ -145,7 +145,8 @@ async def _ingest(
         )
     except DatabaseUnavailable:
         raise unavailable(
-            "the event bus is unavailable; nothing was stored, retry after the delay given",
+            "the event bus is unavailable or did not answer in time; retry after the delay "
+            "given (with the same Idempotency-Key a retry is never stored twice)",
             c.settings.events.retry_after_seconds,
         ) from None
     return Response(answer.body, status_code=answer.status, media_type=answer.media_type)

@@ -147,7 +147,7 @@ class Database:
                     cur = await conn.execute("SELECT domain, version FROM meta.schema_migrations")
                     rows = await cur.fetchall()
         except DatabaseUnavailable:
-            return False, "database unreachable or not answering"
+            return False, "database unreachable"
         except psycopg.Error:
             return False, "migrations not applied; run `caudal migrate`"
         pending = migrations.pending_keys({(str(d), int(str(v))) for d, v in rows})
