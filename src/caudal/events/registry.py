@@ -138,7 +138,8 @@ def validate(entry: RegisteredSchema, data: Any) -> Violation | None:
         return None  # the fast path only ever answers "valid" when jsonschema would
     assert entry.validator is not None, "entries come from build()"
     try:
-        error = next(iter(entry.validator.iter_errors(data)), None)
+        with safe_schema.within_a_budget():
+            error = next(iter(entry.validator.iter_errors(data)), None)
     except safe_schema.BudgetExceeded:
         return Violation(
             BUDGET_EXCEEDED,

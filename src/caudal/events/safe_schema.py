@@ -75,6 +75,17 @@ def validation_budget(seconds: float) -> Iterator[None]:
         _deadline.reset(token)
 
 
+@contextmanager
+def within_a_budget(default_seconds: float = 2.0) -> Iterator[None]:
+    """The enclosing budget if there is one (the ingestion API sets it per request), else
+    `default_seconds` for this validation alone (quarantine replay, CLI)."""
+    if _deadline.get() is not None:
+        yield
+        return
+    with validation_budget(default_seconds):
+        yield
+
+
 @lru_cache(maxsize=4096)
 def linear(pattern: str) -> Matcher:
     return compile_linear(pattern)

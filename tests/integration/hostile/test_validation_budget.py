@@ -61,3 +61,9 @@ async def test_an_exploding_schema_stops_at_the_budget_and_the_event_is_kept(
     assert [(i["id"], i["code"]) for i in items] == [
         (rejected["quarantine_id"], "CAU-EVT-SCHEMA-BUDGET")
     ]
+    # Replaying it is bounded too (2 s per item outside a request's own budget): still held.
+    replay = await client.post("/v1/quarantine/replay", params={"type": "boom"}, headers=auth())
+    assert replay.status_code == 200, replay.text
+    assert [(i["id"], i["code"]) for i in replay.json()["still_invalid"]] == [
+        (rejected["quarantine_id"], "CAU-EVT-SCHEMA-BUDGET")
+    ]
