@@ -1,9 +1,12 @@
 """NUL (`%00`) in a query parameter, a path parameter, a header or a form field: 400
-CAU-REQ-NUL naming it, before any route (PostgreSQL text cannot hold NUL: these were 500s)."""
+CAU-REQ-NUL naming it; `\\u0000` in a JSON body: 422 CAU-REQ-NUL `body`. Before any route:
+PostgreSQL text and jsonb cannot hold NUL, and these were 500s."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx
 
@@ -59,3 +62,30 @@ async def test_a_request_without_nul_still_works(
 ) -> None:
     response = await client.get("/v1/quarantine?type=a%2500", headers=auth())  # "%00" as text
     assert response.status_code == 200, response.text
+
+
+async def test_nul_in_a_json_body(
+    client: httpx.AsyncClient, auth: Callable[..., dict[str, str]]
+) -> None:
+    today = datetime.now(UTC).date().isoformat()
+    impact = {
+        "tracekey": str(uuid.uuid4()),
+        "branch": "0001",
+        "account": "1",
+        "amount": "1.00",
+        "debitcredit": "C",
+        "eventcode": 5,
+        "dateref": today,
+    }
+    bodies = [
+        ("POST", "/v1/ledger/impacts", {**impact, "description": "a\u0000b"}),
+        ("POST", "/v1/ledger/impacts", {**impact, "details": {"k\u0000": 1}}),
+        ("POST", "/v1/ledger/event-codes", {"code": 77, "description": "x\u0000"}),
+        ("POST", "/v1/schemas", {"type": "t", "version": "1.0", "schema": {"title": "\u0000"}}),
+        ("POST", "/clientes", {"nome": "Ana\u0000Maria"}),
+    ]
+    for method, url, body in bodies:
+        response = await client.request(method, url, json=body, headers=auth())
+        assert_problem(response, 422, NUL, "body")
+    response = await client.post("/v1/ledger/impacts", json=impact, headers=auth())
+    assert response.status_code == 202, response.text

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from caudal.platform.db.pool import deadline_scope
 from caudal.platform.errors import PROBLEM_JSON, CaudalError
-from caudal.platform.http.nul import nul_field, nul_refused
+from caudal.platform.http.nul import JSON_NUL, BodyHasNul, nul_field, nul_refused, scans_body
 from caudal.platform.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 TRACE_HEADER = "x-trace-key"
@@ -92,14 +92,21 @@ class RequestContextMiddleware:
             return
 
         received = 0
+        scan = scans_body(scope)
+        tail = b""  # the end of the previous chunk: an escape may straddle two chunks
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, tail
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk: bytes = message.get("body", b"")
+                received += len(chunk)
                 if received > limit:
                     raise BodyTooLarge(limit)
+                if scan and chunk:
+                    if JSON_NUL in tail + chunk[: len(JSON_NUL)] or JSON_NUL in chunk:
+                        raise BodyHasNul
+                    tail = chunk[-(len(JSON_NUL) - 1) :]
             return message
 
         async def traced_send(message: Message) -> None:
@@ -120,6 +127,10 @@ class RequestContextMiddleware:
             status = 413
             if not response_started:
                 await send_problem(send, too_large(limit), trace_key, scope["path"])
+        except BodyHasNul:
+            status = 422
+            if not response_started:
+                await send_problem(send, nul_refused("body", 422), trace_key, scope["path"])
         except Exception:
             error_id = uuid.uuid4().hex
             # The route template, never the path: paths may carry a CPF.

@@ -1,9 +1,9 @@
-"""Refuse the NUL character in what a request names outside its body.
+"""Refuse the NUL character anywhere a request carries text.
 
-PostgreSQL text cannot hold NUL: a `%00` in a query or path parameter reached a query and came
-back as a 500. The middleware checks the path, the query string and the headers of every request
-(a byte search; parsing only when a NUL is there) and forms check their fields, so no route has
-to remember it.
+PostgreSQL text and jsonb cannot hold NUL: a `%00` in a query or path parameter, or a `\u0000`
+in a JSON body, reached a query and came back as a 500. The middleware checks the path, the query
+string and the headers of every request (a byte search; parsing only when a NUL is there) and
+JSON bodies as they stream in; forms check their fields. No route has to remember it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
+from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
@@ -20,14 +21,33 @@ from caudal.platform.errors import CaudalError
 NUL_CODE = "CAU-REQ-NUL"
 
 
-def nul_refused(field_name: str) -> CaudalError:
+JSON_NUL = b"\\u0000"
+
+
+class BodyHasNul(HTTPException):
+    """Raised from `receive`; an HTTPException so FastAPI's body parsing lets it through."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=422, detail="body")
+
+
+def nul_refused(field_name: str, status: int = 400) -> CaudalError:
     return CaudalError(
         code=NUL_CODE,
         detail=f"{field_name} contains the NUL character (\\u0000 or %00), which is not allowed",
-        status=400,
-        title="Bad request",
+        status=status,
+        title="Bad request" if status == 400 else "Invalid body",
         field=field_name,
     )
+
+
+def scans_body(scope: Scope) -> bool:
+    """JSON bodies (or bodies without a type) are scanned for `\\u0000` as they arrive."""
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for header, raw in headers:
+        if header == b"content-type":
+            return b"json" in raw.lower()
+    return True
 
 
 def refuse_nul_in_fields(fields: dict[str, str], prefix: str = "") -> None:
