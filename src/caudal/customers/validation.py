@@ -7,12 +7,13 @@ Every invalid field becomes a 422 whose code names the field
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from caudal.customers import cpf as cpf_rules
+from caudal.platform.decimals import parse_decimal
 from caudal.platform.errors import CaudalError, FieldError
 
 UFS = frozenset(
@@ -63,20 +64,13 @@ M = TypeVar("M", bound=BaseModel)
 
 def money(value: Any, *, allow_negative: bool = False, allow_zero: bool = True) -> Decimal:
     """A JSON number or decimal string with at most 2 decimals, as an exact Decimal."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise ValueError("must be a number with at most 2 decimals")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation as exc:
-        raise ValueError("must be a number with at most 2 decimals") from exc
-    if not amount.is_finite():
-        raise ValueError("must be a finite number")
+    amount = parse_decimal(value)  # DecimalSyntaxError is a ValueError: 422 naming the field
+    if abs(amount) > MAX_MONEY:
+        raise ValueError("is too large (at most 13 digits before the decimal point)")
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2 and amount != amount.quantize(Decimal("0.01")):
         raise ValueError("must have at most 2 decimals")
     amount = amount.quantize(Decimal("0.01"))
-    if abs(amount) > MAX_MONEY:
-        raise ValueError("is too large (at most 13 digits before the decimal point)")
     if amount < 0 and not allow_negative:
         raise ValueError("must not be negative")
     if amount == 0 and not allow_zero:

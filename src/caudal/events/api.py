@@ -6,6 +6,7 @@ schema registry in memory, and makes everything durable in one database round tr
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,6 +19,8 @@ from caudal.events import runtime
 from caudal.events.api_models import IngestAnswer
 from caudal.events.ingest import answer_for, request_hash
 from caudal.events.intake import Intake, Intaker
+from caudal.events.limits import unsafe_number
+from caudal.events.safe_schema import validation_budget
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
 from caudal.platform.db.pool import DatabaseUnavailable
@@ -57,17 +60,12 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _parse(body: bytes) -> Any:
-    if b"\\u0000" in body:
-        raise CaudalError(
-            code="CAU-EVT-NUL",
-            detail="the NUL character (\\u0000) is not allowed in events",
-            status=422,
-            title="Invalid event payload",
-            field="body",
-        )
+    # A `\\u0000` never gets here: the HTTP middleware refuses it (CAU-REQ-NUL).
     try:
-        return orjson.loads(body)
+        parsed = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if "infinity" in str(exc):
+            raise _number_range("body") from None
         deep = "depth limit" in str(exc) or "recursion" in str(exc)
         raise CaudalError(
             code="CAU-EVT-TOO-DEEP" if deep else "CAU-REQ-MALFORMED-JSON",
@@ -76,6 +74,26 @@ def _parse(body: bytes) -> Any:
             title="Invalid event payload" if deep else "Malformed JSON",
             field="body",
         ) from None
+    where = unsafe_number(parsed, body)
+    if where is not None:
+        raise _number_range(where)
+    return parsed
+
+
+def _number_range(where: str) -> CaudalError:
+    return CaudalError(
+        code="CAU-EVT-NUMBER-RANGE",
+        detail="numbers in events must be finite, and integers within ±2^63 (int64): "
+        "send larger values as strings",
+        status=422,
+        title="Invalid event payload",
+        field=where,
+    )
+
+
+def _within_budget(seconds: float, intake: Callable[..., Intake], *args: Any, **kw: Any) -> Intake:
+    with validation_budget(seconds):
+        return intake(*args, **kw)
 
 
 async def _ingest(
@@ -101,8 +119,15 @@ async def _ingest(
     route: str = request.scope["path"]
     try:
         registry = await events.catalog.current()
-        intake = build(Intaker(registry, events.limits))(
-            body, received_at=received_at, trace_key=trace_key, subject=principal.subject
+        # Schema validation runs off the event loop, within its budget (see safe_schema).
+        intake = await asyncio.to_thread(
+            _within_budget,
+            c.settings.events.validation_budget_seconds,
+            build(Intaker(registry, events.limits)),
+            body,
+            received_at=received_at,
+            trace_key=trace_key,
+            subject=principal.subject,
         )
         answer = await events.ingest.submit(
             intake,
@@ -116,7 +141,8 @@ async def _ingest(
         )
     except DatabaseUnavailable:
         raise unavailable(
-            "the event bus is unavailable; nothing was stored, retry after the delay given",
+            "the event bus is unavailable or did not answer in time; retry after the delay "
+            "given (with the same Idempotency-Key a retry is never stored twice)",
             c.settings.events.retry_after_seconds,
         ) from None
     return Response(answer.body, status_code=answer.status, media_type=answer.media_type)

@@ -9,9 +9,11 @@ in the schema: no fast path (None), jsonschema does all the work.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
+
+from caudal.events.safe_schema import linear
+from caudal.platform.linear_regex import Matcher, PatternError
 
 Check = Callable[[Any], bool]
 
@@ -88,8 +90,8 @@ def compile_simple(schema: Any) -> Check | None:
         if not isinstance(schema["pattern"], str):
             return None
         try:
-            checks.append(_pattern(re.compile(schema["pattern"])))
-        except re.error:
+            checks.append(_pattern(linear(schema["pattern"])))
+        except PatternError:
             return None
     supported, object_check = _object_checks(schema)
     if not supported:
@@ -127,7 +129,7 @@ def _length(at_least: bool, size: int) -> Check:
     return check
 
 
-def _pattern(pattern: re.Pattern[str]) -> Check:
+def _pattern(pattern: Matcher) -> Check:
     def check(value: Any) -> bool:
         return not isinstance(value, str) or pattern.search(value) is not None
 

@@ -122,7 +122,7 @@ def _envelope(
         reject(INVALID_ENVELOPE, "CAU-EVT-ITEM", "each event must be an object", "")
         return None
     type_ = item.get(name)
-    if not isinstance(type_, str) or not TYPE_PATTERN.match(type_):
+    if not isinstance(type_, str) or not TYPE_PATTERN.fullmatch(type_):
         reject(INVALID_ENVELOPE, code, f"`{name}` must be 1-128 letters, digits or . _ : -", name)
         return None
     version = item.get("version", DEFAULT_VERSION)

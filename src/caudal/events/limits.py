@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -22,3 +25,61 @@ def depth_exceeds(value: Any, limit: int) -> bool:
             if isinstance(child, dict | list):
                 stack.append((child, depth + 1))
     return False
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _numbers(value: Any, path: str = "") -> Iterator[tuple[str, int | float]]:
+    """Every number in `value` with its path (`data[0].count`), depth first."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        current, where = stack.pop()
+        if isinstance(current, dict):
+            for key, child in current.items():
+                stack.append((child, f"{where}.{key}" if where else str(key)))
+        elif isinstance(current, list):
+            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(current))
+        elif isinstance(current, int | float) and not isinstance(current, bool):
+            yield where, current
+
+
+def _unsafe(number: float) -> bool:
+    if isinstance(number, int):
+        return not INT64_MIN <= number <= INT64_MAX
+    return not math.isfinite(number)
+
+
+def _suspect(value: Any) -> bool:
+    """Any number the lake cannot keep as written: an int out of int64, a non-finite float,
+    or a float that may be such an int (orjson reads integers past 64 bits as floats)."""
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            stack.extend(current.values())
+        elif isinstance(current, list):
+            stack.extend(current)
+        elif isinstance(current, float):
+            if not math.isfinite(current) or (abs(current) >= 2**63 and current.is_integer()):
+                return True
+        elif isinstance(current, int) and not INT64_MIN <= current <= INT64_MAX:
+            return True  # (a bool is 0 or 1: always within)
+    return False
+
+
+def unsafe_number(value: Any, raw: bytes) -> str | None:
+    """The path of the first integer beyond ±2^63 or non-finite number in a parsed body, else
+    None. Cheap when there is none; otherwise the raw body is read again with exact integers
+    (the standard library keeps them) to tell `1e19` (a float, fine) from
+    `18446744073709551616` (an integer the lake would silently turn into a float)."""
+    if not _suspect(value):
+        return None
+    try:
+        exact = json.loads(raw)
+    except ValueError:  # an integer past Python's 4300-digit conversion limit
+        return "body"
+    for where, number in _numbers(exact):
+        if _unsafe(number):
+            return where or "body"
+    return None

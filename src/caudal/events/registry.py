@@ -15,15 +15,19 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
+from jsonschema.protocols import Validator
 
+from caudal.events import safe_schema
 from caudal.events.fast_schema import Check, compile_simple
 
-TYPE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+# Always `fullmatch`: `$` also matches before a final newline (`"click_x\n"`).
+TYPE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 # A registered type may end in `*` to cover a family (`click_*`).
-REGISTERED_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,126}\*?$")
-VERSION_PATTERN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.\-]{0,31}$")
+REGISTERED_TYPE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,126}\*?")
+VERSION_PATTERN = re.compile(r"[0-9A-Za-z][0-9A-Za-z.\-]{0,31}")
 SOURCES = ("frontend", "backend", "any")
 GENERIC_FRONTEND = "click_*"
+BUDGET_EXCEEDED = "CAU-EVT-SCHEMA-BUDGET"
 
 
 class SchemaDefinitionError(ValueError):
@@ -44,7 +48,7 @@ class RegisteredSchema:
     schema: dict[str, Any]
     description: str = ""
     origin: str = "package"  # "package", "directory" or "api"
-    validator: Draft202012Validator | None = field(compare=False, repr=False, default=None)
+    validator: Validator | None = field(compare=False, repr=False, default=None)
     fast: Check | None = field(compare=False, repr=False, default=None)  # see fast_schema
 
     def as_dict(self) -> dict[str, Any]:
@@ -80,13 +84,13 @@ def build(
     origin: str = "api",
 ) -> RegisteredSchema:
     """Check a definition and compile its validator; raise SchemaDefinitionError if unusable."""
-    if not isinstance(type_, str) or not REGISTERED_TYPE_PATTERN.match(type_):
+    if not isinstance(type_, str) or not REGISTERED_TYPE_PATTERN.fullmatch(type_):
         raise SchemaDefinitionError(
             "CAU-EVT-SCHEMA-TYPE",
             "type must be 1-128 letters, digits or . _ : - (a trailing * covers a family)",
             "type",
         )
-    if not isinstance(version, str) or not VERSION_PATTERN.match(version):
+    if not isinstance(version, str) or not VERSION_PATTERN.fullmatch(version):
         raise SchemaDefinitionError(
             "CAU-EVT-SCHEMA-VERSION", "version must look like 1.0 (letters, digits, . -)", "version"
         )
@@ -112,9 +116,19 @@ def build(
             f"not a valid JSON Schema: {exc.message}",
             f"schema.{where}" if where else "schema",
         ) from exc
-    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    try:
+        safe_schema.check_definition(schema)
+    except safe_schema.UnsafeSchema as exc:
+        raise SchemaDefinitionError(exc.code, exc.message, exc.field) from None
     return RegisteredSchema(
-        type_, version, source, schema, description, origin, validator, compile_simple(schema)
+        type_,
+        version,
+        source,
+        schema,
+        description,
+        origin,
+        safe_schema.validator(schema),
+        compile_simple(schema),
     )
 
 
@@ -123,7 +137,16 @@ def validate(entry: RegisteredSchema, data: Any) -> Violation | None:
     if entry.fast is not None and entry.fast(data):
         return None  # the fast path only ever answers "valid" when jsonschema would
     assert entry.validator is not None, "entries come from build()"
-    error = next(iter(entry.validator.iter_errors(data)), None)
+    try:
+        with safe_schema.within_a_budget():
+            error = next(iter(entry.validator.iter_errors(data)), None)
+    except safe_schema.BudgetExceeded:
+        return Violation(
+            BUDGET_EXCEEDED,
+            "validation against this schema took longer than its time budget; the event is "
+            "kept in quarantine",
+            "data",
+        )
     if error is None:
         return None
     path = ".".join(str(p) for p in error.absolute_path)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+
+from caudal.platform.instants import InstantRangeError, to_utc
 
 
 class TimestampError(ValueError):
@@ -28,4 +30,7 @@ def parse_utc(value: object) -> datetime:
         ) from exc
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise TimestampError("needs a UTC offset such as -0300, -03:00 or Z")
-    return parsed.astimezone(UTC)
+    try:
+        return to_utc(parsed)
+    except InstantRangeError as exc:
+        raise TimestampError(str(exc)) from None

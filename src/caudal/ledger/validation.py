@@ -9,12 +9,14 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from caudal.ledger.model import CREDIT, DEBIT, EventCode, Impact
+from caudal.platform.decimals import DecimalSyntaxError, parse_decimal
 from caudal.platform.errors import FieldError
+from caudal.platform.instants import to_utc
 
 # Stable error codes (docs/ledger.md lists them with examples).
 REQUIRED = "CAU-LEDGER-REQUIRED"
@@ -82,23 +84,17 @@ def parse_date(value: Any) -> date | None:
         if len(text) == 10:
             return date.fromisoformat(text)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return to_utc(moment).date()
+    except ValueError:  # InstantRangeError too: past year 9999 in UTC
         return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.date()
 
 
 def parse_amount(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, float):
-        value = repr(value)  # JSON numbers: the shortest text that round-trips
+    """The platform's strict decimal grammar (no exponent, blanks, separators, non-ASCII)."""
     try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
+        return parse_decimal(value)
+    except DecimalSyntaxError:
         return None
-    return amount if amount.is_finite() else None
 
 
 def check_shape(raw: Any) -> tuple[dict[str, Any] | None, list[FieldError]]:
@@ -152,7 +148,13 @@ def parse(raw: Any) -> tuple[dict[str, Any], list[FieldError]]:
     if "amount" not in missing:
         amount = parse_amount(raw["amount"])
         if amount is None:
-            errors.append(FieldError("amount", AMOUNT_INVALID, "amount must be a number"))
+            errors.append(
+                FieldError(
+                    "amount",
+                    AMOUNT_INVALID,
+                    "amount must be a plain decimal such as 10.50 (ASCII digits, no exponent)",
+                )
+            )
         elif amount <= 0:
             errors.append(FieldError("amount", AMOUNT_NOT_POSITIVE, "amount must be > 0"))
         elif amount != amount.quantize(Decimal("0.01")):

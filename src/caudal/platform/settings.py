@@ -156,6 +156,13 @@ class EventsSettings(BaseModel):
     schemas_dir: Path | None = Field(
         default=None, description="Extra directory of schema files loaded beside the shipped ones."
     )
+    validation_budget_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="Longest schema validation of one request (off the event loop); past it "
+        "the events left are kept in quarantine (CAU-EVT-SCHEMA-BUDGET).",
+    )
     idempotency_ttl_hours: float = Field(
         default=24.0, gt=0, description="How long an Idempotency-Key answers the same body."
     )
@@ -301,6 +308,13 @@ class Settings(BaseSettings):
     database_pool_min: int = Field(default=2, ge=1)
     database_pool_max: int = Field(default=16, ge=1)
     database_statement_timeout_ms: int = Field(default=30_000, ge=0)
+    database_request_deadline_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Each database use of an API request (pool wait included) ends within this "
+        "or the request answers 503 + Retry-After (CAU-UNAVAILABLE), even if the server hangs.",
+    )
 
     redis_url: SecretStr | None = None
 

@@ -8,13 +8,14 @@ live view. The table's first column says so.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import pyarrow as pa
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from caudal.platform import instants
 from caudal.web import export
 from caudal.web.deps import data_session, page_session
 from caudal.web.render import pretty, render, when
@@ -47,12 +48,9 @@ COLUMNS = (
 def to_utc(value: str) -> str:
     """`datetime-local` inputs carry no zone: they are read as UTC, the dashboard's zone."""
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
+        return instants.to_utc(datetime.fromisoformat(value)).isoformat()
+    except ValueError:  # not a moment, or one past year 9999 in UTC: the API names the field
         return value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat()
 
 
 def filters_of(request: Request, names: tuple[str, ...] = FILTERS) -> dict[str, str]:

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 from fastapi import Request
 from starlette.responses import RedirectResponse, Response
 
+from caudal.platform.http.nul import refuse_nul_in_fields
 from caudal.web.render import render
 from caudal.web.section import Section
 from caudal.web.security import PAGE_HEADERS, same_origin
@@ -26,7 +27,9 @@ async def read_form(request: Request) -> dict[str, str]:
         )
     except ValueError:  # too many fields
         return {}
-    return {key: values[0] for key, values in parsed.items() if values}
+    form = {key: values[0] for key, values in parsed.items() if values}
+    refuse_nul_in_fields(form, "form.")
+    return form
 
 
 async def checked_form(

@@ -81,7 +81,11 @@ async def login(request: Request) -> Response:
     next_url = safe_next(form.get("next"))
     expected = request.cookies.get(LOGIN_COOKIE, "")
     submitted = form.get("csrf", "")
-    if not same_origin(request) or not expected or not hmac.compare_digest(expected, submitted):
+    if (
+        not same_origin(request)
+        or not expected
+        or not hmac.compare_digest(expected.encode(), submitted.encode())
+    ):
         return _login_page(
             request,
             next_url,

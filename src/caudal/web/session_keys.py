@@ -58,7 +58,8 @@ class SessionKeys:
             return None
 
     def csrf_matches(self, submitted: str | None) -> bool:
-        return submitted is not None and hmac.compare_digest(submitted, self.csrf)
+        # bytes: compare_digest raises TypeError on a str that is not ASCII (a forged value)
+        return submitted is not None and hmac.compare_digest(submitted.encode(), self.csrf.encode())
 
 
 def plausible_cookie(value: str | None) -> bool:

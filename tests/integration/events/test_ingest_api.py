@@ -166,7 +166,7 @@ async def test_client_event_id_makes_a_retry_one_event(
             b'{"device": {"platform": "A", "deviceId": "d"}, "data": [{"event_id": "c",'
             b' "timestamp": "2020-10-12T20:01:14Z", "t": "a\\u0000b"}]}',
             422,
-            "CAU-EVT-NUL",
+            "CAU-REQ-NUL",
         ),
     ],
 )

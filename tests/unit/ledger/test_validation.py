@@ -57,7 +57,15 @@ def test_a_valid_impact_is_normalised() -> None:
         ({"amount": 0}, [v.AMOUNT_NOT_POSITIVE]),
         ({"amount": "-0.01"}, [v.AMOUNT_NOT_POSITIVE]),
         ({"amount": 0.001}, [v.AMOUNT_SCALE]),
-        ({"amount": "1e-3"}, [v.AMOUNT_SCALE]),
+        ({"amount": "1e-3"}, [v.AMOUNT_INVALID]),  # one grammar: no exponent
+        ({"amount": "１２"}, [v.AMOUNT_INVALID]),
+        ({"amount": "1_000"}, [v.AMOUNT_INVALID]),
+        ({"amount": " 1.00"}, [v.AMOUNT_INVALID]),
+        ({"amount": "1E+2"}, [v.AMOUNT_INVALID]),
+        ({"amount": "1" * 29}, [v.AMOUNT_INVALID]),
+        ({"amount": 1e30}, [v.AMOUNT_INVALID]),
+        ({"amount": 10**30}, [v.AMOUNT_INVALID]),
+        ({"amount": "1" * 26}, [v.AMOUNT_TOO_LARGE]),
         ({"amount": True}, [v.AMOUNT_INVALID]),
         ({"amount": "NaN"}, [v.AMOUNT_INVALID]),
         ({"amount": "Infinity"}, [v.AMOUNT_INVALID]),
@@ -77,6 +85,7 @@ def test_a_valid_impact_is_normalised() -> None:
         ({"dateref": "2024-03-09"}, []),
         ({"dateref": "2024-03-08"}, [v.DATEREF_TOO_OLD]),
         ({"dateref": "16/03/2024"}, [v.DATEREF_INVALID]),
+        ({"dateref": "9999-12-31T23:00:00-14:00"}, [v.DATEREF_INVALID]),  # year 10000 in UTC
         ({"dateref": "2024-03-16T23:30:00-0300"}, [v.DATEREF_FUTURE]),  # 02:30 UTC on the 17th
         ({"dateref": "2024-03-16T20:01:14-0300"}, []),
         ({"branch": ""}, [v.REQUIRED]),

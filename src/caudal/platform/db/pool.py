@@ -1,9 +1,18 @@
-"""The application's connection pool (psycopg 3, async), connected as the non-owner app role."""
+"""The application's connection pool (psycopg 3, async), connected as the non-owner app role.
+
+A request's database work has a deadline (`deadline_scope`, set per request by the HTTP
+middleware): the wait for a pooled connection and everything done on it are bounded, so a
+database that stops answering (a frozen server, a network partition that drops nothing) gives
+`DatabaseUnavailable` (503 + Retry-After) within the deadline instead of a request that hangs.
+`statement_timeout` cannot do it alone: a frozen server enforces nothing.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -14,8 +23,27 @@ from caudal.platform.db import migrations
 AsyncConn = psycopg.AsyncConnection[TupleRow]
 
 
+# psycopg answers an interrupted query by asking the server to cancel it and waiting up to 10 s
+# for the answer; interrupted again, it closes the connection at once. We interrupt this often.
+_INTERRUPT_EVERY_S = 0.05
+READINESS_DEADLINE_S = 0.8  # /readyz answers within a second either way
+
+_budget: ContextVar[float | None] = ContextVar("caudal_database_deadline", default=None)
+
+
 class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached: callers answer 503 with Retry-After."""
+
+
+@contextmanager
+def deadline_scope(seconds: float | None) -> Iterator[None]:
+    """Each use of a database connection in this context (pool wait included) ends within
+    `seconds` or raises DatabaseUnavailable. None: no deadline (workers, migrations)."""
+    token = _budget.set(seconds)
+    try:
+        yield
+    finally:
+        _budget.reset(token)
 
 
 class Database:
@@ -52,6 +80,11 @@ class Database:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConn]:
+        budget = _budget.get()
+        if budget is not None:
+            async with self._bounded(budget) as conn:
+                yield conn
+            return
         try:
             async with self.pool.connection() as conn:
                 yield conn
@@ -60,12 +93,59 @@ class Database:
         except TimeoutError as exc:  # psycopg_pool.PoolTimeout subclasses it
             raise DatabaseUnavailable("no database connection available") from exc
 
+    @asynccontextmanager
+    async def _bounded(self, budget: float) -> AsyncIterator[AsyncConn]:
+        """A connection whose use is interrupted at the deadline; a connection interrupted
+        mid-query is closed (its state is unknown), never handed to the next request."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        started = loop.time()
+        try:
+            conn = await self.pool.getconn(timeout=budget)
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+        except TimeoutError as exc:  # PoolTimeout: no connection within the budget
+            raise DatabaseUnavailable(
+                f"no database connection within the deadline of {budget:g}s"
+            ) from exc
+        interrupts = 0
+        timers: list[asyncio.TimerHandle] = []
+
+        def interrupt() -> None:
+            nonlocal interrupts
+            interrupts += 1
+            task.cancel()
+            timers.append(loop.call_later(_INTERRUPT_EVERY_S, interrupt))
+
+        timers.append(loop.call_at(started + budget, interrupt))
+        try:
+            async with conn:  # as the pool's own context: commit on success, else roll back
+                yield conn
+        except asyncio.CancelledError:
+            if not interrupts:
+                raise
+            raise DatabaseUnavailable(
+                f"the database did not answer within the deadline of {budget:g}s"
+            ) from None
+        except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+        finally:
+            for timer in timers:
+                timer.cancel()
+            for _ in range(interrupts):
+                task.uncancel()  # our cancellations, not the caller's
+            if interrupts:
+                await conn.close()  # interrupted mid-use: its state is unknown
+            await self.pool.putconn(conn)
+
     async def readiness(self) -> tuple[bool, str]:
         """(ready, reason): the database answers and every shipped migration is applied."""
         try:
-            async with self.connection() as conn:
-                cur = await conn.execute("SELECT domain, version FROM meta.schema_migrations")
-                rows = await cur.fetchall()
+            with deadline_scope(READINESS_DEADLINE_S):
+                async with self.connection() as conn:
+                    cur = await conn.execute("SELECT domain, version FROM meta.schema_migrations")
+                    rows = await cur.fetchall()
         except DatabaseUnavailable:
             return False, "database unreachable"
         except psycopg.Error:

@@ -62,6 +62,8 @@ def create_app(
     for router in capability.routers(capabilities):
         app.include_router(router)
     app.add_middleware(
-        RequestContextMiddleware, max_body_bytes=container.settings.http.max_body_bytes
+        RequestContextMiddleware,
+        max_body_bytes=container.settings.http.max_body_bytes,
+        database_deadline_seconds=container.settings.database_request_deadline_seconds,
     )
     return app

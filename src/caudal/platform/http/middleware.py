@@ -16,7 +16,9 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from caudal.platform.db.pool import deadline_scope
 from caudal.platform.errors import PROBLEM_JSON, CaudalError
+from caudal.platform.http.nul import JSON_NUL, BodyHasNul, nul_field, nul_refused, scans_body
 from caudal.platform.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 TRACE_HEADER = "x-trace-key"
@@ -57,9 +59,12 @@ async def send_problem(send: Send, error: CaudalError, trace_key: str, path: str
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, database_deadline_seconds: float | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.database_deadline_seconds = database_deadline_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,16 +85,28 @@ class RequestContextMiddleware:
             await send_problem(send, too_large(limit), trace_key, scope["path"])
             self._record(scope, entry, 413, started)
             return
+        bad_field = nul_field(scope)
+        if bad_field is not None:
+            await send_problem(send, nul_refused(bad_field), trace_key, _printable(scope["path"]))
+            self._record(scope, entry, 400, started)
+            return
 
         received = 0
+        scan = scans_body(scope)
+        tail = b""  # the end of the previous chunk: an escape may straddle two chunks
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, tail
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk: bytes = message.get("body", b"")
+                received += len(chunk)
                 if received > limit:
                     raise BodyTooLarge(limit)
+                if scan and chunk:
+                    if JSON_NUL in tail + chunk[: len(JSON_NUL)] or JSON_NUL in chunk:
+                        raise BodyHasNul
+                    tail = chunk[-(len(JSON_NUL) - 1) :]
             return message
 
         async def traced_send(message: Message) -> None:
@@ -104,11 +121,16 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, traced_send)
+            with deadline_scope(self.database_deadline_seconds):
+                await self.app(scope, limited_receive, traced_send)
         except BodyTooLarge:
             status = 413
             if not response_started:
                 await send_problem(send, too_large(limit), trace_key, scope["path"])
+        except BodyHasNul:
+            status = 422
+            if not response_started:
+                await send_problem(send, nul_refused("body", 422), trace_key, scope["path"])
         except Exception:
             error_id = uuid.uuid4().hex
             # The route template, never the path: paths may carry a CPF.
@@ -162,6 +184,10 @@ def route_template(scope: Scope, entry: dict[str, str]) -> str:
             suffix = "/{path}" if isinstance(candidate, Mount) else ""
             return f"{candidate.path}{suffix}"
     return "<unmatched>"
+
+
+def _printable(path: str) -> str:
+    return path.replace("\x00", "%00")
 
 
 def _trace_key(scope: Scope) -> str:

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from caudal.platform.db.pool import DatabaseUnavailable
 from caudal.platform.errors import PROBLEM_JSON, CaudalError, FieldError, unavailable
 from caudal.platform.http.middleware import BodyTooLarge, too_large
+from caudal.platform.http.nul import BodyHasNul, nul_refused
 
 _HTTP_CODES = {
     404: ("CAU-NOT-FOUND", "Not found"),
@@ -76,6 +77,8 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, HTTPException)
         if isinstance(exc, BodyTooLarge):
             return problem_response(request, too_large(exc.limit))
+        if isinstance(exc, BodyHasNul):
+            return problem_response(request, nul_refused("body", 422))
         code, title = _HTTP_CODES.get(exc.status_code, (f"CAU-HTTP-{exc.status_code}", "Error"))
         error = CaudalError(
             code=code,
