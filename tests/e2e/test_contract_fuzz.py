@@ -18,7 +18,7 @@ from caudal.platform import scopes
 from tests.e2e.conftest import Server
 from tests.support.fuzz import fuzz
 
-EXAMPLES_PER_OPERATION = 25
+EXAMPLES_PER_OPERATION = 20
 
 
 def test_every_operation_keeps_its_published_contract_under_fuzzing(
