@@ -8,18 +8,25 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from caudal.customers import audit
+from caudal.customers.api_models import AuditPage
 from caudal.customers.http_support import customers
 from caudal.customers.pagination import envelope
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
 from caudal.platform.errors import validation_error
 from caudal.platform.http.deps import require
+from caudal.platform.http.openapi import problems
 
 router = APIRouter(tags=["audit"])
 AuditRead = Annotated[Principal, Depends(require(scopes.AUDIT_READ))]
 
 
-@router.get("/v1/audit", summary="The audit log, newest first.")
+@router.get(
+    "/v1/audit",
+    summary="The audit log, newest first.",
+    response_model=AuditPage,
+    responses=problems(404),
+)
 async def list_audit(
     request: Request,
     principal: AuditRead,
@@ -29,6 +36,8 @@ async def list_audit(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
+    """Who read or changed which customer, when, with which trace key; filters combine; a page
+    past the last is a 404."""
     if customer_id is not None:
         try:
             customer_id = str(uuid.UUID(customer_id))

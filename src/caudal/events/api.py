@@ -16,6 +16,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request, Response
 
 from caudal.events import runtime
+from caudal.events.api_models import IngestAnswer
 from caudal.events.ingest import answer_for, request_hash
 from caudal.events.intake import Intake, Intaker
 from caudal.events.limits import unsafe_number
@@ -25,6 +26,7 @@ from caudal.platform.auth import Principal
 from caudal.platform.db.pool import DatabaseUnavailable
 from caudal.platform.errors import CaudalError, unavailable
 from caudal.platform.http.deps import container, require
+from caudal.platform.http.openapi import problem
 
 router = APIRouter(tags=["events"])
 _KEY_OK = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -46,13 +48,14 @@ _ACCEPTED_EXAMPLE = {
 }
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {
+        "model": IngestAnswer,
         "description": "Durable on the bus: accepted ids and, per rejected item, why.",
         "content": {"application/json": {"example": _ACCEPTED_EXAMPLE}},
     },
-    400: {"description": "Malformed JSON (CAU-REQ-MALFORMED-JSON)."},
-    413: {"description": "Body or item count over the limit."},
-    422: {"description": "Invalid shape, or every event rejected (kept in quarantine)."},
-    503: {"description": "Database or bus unavailable; retry after Retry-After."},
+    400: problem(400, "Malformed JSON (CAU-REQ-MALFORMED-JSON)."),
+    413: problem(413, "Body or item count over the limit."),
+    422: problem(422, "Invalid shape, or every event rejected (kept in quarantine)."),
+    503: problem(503, "Database or bus unavailable; retry after Retry-After."),
 }
 
 
@@ -177,6 +180,8 @@ def _body_doc(example: Any) -> dict[str, Any]:
     openapi_extra=_body_doc(_FRONTEND_BODY),
 )
 async def frontend(request: Request, principal: Writer) -> Response:
+    """Each item is validated on its own: the valid ones are accepted, the others listed in
+    `rejected` and kept in quarantine. `Idempotency-Key` makes a retry answer the same."""
     return await _ingest(request, principal, lambda i: i.frontend)
 
 
@@ -188,6 +193,8 @@ async def frontend(request: Request, principal: Writer) -> Response:
     openapi_extra=_body_doc(_BACKEND_BODY),
 )
 async def backend(request: Request, principal: Writer) -> Response:
+    """`eventType` and `version` pick the registered schema; an event that fails it is a 422
+    and is kept in quarantine. `Idempotency-Key` makes a retry answer the same."""
     return await _ingest(request, principal, lambda i: i.backend)
 
 
@@ -199,4 +206,6 @@ async def backend(request: Request, principal: Writer) -> Response:
     openapi_extra=_body_doc({"events": [_BACKEND_BODY]}),
 )
 async def batch(request: Request, principal: Writer) -> Response:
+    """Every event is validated on its own and made durable in one round trip; 202 lists the
+    accepted ids and the rejected items (kept in quarantine)."""
     return await _ingest(request, principal, lambda i: i.batch)

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from psycopg import sql
 
 from caudal.events import paging
+from caudal.events.api_models import Rates, RecentEvents
 from caudal.events.timestamps import TimestampError, parse_utc
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
@@ -47,7 +48,11 @@ def _instant(value: str | None, name: str, default: datetime | None) -> datetime
         ) from None
 
 
-@router.get("/v1/monitor/rates", summary="Events per minute by source, type and platform.")
+@router.get(
+    "/v1/monitor/rates",
+    summary="Events per minute by source, type and platform.",
+    response_model=Rates,
+)
 async def rates(
     request: Request,
     _: Reader,
@@ -57,6 +62,7 @@ async def rates(
     platform: Annotated[str | None, Query(max_length=64)] = None,
     step: Annotated[str | None, Query(max_length=16, description="bucket size; 1m")] = None,
 ) -> dict[str, Any]:
+    """Counts by received time in buckets of `step` (aligned on the epoch) since `since`."""
     now = datetime.now(UTC)
     start = _instant(since, "since", now - timedelta(hours=1))
     assert start is not None
@@ -115,7 +121,11 @@ def _event(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-@router.get("/v1/monitor/events", summary="Recent events by type, device and time range.")
+@router.get(
+    "/v1/monitor/events",
+    summary="Recent events by type, device and time range.",
+    response_model=RecentEvents,
+)
 async def recent_events(
     request: Request,
     _: Reader,
@@ -129,6 +139,8 @@ async def recent_events(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     after: Annotated[str | None, Query(max_length=200, description="a prev_cursor")] = None,
 ) -> dict[str, Any]:
+    """Newest first by received time: `cursor` (a `next_cursor`) reads older events, `after` (a
+    `prev_cursor`) newer ones."""
     clauses: list[sql.Composable] = []
     params: list[Any] = []
     filters = (("type", type), ("device_id", device), ("source", source), ("platform", platform))

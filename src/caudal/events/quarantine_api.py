@@ -13,11 +13,13 @@ import structlog
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from caudal.events import runtime
+from caudal.events.api_models import QuarantinePage, ReplayReport
 from caudal.events.quarantine import STATUSES, QuarantineFilter, Status, list_entries, replay
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
 from caudal.platform.errors import not_found
 from caudal.platform.http.deps import container, require
+from caudal.platform.http.openapi import problems
 
 router = APIRouter(tags=["events"])
 _audit = structlog.get_logger("caudal.audit")
@@ -27,7 +29,11 @@ DISCARD = (
 )
 
 
-@router.get("/v1/quarantine", summary="Quarantined events (filters, keyset pagination).")
+@router.get(
+    "/v1/quarantine",
+    summary="Quarantined events (filters, keyset pagination).",
+    response_model=QuarantinePage,
+)
 async def quarantine(
     request: Request,
     _: Annotated[Principal, Depends(require(scopes.EVENTS_READ))],
@@ -42,6 +48,8 @@ async def quarantine(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
+    """Newest first, with the reason, the stable code and the payload as received; pass
+    `next_cursor` as `cursor` for the next page."""
     where = QuarantineFilter(
         type=type,
         source=source,
@@ -57,12 +65,15 @@ async def quarantine(
 @router.post(
     "/v1/quarantine/replay",
     summary="Re-validate held entries (optionally of one type); publish those that now pass.",
+    response_model=ReplayReport,
 )
 async def replay_quarantine(
     request: Request,
     _: Annotated[Principal, Depends(require(scopes.EVENTS_WRITE))],
     type: Annotated[str | None, Query(max_length=128)] = None,
 ) -> dict[str, Any]:
+    """After a schema fix: entries that now pass are published once (idempotent) and marked
+    replayed; the others stay held, listed with why."""
     c = container(request)
     events = runtime.get(c)
     report = await replay(c.database, events.bus, events.catalog, events.limits, type_=type)
@@ -73,12 +84,15 @@ async def replay_quarantine(
     "/v1/quarantine/{entry_id}",
     status_code=204,
     summary="Discard a held entry (never replayed); the discard is recorded in the audit log.",
+    responses=problems(404),
 )
 async def discard_quarantined(
     request: Request,
     entry_id: uuid.UUID,
     principal: Annotated[Principal, Depends(require(scopes.EVENTS_WRITE))],
 ) -> Response:
+    """For an entry that can never pass (a test payload, a retired producer); a replayed or
+    unknown entry is a 404."""
     async with container(request).database.connection() as conn:
         row = await (await conn.execute(DISCARD, (entry_id,))).fetchone()
     if row is None:

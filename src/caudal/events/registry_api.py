@@ -8,11 +8,13 @@ import orjson
 from fastapi import APIRouter, Depends, Request, Response
 
 from caudal.events import runtime
+from caudal.events.api_models import SchemaEntry, SchemaList, SchemaVersions
 from caudal.events.registry import version_key
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
-from caudal.platform.errors import CaudalError, not_found
-from caudal.platform.http.deps import container, require
+from caudal.platform.errors import not_found
+from caudal.platform.http.deps import container, json_body, require
+from caudal.platform.http.openapi import problems
 
 router = APIRouter(tags=["schemas"])
 
@@ -30,21 +32,33 @@ _EXAMPLE = {
 }
 
 
-@router.get("/v1/schemas", summary="Every registered schema, by type then version.")
+@router.get(
+    "/v1/schemas",
+    summary="Every registered schema, by type then version.",
+    response_model=SchemaList,
+)
 async def list_schemas(
     request: Request,
     _: Annotated[Principal, Depends(require(scopes.EVENTS_READ))],
 ) -> dict[str, Any]:
+    """Shipped with the package, read from the schema directory, or registered by the API
+    (`origin`)."""
     registry = await runtime.get(container(request)).catalog.current()
     return {"items": [entry.as_dict() for entry in registry]}
 
 
-@router.get("/v1/schemas/{event_type}", summary="Every version of one event type, oldest first.")
+@router.get(
+    "/v1/schemas/{event_type}",
+    summary="Every version of one event type, oldest first.",
+    response_model=SchemaVersions,
+    responses=problems(404),
+)
 async def show_schema(
     event_type: str,
     request: Request,
     _: Annotated[Principal, Depends(require(scopes.EVENTS_READ))],
 ) -> dict[str, Any]:
+    """`latest` is the highest version registered."""
     registry = await runtime.get(container(request)).catalog.current()
     versions = registry.versions(event_type)
     if not versions:
@@ -62,9 +76,12 @@ async def show_schema(
     status_code=201,
     summary="Register a schema version; a version that breaks the previous one is refused.",
     responses={
-        200: {"description": "The identical schema was already registered."},
-        409: {"description": "Version exists with another schema, or incompatible change."},
-        422: {"description": "Not a valid definition or JSON Schema."},
+        200: {"model": SchemaEntry, "description": "The identical schema was already registered."},
+        201: {"model": SchemaEntry, "description": "Registered."},
+        **problems(
+            conflict="Version exists with another schema, or incompatible change.",
+            invalid="Not a valid definition or JSON Schema.",
+        ),
     },
     openapi_extra={
         "requestBody": {
@@ -77,16 +94,9 @@ async def register_schema(
     request: Request,
     principal: Annotated[Principal, Depends(require(scopes.SCHEMAS_WRITE))],
 ) -> Response:
-    try:
-        raw = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        raise CaudalError(
-            code="CAU-REQ-MALFORMED-JSON",
-            detail="the request body is not valid JSON",
-            status=400,
-            title="Malformed JSON",
-            field="body",
-        ) from None
+    """A new version must stay compatible with the previous one (events valid before stay
+    valid); registering the identical schema again is a 200."""
+    raw = await json_body(request)
     catalog = runtime.get(container(request)).catalog
     entry, created = await catalog.register(raw, principal.subject)
     return Response(

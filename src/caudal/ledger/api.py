@@ -15,13 +15,23 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from caudal.ledger import context, validation
+from caudal.ledger.api_models import (
+    BalanceOut,
+    BatchAnswer,
+    Consolidated,
+    EventCode,
+    EventCodes,
+    ImpactState,
+    Statement,
+)
 from caudal.ledger.intake import CONFLICT, INVALID, ItemResult, load_states
 from caudal.ledger.queries import q
 from caudal.ledger.reads import CONSOLIDATED_COLUMNS, STATEMENT_COLUMNS, BadCursor
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
 from caudal.platform.errors import CaudalError, conflict, not_found, validation_error
-from caudal.platform.http.deps import container, require
+from caudal.platform.http.deps import container, json_body, require
+from caudal.platform.http.openapi import problems
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 
@@ -92,20 +102,6 @@ def page_limit(request: Request, limit: int | None) -> int:
     return limit
 
 
-async def read_json(request: Request) -> Any:
-    body = await request.body()
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise CaudalError(
-            code="CAU-REQ-MALFORMED-JSON",
-            detail="the request body is not valid JSON",
-            status=400,
-            title="Malformed JSON",
-            field="body",
-        ) from exc
-
-
 def single_answer(result: ItemResult) -> JSONResponse:
     if result.status == INVALID:
         first = result.errors[0]
@@ -125,11 +121,24 @@ def single_answer(result: ItemResult) -> JSONResponse:
     return JSONResponse(result.state.as_dict(), status_code=202)
 
 
-@router.post("/impacts", status_code=202, openapi_extra=_IMPACTS_BODY)
+@router.post(
+    "/impacts",
+    status_code=202,
+    summary="Accept one impact or a batch; postings follow asynchronously.",
+    openapi_extra=_IMPACTS_BODY,
+    responses={
+        202: {
+            "model": ImpactState | BatchAnswer,
+            "description": "One impact: its state. A batch: counts and one result per impact.",
+        },
+        **problems(409),
+    },
+)
 async def post_impacts(request: Request, principal: Writer) -> JSONResponse:
     """Accept one impact (an object) or a batch (an array of up to `max_batch`): every rule is
-    checked up front; accepted impacts are posted asynchronously."""
-    body = await read_json(request)
+    checked up front; accepted impacts are posted asynchronously. A single impact that breaks a
+    rule is a 422 naming the field; a tracekey reused with other content is a 409."""
+    body = await json_body(request)
     ledger = context.get(container(request))
     if isinstance(body, dict):
         results = await ledger.intake.accept([body], ledger.rules(), principal.subject)
@@ -154,9 +163,16 @@ async def post_impacts(request: Request, principal: Writer) -> JSONResponse:
     )
 
 
-@router.get("/impacts/{tracekey}")
+@router.get(
+    "/impacts/{tracekey}",
+    summary="The state of one impact.",
+    response_model=ImpactState,
+    response_model_exclude_unset=True,  # the fields of its status only
+    responses=problems(404),
+)
 async def get_impact(tracekey: str, request: Request, _: Reader) -> dict[str, Any]:
-    """pending | posted (transaction id) | rejected (code, reason)."""
+    """pending (accepted, not yet posted) | posted (with its transaction id) | rejected (with
+    its code and reason)."""
     try:
         key = str(uuid.UUID(tracekey))
     except ValueError as exc:
@@ -171,7 +187,12 @@ async def get_impact(tracekey: str, request: Request, _: Reader) -> dict[str, An
     return state.as_dict()
 
 
-@router.get("/accounts/{branch}/{account}/balance")
+@router.get(
+    "/accounts/{branch}/{account}/balance",
+    summary="An account's balance at the end of a day.",
+    response_model=BalanceOut,
+    responses=problems(404),
+)
 async def get_balance(
     branch: str,
     account: str,
@@ -187,7 +208,12 @@ async def get_balance(
     return balance.as_dict()
 
 
-@router.get("/accounts/{branch}/{account}/statement", response_model=None)
+@router.get(
+    "/accounts/{branch}/{account}/statement",
+    summary="An account's statement: entries with their running balance (JSON or CSV).",
+    response_model=None,
+    responses={200: {"model": Statement, "content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
 async def get_statement(
     branch: str,
     account: str,
@@ -238,7 +264,14 @@ def wants_csv(request: Request, fmt: str | None) -> bool:
     return "text/csv" in request.headers.get("accept", "")
 
 
-@router.get("/consolidated", response_model=None)
+@router.get(
+    "/consolidated",
+    summary="Every account's day totals and balance at a date (JSON or CSV).",
+    response_model=None,
+    responses={
+        200: {"model": Consolidated, "content": {"text/csv": {"schema": {"type": "string"}}}}
+    },
+)
 async def get_consolidated(
     request: Request,
     _: Reader,
@@ -309,25 +342,36 @@ def event_dict(row: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-@router.get("/event-codes")
+@router.get("/event-codes", summary="Every event code.", response_model=EventCodes)
 async def list_event_codes(request: Request, _: Reader) -> dict[str, Any]:
+    """The event codes impacts refer to, with whether they are active and allow debits and
+    credits."""
     async with container(request).database.connection() as conn:
         rows = await (await conn.execute(q("event_codes"))).fetchall()
     return {"items": [event_dict(tuple(r)) for r in rows]}
 
 
-@router.post("/event-codes", status_code=201)
+@router.post(
+    "/event-codes", status_code=201, summary="Create an event code.", response_model=EventCode
+)
 async def create_event_code(body: EventCodeIn, request: Request, _: Writer) -> dict[str, Any]:
+    """The code is assigned by the ledger; returns the new event code."""
     async with container(request).database.connection() as conn:
         row = await (await conn.execute(q("event_code_insert"), body.model_dump())).fetchone()
     assert row is not None
     return event_dict(tuple(row))
 
 
-@router.patch("/event-codes/{code}")
+@router.patch(
+    "/event-codes/{code}",
+    summary="Change an event code.",
+    response_model=EventCode,
+    responses=problems(404),
+)
 async def update_event_code(
     code: int, body: EventCodePatch, request: Request, _: Writer
 ) -> dict[str, Any]:
+    """Only the fields sent change; returns the event code as it now is."""
     params = {"code": code, **body.model_dump()}
     try:
         async with container(request).database.connection() as conn:

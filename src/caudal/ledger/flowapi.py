@@ -19,12 +19,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from psycopg.rows import dict_row
 
 from caudal.ledger import context, validation
+from caudal.ledger.api_models import FlowAccumulated, FlowAdded, FlowBalance, FlowTransaction
 from caudal.ledger.intake import CONFLICT, INVALID
 from caudal.ledger.queries import q
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
 from caudal.platform.errors import CaudalError, FieldError, conflict
 from caudal.platform.http.deps import container, require
+from caudal.platform.http.openapi import problems
 
 router = APIRouter(prefix="/api", tags=["ledger (FlowApi)"])
 
@@ -144,9 +146,55 @@ async def fetch(request: Request, query: str, params: dict[str, Any]) -> list[di
     return rows
 
 
-@router.put("/Transaction/AddTransactionAsync", status_code=202)
+_QUERY_DOC = {
+    "parameters": [
+        {"name": name, "in": "query", "required": required, "schema": schema}
+        for name, required, schema in (
+            ("DateRefStart", True, {"type": "string", "format": "date"}),
+            ("DateRefEnd", True, {"type": "string", "format": "date"}),
+            ("Branch", False, {"type": "string"}),
+            ("Account", False, {"type": "string"}),
+            ("TraceKey", False, {"type": "string", "format": "uuid"}),
+        )
+    ]
+}
+_ADD_DOC = {
+    "parameters": [
+        {"name": name, "in": "query", "required": required, "schema": schema}
+        for name, required, schema in (
+            ("Branch", True, {"type": "string", "example": "0001"}),
+            ("Account", True, {"type": "string", "example": "000012345"}),
+            ("Amount", True, {"type": "string", "example": "10.50"}),
+            ("DebitCredit", True, {"type": "string", "enum": ["D", "C"]}),
+            ("EventCode", True, {"type": "integer", "example": 1}),
+            ("Description", False, {"type": "string"}),
+            ("TraceKey", True, {"type": "string", "format": "uuid"}),
+            ("DateRef", False, {"type": "string", "format": "date"}),
+            ("Details", False, {"type": "string", "description": "a JSON document"}),
+        )
+    ]
+}
+
+
+def _rows(model: type[Any]) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {"model": list[model]},  # type: ignore[valid-type]
+        204: {"description": "No row matches."},
+        **problems(400),
+    }
+
+
+@router.put(
+    "/Transaction/AddTransactionAsync",
+    status_code=202,
+    summary="Add one transaction (FlowApi), from the query string.",
+    openapi_extra=_ADD_DOC,
+    responses={202: {"model": FlowAdded}, **problems(400, 409)},
+)
 async def add_transaction(request: Request, principal: Writer) -> Response:
-    """Inclusão das transações no fluxo: one impact from the query string."""
+    """Inclusão das transações no fluxo: one impact from the query string (parameter names in
+    any case, as ASP.NET binds them). 202 with the id the transaction gets once posted; a bad
+    parameter is a 400 naming it, a tracekey reused with other content a 409."""
     p = params_of(request)
     raw: dict[str, Any] = {
         "branch": p.get("branch"),
@@ -177,16 +225,28 @@ async def add_transaction(request: Request, principal: Writer) -> Response:
     return Response(orjson.dumps(body), status_code=202, media_type="application/json")
 
 
-@router.get("/Transaction/GetTransactionAsync")
+@router.get(
+    "/Transaction/GetTransactionAsync",
+    summary="Transactions of a date range (FlowApi).",
+    openapi_extra=_QUERY_DOC,
+    responses=_rows(FlowTransaction),
+)
 async def get_transactions(request: Request, _: Reader) -> Response:
-    """Transactions of a date range (optionally one account and/or one tracekey)."""
+    """Transactions of a date range (optionally one account and/or one tracekey); 204 when
+    none."""
     rows = await fetch(request, "flowapi_transactions", read_filter(request))
     return json_response(rows)
 
 
-@router.get("/Transaction/GetTransactionAcumulatedAsync")
+@router.get(
+    "/Transaction/GetTransactionAcumulatedAsync",
+    summary="An account's statement with balances before and after each entry (FlowApi).",
+    openapi_extra=_QUERY_DOC,
+    responses=_rows(FlowAccumulated),
+)
 async def get_transactions_accumulated(request: Request, _: Reader) -> Response:
-    """The statement: balance before, debit (negative), credit and balance after each entry."""
+    """The statement: balance before, debit (negative), credit and balance after each entry;
+    204 without an account (FlowApi filters on a null branch) or without entries."""
     params = read_filter(request)
     if params["branch"] is None:  # FlowApi filters on branch = NULL: nothing
         return Response(status_code=204)
@@ -194,8 +254,14 @@ async def get_transactions_accumulated(request: Request, _: Reader) -> Response:
     return json_response(rows)
 
 
-@router.get("/Balance/GetBalanceAsync")
+@router.get(
+    "/Balance/GetBalanceAsync",
+    summary="Daily balance rows of a date range (FlowApi).",
+    openapi_extra=_QUERY_DOC,
+    responses=_rows(FlowBalance),
+)
 async def get_balances(request: Request, _: Reader) -> Response:
-    """Daily balance rows of a date range (optionally one account and/or one tracekey)."""
+    """Daily balance rows of a date range (optionally one account and/or one tracekey); 204
+    when none."""
     rows = await fetch(request, "flowapi_balances", read_filter(request))
     return json_response(rows)

@@ -9,11 +9,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from caudal.pipelines import context, runs
+from caudal.pipelines.api_models import Run, Runs
 from caudal.pipelines.model import USER_CARTS, RunRequest, parse_run_date
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
 from caudal.platform.errors import not_found
 from caudal.platform.http.deps import container, require
+from caudal.platform.http.openapi import problems
 
 router = APIRouter(prefix="/v1/pipelines", tags=["pipelines"])
 
@@ -29,7 +31,7 @@ class TriggerBody(BaseModel):
     )
 
 
-@router.get("/runs")
+@router.get("/runs", summary="The run history, newest first.", response_model=Runs)
 async def list_runs(
     request: Request,
     _: Annotated[Principal, Depends(require(scopes.PIPELINES_READ))],
@@ -37,17 +39,19 @@ async def list_runs(
     pipeline: str | None = None,
     status: Literal["running", "succeeded", "failed", "abandoned"] | None = None,
 ) -> dict[str, Any]:
+    """Scheduled, API and CLI runs with their status, rows, duration, outputs and error."""
     async with container(request).database.connection() as conn:
         found = await runs.recent(conn, limit=limit, pipeline=pipeline, status=status)
     return {"runs": [r.as_json() for r in found]}
 
 
-@router.get("/runs/{run_id}")
+@router.get("/runs/{run_id}", summary="One run.", response_model=Run, responses=problems(404))
 async def get_run(
     request: Request,
     run_id: str,
     _: Annotated[Principal, Depends(require(scopes.PIPELINES_READ))],
 ) -> dict[str, Any]:
+    """Poll it after a trigger: `status` leaves `running` when the run ends."""
     if not _is_uuid(run_id):
         raise not_found("run", "CAU-PIPELINES-RUN-NOT-FOUND")
     async with container(request).database.connection() as conn:
@@ -57,7 +61,12 @@ async def get_run(
     return record.as_json()
 
 
-@router.post("/user-carts/runs", status_code=202)
+@router.post(
+    "/user-carts/runs",
+    status_code=202,
+    summary="Run the user-carts pipeline now.",
+    responses={202: {"model": Run}, **problems(conflict="Another run holds this date.")},
+)
 async def trigger(
     request: Request,
     principal: Annotated[Principal, Depends(require(scopes.PIPELINES_RUN))],

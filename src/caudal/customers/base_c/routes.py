@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from caudal.customers import cpf as cpf_rules
+from caudal.customers.api_models import Consulta, EventoPage
 from caudal.customers.base_c import store
 from caudal.customers.base_c.projection import KINDS, present_block
 from caudal.customers.http_support import customers
@@ -16,6 +17,7 @@ from caudal.platform import scopes
 from caudal.platform.auth import Principal
 from caudal.platform.errors import not_found, validation_error
 from caudal.platform.http.deps import require
+from caudal.platform.http.openapi import problems
 
 router = APIRouter(tags=["customers: Base C"])
 Activity = Annotated[Principal, Depends(require(scopes.CUSTOMERS_ACTIVITY))]
@@ -32,9 +34,11 @@ def _digits(cpf: str) -> str:
     "/clientes/{cpf}/consultar",
     summary="Latest bureau query, financial movement and card purchase of a CPF (seed 002).",
     response_class=Response,
-    responses={200: {"content": {"application/json": {}}}},
+    responses={200: {"model": Consulta}, **problems(404)},
 )
 async def consultar(request: Request, principal: Activity, cpf: str) -> Response:
+    """Projected from the activity events of the CPF (Base C); a CPF without activity is a
+    404."""
     ctx = customers(request)
     index = ctx.vault.cpf_index(_digits(cpf))
     async with read_only(ctx.database) as conn:
@@ -45,7 +49,12 @@ async def consultar(request: Request, principal: Activity, cpf: str) -> Response
     return Response(body, media_type="application/json")
 
 
-@router.get("/clientes/{cpf}/eventos", summary="The CPF's activity timeline, newest first.")
+@router.get(
+    "/clientes/{cpf}/eventos",
+    summary="The CPF's activity timeline, newest first.",
+    response_model=EventoPage,
+    responses=problems(404),
+)
 async def eventos(
     request: Request,
     principal: Activity,
@@ -53,6 +62,8 @@ async def eventos(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
+    """Every bureau query, financial movement and card purchase, paginated as `/clientes`; a
+    page past the last is a 404."""
     ctx = customers(request)
     index = ctx.vault.cpf_index(_digits(cpf))
     async with read_only(ctx.database) as conn:

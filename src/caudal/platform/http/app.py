@@ -11,7 +11,7 @@ from caudal import __version__
 from caudal.platform import capability
 from caudal.platform.bootstrap import Container
 from caudal.platform.capability import Capability
-from caudal.platform.http import docs, problems
+from caudal.platform.http import docs, openapi, problems
 from caudal.platform.http.middleware import RequestContextMiddleware
 from caudal.platform.http.routes import router as platform_router
 from caudal.platform.runtime import ServiceGroup
@@ -57,6 +57,7 @@ def create_app(
     app.state.container = container
     problems.install(app)
     docs.install(app)
+    openapi.install(app)
     app.include_router(platform_router)
     for router in capability.routers(capabilities):
         app.include_router(router)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from caudal.platform.auth import Principal, forbidden, unauthorized
 from caudal.platform.bootstrap import Container
+from caudal.platform.errors import CaudalError
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from `caudal token`.")
 
@@ -21,6 +23,21 @@ def container(request: Request) -> Container:
 
 
 ContainerDep = Annotated[Container, Depends(container)]
+
+
+async def json_body(request: Request) -> Any:
+    """The body as JSON, for routes that validate it themselves (to answer their own codes);
+    not JSON is a 400."""
+    try:
+        return orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise CaudalError(
+            code="CAU-REQ-MALFORMED-JSON",
+            detail="the request body is not valid JSON",
+            status=400,
+            title="Malformed JSON",
+            field="body",
+        ) from None
 
 
 async def authenticated(

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from caudal.platform.auth import Principal
 from caudal.platform.errors import unavailable
 from caudal.platform.http.deps import authenticated, container
+from caudal.platform.http.openapi import problems
 
 router = APIRouter()
 
@@ -26,6 +27,7 @@ class WhoAmI(BaseModel):
 
 @router.get("/healthz", tags=["platform"], summary="Liveness: the process answers.")
 async def healthz() -> Health:
+    """Touches nothing else: for a process supervisor's liveness probe."""
     return Health(status="ok")
 
 
@@ -34,9 +36,10 @@ async def healthz() -> Health:
     tags=["platform"],
     summary="Readiness: the database (and the bus server, if any) answer, every migration is "
     "applied (else 503).",
-    responses={503: {"description": "Not ready; the detail says why."}},
+    responses=problems(unavailable="Not ready; the detail says why."),
 )
 async def readyz(request: Request) -> Health:
+    """For a load balancer's readiness probe: route traffic here only while it answers 200."""
     c = container(request)
     ready, reason = await c.database.readiness()
     bus_readiness = getattr(c.bus, "readiness", None)  # a bus with its own server (NATS)
@@ -47,11 +50,19 @@ async def readyz(request: Request) -> Health:
     return Health(status="ready")
 
 
-@router.get("/metrics", tags=["platform"], summary="Prometheus metrics.")
+@router.get(
+    "/metrics",
+    tags=["platform"],
+    summary="Prometheus metrics.",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+)
 async def metrics() -> Response:
+    """This process's counters and histograms in the Prometheus text exposition format."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/v1/whoami", tags=["platform"], summary="The token's subject and scopes.")
 async def whoami(principal: Annotated[Principal, Depends(authenticated)]) -> WhoAmI:
+    """To check a token: its subject and the scopes it holds."""
     return WhoAmI(subject=principal.subject, scopes=sorted(principal.scopes))
