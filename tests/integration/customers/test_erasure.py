@@ -32,7 +32,6 @@ from caudal.events.lake_files import LakeFiles, default_url
 from caudal.events.model import CanonicalEvent
 from caudal.platform.bootstrap import Container
 from caudal.platform.settings import Settings
-from tests.conftest import TEST_SECRET
 from tests.integration.customers.conftest import CPF_1, CPF_2, cliente
 from tests.support.postgres import PostgresCluster
 
@@ -96,14 +95,19 @@ def opens_with_any(
     return opened
 
 
+async def two_customers(client: httpx.AsyncClient, pii: dict[str, str]) -> tuple[str, str]:
+    """(the customer to erase, CPF_1; its epoch-mate José Lima, CPF_2)."""
+    ids = []
+    for body in (cliente(cpf=CPF_1), cliente(cpf=CPF_2, nome="José Lima")):
+        ids.append((await client.post("/clientes", json=body, headers=pii)).json()["id"])
+    return ids[0], ids[1]
+
+
 async def test_an_erased_customer_cannot_be_decrypted_from_the_files_with_the_remaining_keys(
     client: httpx.AsyncClient, auth: Auth, container: Container
 ) -> None:
     pii = auth("customers:pii")
-    erased = (await client.post("/clientes", json=cliente(cpf=CPF_1), headers=pii)).json()["id"]
-    mate = (
-        await client.post("/clientes", json=cliente(cpf=CPF_2, nome="José Lima"), headers=pii)
-    ).json()["id"]
+    erased, mate = await two_customers(client, pii)
     epoch, wrapped, profile = sealed_row(container.owner_url, erased)  # the "old backup"
     assert sealed_row(container.owner_url, mate)[0] == epoch  # epoch-mates
     before = remaining_keys(container.settings)
@@ -157,8 +161,7 @@ async def test_erasure_removes_the_customers_events_from_realtime_quarantine_bus
     client: httpx.AsyncClient, auth: Auth, container: Container
 ) -> None:
     pii = auth("customers:pii")
-    erased = (await client.post("/clientes", json=cliente(cpf=CPF_1), headers=pii)).json()["id"]
-    await client.post("/clientes", json=cliente(cpf=CPF_2, nome="José Lima"), headers=pii)
+    erased, _ = await two_customers(client, pii)
     customers = customers_of(container)
     gone, kept = customers.vault.cpf_index(CPF_1).hex(), customers.vault.cpf_index(CPF_2).hex()
     mixed = [token_event("card-purchase", t, n) for n in range(2) for t in (gone, kept)]
@@ -209,13 +212,6 @@ async def test_erasure_removes_the_customers_events_from_realtime_quarantine_bus
     assert [p.rpartition("/")[2] for ps in lake.parts().values() for p in ps] == ["part-1.parquet"]
 
 
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings, database_url: str) -> None:
-    monkeypatch.setenv("CAUDAL_HOME", str(settings.home))
-    monkeypatch.setenv("CAUDAL_DATABASE_URL", database_url)
-    monkeypatch.setenv("CAUDAL_AUTH__SECRET", TEST_SECRET)
-
-
 def pg_tool(name: str) -> str:
     import pgserver
 
@@ -232,10 +228,7 @@ async def test_reapply_erasures_after_restoring_a_pre_erasure_dump(
     tmp_path: Path,
 ) -> None:
     pii = auth("customers:pii")
-    erased = (await client.post("/clientes", json=cliente(cpf=CPF_1), headers=pii)).json()["id"]
-    mate = (
-        await client.post("/clientes", json=cliente(cpf=CPF_2, nome="José Lima"), headers=pii)
-    ).json()["id"]
+    erased, mate = await two_customers(client, pii)
     token = customers_of(container).vault.cpf_index(CPF_1).hex()
     with psycopg.connect(container.owner_url) as conn:
         conn.execute(

@@ -23,17 +23,9 @@ from caudal.customers.crypto.envelope import DecryptionFailed
 from caudal.platform.bootstrap import Container
 from caudal.platform.kms_file import FileKeyManager
 from caudal.platform.settings import Settings
-from tests.conftest import TEST_SECRET
 from tests.integration.customers.conftest import CPF_1, CPF_2, cliente
 
 Auth = Callable[..., dict[str, str]]
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings, database_url: str) -> None:
-    monkeypatch.setenv("CAUDAL_HOME", str(settings.home))
-    monkeypatch.setenv("CAUDAL_DATABASE_URL", database_url)
-    monkeypatch.setenv("CAUDAL_AUTH__SECRET", TEST_SECRET)
 
 
 def test_the_key_file_is_created_once_private_and_stable(settings: Settings) -> None:
