@@ -9,7 +9,7 @@ from __future__ import annotations
 
 DELETES = {
     "bus": "DELETE FROM bus.messages m WHERE EXISTS "
-    "(SELECT 1 FROM unnest(%s::text[]) t WHERE position(t IN m.payload::text) > 0)",
+    "(SELECT 1 FROM unnest(%(tokens)s::text[]) t WHERE position(t IN m.payload::text) > 0)",
     "dead_letters": "DELETE FROM bus.dead_letters d WHERE EXISTS "
-    "(SELECT 1 FROM unnest(%s::text[]) t WHERE position(t IN d.payload::text) > 0)",
+    "(SELECT 1 FROM unnest(%(tokens)s::text[]) t WHERE position(t IN d.payload::text) > 0)",
 }

@@ -35,7 +35,7 @@ class DerivedCopies:
         if self.bus_backend == "postgres":
             deletes |= bus_erasure.DELETES
         for name, sql in deletes.items():
-            cur = await conn.execute(sql, (list(tokens),))
+            cur = await conn.execute(sql, {"tokens": list(tokens)})
             counts[name] = cur.rowcount
         return counts
 

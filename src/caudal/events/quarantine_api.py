@@ -1,4 +1,6 @@
-"""`GET /v1/quarantine` (events:read): invalid events with their reason, newest first;
+"""`GET /v1/quarantine` (events:read): invalid events with their reason, newest first (metadata
+only: payloads are sealed at rest); `GET /v1/quarantine/{id}/payload` (events:read) reveals one
+payload while its day key exists;
 `POST /v1/quarantine/replay` (events:write), the HTTP twin of `caudal quarantine replay`; and
 `DELETE /v1/quarantine/{id}` (events:write): discard a held entry that can never pass (a test
 payload, a retired producer), recorded in the log with who discarded what and why it was held."""
@@ -13,7 +15,14 @@ import structlog
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from caudal.events import runtime
-from caudal.events.quarantine import STATUSES, QuarantineFilter, Status, list_entries, replay
+from caudal.events.quarantine import (
+    STATUSES,
+    QuarantineFilter,
+    Status,
+    list_entries,
+    replay,
+    reveal,
+)
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
 from caudal.platform.errors import not_found
@@ -65,8 +74,27 @@ async def replay_quarantine(
 ) -> dict[str, Any]:
     c = container(request)
     events = runtime.get(c)
-    report = await replay(c.database, events.bus, events.catalog, events.limits, type_=type)
+    report = await replay(
+        c.database, events.bus, events.catalog, events.limits, events.sealer, type_=type
+    )
     return {"replayed": report.replayed, "still_invalid": report.still_invalid}
+
+
+@router.get(
+    "/v1/quarantine/{entry_id}/payload",
+    summary="Reveal one entry's payload (sealed at rest) while its day key exists (TTL).",
+)
+async def quarantined_payload(
+    request: Request,
+    entry_id: uuid.UUID,
+    principal: Annotated[Principal, Depends(require(scopes.EVENTS_READ))],
+) -> dict[str, Any]:
+    c = container(request)
+    payload = await reveal(c.database, runtime.get(c).sealer, str(entry_id))
+    if payload is None:
+        raise not_found(f"quarantine entry {entry_id}", "CAU-EVT-QUARANTINE-NOT-FOUND")
+    _audit.info("quarantine_revealed", subject=principal.subject, entry=str(entry_id))
+    return {"id": str(entry_id), "payload": payload}
 
 
 @router.delete(

@@ -169,6 +169,13 @@ class CustomersSettings(BaseModel):
 class EventsSettings(BaseModel):
     """Ingestion and schema registry (`CAUDAL_EVENTS__*`); see docs/configuration.md."""
 
+    quarantine_ttl_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Quarantined payloads open for this many days; then their day key is "
+        "destroyed in the KMS (crypto-shredding) and only the metadata remains.",
+    )
     max_items: int = Field(
         default=1000, ge=1, le=100_000, description="Events per ingestion request; more: 413."
     )

@@ -28,6 +28,7 @@ from caudal.customers.context import build_vault, customers_of
 from caudal.customers.crypto import envelope, keyfile
 from caudal.customers.crypto.vault import SealedKey
 from caudal.customers.events import ERASED, customer_event
+from caudal.events import runtime
 from caudal.events.lake_files import LakeFiles, default_url
 from caudal.events.model import CanonicalEvent
 from caudal.platform.bootstrap import Container
@@ -174,15 +175,18 @@ async def test_erasure_removes_the_customers_events_from_realtime_quarantine_bus
     lake = LakeFiles(container.settings.lake.url or default_url(container.settings.home))
     lake.write_events("backend/card-purchase/dt=2026-01-10", "part-1.parquet", mixed)
     lake.write_events("backend/bureau-query/dt=2026-01-10", "part-2.parquet", only_gone)
+    sealer = runtime.get(container).sealer
     with psycopg.connect(container.owner_url) as conn:
-        for token in (gone, kept):
+        for token in (gone, kept):  # sealed, as the intake stores an invalid event
+            entry = str(uuid.uuid4())
+            sealed = sealer.seal(entry, json.dumps({"data": {"cpf": token}}).encode())
             conn.execute(
                 "INSERT INTO events.quarantine (id, received_at, source, type, version, reason,"
-                " code, message, payload) VALUES (%s, now(), 'backend', 'card-purchase', '1.0',"
-                " 'schema', 'CAU-EVENTS-SCHEMA', 'invalid', %s)",
-                (uuid.uuid4(), json.dumps({"data": {"cpf": token, "valor": "x"}})),
+                " code, message, sealed, wrapped_key, key_epoch, tokens) VALUES (%s, now(),"
+                " 'backend', 'card-purchase', '1.0', 'schema', 'CAU-EVT-SCHEMA', 'invalid', %s,"
+                " %s, %s, %s)",
+                (entry, sealed.sealed, sealed.wrapped_key, sealed.key_epoch, sealed.tokens),
             )
-
     assert (await client.delete(f"/clientes/{erased}", headers=pii)).status_code == 204
     erased_event = customer_event(ERASED, erased, bytes.fromhex(gone), None)
     # the router delivers customers.erased to the customers.activity sink
@@ -199,7 +203,7 @@ async def test_erasure_removes_the_customers_events_from_realtime_quarantine_bus
                 )
                 for table, col in (
                     ("events.recent", "data"),
-                    ("events.quarantine", "payload"),
+                    ("events.quarantine", "tokens"),
                     ("bus.messages", "payload"),
                 )
             }
