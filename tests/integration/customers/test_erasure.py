@@ -135,6 +135,11 @@ async def test_an_erased_customer_cannot_be_decrypted_from_the_files_with_the_re
     assert fresh.open(mate, SealedKey(new_epoch, mate_wrapped), mate_profile)["nome"] == "José Lima"
     gone = await client.get(f"/clientes/{erased}", headers=pii)
     assert gone.status_code == 410 and gone.json()["code"] == "CAU-CUSTOMERS-ERASED"
+    # erasing again is a no-op that opens no epoch (no KMS key per repeated DELETE)
+    assert (await client.delete(f"/clientes/{erased}", headers=pii)).status_code == 204
+    missing = await client.delete(f"/clientes/{uuid.uuid4()}", headers=pii)
+    assert missing.status_code == 404
+    assert remaining_keys(container.settings) == keys
     with psycopg.connect(container.owner_url) as conn:
         states = dict(conn.execute("SELECT id, state FROM base_a.key_epochs").fetchall())
         log = conn.execute(

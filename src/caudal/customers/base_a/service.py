@@ -245,12 +245,18 @@ async def erase(customers: Customers, actor: Actor, customer_id: str) -> None:
 async def _erase(customers: Customers, actor: Actor, customer_id: str) -> list[str]:
     """One attempt; the epochs to destroy once committed."""
     vault = customers.vault
-    new_epoch = await key_epochs.open_pending(customers)
+    async with customers.database.connection() as conn:
+        sealed = await store.get(conn, customer_id)
+    if sealed is None:
+        raise customer_not_found()
+    # no new epoch (nor KMS key) for a customer already erased: repeated DELETEs cost nothing
+    live = sealed.erased_at is None
+    new_epoch = await key_epochs.open_pending(customers) if live else None
     async with customers.database.connection() as conn, conn.transaction():
-        members = await store.erase_begin(conn, customer_id)
+        members = await store.erase_begin(conn, customer_id) if new_epoch is not None else []
         old_epoch = members[0].epoch if members else None
         cpf_index: bytes | None = None
-        if members:
+        if members and new_epoch is not None:
             rekeyed = [
                 (
                     str(m.customer_id),
@@ -273,8 +279,6 @@ async def _erase(customers: Customers, actor: Actor, customer_id: str) -> list[s
                 rekeyed,
                 str(uuid.uuid4()),
             )
-        elif await store.get(conn, customer_id) is None:
-            raise customer_not_found()
         await audit.record(
             conn,
             actor,
