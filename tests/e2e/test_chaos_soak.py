@@ -301,8 +301,8 @@ def test_chaos_soak(bus_backend: BusBackend, fleet: Fleet) -> None:
     print(f"chaos soak: {replay}")
     began = time.monotonic()
     fleet.env.update(FAST_ENV, **bus_backend.env)
-    # One after the other: two processes creating a fresh home's customer key file at once race
-    # (customers/crypto/keyfile.py writes one fixed temporary name), reported separately.
+    # One after the other (the key file's creation race of concurrent first starts is fixed:
+    # unique temporary names and a no-overwrite link, tests/integration/customers).
     bases = [fleet.api(), fleet.api()]
     url = fleet.database_url()
     minted = caudal(

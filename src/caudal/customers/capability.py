@@ -21,11 +21,16 @@ class CustomersCapability(CapabilityBase):
     migrations = "caudal.customers"
 
     async def start(self, container: Container) -> None:
-        """The PII keys (the key file on first run) and the score cache."""
+        """The PII keys (the key file on first run) and the score cache; legacy master-wrapped
+        data keys move into key epochs, and epoch keys a crash left behind are destroyed."""
         from caudal.customers import context
+        from caudal.customers.base_a import key_epochs
 
         await super().start(container)
-        container.states.provide(context.build(container))
+        state = context.build(container)
+        container.states.provide(state)
+        await key_epochs.upgrade_legacy(state, container.settings)
+        await key_epochs.sweep(state)
 
     async def stop(self) -> None:
         from caudal.customers import context

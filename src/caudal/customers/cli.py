@@ -7,9 +7,10 @@ customer for the feature set are the bulk operations the application role is den
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -24,15 +25,14 @@ app = typer.Typer()  # what `customers.capability` adds to `caudal`
 app.add_typer(customers_app)
 app.add_typer(keys_app)
 
-SELECT_KEYS_TO_REWRAP = """
-SELECT customer_id, key_id, wrapped FROM base_a.data_keys
- WHERE key_id <> %s ORDER BY customer_id LIMIT %s FOR UPDATE SKIP LOCKED
+LIVE_EPOCHS = "SELECT id FROM base_a.key_epochs WHERE state = 'live' ORDER BY created_at, id"
+LOCK_EPOCH = "SELECT 1 FROM base_a.key_epochs WHERE id = %s AND state = 'live' FOR UPDATE"
+EPOCH_KEYS = "SELECT customer_id, wrapped FROM base_a.data_keys WHERE key_id = %s"
+REKEY = "SELECT base_a.epoch_rekey(%s, %s, NULL, %s, %s)"
+LOG_REKEY = """
+INSERT INTO audit.erasures (erasure_id, old_epoch, new_epoch, rekeyed_ids, rekeyed_wrapped)
+VALUES (gen_random_uuid(), %s, %s, %s, %s)
 """
-UPDATE_KEY = """
-UPDATE base_a.data_keys SET key_id = %s, wrapped = %s, rotated_at = now()
- WHERE customer_id = %s AND key_id = %s
-"""
-KEY_IDS_IN_USE = "SELECT DISTINCT key_id FROM base_a.data_keys"
 AUDIT = """
 INSERT INTO audit.log (subject, action, customer_id, trace_key, detail)
 VALUES (%s, %s, NULL, NULL, %s)
@@ -76,69 +76,99 @@ def _owner_connection(settings: Settings) -> Iterator[Any]:
 
 @keys_app.command("rotate")
 def rotate(
-    new_key: Annotated[
-        bool,
-        typer.Option(
-            "--new-key/--no-new-key",
-            help="Generate a new master key in the key file first (key-file mode only).",
-        ),
-    ] = True,
     retire: Annotated[
-        bool, typer.Option(help="Afterwards, drop from the key file master keys no longer used.")
+        bool,
+        typer.Option(help="Afterwards, drop legacy master keys from the key file (none in use)."),
     ] = False,
-    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Keys per transaction.")] = 500,
 ) -> None:
-    """Re-wrap every customer's data key under the active master key (PII is not re-encrypted)."""
+    """Give every key epoch a fresh epoch key: re-wrap its data keys, destroy the old key in the
+    KMS (PII is not re-encrypted). Legacy master-wrapped keys move into epochs first."""
+    import asyncio
+
     from psycopg.types.json import Jsonb
 
     from caudal.customers.crypto import keyfile
-    from caudal.customers.crypto.vault import SealedKey, Vault
+    from caudal.customers.crypto.epochs import new_epoch_id
+    from caudal.customers.crypto.vault import SealedKey
 
     settings = load_settings()
     try:
-        if new_key and not settings.customers.master_keys:
-            created = keyfile.add_master_key(settings)
-            err.print(f"new master key [bold]{created}[/] is now active")
-        elif new_key:
-            err.print(
-                "master keys come from settings: add the new key to CAUDAL_CUSTOMERS__MASTER_KEYS "
-                "and point CAUDAL_CUSTOMERS__ACTIVE_KEY_ID at it; re-wrapping under the active one"
-            )
-        vault = Vault(keyfile.load(settings))
+        vault = _vault(settings)
     except (ValueError, OSError) as exc:
         fail(f"cannot load the customer keys: {exc}", "check CAUDAL_CUSTOMERS__* or the key file")
         raise typer.Exit(2) from exc
-    active = vault.keys.ring.active
-    total = 0
+    total = epochs = 0
     try:
-        with _owner_connection(settings) as conn, err.status("Re-wrapping data keys…") as status:
-            while True:
+        asyncio.run(_upgrade(settings))
+        with _owner_connection(settings) as conn, err.status("Re-keying epochs…") as status:
+            for (old,) in conn.execute(LIVE_EPOCHS).fetchall():
+                new = new_epoch_id()
                 with conn.transaction():
-                    rows = conn.execute(SELECT_KEYS_TO_REWRAP, (active, batch)).fetchall()
-                    for customer_id, key_id, wrapped in rows:
-                        fresh = vault.rewrap(str(customer_id), SealedKey(key_id, bytes(wrapped)))
-                        conn.execute(UPDATE_KEY, (fresh.key_id, fresh.wrapped, customer_id, key_id))
+                    conn.execute("SELECT base_a.epoch_pending(%s)", (new,))
+                vault.epochs.create(new)
+                with conn.transaction():
+                    if conn.execute(LOCK_EPOCH, (old,)).fetchone() is None:
+                        continue  # an erasure re-keyed it meanwhile
+                    rows = conn.execute(EPOCH_KEYS, (old,)).fetchall()
+                    ids = [cid for cid, _ in rows]
+                    wrapped = [
+                        vault.rewrap(str(cid), SealedKey(old, bytes(w)), new).wrapped
+                        for cid, w in rows
+                    ]
+                    conn.execute(REKEY, (old, new, ids, wrapped))
+                    conn.execute(LOG_REKEY, (old, new, ids, wrapped))
+                vault.epochs.destroy(old)
                 total += len(rows)
-                status.update(f"Re-wrapping data keys… {total}")
-                if len(rows) < batch:
-                    break
-            in_use = {str(r[0]) for r in conn.execute(KEY_IDS_IN_USE).fetchall()}
+                epochs += 1
+                status.update(f"Re-keying epochs… {epochs} ({total} data keys)")
             with conn.transaction():
                 conn.execute(
                     AUDIT,
-                    (_subject(), "keys.rotate", Jsonb({"active": active, "rewrapped": total})),
+                    (_subject(), "keys.rotate", Jsonb({"epochs": epochs, "rewrapped": total})),
                 )
     except Exception as exc:
         fail(
             f"rotation stopped after {total} key(s): {type(exc).__name__}: {exc}",
-            "run `caudal migrate`, check the database, then run `caudal keys rotate --no-new-key`"
-            " to finish (it resumes where it stopped)",
+            "run `caudal migrate`, check the database, then run `caudal keys rotate` again"
+            " (epochs already re-keyed are simply re-keyed once more)",
         )
         raise typer.Exit(1) from exc
-    out.print(f"[green]{total} data key(s) re-wrapped[/] under master key {active}")
-    if retire and not settings.customers.master_keys:
-        removed = keyfile.retire_master_keys(settings, in_use | {active})
+    out.print(f"[green]{total} data key(s) re-wrapped[/] under {epochs} fresh epoch key(s)")
+    if retire:
+        removed = keyfile.retire_master_keys(settings)
         out.print(f"retired master key(s): {', '.join(removed) or 'none'}")
+
+
+def _vault(settings: Settings) -> Any:
+    from caudal.customers.context import build_vault
+
+    return build_vault(settings)
+
+
+async def _upgrade(settings: Settings) -> None:
+    """Legacy master-wrapped data keys into epochs, exactly as an API start does."""
+    from caudal.customers import context
+    from caudal.customers.base_a import key_epochs
+    from caudal.platform.bootstrap import database_owner_url
+    from caudal.platform.db.pool import Database
+
+    owner_url, embedded = database_owner_url(settings)
+    database = Database(owner_url, min_size=1, max_size=2)
+    try:
+        await database.open()
+        state = context.Customers(
+            settings=settings.customers,
+            database=database,
+            bus=None,  # type: ignore[arg-type]  # the upgrade publishes nothing
+            vault=_vault(settings),
+            cache=None,  # type: ignore[arg-type]
+            copies=context.build_copies(settings),
+        )
+        await key_epochs.upgrade_legacy(state, settings)
+    finally:
+        await database.close()
+        if embedded is not None:
+            embedded.stop()
 
 
 @customers_app.command("export-features")
@@ -156,13 +186,12 @@ def export_features(
     import pyarrow.parquet as pq
     from psycopg.types.json import Jsonb
 
-    from caudal.customers.crypto import keyfile
     from caudal.customers.crypto.envelope import DecryptionFailed
-    from caudal.customers.crypto.vault import SealedKey, Vault
+    from caudal.customers.crypto.vault import SealedKey
     from caudal.customers.features import COLUMNS, feature_row
 
     settings = load_settings()
-    vault = Vault(keyfile.load(settings))
+    vault = _vault(settings)
     now = datetime.now(UTC)
     since = now - timedelta(days=settings.customers.bureau_window_days)
     rows: list[dict[str, Any]] = []
@@ -228,3 +257,86 @@ def export_features(
     out.print(f"[green]{len(rows)} customer(s) exported[/] to {out_url}")
     if skipped:
         err.print(f"[yellow]{skipped} customer(s) skipped: their data key does not open them[/]")
+
+
+@customers_app.command("erasures")
+def erasures(
+    out_path: Annotated[str, typer.Option("--out", help="JSON-lines file to write the log to.")],
+) -> None:
+    """Export the erasure log (no PII): keep it apart from database backups, newer than them."""
+    import asyncio
+
+    from caudal.customers.reapply import Erasure, read_log
+
+    settings = load_settings()
+
+    async def run() -> list[Erasure]:
+        async with _owner_async(settings) as conn:
+            entries = await read_log(conn)
+        return entries
+
+    found = asyncio.run(run())
+    Path(out_path).write_text("".join(e.to_json() + "\n" for e in found), encoding="utf-8")
+    count = len(found)
+    out.print(
+        f"[green]{count} erasure log entr{'y' if count == 1 else 'ies'}[/] written to {out_path}"
+    )
+
+
+@customers_app.command("reapply-erasures")
+def reapply_erasures(
+    log_path: Annotated[
+        str | None,
+        typer.Option("--log", help="Erasure log exported before the restore (default: the table)."),
+    ] = None,
+) -> None:
+    """After restoring a backup: erase again every customer the log erased (Base A, B, C, events,
+    bus, lake) and put the epoch-mates' re-wrapped data keys back."""
+    import asyncio
+
+    from caudal.customers.context import build_copies
+    from caudal.customers.reapply import Erasure, read_log, reapply
+
+    settings = load_settings()
+    given = (
+        [Erasure.from_json(line) for line in Path(log_path).read_text("utf-8").splitlines() if line]
+        if log_path is not None
+        else None
+    )
+
+    async def run() -> tuple[int, int]:
+        async with _owner_async(settings) as conn:
+            entries = given if given is not None else await read_log(conn)
+            erased, retired = await reapply(conn, build_copies(settings), entries)
+        vault = _vault(settings)
+        for epoch in retired:
+            vault.epochs.destroy(epoch)
+        return len(entries), erased
+
+    try:
+        entries, erased = asyncio.run(run())
+    except Exception as exc:
+        fail(
+            f"re-applying the erasure log failed: {type(exc).__name__}: {exc}",
+            "run `caudal migrate` first; the command is idempotent, run it again",
+        )
+        raise typer.Exit(1) from exc
+    out.print(
+        f"[green]{entries} log entr{'y' if entries == 1 else 'ies'} re-applied[/]: "
+        f"{erased} customer(s) erased again"
+    )
+
+
+@asynccontextmanager
+async def _owner_async(settings: Settings) -> AsyncIterator[Any]:
+    import psycopg
+
+    from caudal.platform.bootstrap import database_owner_url
+
+    owner_url, embedded = database_owner_url(settings)
+    try:
+        async with await psycopg.AsyncConnection.connect(owner_url, autocommit=True) as conn:
+            yield conn
+    finally:
+        if embedded is not None:
+            embedded.stop()

@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from caudal.customers.crypto import keyfile
+from caudal.customers.crypto.epochs import EpochKeys
 from caudal.customers.crypto.vault import Vault
+from caudal.customers.derived_erasure import DerivedCopies
 from caudal.customers.score.cache import ScoreCache
 from caudal.customers.score.cache_memory import MemoryScoreCache
 from caudal.platform.bootstrap import Container
 from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import Database
-from caudal.platform.settings import CustomersSettings
+from caudal.platform.kms_backend import build_kms
+from caudal.platform.settings import CustomersSettings, Settings
 
 
 @dataclass
@@ -21,6 +24,20 @@ class Customers:
     bus: Bus
     vault: Vault
     cache: ScoreCache
+    copies: DerivedCopies
+
+
+def build_vault(settings: Settings) -> Vault:
+    return Vault(
+        keyfile.load(settings),
+        EpochKeys(build_kms(settings)),
+        reload=lambda: keyfile.load(settings),
+    )
+
+
+def build_copies(settings: Settings) -> DerivedCopies:
+    lake_url = settings.lake.url or f"file://{settings.home / 'lake'}"
+    return DerivedCopies(lake_url, settings.bus.backend)
 
 
 def build_cache(container: Container) -> ScoreCache:
@@ -38,10 +55,9 @@ def build(container: Container) -> Customers:
         settings=container.settings.customers,
         database=container.database,
         bus=container.bus,
-        vault=Vault(
-            keyfile.load(container.settings), reload=lambda: keyfile.load(container.settings)
-        ),
+        vault=build_vault(container.settings),
         cache=build_cache(container),
+        copies=build_copies(container.settings),
     )
 
 

@@ -68,6 +68,11 @@ class QuarantinePage(BaseModel):
     next_cursor: str | None
 
 
+class QuarantinePayload(BaseModel):
+    id: str
+    payload: Any = Field(description="The payload as received, opened with its day key.")
+
+
 class StillInvalid(BaseModel):
     id: str
     code: str

@@ -55,10 +55,11 @@ class EventsCapability(CapabilityBase):
         return [lake, RealtimeSink(c.database)]
 
     def services(self) -> Sequence[Service]:
+        from caudal.events import runtime
         from caudal.events.retention import EventsRetention
 
         c = self.container
-        return [EventsRetention(c.database, c.settings)]
+        return [EventsRetention(c.database, c.settings, runtime.get(c).sealer)]
 
     def routers(self) -> Sequence[APIRouter]:
         from caudal.events import api, monitor_api, quarantine_api, registry_api

@@ -91,7 +91,12 @@ def quarantine_replay(
     async def work(container: Container) -> ReplayReport:
         events = runtime.build(container)
         return await replay(
-            container.database, events.bus, events.catalog, events.limits, type_=type_
+            container.database,
+            events.bus,
+            events.catalog,
+            events.limits,
+            events.sealer,
+            type_=type_,
         )
 
     report = run_with_container(work)

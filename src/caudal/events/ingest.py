@@ -13,6 +13,7 @@ import orjson
 
 from caudal.events.group_commit import GroupCommit
 from caudal.events.intake import Intake, Rejection
+from caudal.events.quarantine_seal import QuarantineSealer
 from caudal.events.queries import q
 from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import Database
@@ -63,8 +64,13 @@ def answer_for(intake: Intake, instance: str, trace_key: str | None) -> Answer:
 
 
 def _quarantine_params(
-    rejections: list[Rejection], received_at: datetime, trace_key: str | None, subject: str
+    rejections: list[Rejection],
+    received_at: datetime,
+    trace_key: str | None,
+    subject: str,
+    sealer: QuarantineSealer,
 ) -> dict[str, Any]:
+    sealed = [sealer.seal(str(r.quarantine_id), orjson.dumps(r.payload)) for r in rejections]
     return {
         "received_at": received_at,
         "trace_key": trace_key,
@@ -77,13 +83,23 @@ def _quarantine_params(
         "codes": [r.code for r in rejections],
         "messages": [r.message for r in rejections],
         "fields": [r.field for r in rejections],
-        "payloads": [orjson.dumps(r.payload).decode() for r in rejections],
+        "sealed": [p.sealed for p in sealed],
+        "wrapped_keys": [p.wrapped_key for p in sealed],
+        "key_epochs": [p.key_epoch for p in sealed],
+        "tokens": [orjson.dumps(p.tokens).decode() for p in sealed],
     }
 
 
 class IngestService:
-    def __init__(self, database: Database, bus: Bus, hot_path: Database | None = None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        bus: Bus,
+        sealer: QuarantineSealer,
+        hot_path: Database | None = None,
+    ) -> None:
         self.database = database
+        self.sealer = sealer
         self.bus = bus
         self.hot_path = hot_path or database
         self.group = GroupCommit(self.hot_path, bus, max_inflight=self.hot_path.pool.max_size)
@@ -128,7 +144,9 @@ class IngestService:
                     if intake.rejections:
                         await conn.execute(
                             q("quarantine_insert"),
-                            _quarantine_params(intake.rejections, received_at, trace_key, subject),
+                            _quarantine_params(
+                                intake.rejections, received_at, trace_key, subject, self.sealer
+                            ),
                             binary=True,  # arrays of JSON text: no per-quote escaping
                         )
             except _Replayed:

@@ -1,29 +1,36 @@
-"""Quarantine: invalid events kept with their reason and raw payload; listed, and replayed once
-their schema is fixed (re-validated, published, marked replayed, in one transaction each)."""
+"""Quarantine: invalid events kept with their reason and their payload sealed at rest
+(`quarantine_seal.py`); listed (metadata only), revealed while the payload's day key exists, and
+replayed once their schema is fixed (re-validated, published, marked replayed, in one
+transaction each)."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
 import structlog
 from psycopg import sql
 
 from caudal.events import paging
 from caudal.events.catalog import SchemaCatalog
 from caudal.events.intake import Intake, Intaker, Limits, to_message
+from caudal.events.quarantine_seal import QuarantineSealer
 from caudal.events.queries import q
 from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import Database
 from caudal.platform.errors import CaudalError
 
 _log = structlog.get_logger("caudal.events.quarantine")
+# Listing never opens a payload: `payload` is always null there (GET .../payload reveals it).
 _COLUMNS = (
-    "id, received_at, source, type, version, reason, code, message, field, payload, trace_key,"
-    " replayed_at, event_id"
+    "id, received_at, source, type, version, reason, code, message, field, NULL::jsonb AS payload,"
+    " trace_key, replayed_at, event_id"
 )
+SHREDDED = "CAU-EVT-QUARANTINE-SHREDDED"
 
 
 # One vocabulary for an entry's state, in the API, the CLI and the dashboard: `held` (waiting for
@@ -76,6 +83,39 @@ async def list_entries(
     return [_row(r) for r in rows], next_cursor
 
 
+def open_payload(sealer: QuarantineSealer, entry_id: str, row: Sequence[Any]) -> Any:
+    """(payload, key_epoch, wrapped_key, sealed) -> the payload; None once shredded."""
+    clear, key_epoch, wrapped_key, sealed = row
+    if clear is not None:  # stored before sealing; the retention worker seals it soon
+        return clear
+    if key_epoch is None or wrapped_key is None or sealed is None:
+        return None
+    raw = sealer.open(entry_id, str(key_epoch), bytes(wrapped_key), bytes(sealed))
+    return None if raw is None else orjson.loads(raw)
+
+
+async def reveal(database: Database, sealer: QuarantineSealer, entry_id: str) -> Any:
+    """An entry's payload; None when there is no such entry; CaudalError 410 once shredded."""
+    async with database.connection() as conn:
+        cur = await conn.execute(q("quarantine_sealed_payload"), {"id": entry_id})
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    payload = open_payload(sealer, entry_id, row)
+    if payload is None:
+        raise shredded()
+    return payload
+
+
+def shredded() -> CaudalError:
+    return CaudalError(
+        code=SHREDDED,
+        detail="this quarantined payload outlived its TTL: its key was destroyed",
+        status=410,
+        title="Gone",
+    )
+
+
 @dataclass
 class ReplayReport:
     replayed: list[str] = field(default_factory=list)  # quarantine ids now on the bus
@@ -98,6 +138,7 @@ async def replay(
     bus: Bus,
     catalog: SchemaCatalog,
     limits: Limits,
+    sealer: QuarantineSealer,
     *,
     type_: str | None = None,
     batch_size: int = 500,
@@ -116,9 +157,15 @@ async def replay(
             rows = [r for r in await cur.fetchall() if str(r[0]) not in seen]
         if not rows:
             return report
-        for qid_raw, received_at, source, payload, trace, subject in rows:
+        for qid_raw, received_at, source, clear, trace, subject, *sealed in rows:
             qid = str(qid_raw)
             seen.add(qid)
+            payload = open_payload(sealer, qid, (clear, *sealed))
+            if payload is None:
+                report.still_invalid.append(
+                    {"id": qid, "code": SHREDDED, "message": "the payload's key was destroyed"}
+                )
+                continue
             try:
                 intake = _revalidate(intaker, source, payload, received_at, trace, subject or "")
             except CaudalError as exc:

@@ -1,4 +1,6 @@
-"""`GET /v1/quarantine` (events:read): invalid events with their reason, newest first;
+"""`GET /v1/quarantine` (events:read): invalid events with their reason, newest first (metadata
+only: payloads are sealed at rest); `GET /v1/quarantine/{id}/payload` (events:read) reveals one
+payload while its day key exists;
 `POST /v1/quarantine/replay` (events:write), the HTTP twin of `caudal quarantine replay`; and
 `DELETE /v1/quarantine/{id}` (events:write): discard a held entry that can never pass (a test
 payload, a retired producer), recorded in the log with who discarded what and why it was held."""
@@ -13,8 +15,15 @@ import structlog
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from caudal.events import runtime
-from caudal.events.api_models import QuarantinePage, ReplayReport
-from caudal.events.quarantine import STATUSES, QuarantineFilter, Status, list_entries, replay
+from caudal.events.api_models import QuarantinePage, QuarantinePayload, ReplayReport
+from caudal.events.quarantine import (
+    STATUSES,
+    QuarantineFilter,
+    Status,
+    list_entries,
+    replay,
+    reveal,
+)
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
 from caudal.platform.errors import not_found
@@ -48,7 +57,8 @@ async def quarantine(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
-    """Newest first, with the reason, the stable code and the payload as received; pass
+    """Newest first, with the reason, the stable code; the payload is sealed at rest (`payload` is null here, see
+    `/v1/quarantine/{id}/payload`); pass
     `next_cursor` as `cursor` for the next page."""
     where = QuarantineFilter(
         type=type,
@@ -76,8 +86,31 @@ async def replay_quarantine(
     replayed; the others stay held, listed with why."""
     c = container(request)
     events = runtime.get(c)
-    report = await replay(c.database, events.bus, events.catalog, events.limits, type_=type)
+    report = await replay(
+        c.database, events.bus, events.catalog, events.limits, events.sealer, type_=type
+    )
     return {"replayed": report.replayed, "still_invalid": report.still_invalid}
+
+
+@router.get(
+    "/v1/quarantine/{entry_id}/payload",
+    summary="Reveal one entry's payload (sealed at rest) while its day key exists (TTL).",
+    response_model=QuarantinePayload,
+    responses=problems(404, 410),
+)
+async def quarantined_payload(
+    request: Request,
+    entry_id: uuid.UUID,
+    principal: Annotated[Principal, Depends(require(scopes.EVENTS_READ))],
+) -> dict[str, Any]:
+    """The payload as received, while the entry's day key exists; 410 once it was shredded at
+    its TTL. Every reveal is recorded in the audit log."""
+    c = container(request)
+    payload = await reveal(c.database, runtime.get(c).sealer, str(entry_id))
+    if payload is None:
+        raise not_found(f"quarantine entry {entry_id}", "CAU-EVT-QUARANTINE-NOT-FOUND")
+    _audit.info("quarantine_revealed", subject=principal.subject, entry=str(entry_id))
+    return {"id": str(entry_id), "payload": payload}
 
 
 @router.delete(

@@ -29,23 +29,41 @@ WHERE subject = %(subject)s AND key = %(key)s
 DELETE FROM events.idempotency WHERE created_at < now() - make_interval(secs => %(seconds)s)
 
 -- name: quarantine_insert
+-- The payload is sealed (events/quarantine_seal.py): `payload` stays NULL.
 INSERT INTO events.quarantine
-    (id, received_at, source, type, version, reason, code, message, field, payload, trace_key,
-     subject)
-SELECT id, %(received_at)s, source, type, version, reason, code, message, field, payload,
-       %(trace_key)s, %(subject)s
+    (id, received_at, source, type, version, reason, code, message, field, trace_key, subject,
+     sealed, wrapped_key, key_epoch, tokens)
+SELECT id, %(received_at)s, source, type, version, reason, code, message, field,
+       %(trace_key)s, %(subject)s, sealed, wrapped_key, key_epoch,
+       coalesce((SELECT array_agg(x) FROM jsonb_array_elements_text(tokens) x), '{}')
 FROM unnest(
     %(ids)s::uuid[], %(sources)s::text[], %(types)s::text[], %(versions)s::text[],
     %(reasons)s::text[], %(codes)s::text[], %(messages)s::text[], %(fields)s::text[],
-    %(payloads)s::text[]::jsonb[]
-) AS t(id, source, type, version, reason, code, message, field, payload)
+    %(sealed)s::bytea[], %(wrapped_keys)s::bytea[], %(key_epochs)s::text[],
+    %(tokens)s::text[]::jsonb[]
+) AS t(id, source, type, version, reason, code, message, field, sealed, wrapped_key, key_epoch,
+       tokens)
 
 -- name: quarantine_pending
-SELECT id, received_at, source, payload, trace_key, subject
+SELECT id, received_at, source, payload, trace_key, subject, key_epoch, wrapped_key, sealed
 FROM events.quarantine
 WHERE replayed_at IS NULL AND (%(type)s::text IS NULL OR type = %(type)s)
 ORDER BY received_at, id
 LIMIT %(limit)s
+
+-- name: quarantine_sealed_payload
+SELECT payload, key_epoch, wrapped_key, sealed FROM events.quarantine WHERE id = %(id)s
+
+-- name: quarantine_unsealed
+-- Rows stored in clear before payloads were sealed, a batch at a time.
+SELECT id, payload::text FROM events.quarantine WHERE payload IS NOT NULL
+ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+
+-- name: quarantine_seal_row
+UPDATE events.quarantine
+SET payload = NULL, sealed = %(sealed)s, wrapped_key = %(wrapped_key)s, key_epoch = %(key_epoch)s,
+    tokens = %(tokens)s
+WHERE id = %(id)s
 
 -- name: quarantine_update_failure
 UPDATE events.quarantine

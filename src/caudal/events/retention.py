@@ -1,4 +1,6 @@
-"""Retention of the events domain's working tables (idempotency keys, realtime)."""
+"""Retention of the events domain's working tables (idempotency keys, realtime), and the
+quarantine's TTL: day keys past it are destroyed (crypto-shredding), payloads stored in clear
+before sealing existed are sealed."""
 
 from __future__ import annotations
 
@@ -6,8 +8,9 @@ import asyncio
 
 import structlog
 
+from caudal.events.quarantine_seal import QuarantineSealer
 from caudal.events.queries import q
-from caudal.platform.db.pool import Database
+from caudal.platform.db.pool import AsyncConn, Database
 from caudal.platform.schedule import run_every
 from caudal.platform.settings import Settings
 
@@ -19,9 +22,16 @@ class EventsRetention:
     role = "worker"
     group: str | None = None  # with any full worker, never with `worker --group`
 
-    def __init__(self, database: Database, settings: Settings, every_seconds: float = 60.0) -> None:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        sealer: QuarantineSealer,
+        every_seconds: float = 60.0,
+    ) -> None:
         self.database = database
         self.settings = settings
+        self.sealer = sealer
         self.every_seconds = every_seconds
 
     async def purge(self) -> dict[str, int]:
@@ -37,7 +47,34 @@ class EventsRetention:
                 cur = await conn.execute(q(query), {"seconds": seconds})
                 deleted[table] = cur.rowcount
                 await conn.commit()
+            deleted["quarantine_sealed"] = await self.seal_clear_payloads(conn)
+        deleted["quarantine_days_shredded"] = len(
+            await asyncio.to_thread(self.sealer.shred_expired)
+        )
         return deleted
+
+    async def seal_clear_payloads(self, conn: AsyncConn, batch: int = 500) -> int:
+        """Seal quarantined payloads stored in clear by an older version."""
+        sealed = 0
+        while True:
+            async with conn.transaction():
+                cur = await conn.execute(q("quarantine_unsealed"), {"limit": batch})
+                rows = await cur.fetchall()
+                for entry_id, payload in rows:
+                    p = self.sealer.seal(str(entry_id), str(payload).encode())
+                    await conn.execute(
+                        q("quarantine_seal_row"),
+                        {
+                            "id": entry_id,
+                            "sealed": p.sealed,
+                            "wrapped_key": p.wrapped_key,
+                            "key_epoch": p.key_epoch,
+                            "tokens": p.tokens,
+                        },
+                    )
+            sealed += len(rows)
+            if len(rows) < batch:
+                return sealed
 
     async def run(self, stop: asyncio.Event) -> None:
         await run_every(self.every_seconds, stop, self._round, "events_retention_failed")

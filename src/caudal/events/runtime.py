@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from caudal.events.catalog import SchemaCatalog
 from caudal.events.ingest import IngestService
 from caudal.events.intake import Limits
 from caudal.events.lake_files import LakeFiles, default_url
+from caudal.events.quarantine_seal import QuarantineSealer
 from caudal.platform.bootstrap import Container
 from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import Database
+from caudal.platform.kms_backend import build_kms
 
 
 @dataclass
@@ -19,11 +22,13 @@ class EventsRuntime:
     ingest: IngestService
     limits: Limits
     bus: Bus
+    sealer: QuarantineSealer
 
 
 def build(container: Container) -> EventsRuntime:
     settings = container.settings.events
     bus = container.bus
+    sealer = build_sealer(container)
     hot_path = Database(
         container.app_url,
         min_size=1,
@@ -31,11 +36,17 @@ def build(container: Container) -> EventsRuntime:
         statement_timeout_ms=container.settings.database_statement_timeout_ms,
     )
     return EventsRuntime(
+        sealer=sealer,
         catalog=SchemaCatalog(container.database, settings.schemas_dir),
-        ingest=IngestService(container.database, bus, hot_path),
+        ingest=IngestService(container.database, bus, sealer, hot_path),
         limits=Limits(max_items=settings.max_items, max_depth=settings.max_depth),
         bus=bus,
     )
+
+
+def build_sealer(container: Container) -> QuarantineSealer:
+    ttl = timedelta(days=container.settings.events.quarantine_ttl_days)
+    return QuarantineSealer(build_kms(container.settings), ttl, container.clock)
 
 
 def get(container: Container) -> EventsRuntime:

@@ -120,6 +120,21 @@ class WebSettings(BaseModel):
     )
 
 
+class KmsSettings(BaseModel):
+    """Where key material that must outlive no erasure lives (`CAUDAL_KMS__*`); see
+    docs/customers.md, "Key management"."""
+
+    backend: Literal["file"] = Field(
+        default="file",
+        description="KMS adapter: `file` (one 0600 file per key under `directory`).",
+    )
+    directory: Path | None = Field(
+        default=None,
+        description="Key directory of the file backend; default CAUDAL_HOME/kms. Keep it off "
+        "the database's disks and out of database backups.",
+    )
+
+
 class CustomersSettings(BaseModel):
     """Customers (`CAUDAL_CUSTOMERS__*`): PII keys, pagination, score cache and scorecard."""
 
@@ -138,6 +153,13 @@ class CustomersSettings(BaseModel):
     keys_file: Path | None = Field(
         default=None, description="Key file path; default CAUDAL_HOME/customers.keys."
     )
+    epoch_capacity: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Customers whose data keys share one key epoch: erasing one re-wraps the "
+        "others of its epoch (cost of an erasure) under a fresh epoch key.",
+    )
     page_size: int = Field(default=20, ge=1, le=100, description="GET /clientes page size.")
     score_cache_ttl_seconds: int = Field(default=300, gt=0)
     bureau_window_days: int = Field(
@@ -148,6 +170,13 @@ class CustomersSettings(BaseModel):
 class EventsSettings(BaseModel):
     """Ingestion and schema registry (`CAUDAL_EVENTS__*`); see docs/configuration.md."""
 
+    quarantine_ttl_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Quarantined payloads open for this many days; then their day key is "
+        "destroyed in the KMS (crypto-shredding) and only the metadata remains.",
+    )
     max_items: int = Field(
         default=1000, ge=1, le=100_000, description="Events per ingestion request; more: 413."
     )
@@ -329,6 +358,7 @@ class Settings(BaseSettings):
     bus: BusSettings = BusSettings()
     webhook: WebhookSettings = WebhookSettings()
     customers: CustomersSettings = CustomersSettings()
+    kms: KmsSettings = KmsSettings()
     ledger: LedgerSettings = LedgerSettings()
 
     @field_validator("home")

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from caudal.customers.cpf import format_cpf, with_check_digits
+from caudal.platform.settings import Settings
+from tests.conftest import TEST_SECRET
 
 CPF_1 = with_check_digits("123456789")  # 12345678909
 CPF_2 = with_check_digits("529982247")
@@ -35,3 +39,11 @@ def cliente(
     }
     body.update(extra)
     return body
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings, database_url: str) -> None:
+    """`caudal ...` run in-process (CliRunner) against the test's home and database."""
+    monkeypatch.setenv("CAUDAL_HOME", str(settings.home))
+    monkeypatch.setenv("CAUDAL_DATABASE_URL", database_url)
+    monkeypatch.setenv("CAUDAL_AUTH__SECRET", TEST_SECRET)

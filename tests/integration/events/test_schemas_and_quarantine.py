@@ -147,18 +147,28 @@ async def test_unknown_type_is_quarantined_then_replayed_once_registered(
     [entry] = listed.json()["items"]
     assert entry["reason"] == "unknown_type"
     assert entry["code"] == "CAU-EVT-UNKNOWN-TYPE"
-    assert entry["payload"] == LOAN_EVENT
+    assert entry["payload"] is None  # the listing never opens a sealed payload
+    revealed = await client.get(f"/v1/quarantine/{entry['id']}/payload", headers=writer)
+    assert revealed.status_code == 200
+    assert revealed.json() == {"id": entry["id"], "payload": LOAN_EVENT}
     assert entry["replayed_at"] is None
     assert db.bus_events() == []
 
     events = runtime.get(container)
-    nothing = await replay(container.database, events.bus, events.catalog, events.limits)
+    nothing = await replay(
+        container.database, events.bus, events.catalog, events.limits, events.sealer
+    )
     assert nothing.replayed == []
     assert len(nothing.still_invalid) == 2
 
     assert (await client.post("/v1/schemas", json=LOAN_V1, headers=writer)).status_code == 201
     report = await replay(
-        container.database, events.bus, events.catalog, events.limits, type_="loan-approved"
+        container.database,
+        events.bus,
+        events.catalog,
+        events.limits,
+        events.sealer,
+        type_="loan-approved",
     )
     assert report.replayed == [entry["id"]]
     [published] = db.bus_events()

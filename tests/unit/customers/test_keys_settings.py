@@ -8,8 +8,33 @@ import pytest
 from pydantic import SecretStr
 
 from caudal.customers.crypto import keyfile
+from caudal.customers.crypto.envelope import DecryptionFailed
+from caudal.customers.crypto.epochs import EpochKeys, new_epoch_id
 from caudal.customers.crypto.vault import Vault
+from caudal.platform.kms import KeyExists
 from caudal.platform.settings import CustomersSettings, Settings
+
+
+class MemoryKms:
+    """A fake of the KMS port."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, bytes] = {}
+
+    def create(self, name: str) -> bytes:
+        if name in self.keys:
+            raise KeyExists(name)
+        self.keys[name] = os.urandom(32)
+        return self.keys[name]
+
+    def get(self, name: str) -> bytes | None:
+        return self.keys.get(name)
+
+    def destroy(self, name: str) -> None:
+        self.keys.pop(name, None)
+
+    def names(self, prefix: str = "") -> list[str]:
+        return sorted(n for n in self.keys if n.startswith(prefix))
 
 
 def b64() -> str:
@@ -21,27 +46,45 @@ def settings(**customers: object) -> Settings:
     return Settings(home=Path("/nonexistent/caudal"), customers=CustomersSettings(**customers))  # type: ignore[arg-type]
 
 
-def test_keys_from_settings_pick_the_active_id_and_open_old_wraps() -> None:
-    old, new, index = b64(), b64(), b64()
-    before = keyfile.load(settings(master_keys={"k1": SecretStr(old)}, index_key=SecretStr(index)))
-    assert before.source == "settings" and before.ring.active == "k1"
-    vault = Vault(before)
-    sealed_key, data_key = vault.new_key("c1")
-    sealed = vault.seal("c1", data_key, {"nome": "Ana"})
-
-    after = keyfile.load(
-        settings(
-            master_keys={"k1": SecretStr(old), "k2": SecretStr(new)},
-            active_key_id="k2",
-            index_key=SecretStr(index),
-        )
+def test_settings_mode_needs_only_the_index_key_and_still_opens_legacy_wraps() -> None:
+    index, master = b64(), b64()
+    legacy = keyfile.load(
+        settings(master_keys={"k1": SecretStr(master)}, index_key=SecretStr(index))
     )
-    rotated = Vault(after)
-    assert rotated.open("c1", sealed_key, sealed) == {"nome": "Ana"}
-    rewrapped = rotated.rewrap("c1", sealed_key)
-    assert rewrapped.key_id == "k2"
-    assert rotated.open("c1", rewrapped, sealed) == {"nome": "Ana"}
-    assert rotated.cpf_index("12345678909") == vault.cpf_index("12345678909")
+    assert legacy.source == "settings" and legacy.ring is not None and legacy.ring.active == "k1"
+    kms = MemoryKms()
+    old = Vault(legacy, EpochKeys(kms))
+    key_id, wrapped = legacy.ring.wrap(b"d" * 32, "c1")
+    sealed = old.seal("c1", b"d" * 32, {"nome": "Ana"})
+    epoch = new_epoch_id()
+    EpochKeys(kms).create(epoch)
+    from caudal.customers.crypto.vault import SealedKey
+
+    moved = old.rewrap("c1", SealedKey(key_id, wrapped), epoch)
+    assert moved.key_id == epoch
+
+    current = keyfile.load(settings(index_key=SecretStr(index)))
+    assert current.ring is None
+    vault = Vault(current, EpochKeys(kms))
+    assert vault.open("c1", moved, sealed) == {"nome": "Ana"}
+    assert vault.cpf_index("12345678909") == old.cpf_index("12345678909")
+    with pytest.raises(DecryptionFailed, match="retired"):
+        vault.open("c1", SealedKey(key_id, wrapped), sealed)
+
+
+def test_a_destroyed_epoch_key_opens_nothing_it_wrapped() -> None:
+    kms = MemoryKms()
+    keys = keyfile.CustomerKeys(None, os.urandom(32), "test")
+    epoch = new_epoch_id()
+    EpochKeys(kms).create(epoch)
+    writer = Vault(keys, EpochKeys(kms))
+    sealed_key, data_key = writer.new_key("c1", epoch)
+    sealed = writer.seal("c1", data_key, {"nome": "Ana"})
+    with pytest.raises(DecryptionFailed):  # bound to its customer
+        writer.open("c2", sealed_key, sealed)
+    kms.destroy(epoch)
+    with pytest.raises(DecryptionFailed, match="no longer exists"):
+        Vault(keys, EpochKeys(kms)).open("c1", sealed_key, sealed)
 
 
 def test_settings_mode_requires_valid_keys_and_an_index_key() -> None:
@@ -51,6 +94,8 @@ def test_settings_mode_requires_valid_keys_and_an_index_key() -> None:
         keyfile.load(
             settings(master_keys={"k1": SecretStr("c2hvcnQ=")}, index_key=SecretStr(b64()))
         )
+    with pytest.raises(ValueError, match="32 bytes"):
+        keyfile.load(settings(index_key=SecretStr("c2hvcnQ=")))
     with pytest.raises(ValueError, match="not in the key ring"):
         keyfile.load(
             settings(

@@ -10,13 +10,17 @@ import psycopg
 
 from caudal.customers import audit, events
 from caudal.customers.audit import Actor
-from caudal.customers.base_a import profile, store
+from caudal.customers.base_a import key_epochs, profile, store
 from caudal.customers.base_a.store import SealedCustomer
 from caudal.customers.context import Customers
 from caudal.customers.crypto.envelope import DecryptionFailed
+from caudal.customers.crypto.epochs import is_epoch
+from caudal.customers.crypto.vault import SealedKey
 from caudal.customers.validation import Cliente, Divida
 from caudal.platform.db.pool import AsyncConn
 from caudal.platform.errors import CaudalError, conflict, not_found, validation_error
+
+EPOCH_RACE_ATTEMPTS = 3
 
 
 def customer_not_found() -> CaudalError:
@@ -59,8 +63,22 @@ async def load(
 
 async def upsert(customers: Customers, actor: Actor, cliente: Cliente) -> tuple[bool, str]:
     """Create the customer, or update the one with this CPF. (created, customer id)."""
+    for attempt in range(1, EPOCH_RACE_ATTEMPTS + 1):
+        try:
+            return await _upsert(customers, actor, cliente)
+        except psycopg.errors.SerializationFailure:
+            # the epoch chosen was re-keyed by an erasure meanwhile: take the new one
+            if attempt == EPOCH_RACE_ATTEMPTS:
+                raise conflict(
+                    "customer keys are being re-keyed; retry", "CAU-CUSTOMERS-CONCURRENT-WRITE"
+                ) from None
+    raise AssertionError("unreachable")
+
+
+async def _upsert(customers: Customers, actor: Actor, cliente: Cliente) -> tuple[bool, str]:
     vault = customers.vault
     cpf_index = vault.cpf_index(cliente.cpf)
+    epoch = await key_epochs.for_new_keys(customers)
     try:
         async with customers.database.connection() as conn, conn.transaction():
             existing = await store.by_cpf(conn, cpf_index)
@@ -69,7 +87,7 @@ async def upsert(customers: Customers, actor: Actor, cliente: Cliente) -> tuple[
                 data_key = vault.data_key(customer_id, key)
             else:
                 customer_id = str(uuid.uuid4())
-                key, data_key = vault.new_key(customer_id)
+                key, data_key = vault.new_key(customer_id, epoch)
             document = profile.to_document(cliente)
             created = await store.save(
                 conn,
@@ -204,14 +222,63 @@ async def remove_debt(
 
 
 async def erase(customers: Customers, actor: Actor, customer_id: str) -> None:
-    """Crypto-shred: the data key goes, so every copy of the PII (replicas, backups, lake) is
-    unreadable; Bases B and C drop their rows when the `customers.erased` event reaches them."""
+    """Erase one customer so that no copy of its record ever opens again: its epoch-mates' data
+    keys move to a fresh epoch and the old epoch key is destroyed in the KMS after the commit
+    (dead tuples, WAL and backups held the erased key only under that epoch key). Bases B and C
+    and the derived copies of its events go when `customers.erased` reaches the
+    `customers.activity` sink."""
     customer_id = valid_id(customer_id)
-    async with customers.database.connection() as conn, conn.transaction():
+    for attempt in range(1, EPOCH_RACE_ATTEMPTS + 1):
+        try:
+            retired = await _erase(customers, actor, customer_id)
+            break
+        except psycopg.errors.SerializationFailure:
+            if attempt == EPOCH_RACE_ATTEMPTS:
+                raise conflict(
+                    "customer keys are being re-keyed; retry", "CAU-CUSTOMERS-CONCURRENT-WRITE"
+                ) from None
+    await key_epochs.destroy(customers, retired)
+    await key_epochs.sweep(customers)  # epochs an earlier crash left behind
+    await customers.cache.invalidate([customer_id])
+
+
+async def _erase(customers: Customers, actor: Actor, customer_id: str) -> list[str]:
+    """One attempt; the epochs to destroy once committed."""
+    vault = customers.vault
+    async with customers.database.connection() as conn:
         sealed = await store.get(conn, customer_id)
-        if sealed is None:
-            raise customer_not_found()
-        cpf_index = await store.erase(conn, customer_id)
+    if sealed is None:
+        raise customer_not_found()
+    # no new epoch (nor KMS key) for a customer already erased: repeated DELETEs cost nothing
+    live = sealed.erased_at is None
+    new_epoch = await key_epochs.open_pending(customers) if live else None
+    async with customers.database.connection() as conn, conn.transaction():
+        members = await store.erase_begin(conn, customer_id) if new_epoch is not None else []
+        old_epoch = members[0].epoch if members else None
+        cpf_index: bytes | None = None
+        if members and new_epoch is not None:
+            rekeyed = [
+                (
+                    str(m.customer_id),
+                    vault.rewrap(
+                        str(m.customer_id), SealedKey(old_epoch, m.wrapped), new_epoch
+                    ).wrapped,
+                )
+                for m in members
+                if old_epoch is not None
+                and is_epoch(old_epoch)
+                and m.wrapped is not None
+                and str(m.customer_id) != customer_id
+            ]
+            rekeying = old_epoch is not None and is_epoch(old_epoch)
+            cpf_index = await store.erase_rekeyed(
+                conn,
+                customer_id,
+                old_epoch if rekeying else None,
+                new_epoch if rekeying else None,
+                rekeyed,
+                str(uuid.uuid4()),
+            )
         await audit.record(
             conn,
             actor,
@@ -224,4 +291,6 @@ async def erase(customers: Customers, actor: Actor, customer_id: str) -> None:
                 [events.customer_event(events.ERASED, customer_id, cpf_index, actor.trace_key)],
                 conn=conn,
             )
-    await customers.cache.invalidate([customer_id])
+    if old_epoch is not None and is_epoch(old_epoch) and cpf_index is not None:
+        return [old_epoch]
+    return []  # the pending epoch was not used: the sweeper retires it after its grace

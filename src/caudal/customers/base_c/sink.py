@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
+from caudal.customers import events as customer_events
 from caudal.customers.base_b import store as base_b_store
 from caudal.customers.base_c import projection
 from caudal.customers.base_c.store import ActivityStore, PostgresActivityStore
@@ -61,6 +62,17 @@ class ActivityHandler:
             await self._invalidate(stale)
 
 
+def erased_tokens(events: Sequence[CanonicalEvent]) -> list[str]:
+    """The CPF tokens of the customers erased in this batch."""
+    return sorted(
+        {
+            str(e.data["cpf_index"])
+            for e in events
+            if e.type == customer_events.ERASED and e.data.get("cpf_index")
+        }
+    )
+
+
 class CustomersActivitySink:
     name = NAME
 
@@ -80,4 +92,7 @@ class CustomersActivitySink:
                 return await base_a_store.ids_by_cpf(c, indexes)
 
             stale = await self._handler.apply(events, PostgresActivityStore(conn), erase_b, by_cpf)
+            tokens = erased_tokens(events)
+            await self._customers.copies.erase_in_database(conn, tokens)
+        await self._customers.copies.erase_lake(tokens)
         await self._handler.after_commit(stale)

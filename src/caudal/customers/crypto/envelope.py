@@ -57,16 +57,16 @@ class MasterKeyRing:
 
     def wrap(self, data_key: bytes, customer_id: str) -> tuple[str, bytes]:
         """(key id, wrapped data key) under the active master key."""
-        return self.active, seal(self.keys[self.active], data_key, _wrap_aad(customer_id))
+        return self.active, seal(self.keys[self.active], data_key, wrap_aad(customer_id))
 
     def unwrap(self, key_id: str, wrapped: bytes, customer_id: str) -> bytes:
         key = self.keys.get(key_id)
         if key is None:
             raise DecryptionFailed(f"master key '{key_id}' is not in the key ring")
-        return open_sealed(key, wrapped, _wrap_aad(customer_id))
+        return open_sealed(key, wrapped, wrap_aad(customer_id))
 
 
-def _wrap_aad(customer_id: str) -> bytes:
+def wrap_aad(customer_id: str) -> bytes:
     return b"caudal.customers.data-key:" + customer_id.encode()
 
 

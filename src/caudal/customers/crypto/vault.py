@@ -1,4 +1,8 @@
-"""Sealing and opening customer documents: envelope encryption plus the blind indexes."""
+"""Sealing and opening customer documents: envelope encryption plus the blind indexes.
+
+Data keys are wrapped by epoch keys (`epochs.py`, material in the KMS). Keys still wrapped by a
+legacy master key of the key file open until the startup upgrade moves them into an epoch.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 
 from caudal.customers.base_a import profile
 from caudal.customers.crypto import blind, envelope
+from caudal.customers.crypto.epochs import EpochKeys, is_epoch
 from caudal.customers.crypto.keyfile import CustomerKeys
 
 _PURPOSE = "profile"
@@ -21,9 +26,13 @@ class SealedKey:
 
 class Vault:
     def __init__(
-        self, keys: CustomerKeys, reload: Callable[[], CustomerKeys] | None = None
+        self,
+        keys: CustomerKeys,
+        epochs: EpochKeys,
+        reload: Callable[[], CustomerKeys] | None = None,
     ) -> None:
         self.keys = keys
+        self.epochs = epochs
         self._reload = reload
 
     def cpf_index(self, cpf_digits: str) -> bytes:
@@ -35,17 +44,24 @@ class Vault:
     def pseudonym(self, customer_id: str) -> str:
         return blind.pseudonym(self.keys.index_key, customer_id)
 
-    def new_key(self, customer_id: str) -> tuple[SealedKey, bytes]:
+    def new_key(self, customer_id: str, epoch: str) -> tuple[SealedKey, bytes]:
         """A fresh data key for a customer: (its wrapped form to store, the clear key)."""
         data_key = envelope.new_data_key()
-        key_id, wrapped = self.keys.ring.wrap(data_key, customer_id)
-        return SealedKey(key_id, wrapped), data_key
+        return self.wrap(customer_id, data_key, epoch), data_key
+
+    def wrap(self, customer_id: str, data_key: bytes, epoch: str) -> SealedKey:
+        return SealedKey(epoch, self.epochs.wrap(epoch, data_key, customer_id))
 
     def data_key(self, customer_id: str, sealed_key: SealedKey) -> bytes:
-        if sealed_key.key_id not in self.keys.ring.keys and self._reload is not None:
-            # `caudal keys rotate` ran in another process: pick up the new master key.
+        if is_epoch(sealed_key.key_id):
+            return self.epochs.unwrap(sealed_key.key_id, sealed_key.wrapped, customer_id)
+        ring = self.keys.ring
+        if (ring is None or sealed_key.key_id not in ring.keys) and self._reload is not None:
             self.keys = self._reload()
-        return self.keys.ring.unwrap(sealed_key.key_id, sealed_key.wrapped, customer_id)
+            ring = self.keys.ring
+        if ring is None:
+            raise envelope.DecryptionFailed(f"master key '{sealed_key.key_id}' was retired")
+        return ring.unwrap(sealed_key.key_id, sealed_key.wrapped, customer_id)
 
     def seal(self, customer_id: str, data_key: bytes, document: dict[str, Any]) -> bytes:
         return envelope.seal(
@@ -57,8 +73,7 @@ class Vault:
         raw = envelope.open_sealed(data_key, sealed, envelope.record_aad(customer_id, _PURPOSE))
         return profile.decode(raw)
 
-    def rewrap(self, customer_id: str, sealed_key: SealedKey) -> SealedKey:
-        """The same data key wrapped under the active master key (key rotation)."""
-        data_key = self.data_key(customer_id, sealed_key)
-        key_id, wrapped = self.keys.ring.wrap(data_key, customer_id)
-        return SealedKey(key_id, wrapped)
+    def rewrap(self, customer_id: str, sealed_key: SealedKey, epoch: str) -> SealedKey:
+        """The same data key wrapped under another epoch (erasure of an epoch-mate, rotation,
+        upgrade from a master key); the PII itself is not re-encrypted."""
+        return self.wrap(customer_id, self.data_key(customer_id, sealed_key), epoch)

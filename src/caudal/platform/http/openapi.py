@@ -36,6 +36,7 @@ MEANINGS: dict[int, str] = {
     403: "The token lacks the scope this operation requires.",
     404: "Not found.",
     409: "Conflict with the current state.",
+    410: "Gone for good (e.g. a sealed payload whose key was destroyed at its TTL).",
     413: "The body (or its item count) is over the limit.",
     422: "Validation failed; `field` and `errors` name what to fix.",
     503: "A dependency (the database, the bus) is unavailable; retry after `Retry-After`.",

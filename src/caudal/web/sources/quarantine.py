@@ -46,7 +46,12 @@ async def replay(reader: Reader, event_type: str | None) -> Section:
     container: Any = reader.app.state.container
     events = runtime.get(container)
     report = await replay_pending(
-        container.database, events.bus, events.catalog, events.limits, type_=event_type
+        container.database,
+        events.bus,
+        events.catalog,
+        events.limits,
+        events.sealer,
+        type_=event_type,
     )
     return Section.of({"replayed": len(report.replayed), "still_invalid": report.still_invalid})
 

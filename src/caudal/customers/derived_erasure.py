@@ -1,0 +1,53 @@
+"""Erasing the copies of an erased customer's events outside Base A, found by its CPF token:
+realtime (`events.recent`; rollups hold no token), the lake buffer, quarantine, the PostgreSQL
+bus (messages and dead letters), and the lake's Parquet files (rewritten).
+
+Run by the `customers.activity` sink when `customers.erased` arrives, and again by
+`caudal customers reapply-erasures` after a backup restore. Every step is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from caudal.platform.db.pool import AsyncConn
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DerivedCopies:
+    lake_url: str
+    bus_backend: str
+
+    async def erase_in_database(self, conn: AsyncConn, tokens: Sequence[str]) -> dict[str, int]:
+        """The database copies, in the caller's transaction."""
+        from caudal.bus import erasure as bus_erasure
+        from caudal.events import erasure as events_erasure
+
+        counts: dict[str, int] = {}
+        if not tokens:
+            return counts
+        deletes = dict(events_erasure.DELETES)
+        if self.bus_backend == "postgres":
+            deletes |= bus_erasure.DELETES
+        for name, sql in deletes.items():
+            cur = await conn.execute(sql, {"tokens": list(tokens)})
+            counts[name] = cur.rowcount
+        return counts
+
+    async def erase_lake(self, tokens: Sequence[str]) -> tuple[int, int]:
+        """(rows removed, files rewritten) in the lake."""
+        from caudal.events.lake_erasure import erase_tokens
+        from caudal.events.lake_files import LakeFiles
+
+        if not tokens:
+            return 0, 0
+        files = LakeFiles(self.lake_url)
+        removed, rewritten = await asyncio.to_thread(erase_tokens, files, tokens)
+        if removed:
+            log.info("erasure: %d lake row(s) removed, %d file(s) rewritten", removed, rewritten)
+        return removed, rewritten

@@ -1,0 +1,103 @@
+"""Quarantined payloads sealed at rest, with a TTL enforced by crypto-shredding.
+
+An invalid event may hold anything (a CPF in the wrong field, a name in a free-text field), so
+its payload is never stored in clear: each entry gets its own random key (AES-256-GCM, bound to
+the entry id), wrapped by the key of its UTC day, which lives in the KMS. After the TTL the day
+key is destroyed: every payload of that day, in the table, its dead tuples, the WAL and
+backups, is unreadable at once, while the metadata (type, reason, code, field) stays listable.
+
+The 64-hex-character strings of the payload (CPF tokens) are kept beside it in clear: they are
+already tokens, and they let an erasure find the entries of a customer without opening them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from caudal.platform.clock import Clock
+from caudal.platform.kms import KeyExists, KeyManager
+
+PREFIX = "quarantine-day-"
+_NONCE = 12
+_TOKEN = re.compile(rb"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class SealedPayload:
+    key_epoch: str  # the KMS name of the day key
+    wrapped_key: bytes
+    sealed: bytes
+    tokens: list[str]
+
+
+def day_key_name(day: datetime) -> str:
+    return PREFIX + day.strftime("%Y-%m-%d")
+
+
+def _seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    nonce = os.urandom(_NONCE)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def _open(key: bytes, sealed: bytes, aad: bytes) -> bytes | None:
+    try:
+        return AESGCM(key).decrypt(sealed[:_NONCE], sealed[_NONCE:], aad)
+    except (InvalidTag, ValueError):
+        return None
+
+
+class QuarantineSealer:
+    def __init__(self, kms: KeyManager, ttl: timedelta, clock: Clock) -> None:
+        self.kms = kms
+        self.ttl = ttl
+        self.clock = clock
+        self._days: dict[str, bytes] = {}
+
+    def _day_key(self, name: str) -> bytes:
+        key = self._days.get(name)
+        if key is None:
+            try:
+                key = self.kms.create(name)
+            except KeyExists:  # another process opened the day first
+                found = self.kms.get(name)
+                assert found is not None
+                key = found
+            self._days[name] = key
+        return key
+
+    def seal(self, entry_id: str, payload: bytes) -> SealedPayload:
+        name = day_key_name(self.clock.now())
+        entry_key = AESGCM.generate_key(bit_length=256)
+        aad = entry_id.encode()
+        return SealedPayload(
+            key_epoch=name,
+            wrapped_key=_seal(self._day_key(name), entry_key, b"key:" + aad),
+            sealed=_seal(entry_key, payload, b"payload:" + aad),
+            tokens=sorted({t.decode() for t in _TOKEN.findall(payload)}),
+        )
+
+    def open(
+        self, entry_id: str, key_epoch: str, wrapped_key: bytes, sealed: bytes
+    ) -> bytes | None:
+        """The payload, or None once its day key was shredded (TTL) or it does not open."""
+        day = self.kms.get(key_epoch)  # never the cache: another process may have shredded it
+        if day is None:
+            return None
+        aad = entry_id.encode()
+        entry_key = _open(day, wrapped_key, b"key:" + aad)
+        return None if entry_key is None else _open(entry_key, sealed, b"payload:" + aad)
+
+    def shred_expired(self) -> list[str]:
+        """Destroy the day keys older than the TTL; their names."""
+        cutoff = day_key_name(self.clock.now() - self.ttl)
+        expired = [n for n in self.kms.names(PREFIX) if n < cutoff]
+        for name in expired:
+            self._days.pop(name, None)
+            self.kms.destroy(name)
+        return expired
