@@ -20,15 +20,22 @@ class CustomersCapability(CapabilityBase):
     name = "customers"
 
     async def start(self, container: Container) -> None:
-        """The PII keys (the key file on first run) and the score cache."""
+        """The PII keys (the key file on first run) and the score cache; the events intake's
+        CPF tokenizer (`events.pii`), which needs the index key."""
         from caudal.customers import context
+        from caudal.customers.event_tokens import CpfTokens
+        from caudal.events.pii import Tokenizers
 
         await super().start(container)
-        container.states.provide(context.build(container))
+        state = context.build(container)
+        container.states.provide(state)
+        container.states.provide(Tokenizers(cpf=CpfTokens(state.vault)))
 
     async def stop(self) -> None:
         from caudal.customers import context
+        from caudal.events.pii import Tokenizers
 
+        self.withdraw(Tokenizers)
         state = self.withdraw(context.Customers)
         if state is not None:
             await state.cache.close()

@@ -98,7 +98,7 @@ async def _ingest(
     route: str = request.scope["path"]
     try:
         registry = await events.catalog.current()
-        intake = build(Intaker(registry, events.limits))(
+        intake = build(Intaker(registry, events.limits, runtime.cpf_tokens(c)))(
             body, received_at=received_at, trace_key=trace_key, subject=principal.subject
         )
         answer = await events.ingest.submit(

@@ -15,7 +15,10 @@ from typing import Any
 
 Check = Callable[[Any], bool]
 
-_ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "title", "description", "examples"})
+# `x-caudal-pii` marks a personal field (events.pii); it constrains no value.
+_ANNOTATIONS = frozenset(
+    {"$schema", "$id", "$comment", "title", "description", "examples", "x-caudal-pii"}
+)
 _KEYWORDS = _ANNOTATIONS | {
     "type",
     "properties",

@@ -11,10 +11,12 @@ from typing import Any, Literal
 import structlog
 from psycopg import sql
 
-from caudal.events import paging
+from caudal.events import paging, runtime
 from caudal.events.catalog import SchemaCatalog
 from caudal.events.intake import Intake, Intaker, Limits, to_message
+from caudal.events.pii import CpfTokenizer
 from caudal.events.queries import q
+from caudal.platform.bootstrap import Container
 from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import Database
 from caudal.platform.errors import CaudalError
@@ -101,11 +103,12 @@ async def replay(
     *,
     type_: str | None = None,
     batch_size: int = 500,
+    tokens: CpfTokenizer | None = None,
 ) -> ReplayReport:
     """Re-validate pending entries (optionally of one type) against today's registry; publish the
     ones that pass, each as the event id = its quarantine id (a replay twice is one event)."""
     await catalog.refresh(force=True)
-    intaker = Intaker(catalog.registry, limits)
+    intaker = Intaker(catalog.registry, limits, tokens)
     report = ReplayReport()
     seen: set[str] = set()
     while True:
@@ -148,3 +151,17 @@ async def replay(
                 await conn.execute(q("quarantine_mark_replayed"), {"id": qid, "event_id": event.id})
                 report.replayed.append(qid)
         _log.info("quarantine_replay_progress", replayed=len(report.replayed))
+
+
+async def replay_in(container: Container, type_: str | None = None) -> ReplayReport:
+    """`replay` with this process's bus, schema catalog and CPF tokenizer (the API, the
+    dashboard and `caudal quarantine replay` share it)."""
+    events = runtime.get(container)
+    return await replay(
+        container.database,
+        events.bus,
+        events.catalog,
+        events.limits,
+        type_=type_,
+        tokens=runtime.cpf_tokens(container),
+    )

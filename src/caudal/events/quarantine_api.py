@@ -12,8 +12,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from caudal.events import runtime
-from caudal.events.quarantine import STATUSES, QuarantineFilter, Status, list_entries, replay
+from caudal.events.quarantine import STATUSES, QuarantineFilter, Status, list_entries, replay_in
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
 from caudal.platform.errors import not_found
@@ -63,9 +62,7 @@ async def replay_quarantine(
     _: Annotated[Principal, Depends(require(scopes.EVENTS_WRITE))],
     type: Annotated[str | None, Query(max_length=128)] = None,
 ) -> dict[str, Any]:
-    c = container(request)
-    events = runtime.get(c)
-    report = await replay(c.database, events.bus, events.catalog, events.limits, type_=type)
+    report = await replay_in(container(request), type)
     return {"replayed": report.replayed, "still_invalid": report.still_invalid}
 
 
