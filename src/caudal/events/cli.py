@@ -67,7 +67,13 @@ def quarantine_list(
     )
 
     async def work(container: Container) -> list[dict[str, Any]]:
-        items, _ = await list_entries(container.database, where, limit, None)
+        from caudal.events.catalog import SchemaCatalog
+
+        catalog = SchemaCatalog(container.database, container.settings.events.schemas_dir)
+        await catalog.refresh(force=True)
+        items, _ = await list_entries(
+            container.database, where, limit, None, registry=catalog.registry
+        )
         return items
 
     items = run_with_container(work)

@@ -183,3 +183,33 @@ def apply(plan: Plan | None, data: Any, tokens: CpfTokenizer | None) -> Any:
     if refusal is not None:
         return refusal
     return protect(plan, data, tokens) if isinstance(data, dict) else data
+
+
+# Property names that hold personal data whatever the schema says (or when there is none: an
+# unknown type in quarantine); what is shown of a quarantined payload hides their values too.
+_PERSONAL_NAMES = frozenset(
+    {"cpf", "nome", "name", "endereco", "address", "email", "telefone", "phone", "celular"}
+)
+REDACTED = "[redacted]"
+
+
+def redact(plan: Plan | None, data: Any) -> Any:
+    """`data` as it may be shown (quarantine listings): the values of marked properties, of
+    properties a schema with personal fields does not declare, and of properties named like
+    personal data replaced by `[redacted]`; everything else kept, for diagnosis."""
+    if isinstance(data, list):
+        return [redact(None, item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    shown: dict[str, Any] = {}
+    for key, value in data.items():
+        field = None if plan is None else plan.get(key)
+        hidden = (
+            str(key).lower() in _PERSONAL_NAMES
+            or (plan is not None and field is None)
+            or (field is not None and field.kind is not None)
+        )
+        shown[key] = (
+            REDACTED if hidden else redact(None if field is None else field.children, value)
+        )
+    return shown

@@ -11,11 +11,19 @@ from typing import Any, Literal
 import structlog
 from psycopg import sql
 
-from caudal.events import paging, runtime
+from caudal.events import paging, pii, runtime
 from caudal.events.catalog import SchemaCatalog
-from caudal.events.intake import Intake, Intaker, Limits, to_message
+from caudal.events.intake import (
+    DEFAULT_VERSION,
+    FRONTEND_ENVELOPE,
+    Intake,
+    Intaker,
+    Limits,
+    to_message,
+)
 from caudal.events.pii import CpfTokenizer
 from caudal.events.queries import q
+from caudal.events.registry import Registry
 from caudal.platform.bootstrap import Container
 from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import Database
@@ -44,7 +52,35 @@ class QuarantineFilter:
     until: datetime | None = None
 
 
-def _row(item: dict[str, Any]) -> dict[str, Any]:
+def shown_payload(registry: Registry, item: dict[str, Any]) -> Any:
+    """A quarantined payload as it may be listed: personal values redacted (`pii.redact`), by
+    the marks of the schema its type and version have today, and by name."""
+    payload, source = item["payload"], item["source"]
+    type_, version = item.get("type"), item.get("version") or DEFAULT_VERSION
+    schema = None
+    if isinstance(type_, str):
+        schema = (
+            registry.for_frontend(type_, version)
+            if source == "frontend"
+            else registry.get(type_, version) or registry.family(type_, version)
+        )
+    plan = None if schema is None else schema.pii
+    if not isinstance(payload, dict):
+        return pii.redact(None, payload)
+    inner = "item" if source == "frontend" else "data"
+    shown = {k: pii.redact(None, v) for k, v in payload.items()}
+    data = payload.get(inner)
+    if isinstance(data, dict):
+        envelope = {
+            k: v for k, v in data.items() if source == "frontend" and k in FRONTEND_ENVELOPE
+        }
+        rest = {k: v for k, v in data.items() if k not in envelope}
+        shown[inner] = {**pii.redact(None, envelope), **pii.redact(plan, rest)}
+    return shown
+
+
+def _row(item: dict[str, Any], registry: Registry) -> dict[str, Any]:
+    item["payload"] = shown_payload(registry, item)
     item["id"] = str(item["id"])
     item["status"] = "held" if item["replayed_at"] is None else "replayed"
     for key in ("received_at", "replayed_at"):
@@ -54,8 +90,14 @@ def _row(item: dict[str, Any]) -> dict[str, Any]:
 
 
 async def list_entries(
-    database: Database, where: QuarantineFilter, limit: int, cursor: str | None
+    database: Database,
+    where: QuarantineFilter,
+    limit: int,
+    cursor: str | None,
+    *,
+    registry: Registry,
 ) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of entries, newest first; each payload as `shown_payload` shows it."""
     clauses: list[sql.Composable] = []
     params: list[Any] = []
     for column, value in (("type", where.type), ("source", where.source), ("reason", where.reason)):
@@ -75,7 +117,7 @@ async def list_entries(
     rows, next_cursor = await paging.newest_first(
         database, "events.quarantine", _COLUMNS, (clauses, params), limit, cursor, id_type="uuid"
     )
-    return [_row(r) for r in rows], next_cursor
+    return [_row(r, registry) for r in rows], next_cursor
 
 
 @dataclass

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from caudal.events import runtime
 from caudal.events.quarantine import STATUSES, QuarantineFilter, Status, list_entries, replay_in
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
@@ -49,7 +50,9 @@ async def quarantine(
         since=since,
         until=until,
     )
-    items, next_cursor = await list_entries(container(request).database, where, limit, cursor)
+    c = container(request)
+    registry = await runtime.get(c).catalog.current()
+    items, next_cursor = await list_entries(c.database, where, limit, cursor, registry=registry)
     return {"items": items, "next_cursor": next_cursor}
 
 

@@ -54,7 +54,8 @@ async def create_or_update(
 @router.get("/clientes/", include_in_schema=False)
 @router.get(
     "/clientes",
-    summary="List customers, filtered by name words and/or CPF; a page past the last is 404.",
+    summary="Find customers by name words and/or CPF (one is required); a page past the last "
+    "is 404.",
 )
 async def list_customers(
     request: Request,
@@ -66,6 +67,12 @@ async def list_customers(
     mask: Mask = False,
 ) -> dict[str, Any]:
     ctx = customers(request)
+    if not nome and not cpf:
+        # Least privilege: find customers, never page through all of them (so does Base A's
+        # search function for the application role).
+        raise validation_error(
+            "nome", "CAU-CUSTOMERS-FILTER-REQUIRED", "give `nome` (name words) or `cpf` to search"
+        )
     digits = None
     if cpf:
         try:
