@@ -147,7 +147,8 @@ async def test_unknown_type_is_quarantined_then_replayed_once_registered(
     [entry] = listed.json()["items"]
     assert entry["reason"] == "unknown_type"
     assert entry["code"] == "CAU-EVT-UNKNOWN-TYPE"
-    assert entry["payload"] == LOAN_EVENT
+    # shown with personal values redacted (no schema yet: `cpf` is known by its name)
+    assert entry["payload"] == {**LOAN_EVENT, "data": {**LOAN_EVENT["data"], "cpf": "[redacted]"}}
     assert entry["replayed_at"] is None
     assert db.bus_events() == []
 

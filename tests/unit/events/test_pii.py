@@ -10,6 +10,7 @@ import pytest
 
 from caudal.events import registry_files
 from caudal.events.intake import SCHEMA_VIOLATION, Intaker, Limits
+from caudal.events.quarantine import shown_payload
 from caudal.events.registry import Registry, SchemaDefinitionError, build, validate
 from caudal.platform.errors import CaudalError
 from tests.support.fake_tokens import FakeCpfTokens
@@ -225,3 +226,42 @@ def test_an_extra_property_names_the_property_not_its_value() -> None:
         "data.nome",
         "data.nome: property not allowed by the schema",
     )
+
+
+def test_a_quarantined_payload_is_listed_with_personal_values_redacted() -> None:
+    registry = Registry([*registry_files.shipped(), KYC])
+    backend_item = {
+        "type": "card-purchase",
+        "version": "1.0",
+        "source": "backend",
+        "payload": backend("card-purchase", {**PURCHASE, "nome": NAME}),
+    }
+    shown = shown_payload(registry, backend_item)
+    assert shown["data"] == {**PURCHASE, "cpf": "[redacted]", "nome": "[redacted]"}
+    assert shown["eventType"] == "card-purchase"
+    frontend_item = {
+        "type": "kyc-check",
+        "version": "1.0",
+        "source": "frontend",
+        "payload": {
+            "device": {"platform": "iOS", "deviceId": "d1"},
+            "item": {"event_id": "kyc-check", "cpf": 1, "casa": {"endereco": "R", "uf": "SP"}},
+        },
+    }
+    assert shown_payload(registry, frontend_item)["item"] == {
+        "event_id": "kyc-check",
+        "cpf": "[redacted]",
+        "casa": {"endereco": "[redacted]", "uf": "SP"},
+    }
+    # no schema (an unknown type): personal data is still recognised by its name
+    unknown = {
+        "type": "loan",
+        "version": "1.0",
+        "source": "backend",
+        "payload": {"data": {"cpf": CPF, "cliente": {"nome": NAME}, "valor": "1"}},
+    }
+    assert shown_payload(registry, unknown)["data"] == {
+        "cpf": "[redacted]",
+        "cliente": {"nome": "[redacted]"},
+        "valor": "1",
+    }
