@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from caudal.platform.errors import unavailable
 
@@ -30,7 +30,6 @@ UNDECLARED_CODE = "CAU-EVT-PII-UNDECLARED"
 CPF_CODE = "CAU-EVT-PII-CPF"
 
 
-@runtime_checkable
 class CpfTokenizer(Protocol):
     def cpf_token(self, value: str) -> str:
         """The keyed token of a CPF given with or without punctuation; ValueError when the
