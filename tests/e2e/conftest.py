@@ -47,6 +47,7 @@ class Server:
     """`caudal up` in a subprocess; stdout lines are collected as they come."""
 
     def __init__(self, home: Path, *args: str, **env: str) -> None:
+        self.home = home
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.lines: list[str] = []
@@ -80,7 +81,8 @@ class Server:
         raise AssertionError("caudal up never became ready:\n" + "\n".join(self.lines))
 
     def admin_token(self) -> str:
-        return next(line for line in self.lines if line.startswith("eyJ"))
+        """Written to `<home>/admin.token` (0600): stdout is a pipe here, not a terminal."""
+        return (self.home / "admin.token").read_text("utf-8").strip()
 
     def stop(self, timeout: float = 40) -> int:
         if self.proc.poll() is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import stat
 from pathlib import Path
 
 import httpx
@@ -28,6 +29,10 @@ def test_up_serves_ready_then_drains_on_sigterm_and_reuses_its_data(
     me = httpx.get(f"{first.base_url}/v1/whoami", headers={"Authorization": f"Bearer {token}"})
     assert me.json() == {"subject": "admin", "scopes": sorted(scopes.ALL)}
     assert any('"event": "request"' in line and '"/v1/whoami"' in line for line in first.lines)
+    # stdout is not a terminal: the token is in a 0600 file, never in the output or its logs
+    assert f"  admin token (7 days) in {home / 'admin.token'}" in first.lines
+    assert stat.S_IMODE((home / "admin.token").stat().st_mode) == 0o600
+    assert not any(token in line for line in first.lines)
     # where it listens, for clients of the same home (`caudal demo`); gone once it stops
     assert json.loads((home / "run.json").read_text())["url"] == first.base_url
     assert first.stop() == 0

@@ -35,11 +35,15 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
     """caudal command line."""
+    # A command that needs what other capabilities provide (a port in `container.states`)
+    # starts these; a capability's CLI cannot import the composition root (an import cycle).
+    ctx.obj = wiring.capabilities
 
 
 @app.command()

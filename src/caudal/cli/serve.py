@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import signal
 import socket
+import sys
 import time
+from pathlib import Path
 
 import typer
 import uvicorn
@@ -83,9 +86,30 @@ def run_all(settings: Settings) -> None:
     err.print(f"  metrics    {base}/metrics")
     err.print(f"  data       {settings.home}")
     if admin:
-        err.print("  admin token (7 days):")
-        out.print(admin, soft_wrap=True)
+        show_admin_token(admin, settings.home)
     _serve(container, run_services=True, sock=sock)
+
+
+ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 (a file name, not a secret)
+
+
+def show_admin_token(token: str, home: Path) -> None:
+    """On a terminal, print the all-scope token for the person there; otherwise (a service
+    manager, a pipe into a log collector) write it to a 0600 file and print only its path, so
+    the token never lands in a log stream."""
+    if sys.stdout.isatty():
+        err.print("  admin token (7 days):")
+        out.print(token, soft_wrap=True)
+        return
+    path = home / ADMIN_TOKEN_FILE
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, token.encode() + b"\n")
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    err.print(f"  admin token (7 days) in {path}", soft_wrap=True)
 
 
 def run_api(settings: Settings) -> None:

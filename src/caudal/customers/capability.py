@@ -22,19 +22,25 @@ class CustomersCapability(CapabilityBase):
 
     async def start(self, container: Container) -> None:
         """The PII keys (the key file on first run) and the score cache; legacy master-wrapped
-        data keys move into key epochs, and epoch keys a crash left behind are destroyed."""
+        data keys move into key epochs, and epoch keys a crash left behind are destroyed; the
+        events intake's CPF tokenizer (`events.pii`), which needs the index key."""
         from caudal.customers import context
         from caudal.customers.base_a import key_epochs
+        from caudal.customers.event_tokens import CpfTokens
+        from caudal.events.pii import Tokenizers
 
         await super().start(container)
         state = context.build(container)
         container.states.provide(state)
         await key_epochs.upgrade_legacy(state, container.settings)
         await key_epochs.sweep(state)
+        container.states.provide(Tokenizers(cpf=CpfTokens(state.vault)))
 
     async def stop(self) -> None:
         from caudal.customers import context
+        from caudal.events.pii import Tokenizers
 
+        self.withdraw(Tokenizers)
         state = self.withdraw(context.Customers)
         if state is not None:
             await state.cache.close()

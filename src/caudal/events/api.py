@@ -123,7 +123,7 @@ async def _ingest(
         intake = await asyncio.to_thread(
             _within_budget,
             c.settings.events.validation_budget_seconds,
-            build(Intaker(registry, events.limits)),
+            build(Intaker(registry, events.limits, runtime.cpf_tokens(c))),
             body,
             received_at=received_at,
             trace_key=trace_key,

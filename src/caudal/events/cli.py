@@ -82,22 +82,21 @@ def quarantine_list(
 
 @quarantine_app.command("replay")
 def quarantine_replay(
+    ctx: typer.Context,
     type_: Annotated[str | None, typer.Option("--type", help="Only this event type.")] = None,
 ) -> None:
     """Re-validate held events against today's schemas; publish the ones that pass."""
-    from caudal.events import runtime
-    from caudal.events.quarantine import ReplayReport, replay
+    from caudal.events.quarantine import ReplayReport, replay_in
+    from caudal.platform.capability import start_all, stop_all
 
     async def work(container: Container) -> ReplayReport:
-        events = runtime.build(container)
-        return await replay(
-            container.database,
-            events.bus,
-            events.catalog,
-            events.limits,
-            events.sealer,
-            type_=type_,
-        )
+        # every capability: the CPF tokenizer a replayed event needs is the customers'
+        capabilities = ctx.obj()
+        await start_all(capabilities, container)
+        try:
+            return await replay_in(container, type_)
+        finally:
+            await stop_all(capabilities)
 
     report = run_with_container(work)
     out.print(

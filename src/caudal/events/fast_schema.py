@@ -17,7 +17,10 @@ from caudal.platform.linear_regex import Matcher, PatternError
 
 Check = Callable[[Any], bool]
 
-_ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "title", "description", "examples"})
+# `x-caudal-pii` marks a personal field (events.pii); it constrains no value.
+_ANNOTATIONS = frozenset(
+    {"$schema", "$id", "$comment", "title", "description", "examples", "x-caudal-pii"}
+)
 _KEYWORDS = _ANNOTATIONS | {
     "type",
     "properties",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from caudal.events import pii
 from caudal.events.limits import depth_exceeds
 from caudal.events.model import CanonicalEvent
 from caudal.events.registry import TYPE_PATTERN, RegisteredSchema, Registry, validate
@@ -90,12 +91,15 @@ def bad_request(code: str, message: str, field_name: str, status: int = 422) -> 
 
 
 def partition_key(event: CanonicalEvent) -> str:
-    """Order per device (frontend) or per CPF (backend); otherwise no ordering is needed."""
+    """Order per device (frontend) or per CPF (backend: its token, see `events.pii`);
+    otherwise no ordering is needed."""
     if event.device and isinstance(event.device.get("deviceId"), str):
         return f"device:{event.device['deviceId']}"
     cpf = event.data.get("cpf")
     if isinstance(cpf, str):
-        return "cpf:" + "".join(ch for ch in cpf if ch.isdigit())
+        return "cpf:" + (
+            cpf if pii.CPF_TOKEN.match(cpf) else "".join(c for c in cpf if c.isdigit())
+        )
     return event.id
 
 
@@ -153,9 +157,17 @@ def _envelope(
 class Intaker:
     """Builds an `Intake` from a request body with the registry as it is now."""
 
-    def __init__(self, registry: Registry, limits: Limits) -> None:
+    def __init__(
+        self, registry: Registry, limits: Limits, tokens: pii.CpfTokenizer | None = None
+    ) -> None:
         self.registry = registry
         self.limits = limits
+        self.tokens = tokens  # needed only by schemas with a CPF field
+
+    def _protect(self, schema: RegisteredSchema, data: Any) -> Any:
+        """A valid item's data as it may be stored: personal fields tokenized or dropped
+        (`events.pii`); a `pii.Refusal` when the item cannot be made safe."""
+        return pii.apply(schema.pii, data, self.tokens)
 
     # ---- frontend -------------------------------------------------------------------------
 
@@ -256,6 +268,13 @@ class Intaker:
                 version=version,
             )
             return
+        if schema is not None:
+            data = self._protect(schema, data)
+            if isinstance(data, pii.Refusal):
+                message = f"{data.message} (schema {schema.type} {schema.version})"
+                at = data.field.removeprefix("data.")
+                reject(SCHEMA_VIOLATION, data.code, message, at, type=type_, version=version)
+                return
         event = CanonicalEvent(
             source="frontend",
             type=type_,
@@ -348,6 +367,11 @@ class Intaker:
                 violation.field,
                 **kw,
             )
+            return
+        data = self._protect(schema, data)
+        if isinstance(data, pii.Refusal):
+            message = f"{data.message} (schema {schema.type} {schema.version})"
+            reject(SCHEMA_VIOLATION, data.code, message, data.field, **kw)
             return
         event = CanonicalEvent(
             source="backend",

@@ -15,11 +15,21 @@ import orjson
 import structlog
 from psycopg import sql
 
-from caudal.events import paging
+from caudal.events import paging, pii, runtime
 from caudal.events.catalog import SchemaCatalog
-from caudal.events.intake import Intake, Intaker, Limits, to_message
+from caudal.events.intake import (
+    DEFAULT_VERSION,
+    FRONTEND_ENVELOPE,
+    Intake,
+    Intaker,
+    Limits,
+    to_message,
+)
+from caudal.events.pii import CpfTokenizer
 from caudal.events.quarantine_seal import QuarantineSealer
 from caudal.events.queries import q
+from caudal.events.registry import Registry
+from caudal.platform.bootstrap import Container
 from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import Database
 from caudal.platform.errors import CaudalError
@@ -49,6 +59,33 @@ class QuarantineFilter:
     until: datetime | None = None
 
 
+def shown_payload(registry: Registry, item: dict[str, Any]) -> Any:
+    """A quarantined payload as it may be revealed: personal values redacted (`pii.redact`), by
+    the marks of the schema its type and version have today, and by name."""
+    payload, source = item["payload"], item["source"]
+    type_, version = item.get("type"), item.get("version") or DEFAULT_VERSION
+    schema = None
+    if isinstance(type_, str):
+        schema = (
+            registry.for_frontend(type_, version)
+            if source == "frontend"
+            else registry.get(type_, version) or registry.family(type_, version)
+        )
+    plan = None if schema is None else schema.pii
+    if not isinstance(payload, dict):
+        return pii.redact(None, payload)
+    inner = "item" if source == "frontend" else "data"
+    shown = {k: pii.redact(None, v) for k, v in payload.items()}
+    data = payload.get(inner)
+    if isinstance(data, dict):
+        envelope = {
+            k: v for k, v in data.items() if source == "frontend" and k in FRONTEND_ENVELOPE
+        }
+        rest = {k: v for k, v in data.items() if k not in envelope}
+        shown[inner] = {**pii.redact(None, envelope), **pii.redact(plan, rest)}
+    return shown
+
+
 def _row(item: dict[str, Any]) -> dict[str, Any]:
     item["id"] = str(item["id"])
     item["status"] = "held" if item["replayed_at"] is None else "replayed"
@@ -59,8 +96,12 @@ def _row(item: dict[str, Any]) -> dict[str, Any]:
 
 
 async def list_entries(
-    database: Database, where: QuarantineFilter, limit: int, cursor: str | None
+    database: Database,
+    where: QuarantineFilter,
+    limit: int,
+    cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of entries, newest first, metadata only (`payload` is null)."""
     clauses: list[sql.Composable] = []
     params: list[Any] = []
     for column, value in (("type", where.type), ("source", where.source), ("reason", where.reason)):
@@ -94,17 +135,22 @@ def open_payload(sealer: QuarantineSealer, entry_id: str, row: Sequence[Any]) ->
     return None if raw is None else orjson.loads(raw)
 
 
-async def reveal(database: Database, sealer: QuarantineSealer, entry_id: str) -> Any:
-    """An entry's payload; None when there is no such entry; CaudalError 410 once shredded."""
+async def reveal(
+    database: Database, sealer: QuarantineSealer, registry: Registry, entry_id: str
+) -> Any:
+    """An entry's payload as `shown_payload` shows it; None when there is no such entry;
+    CaudalError 410 once shredded."""
     async with database.connection() as conn:
         cur = await conn.execute(q("quarantine_sealed_payload"), {"id": entry_id})
         row = await cur.fetchone()
     if row is None:
         return None
-    payload = open_payload(sealer, entry_id, row)
+    payload = open_payload(sealer, entry_id, row[:4])
     if payload is None:
         raise shredded()
-    return payload
+    source, type_, version = row[4:]
+    item = {"payload": payload, "source": source, "type": type_, "version": version}
+    return shown_payload(registry, item)
 
 
 def shredded() -> CaudalError:
@@ -142,11 +188,12 @@ async def replay(
     *,
     type_: str | None = None,
     batch_size: int = 500,
+    tokens: CpfTokenizer | None = None,
 ) -> ReplayReport:
     """Re-validate pending entries (optionally of one type) against today's registry; publish the
     ones that pass, each as the event id = its quarantine id (a replay twice is one event)."""
     await catalog.refresh(force=True)
-    intaker = Intaker(catalog.registry, limits)
+    intaker = Intaker(catalog.registry, limits, tokens)
     report = ReplayReport()
     seen: set[str] = set()
     while True:
@@ -195,3 +242,18 @@ async def replay(
                 await conn.execute(q("quarantine_mark_replayed"), {"id": qid, "event_id": event.id})
                 report.replayed.append(qid)
         _log.info("quarantine_replay_progress", replayed=len(report.replayed))
+
+
+async def replay_in(container: Container, type_: str | None = None) -> ReplayReport:
+    """`replay` with this process's bus, schema catalog and CPF tokenizer (the API, the
+    dashboard and `caudal quarantine replay` share it)."""
+    events = runtime.get(container)
+    return await replay(
+        container.database,
+        events.bus,
+        events.catalog,
+        events.limits,
+        events.sealer,
+        type_=type_,
+        tokens=runtime.cpf_tokens(container),
+    )

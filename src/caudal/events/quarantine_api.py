@@ -21,7 +21,7 @@ from caudal.events.quarantine import (
     QuarantineFilter,
     Status,
     list_entries,
-    replay,
+    replay_in,
     reveal,
 )
 from caudal.platform import scopes
@@ -57,9 +57,9 @@ async def quarantine(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
-    """Newest first, with the reason, the stable code; the payload is sealed at rest (`payload` is null here, see
-    `/v1/quarantine/{id}/payload`); pass
-    `next_cursor` as `cursor` for the next page."""
+    """Newest first, with the reason and the stable code; payloads are sealed at rest (`payload`
+    is null here; `/v1/quarantine/{id}/payload` reveals one); pass `next_cursor` as `cursor` for
+    the next page."""
     where = QuarantineFilter(
         type=type,
         source=source,
@@ -84,11 +84,7 @@ async def replay_quarantine(
 ) -> dict[str, Any]:
     """After a schema fix: entries that now pass are published once (idempotent) and marked
     replayed; the others stay held, listed with why."""
-    c = container(request)
-    events = runtime.get(c)
-    report = await replay(
-        c.database, events.bus, events.catalog, events.limits, events.sealer, type_=type
-    )
+    report = await replay_in(container(request), type)
     return {"replayed": report.replayed, "still_invalid": report.still_invalid}
 
 
@@ -106,7 +102,9 @@ async def quarantined_payload(
     """The payload as received, while the entry's day key exists; 410 once it was shredded at
     its TTL. Every reveal is recorded in the audit log."""
     c = container(request)
-    payload = await reveal(c.database, runtime.get(c).sealer, str(entry_id))
+    events = runtime.get(c)
+    registry = await events.catalog.current()
+    payload = await reveal(c.database, events.sealer, registry, str(entry_id))
     if payload is None:
         raise not_found(f"quarantine entry {entry_id}", "CAU-EVT-QUARANTINE-NOT-FOUND")
     _audit.info("quarantine_revealed", subject=principal.subject, entry=str(entry_id))

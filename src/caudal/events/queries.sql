@@ -52,7 +52,8 @@ ORDER BY received_at, id
 LIMIT %(limit)s
 
 -- name: quarantine_sealed_payload
-SELECT payload, key_epoch, wrapped_key, sealed FROM events.quarantine WHERE id = %(id)s
+SELECT payload, key_epoch, wrapped_key, sealed, source, type, version
+FROM events.quarantine WHERE id = %(id)s
 
 -- name: quarantine_unsealed
 -- Rows stored in clear before payloads were sealed, a batch at a time.

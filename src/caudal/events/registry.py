@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.protocols import Validator
 
-from caudal.events import safe_schema
+from caudal.events import pii, safe_schema
 from caudal.events.fast_schema import Check, compile_simple
 
 # Always `fullmatch`: `$` also matches before a final newline (`"click_x\n"`).
@@ -50,6 +50,7 @@ class RegisteredSchema:
     origin: str = "package"  # "package", "directory" or "api"
     validator: Validator | None = field(compare=False, repr=False, default=None)
     fast: Check | None = field(compare=False, repr=False, default=None)  # see fast_schema
+    pii: pii.Plan | None = field(compare=False, repr=False, default=None)  # personal fields
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +121,10 @@ def build(
         safe_schema.check_definition(schema)
     except safe_schema.UnsafeSchema as exc:
         raise SchemaDefinitionError(exc.code, exc.message, exc.field) from None
+    try:
+        plan = pii.compile_plan(schema)
+    except pii.PiiMarkError as exc:
+        raise SchemaDefinitionError("CAU-EVT-SCHEMA-PII", str(exc), f"schema.{exc.path}") from exc
     return RegisteredSchema(
         type_,
         version,
@@ -129,11 +134,14 @@ def build(
         origin,
         safe_schema.validator(schema),
         compile_simple(schema),
+        plan,
     )
 
 
 def validate(entry: RegisteredSchema, data: Any) -> Violation | None:
-    """The first violation of `data` against the schema (the most relevant one), or None."""
+    """The first violation of `data` against the schema (the most relevant one), or None. The
+    message names the path and the rule, never the value: the value may be personal data
+    (`data.cpf: expected string`, not jsonschema's `52998224725 is not of type 'string'`)."""
     if entry.fast is not None and entry.fast(data):
         return None  # the fast path only ever answers "valid" when jsonschema would
     assert entry.validator is not None, "entries come from build()"
@@ -149,15 +157,78 @@ def validate(entry: RegisteredSchema, data: Any) -> Violation | None:
         )
     if error is None:
         return None
-    path = ".".join(str(p) for p in error.absolute_path)
+    parts = [str(p) for p in error.absolute_path]
     if error.validator == "required" and isinstance(error.validator_value, list):
         missing = [
-            name for name in error.validator_value if isinstance(data, dict) and name not in data
+            name
+            for name in error.validator_value
+            if isinstance(error.instance, dict) and name not in error.instance
         ]
-        if missing:
-            path = f"{path}.{missing[0]}" if path else str(missing[0])
-    message = error.message if len(error.message) <= 300 else error.message[:297] + "..."
-    return Violation("CAU-EVT-SCHEMA-VIOLATION", message, f"data.{path}" if path else "data")
+        parts += missing[:1]
+    elif error.validator in ("additionalProperties", "unevaluatedProperties"):
+        parts += _extra_properties(error)[:1]
+    where = ".".join(["data", *parts])
+    message = f"{where}: {_rule(error)}"
+    return Violation(
+        "CAU-EVT-SCHEMA-VIOLATION",
+        message if len(message) <= 300 else message[:297] + "...",
+        where,
+    )
+
+
+def _extra_properties(error: ValidationError) -> list[str]:
+    """The properties an object may not have (their names: a name is not a value)."""
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    declared = schema.get("properties") or {}
+    patterns = [safe_schema.linear(p) for p in (schema.get("patternProperties") or {})]
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    return [
+        str(k)
+        for k in instance
+        if k not in declared and not any(p.search(str(k)) for p in patterns)
+    ]
+
+
+_RULES = {
+    "pattern": "does not match the pattern {}",
+    "minLength": "shorter than {} character(s)",
+    "maxLength": "longer than {} character(s)",
+    "minimum": "below the minimum {}",
+    "maximum": "above the maximum {}",
+    "exclusiveMinimum": "not above {}",
+    "exclusiveMaximum": "not below {}",
+    "multipleOf": "not a multiple of {}",
+    "format": "not a valid {}",
+    "minItems": "fewer than {} item(s)",
+    "maxItems": "more than {} item(s)",
+    "minProperties": "fewer than {} propert(ies)",
+    "maxProperties": "more than {} propert(ies)",
+}
+_FIXED = {
+    "required": "required property is missing",
+    "enum": "not one of the allowed values",
+    "const": "not the allowed constant",
+    "additionalProperties": "property not allowed by the schema",
+    "unevaluatedProperties": "property not allowed by the schema",
+    "propertyNames": "a property name breaks the schema's propertyNames rule",
+    "uniqueItems": "items are not unique",
+    "anyOf": "matches none of the allowed alternatives",
+    "oneOf": "does not match exactly one of the alternatives",
+    "not": "matches a forbidden schema",
+    "contains": "no item matches the `contains` schema",
+    "dependentRequired": "a property it depends on is missing",
+}
+
+
+def _rule(error: ValidationError) -> str:
+    """The rule broken, from the schema alone (jsonschema's messages quote the instance)."""
+    keyword, expected = str(error.validator), error.validator_value
+    if keyword == "type":
+        names = expected if isinstance(expected, list) else [expected]
+        return "expected " + " or ".join(str(n) for n in names)
+    if keyword in _RULES:
+        return _RULES[keyword].format(expected)
+    return _FIXED.get(keyword, f"breaks the schema's `{keyword}` rule")
 
 
 def _properties(schema: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,10 @@ _EXAMPLE = {
     "schema": {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
-        "properties": {"cpf": {"type": "string"}, "parcelas": {"type": "integer"}},
+        "properties": {
+            "cpf": {"type": "string", "x-caudal-pii": "cpf"},
+            "parcelas": {"type": "integer"},
+        },
         "required": ["cpf"],
     },
 }

@@ -9,6 +9,7 @@ from caudal.events.catalog import SchemaCatalog
 from caudal.events.ingest import IngestService
 from caudal.events.intake import Limits
 from caudal.events.lake_files import LakeFiles, default_url
+from caudal.events.pii import CpfTokenizer, Tokenizers
 from caudal.events.quarantine_seal import QuarantineSealer
 from caudal.platform.bootstrap import Container
 from caudal.platform.bus.port import Bus
@@ -51,6 +52,13 @@ def build_sealer(container: Container) -> QuarantineSealer:
 
 def get(container: Container) -> EventsRuntime:
     return container.states.get(EventsRuntime)
+
+
+def cpf_tokens(container: Container) -> CpfTokenizer | None:
+    """The CPF tokenizer another capability provides (customers), None when none is started:
+    then an event with a CPF field is refused with a 503, never stored in clear."""
+    found = container.states.find(Tokenizers)
+    return None if found is None else found.cpf
 
 
 async def close(events: EventsRuntime, container: Container) -> None:

@@ -28,6 +28,12 @@ class States:
             raise unavailable(f"the capability holding {kind.__name__} is not started")
         return found
 
+    def find(self, kind: type[T]) -> T | None:
+        """The state of that type, or None (for what is optional: a port only some
+        capabilities provide)."""
+        found = self._by_type.get(kind)
+        return found if isinstance(found, kind) else None
+
     def withdraw(self, kind: type[T]) -> T | None:
         """Remove and return the state of that type (None when there was none), to close it."""
         found = self._by_type.pop(kind, None)

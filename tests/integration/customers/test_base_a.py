@@ -70,7 +70,9 @@ async def test_post_with_an_existing_cpf_updates_that_customer(
     assert again.status_code == 200
     assert again.json()["id"] == first["id"]
     assert again.json()["nome"] == "Maria Souza Lima"
-    listed = await client.get("/clientes", headers=auth("customers:pii"))
+    listed = await client.get(
+        "/clientes", params={"cpf": "123.456.789-09"}, headers=auth("customers:pii")
+    )
     assert listed.json()["count"] == 1
 
 
@@ -85,28 +87,38 @@ async def test_list_paginates_like_django_rest_and_filters(
         )
     await create(client, auth, cliente(cpf=CPF_2, nome="João Araújo"))
     h = auth("customers:pii")
-    page1 = (await client.get("/clientes?page_size=2", headers=h)).json()
+    page1 = (await client.get("/clientes?nome=silva&page_size=2", headers=h)).json()
     assert set(page1) == {"count", "next", "previous", "results"}
-    assert page1["count"] == 6
-    assert page1["next"] == "/clientes?page_size=2&page=2"
+    assert page1["count"] == 5
+    assert page1["next"] == "/clientes?nome=silva&page_size=2&page=2"
     assert page1["previous"] is None
     assert len(page1["results"]) == 2
     assert all(set(r) == CUSTOMER_KEYS for r in page1["results"])
-    page3 = (await client.get("/clientes?page_size=2&page=3", headers=h)).json()
+    page3 = (await client.get("/clientes?nome=silva&page_size=2&page=3", headers=h)).json()
     assert page3["next"] is None
-    assert page3["previous"] == "/clientes?page_size=2&page=2"
+    assert page3["previous"] == "/clientes?nome=silva&page_size=2&page=2"
     ids = [
         r["id"]
         for p in (1, 2, 3)
-        for r in (await client.get(f"/clientes?page_size=2&page={p}", headers=h)).json()["results"]
+        for r in (await client.get(f"/clientes?nome=silva&page_size=2&page={p}", headers=h)).json()[
+            "results"
+        ]
     ]
-    assert len(set(ids)) == 6
+    assert len(set(ids)) == 5
+    # least privilege: no listing of every customer
+    unfiltered = await client.get("/clientes", headers=h)
+    assert unfiltered.status_code == 422
+    assert unfiltered.headers["content-type"] == "application/problem+json"
+    assert (unfiltered.json()["code"], unfiltered.json()["field"]) == (
+        "CAU-CUSTOMERS-FILTER-REQUIRED",
+        "nome",
+    )
     # past the last page: Django REST Framework's 404 "Invalid page." (as problem+json)
-    past = await client.get("/clientes/?page=999", headers=h)
+    past = await client.get("/clientes/?nome=silva&page=999", headers=h)
     assert past.status_code == 404 and past.headers["content-type"] == "application/problem+json"
     assert (past.json()["code"], past.json()["detail"]) == ("CAU-INVALID-PAGE", "Invalid page.")
     # with or without the slash, the same answer and no redirect
-    slash = await client.get("/clientes/?page_size=2", headers=h)
+    slash = await client.get("/clientes/?nome=silva&page_size=2", headers=h)
     assert slash.status_code == 200 and slash.json() == page1
     empty = await client.get("/clientes/", params={"nome": "nobody"}, headers=h)
     assert empty.status_code == 200 and empty.json()["results"] == []  # page 1 may be empty
@@ -189,7 +201,7 @@ async def test_mask_hides_identifying_fields(client: httpx.AsyncClient, auth: Au
     assert masked["data_nascimento"] == "1985-**-**"
     assert masked["endereco"]["longadouro"] == "***"
     assert set(masked) == CUSTOMER_KEYS
-    listed = (await client.get("/clientes?mask=true", headers=h)).json()
+    listed = (await client.get("/clientes?mask=true&nome=maria", headers=h)).json()
     assert listed["results"][0]["cpf"] == "***.456.789-**"
 
 
@@ -233,11 +245,36 @@ async def test_app_role_cannot_read_or_delete_base_a_tables_directly(
             pytest.raises(psycopg.errors.InsufficientPrivilege),
         ):
             conn.execute(statement)
+    # Base A's search finds customers, it does not page through them: a filter is required
+    # and the page is bounded (as the application role, `caudal_app`).
+    for statement, error in (
+        (
+            "SELECT * FROM base_a.customer_search(NULL, NULL, 100, 0)",
+            psycopg.errors.InsufficientPrivilege,
+        ),
+        (
+            "SELECT * FROM base_a.customer_search(NULL, '{}', 100, 0)",
+            psycopg.errors.InsufficientPrivilege,
+        ),
+        (
+            "SELECT * FROM base_a.customer_search(%(index)s, NULL, 100000, 0)",
+            psycopg.errors.InvalidParameterValue,
+        ),
+        (
+            "SELECT * FROM base_a.customer_search_unchecked(NULL, NULL, 100, 0)",
+            psycopg.errors.InsufficientPrivilege,
+        ),
+    ):
+        with psycopg.connect(container.app_url) as conn, pytest.raises(error):
+            conn.execute(statement, {"index": b"x" * 32})
+    with psycopg.connect(container.owner_url) as conn:
+        index = conn.execute("SELECT cpf_index FROM base_a.customers").fetchone()
+    assert index is not None
     with psycopg.connect(container.app_url) as conn:
         rows = conn.execute(
-            "SELECT count(*) FROM base_a.customer_search(NULL, NULL, 100000, 0)"
-        ).fetchone()
-    assert rows is not None and rows[0] == 1  # one page, capped at 100 rows: no bulk dump
+            "SELECT id FROM base_a.customer_search(%s, NULL, 100, 0)", (index[0],)
+        ).fetchall()
+    assert len(rows) == 1
 
 
 async def test_every_access_is_audited_and_audit_is_append_only(
@@ -247,7 +284,7 @@ async def test_every_access_is_audited_and_audit_is_append_only(
     cid = created["id"]
     h = auth("customers:pii", subject="analyst-7")
     await client.get(f"/clientes/{cid}", headers=h, params={"mask": "true"})
-    await client.get("/clientes", headers=h)
+    await client.get("/clientes", params={"nome": "maria"}, headers=h)
     await client.post(
         f"/clientes/{cid}/dividas",
         json={"empresa": "Financeira", "valor": "300.00", "vencimento": "2032-01-01"},
@@ -286,7 +323,12 @@ async def test_every_access_is_audited_and_audit_is_append_only(
         )
     ).json()
     assert listing["count"] == 1
-    assert listing["results"][0]["detail"] == {"filters": [], "page": 1, "results": 1, "count": 1}
+    assert listing["results"][0]["detail"] == {
+        "filters": ["nome"],
+        "page": 1,
+        "results": 1,
+        "count": 1,
+    }
 
     with psycopg.connect(container.app_url) as conn:
         for statement in ("UPDATE audit.log SET subject = 'x'", "DELETE FROM audit.log"):

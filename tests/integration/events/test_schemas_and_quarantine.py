@@ -150,7 +150,9 @@ async def test_unknown_type_is_quarantined_then_replayed_once_registered(
     assert entry["payload"] is None  # the listing never opens a sealed payload
     revealed = await client.get(f"/v1/quarantine/{entry['id']}/payload", headers=writer)
     assert revealed.status_code == 200
-    assert revealed.json() == {"id": entry["id"], "payload": LOAN_EVENT}
+    # revealed with personal values redacted (no schema yet: `cpf` is known by its name)
+    shown = {**LOAN_EVENT, "data": {**LOAN_EVENT["data"], "cpf": "[redacted]"}}
+    assert revealed.json() == {"id": entry["id"], "payload": shown}
     assert entry["replayed_at"] is None
     assert db.bus_events() == []
 

@@ -10,6 +10,7 @@ from caudal.events.intake import Intaker, Limits, client_event_id
 from caudal.events.model import EVENTS_TOPIC
 from caudal.events.registry import Registry
 from caudal.platform.errors import CaudalError
+from tests.support.fake_tokens import FakeCpfTokens
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 SEED_FRONTEND = {
@@ -32,7 +33,7 @@ SHIPPED = registry_files.shipped()  # read and compiled once: a registry per tes
 
 @pytest.fixture
 def intaker() -> Intaker:
-    return Intaker(Registry(SHIPPED), Limits(max_items=50, max_depth=8))
+    return Intaker(Registry(SHIPPED), Limits(max_items=50, max_depth=8), FakeCpfTokens())
 
 
 def kw() -> dict[str, Any]:
@@ -213,7 +214,9 @@ def test_bureau_query_with_seed_field_names(intaker: Intaker) -> None:
     }
     intake = intaker.backend(body, **kw())
     assert intake.rejections == []
-    assert intake.messages()[0].key == "cpf:52998224725"
+    token = FakeCpfTokens().cpf_token("52998224725")
+    assert intake.events[0][1].data["cpf"] == token  # the CPF itself is never published
+    assert intake.messages()[0].key == f"cpf:{token}"
 
 
 def test_batch_accepts_an_array_or_an_events_object(intaker: Intaker) -> None:

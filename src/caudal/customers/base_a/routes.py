@@ -61,9 +61,10 @@ async def create_or_update(request: Request, principal: Pii) -> JSONResponse:
 @router.get("/clientes/", include_in_schema=False)
 @router.get(
     "/clientes",
-    summary="List customers, filtered by name words and/or CPF; a page past the last is 404.",
+    summary="Find customers by name words and/or CPF (one is required); a page past the last "
+    "is 404.",
     response_model=ClientePage,
-    responses=problems(404),
+    responses=problems(404, 422),
 )
 async def list_customers(
     request: Request,
@@ -77,6 +78,12 @@ async def list_customers(
     """`nome` matches customers having every word given (blind indexes: the names are never
     decrypted to search); `cpf` in any punctuation."""
     ctx = customers(request)
+    if not nome and not cpf:
+        # Least privilege: find customers, never page through all of them (so does Base A's
+        # search function for the application role).
+        raise validation_error(
+            "nome", "CAU-CUSTOMERS-FILTER-REQUIRED", "give `nome` (name words) or `cpf` to search"
+        )
     digits = None
     if cpf:
         try:

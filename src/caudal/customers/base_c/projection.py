@@ -17,6 +17,7 @@ from caudal.customers import cpf as cpf_rules
 from caudal.customers import events as customer_events
 from caudal.customers.validation import money
 from caudal.events.model import CanonicalEvent
+from caudal.events.pii import CPF_TOKEN
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,14 @@ def _block(kind: Kind, data: dict[str, Any]) -> dict[str, Any]:
     return block
 
 
+def _cpf_index(value: Any, cpf_index: Callable[[str], bytes]) -> bytes:
+    """The intake stores a CPF as its token, the blind index in hex (`events.pii`); an event
+    from before tokenization (still on the bus or replayed) carries the CPF itself."""
+    if isinstance(value, str) and CPF_TOKEN.match(value):
+        return bytes.fromhex(value)
+    return cpf_index(cpf_rules.normalize(str(value or "")))
+
+
 def plan(events: Sequence[CanonicalEvent], cpf_index: Callable[[str], bytes]) -> Plan:
     """What a batch of events means for Bases B and C."""
     result = Plan()
@@ -122,7 +131,7 @@ def plan(events: Sequence[CanonicalEvent], cpf_index: Callable[[str], bytes]) ->
         kind = KINDS.get(event.type)
         if kind is not None:
             try:
-                digits = cpf_rules.normalize(str(event.data.get("cpf", "")))
+                found = _cpf_index(event.data.get("cpf"), cpf_index)
                 block = _block(kind, event.data)
             except ValueError:
                 result.rejected.append(event.id)
@@ -130,7 +139,7 @@ def plan(events: Sequence[CanonicalEvent], cpf_index: Callable[[str], bytes]) ->
             result.facts.append(
                 Fact(
                     event_id=event.id,
-                    cpf_index=cpf_index(digits),
+                    cpf_index=found,
                     kind=kind,
                     at=business_time(event.data.get(kind.time_field), event.occurred_at),
                     block=block,

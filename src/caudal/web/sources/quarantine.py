@@ -39,20 +39,11 @@ async def replay(reader: Reader, event_type: str | None) -> Section:
     if not reader.session.has(scopes.EVENTS_WRITE):
         return Section.forbidden(scopes.EVENTS_WRITE)
     try:
-        from caudal.events import runtime
-        from caudal.events.quarantine import replay as replay_pending
+        from caudal.events.quarantine import replay_in
     except ImportError:
         return Section.unavailable("Replaying quarantined events")
     container: Any = reader.app.state.container
-    events = runtime.get(container)
-    report = await replay_pending(
-        container.database,
-        events.bus,
-        events.catalog,
-        events.limits,
-        events.sealer,
-        type_=event_type,
-    )
+    report = await replay_in(container, event_type)
     return Section.of({"replayed": len(report.replayed), "still_invalid": report.still_invalid})
 
 

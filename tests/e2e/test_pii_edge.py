@@ -1,0 +1,189 @@
+"""Personal data never leaves the intake in clear (issue 12).
+
+A customer is created in Base A; `card-purchase` and `bureau-query` events carry its CPF (digits
+and formatted); invalid ones (an undeclared `nome`, a CPF given as a number, a bad amount) go to
+quarantine. Then, after a CHECKPOINT and a clean stop (the shutdown checkpoint), no file under
+CAUDAL_HOME (PostgreSQL heap and WAL, lake, key files), no log line and no answer of the events,
+monitoring, quarantine, lake or Base C interfaces holds the CPF or the name, while
+`/clientes/{cpf}/consultar` still finds the customer's activity by CPF.
+
+The invalid events carry a second person's CPF and name: the raw payload of a quarantined event
+is the one copy still kept in clear until sealed quarantine storage (issue 12's erasure part)
+lands, so that person's data may appear in `events.quarantine`'s own files and in the WAL only.
+The first person's may appear nowhere.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from caudal.customers.cpf import format_cpf, with_check_digits
+from caudal.platform.db.embedded import EmbeddedPostgres
+from tests.e2e.conftest import Server, caudal
+from tests.support.pii_grep import Hit, grep_text, grep_tree, needles, report
+
+FAST = {"CAUDAL_LAKE__FLUSH_MAX_SECONDS": "3600", "CAUDAL_BUS__POLL_INTERVAL_SECONDS": "0.2"}
+CPF = with_check_digits("318467205")
+NAME = "Zuleica Quintanilha Bragaval"
+OTHER_CPF = with_check_digits("604172938")
+OTHER_NAME = "Ubirajara Tavolaro Quenzel"
+DAY = "2026-03-02"
+
+
+def purchase(cpf: Any, **extra: Any) -> dict[str, Any]:
+    return {
+        "eventType": "card-purchase",
+        "eventDateTime": f"{DAY}T10:00:00-03:00",
+        "version": "1.0",
+        "data": {
+            "cpf": cpf,
+            "data_compra": DAY,
+            "valor": "129.90",
+            "bandeira_cartao": "visa",
+            "produto": "fone",
+            "tipo": "credito",
+            "codigo_transacao": "TX-PII-1",
+            **extra,
+        },
+    }
+
+
+def bureau(cpf: Any) -> dict[str, Any]:
+    return {
+        "eventType": "bureau-query",
+        "eventDateTime": f"{DAY}T11:00:00-03:00",
+        "version": "1.0",
+        "data": {
+            "cpf": cpf,
+            "empresa": "Loja X",
+            "data_consulta": DAY,
+            "tipo_empresa": "varejo",
+        },
+    }
+
+
+def consulted(http: httpx.Client) -> dict[str, Any]:
+    """`/consultar` once the activity sink has projected both blocks."""
+    deadline = time.monotonic() + 60
+    while True:
+        answer = http.get(f"/clientes/{format_cpf(CPF)}/consultar")
+        body = answer.json()
+        if answer.status_code == 200 and body.get("ultima_compra") and body.get("ultima_consulta"):
+            return dict(body)
+        assert time.monotonic() < deadline, answer.text
+        time.sleep(0.3)
+
+
+def test_no_clear_cpf_or_name_anywhere_after_intake(home: Path, start_server: type[Server]) -> None:
+    server = start_server(**FAST)
+    server.wait_ready()
+    answers: dict[str, str] = {}
+    headers = {"Authorization": f"Bearer {server.admin_token()}"}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as http:
+        created = http.post(
+            "/clientes",
+            json={
+                "nome": NAME,
+                "cpf": format_cpf(CPF),
+                "data_nascimento": "1980-01-02",
+                "endereco": {"uf": "SP", "cidade": "Santos", "longadouro": "Rua Quenzel"},
+            },
+        )
+        assert created.status_code == 201, created.text
+
+        valid = http.post("/v1/events/batch", json=[purchase(CPF), bureau(format_cpf(CPF))])
+        assert valid.status_code == 202, valid.text
+        assert valid.json()["rejected"] == []
+        answers["valid batch"] = valid.text
+        invalid = http.post(
+            "/v1/events/batch",
+            json=[
+                purchase(format_cpf(OTHER_CPF), nome=OTHER_NAME),
+                bureau(int(OTHER_CPF)),
+                purchase(OTHER_CPF, valor="muito"),
+            ],
+        )
+        assert invalid.status_code == 422, invalid.text
+        answers["invalid batch"] = invalid.text
+        assert invalid.json()["code"] == "CAU-EVT-REJECTED"
+
+        quarantined = http.get("/v1/quarantine", params={"status": "all"}).json()
+        answers["quarantine"] = json.dumps(quarantined)
+        by_field = {i["field"]: (i["code"], i["message"]) for i in quarantined["items"]}
+        assert by_field == {
+            "[0].data.nome": (
+                "CAU-EVT-PII-UNDECLARED",
+                "data.nome: property not declared by a schema with personal fields; declare it"
+                " (marked x-caudal-pii if personal) in a new schema version"
+                " (schema card-purchase 1.0)",
+            ),
+            "[1].data.cpf": (
+                "CAU-EVT-SCHEMA-VIOLATION",
+                "data.cpf: expected string (schema bureau-query 1.0)",
+            ),
+            "[2].data.valor": (
+                "CAU-EVT-SCHEMA-VIOLATION",
+                "data.valor: does not match the pattern ^-?\\d{1,13}(\\.\\d{1,2})?$"
+                " (schema card-purchase 1.0)",
+            ),
+        }
+        shown = quarantined["items"][0]["payload"]["data"]
+        assert shown["cpf"] == "[redacted]" and shown["produto"] == "fone"
+        answers["replay"] = http.post("/v1/quarantine/replay").text
+
+        activity = consulted(http)
+        assert activity["ultima_compra"]["codigo_transacao"] == "TX-PII-1"
+        assert activity["ultima_consulta"]["empresa"] == "Loja X"
+        answers["consultar"] = json.dumps(activity)
+        answers["eventos"] = http.get(f"/clientes/{CPF}/eventos").text
+        monitored = http.get("/v1/monitor/events", params={"source": "backend"}).json()
+        answers["monitor"] = json.dumps(monitored)
+        tokens = {i["data"]["cpf"] for i in monitored["items"]}
+        assert len(tokens) == 1 and len(tokens.pop()) == 64  # one customer, by its token
+
+    for args in (
+        ("lake", "flush"),
+        ("lake", "sql", 'SELECT data FROM backend."card-purchase"', "--format", "json"),
+        ("quarantine", "list", "--status", "all", "--format", "json"),
+    ):
+        result = caudal(*args, home=home, **FAST)
+        assert result.returncode == 0, result.stderr
+        answers[" ".join(args)] = result.stdout + result.stderr
+    assert '\\"cpf\\":' in answers[next(k for k in answers if k.startswith("lake sql"))]
+
+    embedded = EmbeddedPostgres(home)
+    try:
+        with psycopg.connect(embedded.start(), autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+            quarantine_files = {
+                str(home / "pgdata" / str(path))
+                for (path,) in conn.execute(
+                    "SELECT pg_relation_filepath(oid) FROM pg_class WHERE oid IN"
+                    " ('events.quarantine'::regclass,"
+                    "  (SELECT reltoastrelid FROM pg_class"
+                    "    WHERE oid = 'events.quarantine'::regclass))"
+                )
+            }
+    finally:
+        embedded.stop()
+    assert server.stop() == 0  # a clean stop: the shutdown checkpoint writes everything out
+
+    mine = needles([CPF], [NAME])
+    other = needles([OTHER_CPF], [OTHER_NAME])
+    texts = {**answers, "server output": "\n".join(server.lines)}
+    in_texts = [h for label, text in texts.items() for h in grep_text(label, text, mine + other)]
+    assert in_texts == [], report(in_texts)
+    in_files = grep_tree(home, mine + other)
+    assert [h for h in in_files if h.needle in mine] == [], report(in_files)
+
+    def pending_sealed_quarantine(hit: Hit) -> bool:
+        return hit.where in quarantine_files or "/pg_wal/" in hit.where
+
+    elsewhere = [h for h in in_files if not pending_sealed_quarantine(h)]
+    assert elsewhere == [], report(elsewhere)
