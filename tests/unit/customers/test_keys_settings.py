@@ -11,30 +11,8 @@ from caudal.customers.crypto import keyfile
 from caudal.customers.crypto.envelope import DecryptionFailed
 from caudal.customers.crypto.epochs import EpochKeys, new_epoch_id
 from caudal.customers.crypto.vault import Vault
-from caudal.platform.kms import KeyExists
 from caudal.platform.settings import CustomersSettings, Settings
-
-
-class MemoryKms:
-    """A fake of the KMS port."""
-
-    def __init__(self) -> None:
-        self.keys: dict[str, bytes] = {}
-
-    def create(self, name: str) -> bytes:
-        if name in self.keys:
-            raise KeyExists(name)
-        self.keys[name] = os.urandom(32)
-        return self.keys[name]
-
-    def get(self, name: str) -> bytes | None:
-        return self.keys.get(name)
-
-    def destroy(self, name: str) -> None:
-        self.keys.pop(name, None)
-
-    def names(self, prefix: str = "") -> list[str]:
-        return sorted(n for n in self.keys if n.startswith(prefix))
+from tests.support.kms import MemoryKms
 
 
 def b64() -> str:
