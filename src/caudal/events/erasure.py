@@ -14,8 +14,6 @@ from __future__ import annotations
 DELETES = {
     "realtime": "DELETE FROM events.recent r WHERE EXISTS "
     "(SELECT 1 FROM unnest(%(tokens)s::text[]) t WHERE position(t IN r.data::text) > 0)",
-    "lake_buffer": "DELETE FROM events.lake_buffer b WHERE EXISTS "
-    "(SELECT 1 FROM unnest(%(tokens)s::text[]) t WHERE position(t IN b.data) > 0)",
     "quarantine": "DELETE FROM events.quarantine q WHERE q.tokens && %(tokens)s::text[] OR EXISTS "
     "(SELECT 1 FROM unnest(%(tokens)s::text[]) t WHERE position(t IN q.payload::text) > 0)",
 }

@@ -29,7 +29,7 @@ from caudal.customers.crypto import envelope, keyfile
 from caudal.customers.crypto.vault import SealedKey
 from caudal.customers.events import ERASED, customer_event
 from caudal.events import runtime
-from caudal.events.lake_files import LakeFiles, default_url
+from caudal.events.lake_files import LakeFiles, default_url, events_table
 from caudal.events.model import CanonicalEvent
 from caudal.platform.bootstrap import Container
 from caudal.platform.settings import Settings
@@ -178,8 +178,10 @@ async def test_erasure_removes_the_customers_events_from_realtime_quarantine_bus
     await RealtimeSink(container.database).write(mixed + only_gone)
     await container.bus.publish([e.to_message(e.id) for e in mixed + only_gone])
     lake = LakeFiles(container.settings.lake.url or default_url(container.settings.home))
-    lake.write_events("backend/card-purchase/dt=2026-01-10", "part-1.parquet", mixed)
-    lake.write_events("backend/bureau-query/dt=2026-01-10", "part-2.parquet", only_gone)
+    lake.write_table("backend/card-purchase/dt=2026-01-10", "part-1.parquet", events_table(mixed))
+    lake.write_table(
+        "backend/bureau-query/dt=2026-01-10", "part-2.parquet", events_table(only_gone)
+    )
     sealer = runtime.get(container).sealer
     with psycopg.connect(container.owner_url) as conn:
         for token in (gone, kept):  # sealed, as the intake stores an invalid event

@@ -100,5 +100,7 @@ async def test_payloads_stored_in_clear_by_an_older_version_get_sealed(
     [(clear, sealed, tokens)] = db.rows("SELECT payload, sealed, tokens FROM events.quarantine")
     assert clear is None and b"Ana Antiga" not in bytes(sealed) and tokens == [token]
     revealed = await client.get(f"/v1/quarantine/{entry_id}/payload", headers=auth("events:read"))
-    assert revealed.json() == {"id": entry_id, "payload": payload}
+    # revealed with its personal values redacted, by the marks of card-purchase's schema
+    shown = {**payload, "data": {"cpf": "[redacted]", "nome": "[redacted]"}}
+    assert revealed.json() == {"id": entry_id, "payload": shown}
     assert (await retention.purge())["quarantine_sealed"] == 0
