@@ -7,10 +7,8 @@ CAUDAL_HOME (PostgreSQL heap and WAL, lake, key files), no log line and no answe
 monitoring, quarantine, lake or Base C interfaces holds the CPF or the name, while
 `/clientes/{cpf}/consultar` still finds the customer's activity by CPF.
 
-The invalid events carry a second person's CPF and name: the raw payload of a quarantined event
-is the one copy still kept in clear until sealed quarantine storage (issue 12's erasure part)
-lands, so that person's data may appear in `events.quarantine`'s own files and in the WAL only.
-The first person's may appear nowhere.
+The invalid events carry a second person's CPF and name: a quarantined payload is sealed at rest
+(`events/quarantine_seal.py`), so that person's data may appear nowhere either.
 """
 
 from __future__ import annotations
@@ -26,7 +24,7 @@ import psycopg
 from caudal.customers.cpf import format_cpf, with_check_digits
 from caudal.platform.db.embedded import EmbeddedPostgres
 from tests.e2e.conftest import Server, caudal
-from tests.support.pii_grep import Hit, grep_text, grep_tree, needles, report
+from tests.support.pii_grep import grep_text, grep_tree, needles, report
 
 FAST = {"CAUDAL_LAKE__FLUSH_MAX_SECONDS": "3600", "CAUDAL_BUS__POLL_INTERVAL_SECONDS": "0.2"}
 CPF = with_check_digits("318467205")
@@ -133,7 +131,11 @@ def test_no_clear_cpf_or_name_anywhere_after_intake(home: Path, start_server: ty
                 " (schema card-purchase 1.0)",
             ),
         }
-        shown = quarantined["items"][0]["payload"]["data"]
+        assert [i["payload"] for i in quarantined["items"]] == [None] * 3  # sealed at rest
+        first = quarantined["items"][0]["id"]
+        revealed = http.get(f"/v1/quarantine/{first}/payload")
+        answers["revealed"] = revealed.text
+        shown = revealed.json()["payload"]["data"]
         assert shown["cpf"] == "[redacted]" and shown["produto"] == "fone"
         answers["replay"] = http.post("/v1/quarantine/replay").text
 
@@ -161,15 +163,6 @@ def test_no_clear_cpf_or_name_anywhere_after_intake(home: Path, start_server: ty
     try:
         with psycopg.connect(embedded.start(), autocommit=True) as conn:
             conn.execute("CHECKPOINT")
-            quarantine_files = {
-                str(home / "pgdata" / str(path))
-                for (path,) in conn.execute(
-                    "SELECT pg_relation_filepath(oid) FROM pg_class WHERE oid IN"
-                    " ('events.quarantine'::regclass,"
-                    "  (SELECT reltoastrelid FROM pg_class"
-                    "    WHERE oid = 'events.quarantine'::regclass))"
-                )
-            }
     finally:
         embedded.stop()
     assert server.stop() == 0  # a clean stop: the shutdown checkpoint writes everything out
@@ -180,10 +173,4 @@ def test_no_clear_cpf_or_name_anywhere_after_intake(home: Path, start_server: ty
     in_texts = [h for label, text in texts.items() for h in grep_text(label, text, mine + other)]
     assert in_texts == [], report(in_texts)
     in_files = grep_tree(home, mine + other)
-    assert [h for h in in_files if h.needle in mine] == [], report(in_files)
-
-    def pending_sealed_quarantine(hit: Hit) -> bool:
-        return hit.where in quarantine_files or "/pg_wal/" in hit.where
-
-    elsewhere = [h for h in in_files if not pending_sealed_quarantine(h)]
-    assert elsewhere == [], report(elsewhere)
+    assert in_files == [], report(in_files)
