@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -16,9 +19,13 @@ if TYPE_CHECKING:
     from caudal.platform.bootstrap import Container
 
 
+_log = logging.getLogger("caudal.customers")
+
+
 class CustomersCapability(CapabilityBase):
     name = "customers"
     migrations = "caudal.customers"
+    _upkeep: asyncio.Task[None] | None = None
 
     async def start(self, container: Container) -> None:
         """The PII keys (the key file on first run) and the score cache; legacy master-wrapped
@@ -32,14 +39,28 @@ class CustomersCapability(CapabilityBase):
         await super().start(container)
         state = context.build(container)
         container.states.provide(state)
-        await key_epochs.upgrade_legacy(state, container.settings)
-        await key_epochs.sweep(state)
         container.states.provide(Tokenizers(cpf=CpfTokens(state.vault)))
+
+        async def upkeep() -> None:
+            # Off the startup path: a process must start (and /readyz say why it is not ready)
+            # while the database is down or not migrated yet; the next start tries again.
+            try:
+                await key_epochs.upgrade_legacy(state, container.settings)
+                await key_epochs.sweep(state)
+            except Exception as exc:  # logged; retried at the next start
+                _log.warning("key epoch upkeep deferred to the next start: %s", exc)
+
+        self._upkeep = asyncio.create_task(upkeep(), name="customers-key-epochs")
 
     async def stop(self) -> None:
         from caudal.customers import context
         from caudal.events.pii import Tokenizers
 
+        if self._upkeep is not None:
+            self._upkeep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._upkeep
+            self._upkeep = None
         self.withdraw(Tokenizers)
         state = self.withdraw(context.Customers)
         if state is not None:
