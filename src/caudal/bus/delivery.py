@@ -252,14 +252,17 @@ def _attempt(record: Record, attempt: int) -> Record:
     return dataclasses.replace(record, attempt=max(record.attempt, attempt))
 
 
-async def wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
-    """Wait for `wake`, `stop` or the timeout, whichever comes first."""
-    if stop.is_set() or wake.is_set():
-        return
-    tasks = [asyncio.create_task(e.wait()) for e in (stop, wake)]
-    try:
-        await asyncio.wait(tasks, timeout=max(seconds, 0.0), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+async def wait_any(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> bool:
+    """Wait for `wake`, `stop` or the timeout, whichever comes first; True when woken by `wake`."""
+    events = [stop] if wake is None else [stop, wake]
+    if not any(e.is_set() for e in events):
+        tasks = [asyncio.create_task(e.wait()) for e in events]
+        try:
+            await asyncio.wait(
+                tasks, timeout=max(seconds, 0.0), return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    return wake is not None and wake.is_set()

@@ -28,7 +28,7 @@ from psycopg.rows import class_row, dict_row, scalar_row
 
 from caudal.bus import assignment, errors, metrics
 from caudal.bus.codec import loads
-from caudal.bus.delivery import BatchDelivery
+from caudal.bus.delivery import BatchDelivery, wait_any
 from caudal.bus.notify import Notifier
 from caudal.bus.queries import q
 from caudal.platform.bus.model import Message, Record
@@ -147,7 +147,7 @@ class GroupMember:
                 break
             except (DatabaseUnavailable, psycopg.OperationalError) as exc:
                 _log.warning("bus_database_unavailable", group=self.group, error=str(exc))
-                await _wait(stop, None, self.settings.poll_interval_seconds)
+                await wait_any(stop, None, self.settings.poll_interval_seconds)
                 if stop.is_set():
                     return
         wake = self.bus.notifier.subscribe(self.topics)
@@ -160,13 +160,13 @@ class GroupMember:
                     did = await self.cycle()
                 except (DatabaseUnavailable, psycopg.OperationalError) as exc:
                     _log.warning("bus_database_unavailable", group=self.group, error=str(exc))
-                    await _wait(stop, None, self.settings.poll_interval_seconds)
+                    await wait_any(stop, None, self.settings.poll_interval_seconds)
                     continue
                 if did:
                     quick = _QUICK_POLL_S
                     await asyncio.sleep(0)
                     continue
-                woke = await _wait(stop, wake, quick or self.settings.poll_interval_seconds)
+                woke = await wait_any(stop, wake, quick or self.settings.poll_interval_seconds)
                 wake.clear()
                 if woke:
                     quick = _QUICK_POLL_S  # a commit may still wait for an older transaction
@@ -206,7 +206,7 @@ class GroupMember:
                 await self.heartbeat()
             except (DatabaseUnavailable, psycopg.Error) as exc:
                 _log.warning("bus_heartbeat_failed", group=self.group, error=type(exc).__name__)
-            await _wait(stop, None, every)
+            await wait_any(stop, None, every)
 
     async def heartbeat(self) -> set[int]:
         """Renew this member's leases; return the partitions it still holds."""
@@ -386,18 +386,3 @@ class GroupMember:
                     )
                     metrics.HANDLED.labels(self.group, "dead_letter").inc()
         return done
-
-
-async def _wait(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> bool:
-    """Wait for `wake`, `stop` or the timeout; True when woken by `wake`."""
-    events = [stop] if wake is None else [stop, wake]
-    if any(e.is_set() for e in events):
-        return wake is not None and wake.is_set()
-    tasks = [asyncio.create_task(e.wait()) for e in events]
-    try:
-        await asyncio.wait(tasks, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    return wake is not None and wake.is_set()
