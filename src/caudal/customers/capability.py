@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import structlog
+
 from caudal.platform.capability import CapabilityBase
 
 if TYPE_CHECKING:
@@ -14,6 +16,9 @@ if TYPE_CHECKING:
 
     from caudal.events.sinks.port import Sink
     from caudal.platform.bootstrap import Container
+
+
+_log = structlog.get_logger("caudal.customers")
 
 
 class CustomersCapability(CapabilityBase):
@@ -28,8 +33,13 @@ class CustomersCapability(CapabilityBase):
         await super().start(container)
         state = context.build(container)
         container.states.provide(state)
-        await key_epochs.upgrade_legacy(state, container.settings)
-        await key_epochs.sweep(state)
+        try:
+            await key_epochs.upgrade_legacy(state, container.settings)
+            await key_epochs.sweep(state)
+        except Exception as exc:  # not migrated yet, database down: /readyz says so
+            # Start anyway: legacy keys still open with the key file, and every start and every
+            # erasure sweeps again.
+            _log.warning("customer_keys_maintenance_deferred", error=type(exc).__name__)
 
     async def stop(self) -> None:
         from caudal.customers import context
