@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+import structlog
 
 from caudal.platform.capability import CapabilityBase
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from caudal.platform.bootstrap import Container
 
 
-_log = logging.getLogger("caudal.customers")
+_log = structlog.get_logger("caudal.customers")
 
 
 class CustomersCapability(CapabilityBase):
@@ -43,12 +44,13 @@ class CustomersCapability(CapabilityBase):
 
         async def upkeep() -> None:
             # Off the startup path: a process must start (and /readyz say why it is not ready)
-            # while the database is down or not migrated yet; the next start tries again.
+            # while the database is down or not migrated yet. Legacy keys still open with the
+            # key file meanwhile; every start and every erasure sweeps again.
             try:
                 await key_epochs.upgrade_legacy(state, container.settings)
                 await key_epochs.sweep(state)
-            except Exception as exc:  # logged; retried at the next start
-                _log.warning("key epoch upkeep deferred to the next start: %s", exc)
+            except Exception as exc:
+                _log.warning("customer_keys_maintenance_deferred", error=type(exc).__name__)
 
         self._upkeep = asyncio.create_task(upkeep(), name="customers-key-epochs")
 

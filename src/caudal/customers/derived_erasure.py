@@ -1,5 +1,5 @@
 """Erasing the copies of an erased customer's events outside Base A, found by its CPF token:
-realtime (`events.recent`; rollups hold no token), the lake buffer, quarantine, the PostgreSQL
+realtime (`events.recent`; rollups hold no token), quarantine, the PostgreSQL
 bus (messages and dead letters), and the lake's Parquet files (rewritten).
 
 Run by the `customers.activity` sink when `customers.erased` arrives, and again by

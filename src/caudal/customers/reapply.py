@@ -2,7 +2,7 @@
 
 A restored backup predates some erasures: their customers are back (sealed, under epoch keys
 the KMS no longer has, so unreadable, but present), their events are back in realtime, the
-bus and the lake buffer, and their epoch-mates' data keys are wrapped under those destroyed
+bus and the lake, and their epoch-mates' data keys are wrapped under those destroyed
 epoch keys. Re-applying the log in order erases the customers again (tombstones, Bases B and C,
 derived copies, lake files) and puts back each mate's data key as re-wrapped under the new epoch
 (the log holds those wrapped keys: ciphertext, useless without the KMS).

@@ -1,4 +1,4 @@
-"""Named SQL of the events domain (schemas, idempotency, quarantine, lake buffer, realtime)."""
+"""Named SQL of the events domain (schemas, idempotency, quarantine, realtime)."""
 
 from caudal.platform.db.queries import NamedQueries
 
