@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from tests.integration.ledger.conftest import make_impact  # noqa: F401  (a fixture)
+
 PROBLEM = "application/problem+json"
 
 

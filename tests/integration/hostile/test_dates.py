@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -44,17 +45,12 @@ async def test_monitor_times(client: httpx.AsyncClient, auth: Auth) -> None:
         assert_problem(response, 422, "CAU-MON-TIME", field)
 
 
-async def test_ledger_dates(client: httpx.AsyncClient, auth: Auth) -> None:
-    impact = {
-        "tracekey": str(uuid.uuid4()),
-        "branch": "0001",
-        "account": "000000001",
-        "amount": "10.00",
-        "debitcredit": "C",
-        "eventcode": 5,
-        "dateref": LATE,
-    }
-    response = await client.post("/v1/ledger/impacts", json=impact, headers=auth())
+async def test_ledger_dates(
+    client: httpx.AsyncClient, auth: Auth, make_impact: Callable[..., dict[str, Any]]
+) -> None:
+    response = await client.post(
+        "/v1/ledger/impacts", json=make_impact(dateref=LATE), headers=auth()
+    )
     assert_problem(response, 422, "CAU-LEDGER-DATEREF-INVALID", "dateref")
     response = await client.get(
         "/v1/ledger/accounts/0001/000000001/balance", params={"date": LATE}, headers=auth()

@@ -4,9 +4,8 @@ PostgreSQL text and jsonb cannot hold NUL, and these were 500s."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
@@ -65,21 +64,13 @@ async def test_a_request_without_nul_still_works(
 
 
 async def test_nul_in_a_json_body(
-    client: httpx.AsyncClient, auth: Callable[..., dict[str, str]]
+    client: httpx.AsyncClient,
+    auth: Callable[..., dict[str, str]],
+    make_impact: Callable[..., dict[str, Any]],
 ) -> None:
-    today = datetime.now(UTC).date().isoformat()
-    impact = {
-        "tracekey": str(uuid.uuid4()),
-        "branch": "0001",
-        "account": "1",
-        "amount": "1.00",
-        "debitcredit": "C",
-        "eventcode": 5,
-        "dateref": today,
-    }
     bodies = [
-        ("POST", "/v1/ledger/impacts", {**impact, "description": "a\u0000b"}),
-        ("POST", "/v1/ledger/impacts", {**impact, "details": {"k\u0000": 1}}),
+        ("POST", "/v1/ledger/impacts", make_impact(description="a\u0000b")),
+        ("POST", "/v1/ledger/impacts", make_impact(details={"k\u0000": 1})),
         ("POST", "/v1/ledger/event-codes", {"code": 77, "description": "x\u0000"}),
         ("POST", "/v1/schemas", {"type": "t", "version": "1.0", "schema": {"title": "\u0000"}}),
         ("POST", "/clientes", {"nome": "Ana\u0000Maria"}),
@@ -87,5 +78,5 @@ async def test_nul_in_a_json_body(
     for method, url, body in bodies:
         response = await client.request(method, url, json=body, headers=auth())
         assert_problem(response, 422, NUL, "body")
-    response = await client.post("/v1/ledger/impacts", json=impact, headers=auth())
+    response = await client.post("/v1/ledger/impacts", json=make_impact(), headers=auth())
     assert response.status_code == 202, response.text

@@ -20,28 +20,19 @@ HOSTILE_AMOUNTS: list[Any] = ["１２", "1_000", " 1.00", "1.00 ", "1E+2", "1" *
 AMOUNT = "CAU-LEDGER-AMOUNT-INVALID"
 
 
-def impact(**overrides: Any) -> dict[str, Any]:
-    body = {
-        "tracekey": str(uuid.uuid4()),
-        "branch": "0001",
-        "account": "000000001",
-        "amount": "10.00",
-        "debitcredit": "C",
-        "eventcode": 5,
-        "dateref": datetime.now(UTC).date().isoformat(),
-    }
-    return {**body, **overrides}
-
-
 # One app per test, every hostile value in it: a database per value would cost seconds each.
 
 
-async def test_ledger_v1_amount(client: httpx.AsyncClient, auth: Auth) -> None:
+async def test_ledger_v1_amount(
+    client: httpx.AsyncClient, auth: Auth, make_impact: Callable[..., dict[str, Any]]
+) -> None:
     for amount in HOSTILE_AMOUNTS:
-        body = impact(amount=amount)
+        body = make_impact(amount=amount)
         response = await client.post("/v1/ledger/impacts", json=body, headers=auth())
         assert_problem(response, 422, AMOUNT, "amount")
-    response = await client.post("/v1/ledger/impacts", json=impact(amount="12.50"), headers=auth())
+    response = await client.post(
+        "/v1/ledger/impacts", json=make_impact(amount="12.50"), headers=auth()
+    )
     assert response.status_code == 202, response.text
 
 
