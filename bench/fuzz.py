@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -42,10 +43,11 @@ def main() -> None:
     seed = args.seed if args.seed is not None else random.randrange(2**32)
 
     server = None
+    server_home = Path(tempfile.mkdtemp(prefix="caudal-fuzz-"))
     if args.url:
         base_url, token = args.url.rstrip("/"), args.token or ""
     else:
-        home = Path(tempfile.mkdtemp(prefix="caudal-fuzz-")) / "home"
+        home = server_home / "home"
         server = Server(home)
         print(f"caudal up ready in {server.wait_ready():.1f} s ({home})", flush=True)
         base_url, token = server.base_url, server.admin_token()
@@ -60,7 +62,8 @@ def main() -> None:
         )
     finally:
         if server is not None:
-            server.stop()
+            server.stop()  # and with it its embedded PostgreSQL
+            shutil.rmtree(server_home, ignore_errors=True)
     for failure in report.distinct():
         print(failure)
     print(report.summary())
