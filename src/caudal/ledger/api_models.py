@@ -87,16 +87,8 @@ class Statement(BaseModel):
     next_cursor: str | None
 
 
-class ConsolidatedItem(BaseModel):
-    branch: str
-    account: str
-    date: str
-    totaldebit: Money
-    totalcredit: Money
-    acumulateddebit: Money
-    acumulatedcredit: Money
-    balance: Money
-    last_movement_date: str | None
+class ConsolidatedItem(BalanceOut):
+    """One account's day in the consolidated report: the balance route's shape."""
 
 
 class Consolidated(BaseModel):
