@@ -93,13 +93,19 @@ def test_bad_setting_exits_with_a_hint(home: Path) -> None:
     assert "CAUDAL_PORT" in result.stderr
 
 
-def test_sigterm_lets_an_in_flight_request_finish(start_server: type[Server]) -> None:
-    """SIGTERM arrives while a request body is still being sent: the request still succeeds."""
+def test_sigterm_lets_an_in_flight_request_finish_and_the_lake_writes_it(
+    home: Path, start_server: type[Server]
+) -> None:
+    """SIGTERM arrives while a request body is still being sent: the request still succeeds,
+    and the lake writes the delivery it holds to gather more (a linger of half a minute here)
+    at once: well within a graceful stop of 5 s, which would otherwise cancel it."""
     import json
     import socket
     import time
 
-    server = start_server()
+    import pyarrow.parquet as pq
+
+    server = start_server(CAUDAL_HTTP__GRACEFUL_SHUTDOWN_SECONDS="5")
     server.wait_ready()
     body = json.dumps(
         {
@@ -122,7 +128,12 @@ def test_sigterm_lets_an_in_flight_request_finish(start_server: type[Server]) ->
         while chunk := conn.recv(65536):
             response += chunk
     assert response.startswith(b"HTTP/1.1 202"), response[:200]
+    accepted = json.loads(response.split(b"\r\n\r\n", 1)[1])["accepted"]
     assert server.stop() == 0
+    files = sorted((home / "lake").glob("frontend/*/dt=*/*.parquet"))
+    assert [i for f in files for i in pq.read_table(f, columns=["id"])["id"].to_pylist()] == [
+        accepted[0]["id"]
+    ]
 
 
 def test_a_busy_port_fails_before_the_banner_and_the_token(home: Path) -> None:

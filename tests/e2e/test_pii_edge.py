@@ -132,7 +132,7 @@ def test_no_clear_cpf_or_name_anywhere_after_intake(home: Path, start_server: ty
             ),
         }
         assert [i["payload"] for i in quarantined["items"]] == [None] * 3  # sealed at rest
-        first = quarantined["items"][0]["id"]
+        first = next(i["id"] for i in quarantined["items"] if i["field"] == "[0].data.nome")
         revealed = http.get(f"/v1/quarantine/{first}/payload")
         answers["revealed"] = revealed.text
         shown = revealed.json()["payload"]["data"]

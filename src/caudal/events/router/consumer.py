@@ -14,6 +14,7 @@ from caudal.events.router.rules import RouteTable
 from caudal.events.router.table import Routes
 from caudal.events.sinks.port import Sink
 from caudal.platform.bus.model import Record
+from caudal.platform.bus.port import Lingering
 
 ROUTED = Counter(
     "caudal_router_events_total", "Events the router delivered to each sink.", ["sink"]
@@ -36,6 +37,11 @@ class SinkConsumer:
         self._table: RouteTable | None = None
         self._by_kind = False
         self._kinds: dict[tuple[Any, Any, Any], bool] = {}
+
+    def hurry(self) -> None:
+        """The process is stopping: a sink holding a delivery (the lake) writes it now."""
+        if isinstance(self.sink, Lingering):
+            self.sink.hurry()
 
     def _sends(self, table: RouteTable, payload: dict[str, Any]) -> CanonicalEvent | None:
         """The event if the routes send it to this sink. Most groups take a few kinds of the

@@ -13,7 +13,8 @@ partition: a member that lost its lease may still be writing), so no merge is lo
 
 Like Firehose, a delivery smaller than `flush_max_events` of fresh events waits until its
 oldest is half `flush_max_seconds` old, so an idle trickle makes few files (a backlog is written
-at once); `caudal lake flush` wakes it.
+at once); `caudal lake flush` wakes it, and so does a graceful stop (`hurry`): a stopping
+worker writes what it holds instead of waiting out the linger.
 Compaction (`lake_compact`) takes the writers' lock exclusively, so it never merges a file
 that a delivery is rewriting.
 """
@@ -21,7 +22,6 @@ that a delivery is rewriting.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 import structlog
 
 from caudal.bus.codec import partition_of
+from caudal.bus.delivery import wait_any
 from caudal.bus.notify import Notifier
 from caudal.bus.postgres import NOTIFY_CHANNEL
 from caudal.events import lake_spans
@@ -66,6 +67,11 @@ class LakeSink:
         self.batch_size = settings.flush_max_events  # records per delivery from the bus
         self.notifier = notifier  # the bus's LISTEN connection, for `caudal lake flush`
         self._hurry_until = 0.0
+        self._stopping = asyncio.Event()
+
+    def hurry(self) -> None:
+        """The worker is stopping: write every delivery now, the held one included."""
+        self._stopping.set()
 
     async def write(
         self, events: Sequence[CanonicalEvent], positions: Sequence[Position] = ()
@@ -102,12 +108,11 @@ class LakeSink:
         if delay <= 0:
             return
         if self.notifier is None:
-            await asyncio.sleep(delay)
+            await wait_any(self._stopping, None, delay)
             return
         wake = self.notifier.subscribe([FLUSH_TOPIC])
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), delay)
+            await wait_any(self._stopping, wake, delay)
         finally:
             await self.notifier.unsubscribe(wake)
         if wake.is_set():  # `caudal lake flush`: write now, and the next deliveries too

@@ -70,3 +70,12 @@ class Consumer(Protocol):
         recur), after `max_attempts` with backoff otherwise (every adapter applies
         `bus.errors.after_failure`). A consumer may set `batch_size` (an int) to change the
         largest batch; a new group starts from the oldest retained message."""
+
+
+@runtime_checkable
+class Lingering(Protocol):
+    """A consumer (or sink) that may hold a delivery to gather more before writing it (the
+    lake). Its worker calls `hurry` when the process starts stopping, so a graceful stop
+    writes what is held at once instead of waiting out the linger."""
+
+    def hurry(self) -> None: ...

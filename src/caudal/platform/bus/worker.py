@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from caudal.platform.bus.port import Bus, Consumer
+from caudal.platform.bus.port import Bus, Consumer, Lingering
 
 
 class ConsumerService:
@@ -19,4 +19,17 @@ class ConsumerService:
         self.name = f"bus:{consumer.group}"
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.bus.consume(self.consumer, stop)
+        consumer = self.consumer
+        if not isinstance(consumer, Lingering):
+            await self.bus.consume(consumer, stop)
+            return
+        hurrying = asyncio.create_task(_hurry_on(stop, consumer))
+        try:
+            await self.bus.consume(consumer, stop)
+        finally:
+            hurrying.cancel()
+
+
+async def _hurry_on(stop: asyncio.Event, consumer: Lingering) -> None:
+    await stop.wait()
+    consumer.hurry()
