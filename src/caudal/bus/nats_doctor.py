@@ -48,6 +48,9 @@ async def check(settings: BusSettings) -> list[Finding]:
         disconnected_cb=None,
         reconnected_cb=None,
         allow_reconnect=False,
+        # nats-py retries the first connection too (60 times by default, 30 s at our pace):
+        # a check says "unreachable" after one more try per server
+        max_reconnect_attempts=1,
         connect_timeout=_TIMEOUT_S,
     )
     try:
