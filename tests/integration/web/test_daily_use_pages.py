@@ -134,6 +134,7 @@ async def test_the_export_is_bounded_and_parquet_is_typed(
 async def test_overview_ranges_and_no_empty_table_under_a_scope_notice(
     container: Container, client: httpx.AsyncClient, signed_in: SignIn
 ) -> None:
+    container.settings.web.stream_max_seconds = 1.0  # the in-process client reads to its end
     await add_events(container, "click_range", 3)
     await signed_in("monitor:read")
     page = await client.get("/", params={"range": "7d"})
