@@ -346,9 +346,28 @@ def test_reveal_a_quarantined_payload_with_its_cpf_redacted(
     assert page.input_value("#q-type") == "daily-cpf-in-the-wrong-place"  # the filter stayed
     assert cpf not in page.content() and "52998224725" not in page.content()
     screenshot(page, "quarantine-revealed-1440px")
+    page.set_viewport_size({"width": NARROW, "height": 900})
+    on_screen(page, page.locator("#revealed-payload"), NARROW)  # scrolls inside, not the page
+    on_screen(page, row.locator("button.reveal"), NARROW)
+    screenshot(page, "quarantine-revealed-375px")
     audit = wait_for(
         lambda: [line for line in server.lines if "quarantine_revealed" in line],
         "the reveal in the audit log",
         timeout=5,
     )
-    assert entry in audit[0] and "admin" in audit[0] and cpf not in audit[0]
+    record = json.loads(audit[0])
+    assert (record["event"], record["entry"], record["subject"]) == (
+        "quarantine_revealed",
+        entry,
+        "admin",
+    )
+    assert cpf not in audit[0]
+    form_posts = wait_for(
+        lambda: [
+            line for line in server.lines if '"route": "/quarantine/{entry_id}/reveal"' in line
+        ],
+        "the reveal form's request line",
+        timeout=5,
+    )
+    # the audit record carries the page request's trace key (the dashboard passes it to the API)
+    assert record["trace_key"] == json.loads(form_posts[-1])["trace_key"]
