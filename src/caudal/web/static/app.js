@@ -248,7 +248,8 @@
     line.hidden = !(value || outbox.state === "error");
     line.setAttribute("data-state", state);
     line.className = "notice notice-" + state;
-    line.textContent = value ? value.text : (outbox.state === "error" ? outbox.message : "");
+    var text = value ? value.text : (outbox.state === "error" ? outbox.message : "");
+    if (line.textContent !== text) { line.textContent = text; }  // a live region: no repeats
   }
 
   var lastData = null;
