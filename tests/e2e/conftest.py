@@ -44,16 +44,17 @@ def caudal(
 
 
 class Server:
-    """`caudal up` in a subprocess; stdout lines are collected as they come."""
+    """`caudal up` (or `command`: `caudal api`) in a subprocess; stdout lines are collected as
+    they come."""
 
-    def __init__(self, home: Path, *args: str, **env: str) -> None:
+    def __init__(self, home: Path, *args: str, command: str = "up", **env: str) -> None:
         self.home = home
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.lines: list[str] = []
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "caudal", "up", "--port", str(self.port), *args],
+            [sys.executable, "-m", "caudal", command, "--port", str(self.port), *args],
             env=cli_env(home, **env),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

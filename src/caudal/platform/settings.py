@@ -118,6 +118,12 @@ class WebSettings(BaseModel):
         description="An overview stream closes after this and the browser reconnects "
         "(keeps graceful shutdown short).",
     )
+    outbox_warn_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="The overview flags the bus outbox (NATS) once its oldest waiting message "
+        "is older than this: the relay is not forwarding (NATS away, no worker running).",
+    )
 
 
 class KmsSettings(BaseModel):

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from caudal.platform import scopes
+from caudal.platform.http.deps import container
 from caudal.web.deps import page_session
 from caudal.web.forms import action_outcome, checked_form
 from caudal.web.overview import RANGES, pick_range
 from caudal.web.render import render
+from caudal.web.section import Section
 from caudal.web.sessions import WebSession
 from caudal.web.snapshot import overview_snapshot
 from caudal.web.sources import bus, customers, quarantine
@@ -24,9 +27,20 @@ Session = Annotated[WebSession, Depends(page_session)]
 QUARANTINE_FILTERS = ("type", "reason", "status", "cursor")
 
 
-def _filters(request: Request, names: tuple[str, ...]) -> dict[str, str]:
-    params = request.query_params
+def _filters(params: Mapping[str, str], names: tuple[str, ...]) -> dict[str, str]:
+    """The filters of a listing, from its query string or a form that carried them."""
     return {n: params[n].strip()[:200] for n in names if params.get(n, "").strip()}
+
+
+def _no_such_entry(session: WebSession, title: str) -> Response:
+    """An entry id that is not even a UUID never reaches an API path."""
+    return render(
+        "message.html",
+        session=session,
+        status=404,
+        title=title,
+        message="No such quarantine entry.",
+    )
 
 
 def _count(value: str | None) -> int | None:
@@ -52,11 +66,54 @@ async def overview(request: Request, session: Session) -> Response:
 
 @router.get("/quarantine", summary="Quarantine and dead letters")
 async def quarantine_page(request: Request, session: Session) -> Response:
-    filters = _filters(request, QUARANTINE_FILTERS)
+    params = request.query_params
+    return await _quarantine_view(
+        request,
+        session,
+        _filters(params, QUARANTINE_FILTERS),
+        replayed=_count(params.get("replayed")),
+        invalid=_count(params.get("invalid")),
+        redriven=_count(params.get("redriven")),
+        discarded=params.get("discarded"),
+    )
+
+
+@router.post("/quarantine/{entry_id}/reveal", summary="Reveal one payload (CSRF-checked, audited)")
+async def quarantine_reveal(request: Request, entry_id: str, session: Session) -> Response:
+    """A POST, not a link: a reveal is an audited act, never a prefetch or a crawler's GET. The
+    page comes back as it was (its filters travel in the form) with the payload above the list."""
+    form = await checked_form(request, session, "Reveal")
+    if isinstance(form, Response):
+        return form
+    if not is_uuid(entry_id):
+        return _no_such_entry(session, "Not revealed")
+    revealed = await quarantine.reveal(Reader.of(request, session), entry_id)
+    filters = _filters(form, QUARANTINE_FILTERS)
+    return await _quarantine_view(request, session, filters, reveal=(entry_id, revealed))
+
+
+async def _quarantine_view(
+    request: Request,
+    session: WebSession,
+    filters: dict[str, str],
+    *,
+    reveal: tuple[str, Section] | None = None,
+    replayed: int | None = None,
+    invalid: int | None = None,
+    redriven: int | None = None,
+    discarded: str | None = None,
+) -> Response:
+    """The quarantine page: the listing under `filters`, the dead letters, the outcome of the
+    action that led here, and a revealed payload (the entry id and what the API answered)."""
     read = Reader.of(request, session)
     held = await quarantine.quarantined(read, {**filters, "limit": "100"})
     dead = await bus.dead_letters(read)
-    replayed = _count(request.query_params.get("replayed"))
+    revealed = None
+    if reveal is not None:
+        entry_id, section = reveal
+        rows = held.value["rows"] if held.ok and held.value else []
+        entry = next((q for q in rows if q.get("id") == entry_id), None)
+        revealed = {"id": entry_id, "section": section, "entry": entry}
     return render(
         "quarantine.html",
         session=session,
@@ -65,12 +122,15 @@ async def quarantine_page(request: Request, session: Session) -> Response:
         filters=filters,
         held=held,
         dead=dead,
+        revealed=revealed,
         replayed=replayed,
-        invalid=_count(request.query_params.get("invalid")),
-        redriven=_count(request.query_params.get("redriven")),
-        discarded=request.query_params.get("discarded"),
+        invalid=invalid,
+        redriven=redriven,
+        discarded=discarded,
         can_redrive=session.has(scopes.ADMIN),
         can_replay=session.has(scopes.EVENTS_WRITE),
+        can_reveal=session.has(scopes.EVENTS_READ),
+        ttl_days=container(request).settings.events.quarantine_ttl_days,
     )
 
 
@@ -94,13 +154,7 @@ async def quarantine_discard(request: Request, entry_id: str, session: Session) 
     if isinstance(form, Response):
         return form
     if not is_uuid(entry_id):
-        return render(
-            "message.html",
-            session=session,
-            status=404,
-            title="Not discarded",
-            message="No such quarantine entry.",
-        )
+        return _no_such_entry(session, "Not discarded")
     result = await quarantine.discard(Reader.of(request, session), entry_id)
     gone = "1" if result.value else "0"
     return action_outcome(result, session, f"/quarantine?discarded={gone}", "Not discarded")

@@ -35,10 +35,11 @@ async def overview_snapshot(
 ) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     hour_start = now.replace(second=0, microsecond=0) - timedelta(minutes=WINDOW_MINUTES - 1)
-    hour, held, lag, runs = await asyncio.gather(
+    hour, held, lag, outbox, runs = await asyncio.gather(
         monitor.rates(reader, hour_start),
         quarantine.count(reader),
         bus.lag(reader),
+        bus.outbox(reader),
         pipelines.runs(reader, 5),
     )
     chart = await _chart_rates(reader, now, span, hour)
@@ -54,5 +55,6 @@ async def overview_snapshot(
         "quarantine": _part(held),
         "dead_letters": _part(dead_count),
         "lag": _part(lag),
+        "outbox": _part(outbox),
         "runs": _part(runs),
     }

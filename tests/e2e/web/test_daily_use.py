@@ -1,11 +1,12 @@
 """The dashboard for daily use (issue 15), in a real Chromium against one real `caudal up`, at
 1440 px and 375 px: chart ranges, axes and tooltips; click-through to a live, two-way paged,
 exportable explorer; a 130-entry statement read to its end with its CSV; mobile cards; a running
-pipeline followed until it ends; discarding a quarantined event."""
+pipeline followed until it ends; discarding a quarantined event, and revealing one's payload."""
 
 from __future__ import annotations
 
 import io
+import json
 import re
 import signal
 import subprocess
@@ -318,3 +319,55 @@ def test_discard_a_quarantined_event_that_can_never_pass(
     for label in ("Type", "Status", "Action"):
         on_screen(narrow, row.locator(f"td[data-label={label}]"), NARROW)
     screenshot(narrow, "quarantine-375px")
+
+
+def test_reveal_a_quarantined_payload_with_its_cpf_redacted(
+    server: Server, admin_token: str, api: httpx.Client, new_context: Contexts
+) -> None:
+    cpf = "529.982.247-25"
+    event = {
+        "eventType": "daily-cpf-in-the-wrong-place",
+        "eventDateTime": offset_timestamp(datetime.now(UTC)),
+        "version": "1.0",
+        "data": {"cpf": cpf, "points": 3},
+    }
+    posted = api.post("/v1/events/backend", json=event)
+    assert posted.status_code == 422, posted.text
+    entry = posted.json()["rejected"][0]["quarantine_id"]
+    page = page_at(new_context, server, admin_token, "/quarantine?type=" + event["eventType"], WIDE)
+    row = page.locator(f'tr.quarantine-row[data-id="{entry}"]')
+    assert row.count() == 1 and cpf not in page.content()
+
+    row.locator("button.reveal").click()
+    shown = json.loads(page.inner_text("#revealed-payload"))
+    assert shown["data"] == {"cpf": "[redacted]", "points": 3}
+    assert shown["eventType"] == "daily-cpf-in-the-wrong-place"
+    assert page.locator("tr.quarantine-row.revealed").get_attribute("data-id") == entry
+    assert page.input_value("#q-type") == "daily-cpf-in-the-wrong-place"  # the filter stayed
+    assert cpf not in page.content() and "52998224725" not in page.content()
+    screenshot(page, "quarantine-revealed-1440px")
+    page.set_viewport_size({"width": NARROW, "height": 900})
+    on_screen(page, page.locator("#revealed-payload"), NARROW)  # scrolls inside, not the page
+    on_screen(page, row.locator("button.reveal"), NARROW)
+    screenshot(page, "quarantine-revealed-375px")
+    audit = wait_for(
+        lambda: [line for line in server.lines if "quarantine_revealed" in line],
+        "the reveal in the audit log",
+        timeout=5,
+    )
+    record = json.loads(audit[0])
+    assert (record["event"], record["entry"], record["subject"]) == (
+        "quarantine_revealed",
+        entry,
+        "admin",
+    )
+    assert cpf not in audit[0]
+    form_posts = wait_for(
+        lambda: [
+            line for line in server.lines if '"route": "/quarantine/{entry_id}/reveal"' in line
+        ],
+        "the reveal form's request line",
+        timeout=5,
+    )
+    # the audit record carries the page request's trace key (the dashboard passes it to the API)
+    assert record["trace_key"] == json.loads(form_posts[-1])["trace_key"]

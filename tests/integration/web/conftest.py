@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 
@@ -27,6 +28,14 @@ def page_csrf(html: str) -> str:
     match = CSRF.search(html)
     assert match, "no CSRF field on the page"
     return match.group(1)
+
+
+def snapshot_of(html: str) -> dict[str, object]:
+    """The overview's embedded snapshot (what the live stream pushes too)."""
+    match = re.search(r'id="overview-data">(.*?)</script>', html, re.S)
+    assert match, "no snapshot on the page"
+    found: dict[str, object] = json.loads(match.group(1))
+    return found
 
 
 @pytest.fixture

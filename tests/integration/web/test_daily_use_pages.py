@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -18,7 +17,7 @@ from structlog.testing import capture_logs
 
 from caudal.platform.bootstrap import Container
 from caudal.web import explorer, export
-from tests.integration.web.conftest import page_csrf
+from tests.integration.web.conftest import page_csrf, snapshot_of
 
 SignIn = Callable[..., Awaitable[httpx.Response]]
 Auth = Callable[..., dict[str, str]]
@@ -45,13 +44,6 @@ async def add_events(container: Container, kind: str, n: int, source: str = "fro
                 " ON CONFLICT (minute, source, type, platform) DO UPDATE SET count = c.count + 1",
                 (at, src, typ, platform),
             )
-
-
-def snapshot_of(html: str) -> dict[str, object]:
-    match = re.search(r'id="overview-data">(.*?)</script>', html, re.S)
-    assert match
-    found: dict[str, object] = json.loads(match.group(1))
-    return found
 
 
 async def test_rates_come_in_buckets_and_a_bad_step_is_refused(

@@ -1,13 +1,19 @@
-"""Lag per consumer group and dead letters, from the bus's admin port (in-process).
+"""Lag per consumer group, dead letters and the outbox backlog, from the bus's admin port
+(in-process, as `caudal bus status` reads them).
 
 A dead letter's payload is never shown: backend events may carry a CPF. The page shows where it
 failed (group, topic, offset), how often, and the last error.
+
+The outbox (NATS bus) holds messages committed with a domain write until the relay forwards them
+to JetStream: a backlog that only grows means nobody receives them (NATS away, no worker), so
+past `CAUDAL_WEB__OUTBOX_WARN_SECONDS` of age the overview says so.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from caudal.bus.outbox import HasOutbox
 from caudal.platform import scopes
 from caudal.platform.db.pool import DatabaseUnavailable
 from caudal.web.section import Section
@@ -46,6 +52,57 @@ async def lag(reader: Reader) -> Section:
             for g in groups
         ]
     )
+
+
+async def outbox(reader: Reader) -> Section:
+    """The outbox's backlog (messages, oldest age) and whether it is past the warning age; `None`
+    for a bus without an outbox (PostgreSQL: a publish is in the log when its transaction
+    commits)."""
+    if not reader.session.has(scopes.MONITOR_READ):
+        return Section.forbidden(scopes.MONITOR_READ)
+    container: Any = reader.app.state.container
+    bus = getattr(container, "bus", None)
+    if not isinstance(bus, HasOutbox):
+        return Section.of(None)
+    try:
+        backlog = await bus.outbox_backlog()
+    except DatabaseUnavailable:
+        return Section.error("Outbox: the database is unavailable; retrying")
+    warn_after = float(container.settings.web.outbox_warn_seconds)
+    age = round(backlog.oldest_age_s, 1)
+    warning = backlog.messages > 0 and age > warn_after
+    return Section.of(
+        {
+            "messages": backlog.messages,
+            "oldest_age_seconds": age,
+            "warn_after_seconds": warn_after,
+            "warning": warning,
+            "text": _outbox_text(backlog.messages, age, warn_after, warning),
+        }
+    )
+
+
+def _outbox_text(messages: int, age: float, warn_after: float, warning: bool) -> str:
+    """The line the overview shows (rendered first by the page, then by the live stream)."""
+    if not messages:
+        return "Outbox: empty (every committed message is in JetStream)."
+    text = (
+        f"Outbox: {messages} committed message(s) waiting for the relay (oldest {_duration(age)})."
+    )
+    if warning:
+        text += (
+            f" Older than {_duration(warn_after)}: the relay is not forwarding;"
+            " check that NATS is reachable and a `caudal worker` (or `caudal up`) runs."
+        )
+    return text
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 async def dead_letters(reader: Reader) -> Section:

@@ -1,4 +1,10 @@
-"""Quarantined events (kept with their reason) and their replay, from the events capability."""
+"""Quarantined events (kept with their reason), their payloads revealed one at a time, replay and
+discard, from the events capability.
+
+A reveal goes through `GET /v1/quarantine/{id}/payload` with the session's token, so the API's
+scope check, its redaction of personal values (`[redacted]`) and its audit record
+(`quarantine_revealed` under the session's subject, on the `caudal.audit` logger) apply to the
+dashboard exactly as to any API client."""
 
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ from caudal.web.sources.shapes import items, next_cursor
 
 LIST = "/v1/quarantine"
 ENTRY = "/v1/quarantine/{entry_id}"
+PAYLOAD = "/v1/quarantine/{entry_id}/payload"
+SHREDDED = "CAU-EVT-QUARANTINE-SHREDDED"
 COUNT_LIMIT = 500
 
 
@@ -28,6 +36,25 @@ async def count(reader: Reader) -> Section:
         return section
     held = len(items(section.value))
     return Section.of(f"{held}+" if next_cursor(section.value) else held)
+
+
+async def reveal(reader: Reader, entry_id: str) -> Section:
+    """One entry's payload as the API shows it (`{"payload": ...}`), `{"shredded": ...}` once its
+    day key was destroyed at the TTL (410), or no value for an entry that is not there (404)."""
+    if not reader.session.has(scopes.EVENTS_READ):
+        return Section.forbidden(scopes.EVENTS_READ)
+    if not reader.has(PAYLOAD):
+        return Section.unavailable("Revealing quarantined payloads")
+    result = await reader.api.get(f"{LIST}/{entry_id}/payload")
+    if result.status == 403:
+        return Section.forbidden(scopes.EVENTS_READ)
+    if result.status == 404:
+        return Section("ok", None, "No such quarantine entry: it was discarded, or never held.")
+    if result.status == 410:
+        return Section.of({"shredded": True, "code": SHREDDED, "detail": result.detail})
+    if not result.ok or not isinstance(result.body, dict):
+        return Section.error(f"Not revealed: {result.detail}")
+    return Section.of({"shredded": False, "payload": result.body.get("payload")})
 
 
 async def replay(reader: Reader, event_type: str | None) -> Section:

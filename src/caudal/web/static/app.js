@@ -239,6 +239,19 @@
     });
   }
 
+  // The bus outbox (NATS only): its line, flagged once the oldest message waits too long.
+  function showOutbox(outbox) {
+    var line = document.getElementById("outbox-line");
+    if (!line || !outbox) { return; }
+    var value = outbox.state === "ok" ? outbox.value : null;
+    var state = value ? (value.warning ? "warning" : "ok") : outbox.state;
+    line.hidden = !(value || outbox.state === "error");
+    line.setAttribute("data-state", state);
+    line.className = "notice notice-" + state;
+    var text = value ? value.text : (outbox.state === "error" ? outbox.message : "");
+    if (line.textContent !== text) { line.textContent = text; }  // a live region: no repeats
+  }
+
   var lastData = null;
 
   function renderOverview(data) {
@@ -266,6 +279,7 @@
         return [[r.group], [r.lag, "num"], [r.dead_letters, "num"]];
       }, "No consumer group yet.", 3);
     }
+    showOutbox(data.outbox);
     if (data.runs && data.runs.state === "ok") {
       fillRows("runs-rows", data.runs.value, function (r) {
         return [[r.pipeline], [r.run_date || r.date], [r.status, "status"], [r.rows, "num"]];
