@@ -29,6 +29,7 @@ from psycopg.rows import class_row, dict_row, scalar_row
 from caudal.bus import assignment, errors, metrics
 from caudal.bus.codec import loads
 from caudal.bus.delivery import BatchDelivery, wait_any
+from caudal.bus.message_cache import MessageCache
 from caudal.bus.notify import Notifier
 from caudal.bus.queries import q
 from caudal.platform.bus.model import Message, Record
@@ -42,6 +43,10 @@ _log = structlog.get_logger("caudal.bus")
 _RETENTION_CHECK_EVERY_S = 5.0
 _REDRIVE_EVERY_S = 1.0  # how soon a requested re-drive starts
 _QUICK_POLL_S = 0.02
+_FETCH_COLUMNS = (
+    "partition", "from_xid", "from_seq", "attempts", "isolated", "seq", "xid", "topic", "key",
+    "message_id", "payload", "headers", "published_at",
+)  # fmt: skip
 
 
 def member_id() -> str:
@@ -75,17 +80,6 @@ class StoredRecord:
 
 
 @dataclass(frozen=True)
-class _FetchRow(StoredRecord):
-    """A row of the `fetch` query: the partition's position, then one record after it."""
-
-    partition: int
-    from_xid: str
-    from_seq: int
-    isolated: bool
-    xid: str
-
-
-@dataclass(frozen=True)
 class _RedriveRow(StoredRecord):
     id: int
 
@@ -116,6 +110,7 @@ class BusHost(Protocol):
     database: Database
     settings: BusSettings
     notifier: Notifier
+    messages: MessageCache  # decoded once per process, shared by its groups
 
     async def maybe_apply_retention(self) -> int: ...
 
@@ -279,15 +274,31 @@ class GroupMember:
                 "topics": self.topics,
                 "limit": per_partition,
             }
-            rows = await fetch_all(conn, q("fetch"), params, class_row(_FetchRow))
+            # Plain tuples read through the column names of this result: a dataclass per row
+            # (`class_row`) cost more than the rest of the fetch, once per group per message.
+            cur = conn.cursor()
+            await cur.execute(q("fetch"), params)
+            rows = await cur.fetchall()
+            at = {column.name: i for i, column in enumerate(cur.description or ())}
+        (partition_, from_xid, from_seq, attempts, isolated, seq_, xid_, topic, key, message_id,
+         payload, headers, published_at) = (at[name] for name in _FETCH_COLUMNS)  # fmt: skip
+        decoded = self.bus.messages
         batches: dict[int, _PartitionBatch] = {}
         for row in rows:
-            batch = batches.get(row.partition)
+            partition = row[partition_]
+            batch = batches.get(partition)
             if batch is None:
-                batch = batches[row.partition] = _PartitionBatch(
-                    row.partition, row.from_xid, row.from_seq, row.attempts, row.isolated
+                batch = batches[partition] = _PartitionBatch(
+                    partition, row[from_xid], row[from_seq], row[attempts], row[isolated]
                 )
-            batch.items.append(_Fetched(row.record(), row.xid, row.payload, row.headers))
+            seq = row[seq_]
+            message = decoded.message(
+                seq, row[topic], row[key], row[message_id], row[payload], row[headers]
+            )
+            record = Record(
+                message, offset=seq, attempt=batch.attempts + 1, published_at=row[published_at]
+            )
+            batch.items.append(_Fetched(record, row[xid_], row[payload], row[headers]))
         return list(batches.values())
 
     # -- delivery.Positions: compare-and-set on the positions this cycle read ---------------
