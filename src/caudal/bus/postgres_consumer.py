@@ -43,6 +43,7 @@ _log = structlog.get_logger("caudal.bus")
 _RETENTION_CHECK_EVERY_S = 5.0
 _REDRIVE_EVERY_S = 1.0  # how soon a requested re-drive starts
 _QUICK_POLL_S = 0.02
+MOVES_TOPIC = "caudal.bus.members"  # `<this>:<group>`: a member released or lacks partitions
 _FETCH_COLUMNS = (
     "partition", "from_xid", "from_seq", "attempts", "isolated", "seq", "xid", "topic", "key",
     "message_id", "payload", "headers", "published_at",
@@ -129,6 +130,8 @@ class GroupMember:
         self.batch_size = self.delivery.batch_size
         self._batches: dict[int, _PartitionBatch] = {}
         self._next_rebalance = 0.0
+        self._moved = asyncio.Event()  # another member asked the group to rebalance now
+        self._asked = False  # this member asked for its missing share (once until it has it)
         self._next_retention = 0.0
         self._next_redrive = 0.0
         self._closing = False
@@ -145,7 +148,9 @@ class GroupMember:
                 await wait_any(stop, None, self.settings.poll_interval_seconds)
                 if stop.is_set():
                     return
-        wake = self.bus.notifier.subscribe(self.topics)
+        wake = self.bus.notifier.subscribe([*self.topics, self._moves_topic])
+        moved = self.bus.notifier.subscribe([self._moves_topic])
+        self._moved = moved
         beat = asyncio.create_task(self._heartbeats(stop), name=f"bus-heartbeat:{self.group}")
         quick = 0.0
         try:
@@ -172,6 +177,7 @@ class GroupMember:
             beat.cancel()
             await asyncio.wait({beat}, timeout=self.settings.lease_seconds)
             await self.bus.notifier.unsubscribe(wake)
+            await self.bus.notifier.unsubscribe(moved)
             await self._leave()
 
     async def _register(self) -> None:
@@ -188,6 +194,7 @@ class GroupMember:
         try:
             async with self.bus.database.connection() as conn:
                 await conn.execute(q("leave"), {"group": self.group, "member": self.member})
+                await conn.execute(q("members_moved"), {"topic": self._moves_topic})
         except (DatabaseUnavailable, psycopg.Error) as exc:
             _log.warning("bus_leave_failed", group=self.group, error=type(exc).__name__)
         self.owned.clear()
@@ -216,9 +223,18 @@ class GroupMember:
         self.members = list(row["members"])
         return {int(p) for p in row["partitions"]}
 
+    @property
+    def _moves_topic(self) -> str:
+        return f"{MOVES_TOPIC}:{self.group}"
+
     async def rebalance(self) -> None:
         """Move towards this member's fair share (bus/assignment.py): release the surplus, or
-        claim free partitions. Runs between batches, so no partition is given up mid-batch."""
+        claim free partitions. Runs between batches, so no partition is given up mid-batch.
+
+        A member that released partitions, or that joined short of its share, tells the group
+        at once (a notification on the bus channel): the others rebalance between their next
+        batches instead of at their next heartbeat, so a newcomer is working within a batch,
+        not a third of a lease later."""
         # Only here does `owned` change: leases lost meanwhile (to a takeover) drop out.
         self.owned = await self.heartbeat()
         share = assignment.target(self.members, self.member, self.settings.partitions)
@@ -236,10 +252,17 @@ class GroupMember:
                 else:
                     claim = {**params, "count": move.claim}
                     self.owned |= set(await fetch_all(conn, q("claim"), claim, scalar_row))
+                short = len(self.owned) < share
+                if move.release or (short and not self._asked):
+                    await conn.execute(q("members_moved"), {"topic": self._moves_topic})
+                self._asked = short
         metrics.PARTITIONS_OWNED.labels(self.group).set(len(self.owned))
 
     async def _housekeeping(self) -> None:
         now = time.monotonic()
+        if self._moved.is_set():
+            self._moved.clear()
+            self._next_rebalance = now
         if now >= self._next_rebalance:
             self._next_rebalance = now + self.settings.lease_seconds / 3
             await self.rebalance()
