@@ -39,3 +39,13 @@ def test_another_message_at_a_known_seq_is_decoded_not_taken_from_the_cache() ->
     cache.message(1, "t", "k", "id-old", '"old"', "{}")
     fresh = cache.message(1, "t", "k", "id-new", '"new"', "{}")
     assert fresh.id == "id-new" and fresh.payload == "new"  # type: ignore[comparison-overlap]
+
+
+def test_the_payload_text_held_is_bounded_too() -> None:
+    cache = MessageCache(text_bytes=10)
+    cache.message(1, "t", "k", "id-1", '"abcd"', "{}")  # 6 characters
+    cache.message(2, "t", "k", "id-2", '"efgh"', "{}")  # 12 in all: the first goes
+    assert len(cache) == 1
+    big = cache.message(3, "t", "k", "id-3", '"a much longer text"', "{}")
+    assert len(cache) == 0  # larger than the bound alone: decoded, handed over, not kept
+    assert big.payload == "a much longer text"  # type: ignore[comparison-overlap]
