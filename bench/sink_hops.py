@@ -1,5 +1,6 @@
 """CPU per event of the drain's Python hops, in process and without a database: decoding a
-fetched payload, each consumer group's routing and event decoding, the realtime rows document,
+fetched payload (and a fetched row's message: decoded by the first group of the process, shared
+by the others), each consumer group's routing and event decoding, the realtime rows document,
 and the lake's Parquet files for one delivery and for the same delivery again. CPU time (the
 best of 3), so a loaded machine inflates it less than wall time; compare two versions of the
 code in the same minute (the branch point with `PYTHONPATH=<its src>`: its lake sink names
@@ -20,6 +21,7 @@ from typing import Any
 import _support as bench
 
 from caudal.bus import codec
+from caudal.bus.message_cache import MessageCache
 from caudal.events.intake import to_message
 from caudal.events.lake_files import LakeFiles
 from caudal.events.model import CanonicalEvent
@@ -62,6 +64,16 @@ def main() -> None:
     ]
     decoding = cpu_us(lambda: [codec.loads(t) for t in texts])
     print(f"decode a fetched payload (bus member): {decoding:.2f} µs/event")
+    rows = [
+        (i + 1, m.topic, m.key, m.id, t, "{}")
+        for i, (m, t) in enumerate(zip(messages, texts, strict=True))
+    ]
+    first = cpu_us(lambda: [MessageCache(EVENTS).message(*r) for r in rows])
+    shared = MessageCache(EVENTS)
+    [shared.message(*r) for r in rows]
+    others = cpu_us(lambda: [shared.message(*r) for r in rows])
+    print(f"message of a fetched row, first group of the process: {first:.2f} µs/event")
+    print(f"message of a fetched row, each other group:           {others:.2f} µs/event")
     routes = Routes(None, set(GROUPS))
     for group in GROUPS:
         consumer = SinkConsumer(Counting(group), routes)  # type: ignore[arg-type]

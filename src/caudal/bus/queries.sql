@@ -60,6 +60,11 @@ WITH beat AS (
 SELECT (SELECT array_agg(member_id ORDER BY joined_at, member_id) FROM live) AS members,
        coalesce((SELECT array_agg(partition) FROM renewed), '{}') AS partitions
 
+-- name: members_moved
+-- Tell the group's members (every process) to rebalance now: partitions were released, or a
+-- member joined short of its share (bus/postgres_consumer.py, `rebalance`).
+SELECT pg_notify('caudal_bus', %(topic)s)
+
 -- name: release
 UPDATE bus.offsets SET owner = NULL, lease_until = NULL
 WHERE group_name = %(group)s AND owner = %(member)s AND partition = ANY(%(partitions)s)

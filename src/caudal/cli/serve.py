@@ -17,7 +17,7 @@ import uvicorn
 from caudal import wiring
 from caudal.cli.console import err, fail, out
 from caudal.cli.support import bootstrap_or_exit
-from caudal.platform import capability, runfile, scopes
+from caudal.platform import capability, collector, runfile, scopes
 from caudal.platform.bootstrap import Container
 from caudal.platform.http.app import create_app
 from caudal.platform.runtime import ServiceGroup
@@ -145,6 +145,7 @@ def run_services(
                 await container.database.close()
                 raise typer.Exit(2)
         group = ServiceGroup(services)
+        collector.tune_for_streaming()  # started: what lives now lives as long as the process
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, group.stop_event.set)

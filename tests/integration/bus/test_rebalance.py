@@ -173,3 +173,26 @@ async def test_a_dead_members_partitions_are_taken_over_within_the_lease(
         assert sorted(consumer.ids()) == sorted(m.id for m in messages)
     finally:
         await group.close()
+
+
+async def test_a_newcomer_gets_its_share_when_it_joins_not_a_heartbeat_later(
+    container: Container,
+) -> None:
+    # Heartbeats every 20 s (a third of the lease): the hand-over below cannot come from them.
+    database = Database(container.app_url, min_size=2, max_size=16)
+    await database.open()
+    slow = PostgresBus(
+        database, make_bus(container, partitions=PARTITIONS, lease_seconds=60.0).settings
+    )
+    group = Members(slow)
+    try:
+        first = group.join()
+        await until_balanced(slow, [first], "one member")
+        second = group.join()  # short of its share: it asks, the first releases, it claims
+        await until_balanced(slow, [first, second], "two members")
+        assert sorted(len(m.owned) for m in (first, second)) == [8, 8]
+        await group.leave(second)  # its release wakes the first, which takes everything back
+        await until_balanced(slow, [first], "after the newcomer left")
+    finally:
+        await group.close()
+        await database.close()
