@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from caudal.events import pii
+from caudal.events import personal, pii, pii_guard
 from caudal.events.limits import depth_exceeds
 from caudal.events.model import CanonicalEvent
 from caudal.events.registry import TYPE_PATTERN, RegisteredSchema, Registry, validate
@@ -164,16 +164,31 @@ class Intaker:
         self.limits = limits
         self.tokens = tokens  # needed only by schemas with a CPF field
 
-    def _protect(self, schema: RegisteredSchema, data: Any) -> Any:
+    def _protect(self, schema: RegisteredSchema | None, data: Any, screen: bool) -> Any:
         """A valid item's data as it may be stored: personal fields tokenized or dropped
-        (`events.pii`); a `pii.Refusal` when the item cannot be made safe."""
-        return pii.apply(schema.pii, data, self.tokens)
+        (`events.pii`); a `pii.Refusal` when the item cannot be made safe, or when `screen`
+        (the body looked suspect, `personal.suspect`) and it holds personal data its schema
+        does not account for (`events.pii_guard`, run on the data as received)."""
+        safe = data if schema is None else pii.apply(schema.pii, data, self.tokens)
+        if screen and not isinstance(safe, pii.Refusal):
+            found = pii_guard.scan(None if schema is None else schema.declared, data)
+            if found is not None:
+                return found
+        return safe
 
     # ---- frontend -------------------------------------------------------------------------
 
     def frontend(
-        self, body: Any, *, received_at: datetime, trace_key: str | None, subject: str
+        self,
+        body: Any,
+        *,
+        received_at: datetime,
+        trace_key: str | None,
+        subject: str,
+        raw: bytes | None = None,
     ) -> Intake:
+        """`raw`: the body's bytes, when the caller has them: nothing personal-looking in
+        them (`personal.suspect`) skips the scan for unmarked personal data."""
         if not isinstance(body, dict):
             raise bad_request(
                 "CAU-EVT-BODY", "the body must be an object with `device` and `data`", "body"
@@ -195,8 +210,11 @@ class Intaker:
             raise bad_request("CAU-EVT-DEVICE", "`device` has too many or nested fields", "device")
         items = self._items(body.get("data"), "data")
         intake = Intake()
+        screen = raw is None or personal.suspect(raw)
         for index, item in enumerate(items):
-            self._frontend_item(intake, index, item, device, received_at, trace_key, subject)
+            self._frontend_item(
+                intake, index, item, device, received_at, trace_key, subject, screen
+            )
         return intake
 
     def _items(self, items: Any, field_name: str) -> list[Any]:
@@ -231,6 +249,7 @@ class Intaker:
         received_at: datetime,
         trace_key: str | None,
         subject: str,
+        screen: bool = True,
     ) -> None:
         where = f"data[{index}]"
         raw = {"device": device, "item": item}
@@ -268,13 +287,14 @@ class Intaker:
                 version=version,
             )
             return
-        if schema is not None:
-            data = self._protect(schema, data)
-            if isinstance(data, pii.Refusal):
-                message = f"{data.message} (schema {schema.type} {schema.version})"
-                at = data.field.removeprefix("data.")
-                reject(SCHEMA_VIOLATION, data.code, message, at, type=type_, version=version)
-                return
+        data = self._protect(schema, data, screen)
+        if isinstance(data, pii.Refusal):
+            named = "" if schema is None else f" (schema {schema.type} {schema.version})"
+            at = data.field.removeprefix("data.")
+            reject(
+                SCHEMA_VIOLATION, data.code, data.message + named, at, type=type_, version=version
+            )
+            return
         event = CanonicalEvent(
             source="frontend",
             type=type_,
@@ -290,7 +310,13 @@ class Intaker:
     # ---- backend --------------------------------------------------------------------------
 
     def backend(
-        self, body: Any, *, received_at: datetime, trace_key: str | None, subject: str
+        self,
+        body: Any,
+        *,
+        received_at: datetime,
+        trace_key: str | None,
+        subject: str,
+        raw: bytes | None = None,
     ) -> Intake:
         if not isinstance(body, dict):
             raise bad_request(
@@ -300,19 +326,27 @@ class Intaker:
             )
         self._items([body], "body")  # depth guard
         intake = Intake()
-        self._backend_item(intake, 0, body, "", received_at, trace_key, subject)
+        screen = raw is None or personal.suspect(raw)
+        self._backend_item(intake, 0, body, "", received_at, trace_key, subject, screen)
         return intake
 
     def batch(
-        self, body: Any, *, received_at: datetime, trace_key: str | None, subject: str
+        self,
+        body: Any,
+        *,
+        received_at: datetime,
+        trace_key: str | None,
+        subject: str,
+        raw: bytes | None = None,
     ) -> Intake:
         items = body.get("events") if isinstance(body, dict) else body
         field_name = "events" if isinstance(body, dict) else "body"
         items = self._items(items, field_name)
         intake = Intake()
+        screen = raw is None or personal.suspect(raw)
         for index, item in enumerate(items):
             prefix = f"{field_name}[{index}]." if field_name == "events" else f"[{index}]."
-            self._backend_item(intake, index, item, prefix, received_at, trace_key, subject)
+            self._backend_item(intake, index, item, prefix, received_at, trace_key, subject, screen)
         return intake
 
     def _backend_item(
@@ -324,6 +358,7 @@ class Intaker:
         received_at: datetime,
         trace_key: str | None,
         subject: str,
+        screen: bool = True,
     ) -> None:
         def reject(reason: str, code: str, message: str, field_name: str, **kw: Any) -> None:
             intake.rejections.append(
@@ -368,7 +403,7 @@ class Intaker:
                 **kw,
             )
             return
-        data = self._protect(schema, data)
+        data = self._protect(schema, data, screen)
         if isinstance(data, pii.Refusal):
             message = f"{data.message} (schema {schema.type} {schema.version})"
             reject(SCHEMA_VIOLATION, data.code, message, data.field, **kw)
