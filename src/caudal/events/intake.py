@@ -164,14 +164,15 @@ class Intaker:
         self.limits = limits
         self.tokens = tokens  # needed only by schemas with a CPF field
 
-    def _protect(self, schema: RegisteredSchema | None, data: Any, screen: bool) -> Any:
+    def _protect(self, schema: RegisteredSchema | None, data: Any, values: bool) -> Any:
         """A valid item's data as it may be stored: personal fields tokenized or dropped
-        (`events.pii`); a `pii.Refusal` when the item cannot be made safe, or when `screen`
-        (the body looked suspect, `personal.suspect`) and it holds personal data its schema
-        does not account for (`events.pii_guard`, run on the data as received)."""
+        (`events.pii`); a `pii.Refusal` when the item cannot be made safe, or when it holds
+        personal data its schema does not account for (`events.pii_guard`, on the data as
+        received; its values only when `values`: the body may hold a CPF)."""
         safe = data if schema is None else pii.apply(schema.pii, data, self.tokens)
-        if screen and not isinstance(safe, pii.Refusal):
-            found = pii_guard.scan(None if schema is None else schema.declared, data)
+        if not isinstance(safe, pii.Refusal):
+            declared = None if schema is None else schema.declared
+            found = pii_guard.scan(declared, data, values)
             if found is not None:
                 return found
         return safe
@@ -187,8 +188,8 @@ class Intaker:
         subject: str,
         raw: bytes | None = None,
     ) -> Intake:
-        """`raw`: the body's bytes, when the caller has them: nothing personal-looking in
-        them (`personal.suspect`) skips the scan for unmarked personal data."""
+        """`raw`: the body's bytes, when the caller has them: nothing CPF-shaped in them
+        (`personal.may_hold_cpf`) skips the CPF check of the values."""
         if not isinstance(body, dict):
             raise bad_request(
                 "CAU-EVT-BODY", "the body must be an object with `device` and `data`", "body"
@@ -210,10 +211,10 @@ class Intaker:
             raise bad_request("CAU-EVT-DEVICE", "`device` has too many or nested fields", "device")
         items = self._items(body.get("data"), "data")
         intake = Intake()
-        screen = raw is None or personal.suspect(raw)
+        values = raw is None or personal.may_hold_cpf(raw)
         for index, item in enumerate(items):
             self._frontend_item(
-                intake, index, item, device, received_at, trace_key, subject, screen
+                intake, index, item, device, received_at, trace_key, subject, values
             )
         return intake
 
@@ -249,7 +250,7 @@ class Intaker:
         received_at: datetime,
         trace_key: str | None,
         subject: str,
-        screen: bool = True,
+        values: bool = True,
     ) -> None:
         where = f"data[{index}]"
         raw = {"device": device, "item": item}
@@ -287,7 +288,7 @@ class Intaker:
                 version=version,
             )
             return
-        data = self._protect(schema, data, screen)
+        data = self._protect(schema, data, values)
         if isinstance(data, pii.Refusal):
             named = "" if schema is None else f" (schema {schema.type} {schema.version})"
             at = data.field.removeprefix("data.")
@@ -326,8 +327,8 @@ class Intaker:
             )
         self._items([body], "body")  # depth guard
         intake = Intake()
-        screen = raw is None or personal.suspect(raw)
-        self._backend_item(intake, 0, body, "", received_at, trace_key, subject, screen)
+        values = raw is None or personal.may_hold_cpf(raw)
+        self._backend_item(intake, 0, body, "", received_at, trace_key, subject, values)
         return intake
 
     def batch(
@@ -343,10 +344,10 @@ class Intaker:
         field_name = "events" if isinstance(body, dict) else "body"
         items = self._items(items, field_name)
         intake = Intake()
-        screen = raw is None or personal.suspect(raw)
+        values = raw is None or personal.may_hold_cpf(raw)
         for index, item in enumerate(items):
             prefix = f"{field_name}[{index}]." if field_name == "events" else f"[{index}]."
-            self._backend_item(intake, index, item, prefix, received_at, trace_key, subject, screen)
+            self._backend_item(intake, index, item, prefix, received_at, trace_key, subject, values)
         return intake
 
     def _backend_item(
@@ -358,7 +359,7 @@ class Intaker:
         received_at: datetime,
         trace_key: str | None,
         subject: str,
-        screen: bool = True,
+        values: bool = True,
     ) -> None:
         def reject(reason: str, code: str, message: str, field_name: str, **kw: Any) -> None:
             intake.rejections.append(
@@ -403,7 +404,7 @@ class Intaker:
                 **kw,
             )
             return
-        data = self._protect(schema, data, screen)
+        data = self._protect(schema, data, values)
         if isinstance(data, pii.Refusal):
             message = f"{data.message} (schema {schema.type} {schema.version})"
             reject(SCHEMA_VIOLATION, data.code, message, data.field, **kw)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
 from typing import Any
 
 from caudal.customers.cpf import is_valid
@@ -103,15 +102,26 @@ def words(name: str) -> list[str]:
     return [w.lower() for w in _WORDS.findall(plain)]
 
 
-@lru_cache(maxsize=4096)  # bounded: names come from clients
 def _personal(name: str) -> bool:
     found = words(name)
     return "_".join(found) in PERSONAL_NAMES or any(w in PERSONAL_WORDS for w in found)
 
 
+# Answers by name: the intake asks for every key of every event, and keys repeat. Bounded
+# (names come from clients): emptied when full.
+_KNOWN: dict[str, bool] = {}
+_KNOWN_MAX = 4096
+
+
 def personal_name(name: str) -> bool:
     """Whether a property of this name holds personal data (module docstring)."""
-    return len(name) <= 200 and _personal(name)
+    found = _KNOWN.get(name)
+    if found is None:
+        found = len(name) <= 200 and _personal(name)
+        if len(_KNOWN) >= _KNOWN_MAX:
+            _KNOWN.clear()
+        _KNOWN[name] = found
+    return found
 
 
 # ---- CPF values ------------------------------------------------------------------------------
@@ -132,37 +142,15 @@ def holds_cpf(value: Any) -> bool:
 
 # ---- the fast negative filter over a request's raw bytes ------------------------------------
 
-# What must be in a body for `pii_guard.scan` to find anything: a run of CPF-shaped digits, a
-# word a personal name is made of (lower-cased body), a `\u` escape (JSON may spell any
-# letter or digit that way) or any non-ASCII byte: such a body is always walked.
-_CPF_SHAPED = re.compile(rb"[0-9]{3}\.?[0-9]{3}\.?[0-9]{3}-?[0-9]{2}")
-_NAME_PARTS = (
-    b"cpf",
-    b"nom",
-    b"nam",
-    b"endere",
-    b"addr",
-    b"logradouro",
-    b"longadouro",
-    b"street",
-    b"rua",
-    b"mail",
-    b"fone",
-    b"phone",
-    b"celular",
-    b"whatsapp",
-    b"nasc",
-    b"birth",
-    b"dob",
-    b'"rg"',
-    b"\\u",
-)
+# Every digit becomes `0` and the CPF's punctuation goes: a CPF, bare or formatted, is then 11
+# zeros in a row. A `\u` escape may spell a digit, so a body with one always counts. Two C
+# passes over the bytes: on the benchmark's 20-event body (2 KB) 3 us, where a regular
+# expression for the same shapes took 26 us (it tries a match at every byte).
+_DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_ELEVEN = b"0" * 11
 
 
-def suspect(raw: bytes) -> bool:
-    """False only when nothing in this body can be a CPF or a personal property name: the
-    intake then skips the walk (`pii_guard.scan`)."""
-    if not raw.isascii() or _CPF_SHAPED.search(raw) is not None:
-        return True  # non-ASCII: a letter NFKD turns into a personal name's (`ｎｏｍｅ`)
-    lowered = raw.lower()
-    return any(part in lowered for part in _NAME_PARTS)
+def may_hold_cpf(raw: bytes) -> bool:
+    """False only when no string or number of this JSON body can hold a CPF: the intake then
+    skips the CPF check of every value (`pii_guard.scan`)."""
+    return b"\\u" in raw or _ELEVEN in raw.translate(_DIGITS_TO_ZERO, b".-")

@@ -18,8 +18,10 @@ written in clear to the bus, the realtime table and the lake. Three rules close 
    `events.pii`, or declared `"none"`).
 
 A refused item goes to quarantine, sealed at rest like every quarantined payload; its message
-names the path, never the value. The intake only walks an item when `personal.suspect` found
-something in the request's raw bytes, so a body with nothing personal-looking costs one regex.
+names the path, never the value. Cost, on the ingestion hot path: property names are checked on
+every event (a dictionary lookup per key, answers cached by name); values only when the
+request's raw bytes hold something CPF-shaped (`personal.may_hold_cpf`, two C passes), since
+the CPF check runs a regular expression per string.
 """
 
 from __future__ import annotations
@@ -103,42 +105,67 @@ def unmarked_message(name: str) -> str:
     )
 
 
-def scan(declared: Shape | None, data: Any, path: str = "data") -> Refusal | None:
-    """The first personal property or CPF value of `data` its schema does not account for."""
-    return _walk(declared, data, path, values=True)
+def scan(declared: Shape | None, data: Any, values: bool = True) -> Refusal | None:
+    """The first personal property or CPF value of `data` its schema does not account for.
+    `values=False` (the raw body holds nothing CPF-shaped, `personal.may_hold_cpf`) checks the
+    property names only."""
+    return _walk(declared, data, "data", values)
 
 
 def _walk(declared: Shape | None, value: Any, path: str, values: bool) -> Refusal | None:
+    """Paths are built only to descend into a container or to refuse: most values are
+    scalars, and this runs for every event."""
     if isinstance(value, dict):
-        props = declared.props if declared is not None else {}
+        props = declared.props if declared is not None else _NOTHING
         for key, child in value.items():
-            where = f"{path}.{key}"
             prop = props.get(key)
-            if prop is None and personal_name(str(key)):
-                return Refusal(
-                    UNDECLARED_CODE,
-                    where,
-                    f"{where}: property named like personal data and not declared by the "
-                    f'schema; declare it with "{KEYWORD}" in a new schema version',
-                )
-            if prop is not None and prop.mark not in (None, NOT_PERSONAL):
+            if prop is None:
+                if personal_name(key):
+                    return _undeclared(f"{path}.{key}")
+                inner, scanned = None, values
+            elif prop.mark is None:
+                inner, scanned = prop.shape, values
+            elif prop.mark == NOT_PERSONAL:
+                inner, scanned = prop.shape, False
+            else:
                 continue  # tokenized or dropped by `events.pii`
-            inner = None if prop is None else prop.shape
-            found = _walk(inner, child, where, values=prop is None or prop.mark is None)
-            if found is not None:
-                return found
+            if isinstance(child, dict | list):
+                found = _walk(inner, child, f"{path}.{key}", scanned)
+                if found is not None:
+                    return found
+            elif scanned and holds_cpf(child):
+                return _cpf(f"{path}.{key}")
     elif isinstance(value, list):
         items = declared.items if declared is not None else None
         for i, child in enumerate(value):
-            found = _walk(items, child, f"{path}[{i}]", values)
-            if found is not None:
-                return found
+            if isinstance(child, dict | list):
+                found = _walk(items, child, f"{path}[{i}]", values)
+                if found is not None:
+                    return found
+            elif values and holds_cpf(child):
+                return _cpf(f"{path}[{i}]")
     elif values and holds_cpf(value):
-        return Refusal(
-            CPF_CODE,
-            path,
-            f"{path}: holds a valid CPF, and no {KEYWORD} mark says what to do with it; in a "
-            f'new schema version, mark the property "{KEYWORD}": "cpf" (stored as its token) or '
-            '"free" (dropped), or "none" if the number is not a CPF',
-        )
+        return _cpf(path)
     return None
+
+
+_NOTHING: Mapping[str, Prop] = {}
+
+
+def _undeclared(where: str) -> Refusal:
+    return Refusal(
+        UNDECLARED_CODE,
+        where,
+        f"{where}: property named like personal data and not declared by the schema; declare "
+        f'it with "{KEYWORD}" in a new schema version',
+    )
+
+
+def _cpf(where: str) -> Refusal:
+    return Refusal(
+        CPF_CODE,
+        where,
+        f"{where}: holds a valid CPF, and no {KEYWORD} mark says what to do with it; in a new "
+        f'schema version, mark the property "{KEYWORD}": "cpf" (stored as its token) or '
+        '"free" (dropped), or "none" if the number is not a CPF',
+    )
