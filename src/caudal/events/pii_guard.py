@@ -113,8 +113,9 @@ def scan(declared: Shape | None, data: Any, values: bool = True) -> Refusal | No
 
 
 def _walk(declared: Shape | None, value: Any, path: str, values: bool) -> Refusal | None:
-    """Paths are built only to descend into a container or to refuse: most values are
-    scalars, and this runs for every event."""
+    """A scalar is visited (its path built) only when its value is checked: most values are
+    scalars, and with nothing CPF-shaped in the body (every event of the hot path) only the
+    names are."""
     if isinstance(value, dict):
         props = declared.props if declared is not None else _NOTHING
         for key, child in value.items():
@@ -129,21 +130,17 @@ def _walk(declared: Shape | None, value: Any, path: str, values: bool) -> Refusa
                 inner, scanned = prop.shape, False
             else:
                 continue  # tokenized or dropped by `events.pii`
-            if isinstance(child, dict | list):
+            if scanned or isinstance(child, dict | list):
                 found = _walk(inner, child, f"{path}.{key}", scanned)
                 if found is not None:
                     return found
-            elif scanned and holds_cpf(child):
-                return _cpf(f"{path}.{key}")
     elif isinstance(value, list):
         items = declared.items if declared is not None else None
         for i, child in enumerate(value):
-            if isinstance(child, dict | list):
+            if values or isinstance(child, dict | list):
                 found = _walk(items, child, f"{path}[{i}]", values)
                 if found is not None:
                     return found
-            elif values and holds_cpf(child):
-                return _cpf(f"{path}[{i}]")
     elif values and holds_cpf(value):
         return _cpf(path)
     return None
