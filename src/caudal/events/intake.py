@@ -209,9 +209,14 @@ class Intaker:
                 )
         if len(device) > 20 or depth_exceeds(device, 3):
             raise bad_request("CAU-EVT-DEVICE", "`device` has too many or nested fields", "device")
+        values = raw is None or personal.may_hold_cpf(raw)
+        # Copied into every event of the request, and no schema describes it: refused whole.
+        found = pii_guard.scan(None, device, values, root="device")
+        if found is not None:
+            message = f"{found.field}: `device` may not hold personal data (its name or a CPF)"
+            raise bad_request(found.code, message, found.field)
         items = self._items(body.get("data"), "data")
         intake = Intake()
-        values = raw is None or personal.may_hold_cpf(raw)
         for index, item in enumerate(items):
             self._frontend_item(
                 intake, index, item, device, received_at, trace_key, subject, values

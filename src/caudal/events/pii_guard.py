@@ -105,11 +105,13 @@ def unmarked_message(name: str) -> str:
     )
 
 
-def scan(declared: Shape | None, data: Any, values: bool = True) -> Refusal | None:
+def scan(
+    declared: Shape | None, data: Any, values: bool = True, root: str = "data"
+) -> Refusal | None:
     """The first personal property or CPF value of `data` its schema does not account for.
     `values=False` (the raw body holds nothing CPF-shaped, `personal.may_hold_cpf`) checks the
-    property names only."""
-    return _walk(declared, data, "data", values)
+    property names only; `root` begins the paths."""
+    return _walk(declared, data, root, values)
 
 
 def _walk(declared: Shape | None, value: Any, path: str, values: bool) -> Refusal | None:

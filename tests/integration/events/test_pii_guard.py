@@ -139,3 +139,18 @@ async def test_every_item_refused_is_a_422_problem_naming_fields_only(
         ("data[0].Endereço", "CAU-EVT-PII-UNDECLARED")
     ]
     assert "Obrand" not in posted.text
+
+
+async def test_a_device_holding_a_cpf_refuses_the_whole_request_storing_nothing(
+    client: httpx.AsyncClient, auth: Auth, db: Sql
+) -> None:
+    body = clicks({"event_id": "click_ok"})
+    body["device"]["deviceId"] = FORMATTED
+    posted = await client.post("/v1/events/frontend", json=body, headers=auth("events:write"))
+    assert posted.status_code == 422
+    assert posted.headers["content-type"].startswith(PROBLEM)
+    problem = posted.json()
+    assert (problem["code"], problem["field"]) == ("CAU-EVT-PII-CPF", "device.deviceId")
+    assert FORMATTED not in posted.text and CPF not in posted.text
+    assert db.rows("SELECT id FROM events.quarantine") == []
+    assert db.bus_events() == []

@@ -18,6 +18,7 @@ from caudal.events.intake import SCHEMA_VIOLATION, Intake, Intaker, Limits
 from caudal.events.personal import PERSONAL_NAMES, holds_cpf, may_hold_cpf, personal_name
 from caudal.events.quarantine import shown_payload
 from caudal.events.registry import Registry, SchemaDefinitionError, build
+from caudal.platform.errors import CaudalError
 from tests.support.fake_tokens import FakeCpfTokens
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -382,3 +383,36 @@ def test_shape_follows_properties_and_items_only() -> None:
     assert itens is not None and itens.items is not None
     assert set(itens.items.props) == {"sku", "codigos"}
     assert pii_guard.shape({"anyOf": [{"properties": {"a": {}}}]}) is None
+
+
+@pytest.mark.parametrize(
+    ("device", "code", "field"),
+    [
+        (
+            {"platform": "iOS", "deviceId": "d1", "email": "m@x"},
+            "CAU-EVT-PII-UNDECLARED",
+            "device.email",
+        ),
+        ({"platform": "iOS", "deviceId": FORMATTED}, "CAU-EVT-PII-CPF", "device.deviceId"),
+        (
+            {"platform": "iOS", "deviceId": "d1", "meta": {"n": [int(CPF)]}},
+            "CAU-EVT-PII-CPF",
+            "device.meta.n[0]",
+        ),
+    ],
+)
+def test_a_device_holding_personal_data_refuses_the_request(
+    device: dict[str, Any], code: str, field: str
+) -> None:
+    body = {
+        "device": device,
+        "data": [{"timestamp": "2026-01-02T10:00:00Z", "event_id": "click_a"}],
+    }
+    with pytest.raises(CaudalError) as raised:
+        Intaker(registry(), Limits()).frontend(
+            body, received_at=NOW, trace_key=None, subject="app", raw=json.dumps(body).encode()
+        )
+    assert (raised.value.status, raised.value.code, raised.value.field) == (422, code, field)
+    assert (
+        raised.value.detail == f"{field}: `device` may not hold personal data (its name or a CPF)"
+    )
