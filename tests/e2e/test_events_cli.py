@@ -23,7 +23,10 @@ SCHEMA = {
     "source": "backend",
     "schema": {
         "type": "object",
-        "properties": {"cpf": {"type": "string"}, "valor": {"type": "string"}},
+        "properties": {
+            "cpf": {"type": "string", "x-caudal-pii": "cpf"},
+            "valor": {"type": "string"},
+        },
         "required": ["cpf", "valor"],
     },
 }

@@ -8,7 +8,9 @@ monitoring, quarantine, lake or Base C interfaces holds the CPF or the name, whi
 `/clientes/{cpf}/consultar` still finds the customer's activity by CPF.
 
 The invalid events carry a second person's CPF and name: a quarantined payload is sealed at rest
-(`events/quarantine_seal.py`), so that person's data may appear nowhere either.
+(`events/quarantine_seal.py`), so that person's data may appear nowhere either. Frontend clicks,
+whose schemas mark nothing, carry a third person's CPF, formatted, in an extra property and in a
+declared free-text property (`events/pii_guard.py`): refused by field, sealed, nowhere in clear.
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ CPF = with_check_digits("318467205")
 NAME = "Zuleica Quintanilha Bragaval"
 OTHER_CPF = with_check_digits("604172938")
 OTHER_NAME = "Ubirajara Tavolaro Quenzel"
+THIRD_CPF = with_check_digits("815260473")
+SUPPORT_SCHEMA = {  # a frontend schema with a free-text property and no personal mark
+    "type": "click_support",
+    "version": "1.0",
+    "source": "frontend",
+    "schema": {"type": "object", "properties": {"comentario": {"type": "string"}}},
+}
 DAY = "2026-03-02"
 
 
@@ -111,6 +120,31 @@ def test_no_clear_cpf_or_name_anywhere_after_intake(home: Path, start_server: ty
         answers["invalid batch"] = invalid.text
         assert invalid.json()["code"] == "CAU-EVT-REJECTED"
 
+        registered = http.post("/v1/schemas", json=SUPPORT_SCHEMA)
+        assert registered.status_code == 201, registered.text
+        clicks = http.post(
+            "/v1/events/frontend",
+            json={
+                "device": {"platform": "Android", "deviceId": "pii-edge-device"},
+                "data": [
+                    {"timestamp": f"{DAY}T12:00:00-03:00", "event_id": "click_button_ok"},
+                    {
+                        "timestamp": f"{DAY}T12:00:01-03:00",
+                        "event_id": "click_button_help",
+                        "protocolo": format_cpf(THIRD_CPF),
+                    },
+                    {
+                        "timestamp": f"{DAY}T12:00:02-03:00",
+                        "event_id": "click_support",
+                        "comentario": f"meu cpf e {format_cpf(THIRD_CPF)}, obrigado",
+                    },
+                ],
+            },
+        )
+        assert clicks.status_code == 202, clicks.text
+        answers["clicks"] = clicks.text
+        assert [a["index"] for a in clicks.json()["accepted"]] == [0]
+
         quarantined = http.get("/v1/quarantine", params={"status": "all"}).json()
         answers["quarantine"] = json.dumps(quarantined)
         by_field = {i["field"]: (i["code"], i["message"]) for i in quarantined["items"]}
@@ -130,13 +164,31 @@ def test_no_clear_cpf_or_name_anywhere_after_intake(home: Path, start_server: ty
                 "data.valor: does not match the pattern ^-?\\d{1,13}(\\.\\d{1,2})?$"
                 " (schema card-purchase 1.0)",
             ),
+            "data[1].protocolo": (
+                "CAU-EVT-PII-CPF",
+                "data.protocolo: holds a valid CPF, and no x-caudal-pii mark says what to do with"
+                ' it; in a new schema version, mark the property "x-caudal-pii": "cpf" (stored as'
+                ' its token) or "free" (dropped), or "none" if the number is not a CPF'
+                " (schema click_* 1.0)",
+            ),
+            "data[2].comentario": (
+                "CAU-EVT-PII-CPF",
+                "data.comentario: holds a valid CPF, and no x-caudal-pii mark says what to do"
+                ' with it; in a new schema version, mark the property "x-caudal-pii": "cpf"'
+                ' (stored as its token) or "free" (dropped), or "none" if the number is not a'
+                " CPF (schema click_support 1.0)",
+            ),
         }
-        assert [i["payload"] for i in quarantined["items"]] == [None] * 3  # sealed at rest
+        assert [i["payload"] for i in quarantined["items"]] == [None] * 5  # sealed at rest
         first = next(i["id"] for i in quarantined["items"] if i["field"] == "[0].data.nome")
         revealed = http.get(f"/v1/quarantine/{first}/payload")
         answers["revealed"] = revealed.text
         shown = revealed.json()["payload"]["data"]
         assert shown["cpf"] == "[redacted]" and shown["produto"] == "fone"
+        support = next(i["id"] for i in quarantined["items"] if i["field"].endswith("comentario"))
+        revealed = http.get(f"/v1/quarantine/{support}/payload")
+        answers["revealed click"] = revealed.text
+        assert revealed.json()["payload"]["item"]["comentario"] == "[redacted]"
         answers["replay"] = http.post("/v1/quarantine/replay").text
 
         activity = consulted(http)
@@ -168,7 +220,7 @@ def test_no_clear_cpf_or_name_anywhere_after_intake(home: Path, start_server: ty
     assert server.stop() == 0  # a clean stop: the shutdown checkpoint writes everything out
 
     mine = needles([CPF], [NAME])
-    other = needles([OTHER_CPF], [OTHER_NAME])
+    other = needles([OTHER_CPF, THIRD_CPF], [OTHER_NAME])
     texts = {**answers, "server output": "\n".join(server.lines)}
     in_texts = [h for label, text in texts.items() for h in grep_text(label, text, mine + other)]
     assert in_texts == [], report(in_texts)

@@ -134,6 +134,7 @@ async def _ingest(
             "received_at": received_at,
             "trace_key": trace_key,
             "subject": principal.subject,
+            "raw": raw,  # a fast negative filter for CPF values (`personal.may_hold_cpf`)
         }
         intake = _within_budget(INLINE_SLICE_SECONDS, validate, body, **kw)
         if any(r.code == BUDGET_EXCEEDED for r in intake.rejections):

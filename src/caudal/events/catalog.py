@@ -54,7 +54,8 @@ class SchemaCatalog:
         fresh = Registry(self._files)
         for type_, version, source, description, schema in rows:
             try:
-                fresh.add(build(type_, version, source, schema, description, "api"))
+                # registered before a personally named property needed a mark: still loads
+                fresh.add(build(type_, version, source, schema, description, "api", names=False))
             except SchemaDefinitionError:
                 _log.warning("stored_schema_unusable", type=type_, version=version)
         self.registry = fresh

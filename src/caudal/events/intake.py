@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from caudal.events import pii
+from caudal.events import personal, pii, pii_guard
 from caudal.events.limits import depth_exceeds
 from caudal.events.model import CanonicalEvent
 from caudal.events.registry import TYPE_PATTERN, RegisteredSchema, Registry, validate
@@ -164,16 +164,32 @@ class Intaker:
         self.limits = limits
         self.tokens = tokens  # needed only by schemas with a CPF field
 
-    def _protect(self, schema: RegisteredSchema, data: Any) -> Any:
+    def _protect(self, schema: RegisteredSchema | None, data: Any, values: bool) -> Any:
         """A valid item's data as it may be stored: personal fields tokenized or dropped
-        (`events.pii`); a `pii.Refusal` when the item cannot be made safe."""
-        return pii.apply(schema.pii, data, self.tokens)
+        (`events.pii`); a `pii.Refusal` when the item cannot be made safe, or when it holds
+        personal data its schema does not account for (`events.pii_guard`, on the data as
+        received; its values only when `values`: the body may hold a CPF)."""
+        safe = data if schema is None else pii.apply(schema.pii, data, self.tokens)
+        if not isinstance(safe, pii.Refusal):
+            declared = None if schema is None else schema.declared
+            found = pii_guard.scan(declared, data, values)
+            if found is not None:
+                return found
+        return safe
 
     # ---- frontend -------------------------------------------------------------------------
 
     def frontend(
-        self, body: Any, *, received_at: datetime, trace_key: str | None, subject: str
+        self,
+        body: Any,
+        *,
+        received_at: datetime,
+        trace_key: str | None,
+        subject: str,
+        raw: bytes | None = None,
     ) -> Intake:
+        """`raw`: the body's bytes, when the caller has them: nothing CPF-shaped in them
+        (`personal.may_hold_cpf`) skips the CPF check of the values."""
         if not isinstance(body, dict):
             raise bad_request(
                 "CAU-EVT-BODY", "the body must be an object with `device` and `data`", "body"
@@ -193,10 +209,18 @@ class Intaker:
                 )
         if len(device) > 20 or depth_exceeds(device, 3):
             raise bad_request("CAU-EVT-DEVICE", "`device` has too many or nested fields", "device")
+        values = raw is None or personal.may_hold_cpf(raw)
+        # Copied into every event of the request, and no schema describes it: refused whole.
+        found = pii_guard.scan(None, device, values, root="device")
+        if found is not None:
+            message = f"{found.field}: `device` may not hold personal data (its name or a CPF)"
+            raise bad_request(found.code, message, found.field)
         items = self._items(body.get("data"), "data")
         intake = Intake()
         for index, item in enumerate(items):
-            self._frontend_item(intake, index, item, device, received_at, trace_key, subject)
+            self._frontend_item(
+                intake, index, item, device, received_at, trace_key, subject, values
+            )
         return intake
 
     def _items(self, items: Any, field_name: str) -> list[Any]:
@@ -231,6 +255,7 @@ class Intaker:
         received_at: datetime,
         trace_key: str | None,
         subject: str,
+        values: bool = True,
     ) -> None:
         where = f"data[{index}]"
         raw = {"device": device, "item": item}
@@ -268,13 +293,14 @@ class Intaker:
                 version=version,
             )
             return
-        if schema is not None:
-            data = self._protect(schema, data)
-            if isinstance(data, pii.Refusal):
-                message = f"{data.message} (schema {schema.type} {schema.version})"
-                at = data.field.removeprefix("data.")
-                reject(SCHEMA_VIOLATION, data.code, message, at, type=type_, version=version)
-                return
+        data = self._protect(schema, data, values)
+        if isinstance(data, pii.Refusal):
+            named = "" if schema is None else f" (schema {schema.type} {schema.version})"
+            at = data.field.removeprefix("data.")
+            reject(
+                SCHEMA_VIOLATION, data.code, data.message + named, at, type=type_, version=version
+            )
+            return
         event = CanonicalEvent(
             source="frontend",
             type=type_,
@@ -290,7 +316,13 @@ class Intaker:
     # ---- backend --------------------------------------------------------------------------
 
     def backend(
-        self, body: Any, *, received_at: datetime, trace_key: str | None, subject: str
+        self,
+        body: Any,
+        *,
+        received_at: datetime,
+        trace_key: str | None,
+        subject: str,
+        raw: bytes | None = None,
     ) -> Intake:
         if not isinstance(body, dict):
             raise bad_request(
@@ -300,19 +332,27 @@ class Intaker:
             )
         self._items([body], "body")  # depth guard
         intake = Intake()
-        self._backend_item(intake, 0, body, "", received_at, trace_key, subject)
+        values = raw is None or personal.may_hold_cpf(raw)
+        self._backend_item(intake, 0, body, "", received_at, trace_key, subject, values)
         return intake
 
     def batch(
-        self, body: Any, *, received_at: datetime, trace_key: str | None, subject: str
+        self,
+        body: Any,
+        *,
+        received_at: datetime,
+        trace_key: str | None,
+        subject: str,
+        raw: bytes | None = None,
     ) -> Intake:
         items = body.get("events") if isinstance(body, dict) else body
         field_name = "events" if isinstance(body, dict) else "body"
         items = self._items(items, field_name)
         intake = Intake()
+        values = raw is None or personal.may_hold_cpf(raw)
         for index, item in enumerate(items):
             prefix = f"{field_name}[{index}]." if field_name == "events" else f"[{index}]."
-            self._backend_item(intake, index, item, prefix, received_at, trace_key, subject)
+            self._backend_item(intake, index, item, prefix, received_at, trace_key, subject, values)
         return intake
 
     def _backend_item(
@@ -324,6 +364,7 @@ class Intaker:
         received_at: datetime,
         trace_key: str | None,
         subject: str,
+        values: bool = True,
     ) -> None:
         def reject(reason: str, code: str, message: str, field_name: str, **kw: Any) -> None:
             intake.rejections.append(
@@ -368,7 +409,7 @@ class Intaker:
                 **kw,
             )
             return
-        data = self._protect(schema, data)
+        data = self._protect(schema, data, values)
         if isinstance(data, pii.Refusal):
             message = f"{data.message} (schema {schema.type} {schema.version})"
             reject(SCHEMA_VIOLATION, data.code, message, data.field, **kw)

@@ -9,8 +9,11 @@ declare could be personal too, so such an item is refused (quarantined), never s
 
 Only marks reachable from the root through `properties` are honoured; a mark anywhere else
 (`items`, `anyOf`, ...) is refused when the schema is registered, so no mark is silently
-ignored. The CPF rules and the key belong to the customers capability: the intake asks a
-`CpfTokenizer` port, which that capability provides.
+ignored. `"x-caudal-pii": "none"` says a property is *not* personal (its name only looks so, or
+its numbers pass for CPFs): it is allowed anywhere and changes nothing here; it exempts from
+`events.pii_guard`'s scan for personal data a schema does not mark. The CPF rules and the key
+belong to the customers capability: the intake asks a `CpfTokenizer` port, which that
+capability provides.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from caudal.events.personal import holds_cpf, personal_name
 from caudal.platform.errors import unavailable
 
 KEYWORD = "x-caudal-pii"
 KINDS = ("cpf", "name", "address", "free")
+NOT_PERSONAL = "none"
 # What a tokenized CPF looks like in an event: the blind index, hex (HMAC-SHA256, 32 bytes).
 CPF_TOKEN = re.compile(r"^[0-9a-f]{64}$")
 UNDECLARED_CODE = "CAU-EVT-PII-UNDECLARED"
@@ -75,7 +80,8 @@ def _marks(node: Any, path: str) -> Iterator[tuple[str, Any]]:
     if isinstance(node, dict):
         for key, value in node.items():
             if key == KEYWORD:
-                yield path, value
+                if value != NOT_PERSONAL:
+                    yield path, value
             else:
                 yield from _marks(value, f"{path}.{key}" if path else str(key))
     elif isinstance(node, list):
@@ -91,10 +97,13 @@ def _plan(schema: Any, path: str, honoured: set[str]) -> Plan | None:
     for name, sub in props.items():
         where = f"{path}properties.{name}"
         kind = sub.get(KEYWORD) if isinstance(sub, dict) else None
+        if kind == NOT_PERSONAL:
+            kind = None
         if kind is not None:
             honoured.add(where)
             if kind not in KINDS:
-                raise PiiMarkError(f"{KEYWORD} must be one of {', '.join(KINDS)}", where)
+                kinds = ", ".join((*KINDS, NOT_PERSONAL))
+                raise PiiMarkError(f"{KEYWORD} must be one of {kinds}", where)
             if kind == "cpf" and sub.get("type") != "string":
                 raise PiiMarkError(
                     f'a property marked {KEYWORD} "cpf" needs "type": "string"', where
@@ -184,27 +193,24 @@ def apply(plan: Plan | None, data: Any, tokens: CpfTokenizer | None) -> Any:
     return protect(plan, data, tokens) if isinstance(data, dict) else data
 
 
-# Property names that hold personal data whatever the schema says (or when there is none: an
-# unknown type in quarantine); what is shown of a quarantined payload hides their values too.
-_PERSONAL_NAMES = frozenset(
-    {"cpf", "nome", "name", "endereco", "address", "email", "telefone", "phone", "celular"}
-)
 REDACTED = "[redacted]"
 
 
 def redact(plan: Plan | None, data: Any) -> Any:
     """`data` as it may be shown (quarantine listings): the values of marked properties, of
-    properties a schema with personal fields does not declare, and of properties named like
-    personal data replaced by `[redacted]`; everything else kept, for diagnosis."""
+    properties a schema with personal fields does not declare, of properties named like
+    personal data (`personal.personal_name`, whatever the schema says, or when there is none)
+    and every string or integer holding a CPF replaced by `[redacted]`; everything else kept,
+    for diagnosis."""
     if isinstance(data, list):
         return [redact(None, item) for item in data]
     if not isinstance(data, dict):
-        return data
+        return REDACTED if holds_cpf(data) else data
     shown: dict[str, Any] = {}
     for key, value in data.items():
         field = None if plan is None else plan.get(key)
         hidden = (
-            str(key).lower() in _PERSONAL_NAMES
+            personal_name(str(key))
             or (plan is not None and field is None)
             or (field is not None and field.kind is not None)
         )

@@ -6,14 +6,15 @@ transaction each)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
+from uuid import UUID
 
 import orjson
 import structlog
 from psycopg import sql
+from psycopg.rows import class_row
 
 from caudal.events import paging, pii, runtime
 from caudal.events.catalog import SchemaCatalog
@@ -32,6 +33,7 @@ from caudal.events.registry import Registry
 from caudal.platform.bootstrap import Container
 from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import Database
+from caudal.platform.db.rows import fetch_all, fetch_one
 from caudal.platform.errors import CaudalError
 
 _log = structlog.get_logger("caudal.events.quarantine")
@@ -124,14 +126,43 @@ async def list_entries(
     return [_row(r) for r in rows], next_cursor
 
 
-def open_payload(sealer: QuarantineSealer, entry_id: str, row: Sequence[Any]) -> Any:
-    """(payload, key_epoch, wrapped_key, sealed) -> the payload; None once shredded."""
-    clear, key_epoch, wrapped_key, sealed = row
-    if clear is not None:  # stored before sealing; the retention worker seals it soon
-        return clear
-    if key_epoch is None or wrapped_key is None or sealed is None:
+@dataclass(frozen=True)
+class SealedCells:
+    """The columns an entry's payload is opened from (`quarantine_seal.py`)."""
+
+    payload: Any  # the payload in clear, only for a row stored before sealing existed
+    key_epoch: str | None
+    wrapped_key: bytes | None
+    sealed: bytes | None
+
+
+@dataclass(frozen=True)
+class RevealRow(SealedCells):
+    """`quarantine_sealed_payload`: what a reveal opens and shows."""
+
+    source: str
+    type: str | None
+    version: str | None
+
+
+@dataclass(frozen=True)
+class PendingRow(SealedCells):
+    """`quarantine_pending`: what a replay opens and re-validates."""
+
+    id: UUID
+    received_at: datetime
+    source: str
+    trace_key: str | None
+    subject: str | None
+
+
+def open_payload(sealer: QuarantineSealer, entry_id: str, cells: SealedCells) -> Any:
+    """The entry's payload; None once shredded."""
+    if cells.payload is not None:  # stored before sealing; the retention worker seals it soon
+        return cells.payload
+    if cells.key_epoch is None or cells.wrapped_key is None or cells.sealed is None:
         return None
-    raw = sealer.open(entry_id, str(key_epoch), bytes(wrapped_key), bytes(sealed))
+    raw = sealer.open(entry_id, cells.key_epoch, bytes(cells.wrapped_key), bytes(cells.sealed))
     return None if raw is None else orjson.loads(raw)
 
 
@@ -141,15 +172,15 @@ async def reveal(
     """An entry's payload as `shown_payload` shows it; None when there is no such entry;
     CaudalError 410 once shredded."""
     async with database.connection() as conn:
-        cur = await conn.execute(q("quarantine_sealed_payload"), {"id": entry_id})
-        row = await cur.fetchone()
+        row = await fetch_one(
+            conn, q("quarantine_sealed_payload"), {"id": entry_id}, class_row(RevealRow)
+        )
     if row is None:
         return None
-    payload = open_payload(sealer, entry_id, row[:4])
+    payload = open_payload(sealer, entry_id, row)
     if payload is None:
         raise shredded()
-    source, type_, version = row[4:]
-    item = {"payload": payload, "source": source, "type": type_, "version": version}
+    item = {"payload": payload, "source": row.source, "type": row.type, "version": row.version}
     return shown_payload(registry, item)
 
 
@@ -168,11 +199,13 @@ class ReplayReport:
     still_invalid: list[dict[str, str]] = field(default_factory=list)
 
 
-def _revalidate(
-    intaker: Intaker, source: str, payload: Any, received_at: datetime, trace: Any, subject: str
-) -> Intake:
-    kw: dict[str, Any] = {"received_at": received_at, "trace_key": trace, "subject": subject}
-    if source == "frontend":
+def _revalidate(intaker: Intaker, row: PendingRow, payload: Any) -> Intake:
+    kw: dict[str, Any] = {
+        "received_at": row.received_at,
+        "trace_key": row.trace_key,
+        "subject": row.subject or "",
+    }
+    if row.source == "frontend":
         device = payload.get("device") if isinstance(payload, dict) else None
         item = payload.get("item") if isinstance(payload, dict) else None
         return intaker.frontend({"device": device, "data": [item]}, **kw)
@@ -198,23 +231,22 @@ async def replay(
     seen: set[str] = set()
     while True:
         async with database.connection() as conn:
-            cur = await conn.execute(
-                q("quarantine_pending"), {"type": type_, "limit": batch_size + len(seen)}
-            )
-            rows = [r for r in await cur.fetchall() if str(r[0]) not in seen]
+            params = {"type": type_, "limit": batch_size + len(seen)}
+            fetched = await fetch_all(conn, q("quarantine_pending"), params, class_row(PendingRow))
+        rows = [r for r in fetched if str(r.id) not in seen]
         if not rows:
             return report
-        for qid_raw, received_at, source, clear, trace, subject, *sealed in rows:
-            qid = str(qid_raw)
+        for row in rows:
+            qid = str(row.id)
             seen.add(qid)
-            payload = open_payload(sealer, qid, (clear, *sealed))
+            payload = open_payload(sealer, qid, row)
             if payload is None:
                 report.still_invalid.append(
                     {"id": qid, "code": SHREDDED, "message": "the payload's key was destroyed"}
                 )
                 continue
             try:
-                intake = _revalidate(intaker, source, payload, received_at, trace, subject or "")
+                intake = _revalidate(intaker, row, payload)
             except CaudalError as exc:
                 report.still_invalid.append({"id": qid, "code": exc.code, "message": exc.detail})
                 continue

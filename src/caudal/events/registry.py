@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.protocols import Validator
 
-from caudal.events import pii, safe_schema
+from caudal.events import pii, pii_guard, safe_schema
 from caudal.events.fast_schema import Check, compile_simple
 
 # Always `fullmatch`: `$` also matches before a final newline (`"click_x\n"`).
@@ -51,6 +51,8 @@ class RegisteredSchema:
     validator: Validator | None = field(compare=False, repr=False, default=None)
     fast: Check | None = field(compare=False, repr=False, default=None)  # see fast_schema
     pii: pii.Plan | None = field(compare=False, repr=False, default=None)  # personal fields
+    # what the intake's scan for unmarked personal data follows (`pii_guard`)
+    declared: pii_guard.Shape | None = field(compare=False, repr=False, default=None)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,8 +85,13 @@ def build(
     schema: Any,
     description: str = "",
     origin: str = "api",
+    *,
+    names: bool = True,
 ) -> RegisteredSchema:
-    """Check a definition and compile its validator; raise SchemaDefinitionError if unusable."""
+    """Check a definition and compile its validator; raise SchemaDefinitionError if unusable.
+    `names=False` skips the rule that a personally named property carries a mark
+    (`pii_guard.unmarked`): for schemas stored before it existed, which must still load (the
+    intake treats such a property as undeclared)."""
     if not isinstance(type_, str) or not REGISTERED_TYPE_PATTERN.fullmatch(type_):
         raise SchemaDefinitionError(
             "CAU-EVT-SCHEMA-TYPE",
@@ -125,6 +132,12 @@ def build(
         plan = pii.compile_plan(schema)
     except pii.PiiMarkError as exc:
         raise SchemaDefinitionError("CAU-EVT-SCHEMA-PII", str(exc), f"schema.{exc.path}") from exc
+    found = pii_guard.unmarked(schema) if names else None
+    if found is not None:
+        name, where = found
+        raise SchemaDefinitionError(
+            pii_guard.UNMARKED_CODE, pii_guard.unmarked_message(name), where
+        )
     return RegisteredSchema(
         type_,
         version,
@@ -135,6 +148,7 @@ def build(
         safe_schema.validator(schema),
         compile_simple(schema),
         plan,
+        pii_guard.shape(schema),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from caudal import wiring
 from caudal.bus.adapters import build_bus
 from caudal.events import registry_files, runtime
-from caudal.events.quarantine import replay
+from caudal.events.quarantine import replay, replay_in
 from caudal.events.registry_files import SchemaFileError
 from caudal.platform.bootstrap import Container, bootstrap
 from caudal.platform.http.app import create_app
@@ -29,7 +30,10 @@ LOAN_V1: dict[str, Any] = {
     "schema": {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
-        "properties": {"cpf": {"type": "string"}, "valor": {"type": "string"}},
+        "properties": {
+            "cpf": {"type": "string", "x-caudal-pii": "cpf"},
+            "valor": {"type": "string"},
+        },
         "required": ["cpf", "valor"],
     },
 }
@@ -92,7 +96,7 @@ async def test_register_versions_compatible_and_breaking(
         "version": "2.0",
         "schema": {
             **LOAN_V1["schema"],
-            "properties": {"cpf": {"type": "string"}},
+            "properties": {"cpf": {"type": "string", "x-caudal-pii": "cpf"}},
             "required": ["cpf"],
         },
     }
@@ -164,19 +168,15 @@ async def test_unknown_type_is_quarantined_then_replayed_once_registered(
     assert len(nothing.still_invalid) == 2
 
     assert (await client.post("/v1/schemas", json=LOAN_V1, headers=writer)).status_code == 201
-    report = await replay(
-        container.database,
-        events.bus,
-        events.catalog,
-        events.limits,
-        events.sealer,
-        type_="loan-approved",
-    )
+    report = await replay_in(container, type_="loan-approved")  # with the CPF tokenizer
     assert report.replayed == [entry["id"]]
     [published] = db.bus_events()
     assert published["id"] == entry["id"]
     assert published["type"] == "loan-approved"
-    assert published["data"] == LOAN_EVENT["data"]
+    # the schema marks `cpf`: replayed as its token, like any event of that schema
+    assert set(published["data"]) == {"cpf", "valor"}
+    assert re.fullmatch("[0-9a-f]{64}", published["data"]["cpf"])
+    assert published["data"]["valor"] == LOAN_EVENT["data"]["valor"]
     assert published["occurred_at"] == "2024-03-01T15:00:00+00:00"
     again = await client.post("/v1/quarantine/replay", headers=writer)
     assert again.status_code == 200

@@ -112,13 +112,13 @@ async def test_refs_inside_the_schema_and_to_the_meta_schema_work(
 ) -> None:
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$defs": {"cpf": {"type": "string", "pattern": "^[0-9]{11}$"}},
+        "$defs": {"conta": {"type": "string", "pattern": "^[0-9]{11}$"}},
         "type": "object",
         "properties": {
-            "cpf": {"$ref": "#/$defs/cpf"},
+            "conta": {"$ref": "#/$defs/conta"},
             "rules": {"$ref": "https://json-schema.org/draft/2020-12/schema"},
         },
-        "required": ["cpf"],
+        "required": ["conta"],
     }
     created = await client.post("/v1/schemas", json=definition(schema), headers=auth())
     assert created.status_code == 201, created.text
@@ -128,12 +128,12 @@ async def test_refs_inside_the_schema_and_to_the_meta_schema_work(
         "version": "1.0",
     }
     good = await client.post(
-        "/v1/events/backend", json={**event, "data": {"cpf": "12345678909"}}, headers=auth()
+        "/v1/events/backend", json={**event, "data": {"conta": "12345678900"}}, headers=auth()
     )
     assert good.status_code == 202, good.text
     bad = await client.post(
-        "/v1/events/backend", json={**event, "data": {"cpf": "123"}}, headers=auth()
+        "/v1/events/backend", json={**event, "data": {"conta": "123"}}, headers=auth()
     )
     assert bad.status_code == 422
-    assert bad.json()["rejected"][0]["field"] == "data.cpf"
+    assert bad.json()["rejected"][0]["field"] == "data.conta"
     assert listener.requests == []

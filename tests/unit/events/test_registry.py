@@ -116,11 +116,10 @@ def test_nested_objects_are_compared_too() -> None:
 
 
 def test_check_addition_against_the_closest_lower_version() -> None:
-    base = build("card-purchase", "1.0", "backend", schema({"cpf": {"type": "string"}}, ["cpf"]))
+    cpf = {"type": "string", "x-caudal-pii": "cpf"}
+    base = build("card-purchase", "1.0", "backend", schema({"cpf": cpf}, ["cpf"]))
     registry = Registry([base])
-    ok = build(
-        "card-purchase", "1.1", "backend", schema({"cpf": {"type": "string"}, "x": {}}, ["cpf"])
-    )
+    ok = build("card-purchase", "1.1", "backend", schema({"cpf": cpf, "x": {}}, ["cpf"]))
     assert registry.check_addition(ok) == []
     bad = build("card-purchase", "2.0", "backend", schema({}, []))
     assert registry.check_addition(bad) == ["property 'cpf' was removed"]
