@@ -15,7 +15,8 @@ written in clear to the bus, the realtime table and the lake. Three rules close 
    a property without a mark: it counts as undeclared.
 3. Intake, values (`scan`): a string or integer anywhere in `data` that holds a valid CPF is
    refused (`CAU-EVT-PII-CPF`), except under a marked property (tokenized or dropped by
-   `events.pii`, or declared `"none"`).
+   `events.pii`, or declared `"none"`); so is a property *name* holding one (the message then
+   names its parent, never the name).
 
 A refused item goes to quarantine, sealed at rest like every quarantined payload; its message
 names the path, never the value. Cost, on the ingestion hot path: property names are checked on
@@ -121,6 +122,8 @@ def _walk(declared: Shape | None, value: Any, path: str, values: bool) -> Refusa
     if isinstance(value, dict):
         props = declared.props if declared is not None else _NOTHING
         for key, child in value.items():
+            if values and holds_cpf(key):  # a CPF as a property name: named by its parent only
+                return _cpf(f"{path}.<a property name>")
             prop = props.get(key)
             if prop is None:
                 if personal_name(key):

@@ -330,6 +330,20 @@ def test_a_cpf_anywhere_in_a_click_is_refused_naming_the_field_only() -> None:
     assert intake.rejections[0].message.startswith("data.obs: holds a valid CPF")
 
 
+def test_a_cpf_as_a_property_name_is_refused_without_quoting_the_name() -> None:
+    intake = click_intake(
+        {"event_id": "click_a", "por_cliente": {f"cliente {FORMATTED}": 1}},
+        {"event_id": "click_b", f"cpf_{CPF}": {"x": 1}},
+    )
+    assert intake.events == []
+    assert refusals(intake) == [
+        (SCHEMA_VIOLATION, "CAU-EVT-PII-CPF", "data[0].por_cliente.<a property name>"),
+        (SCHEMA_VIOLATION, "CAU-EVT-PII-CPF", "data[1].<a property name>"),
+    ]
+    for r in intake.rejections:
+        assert CPF not in r.field and FORMATTED not in r.field
+
+
 def test_declared_properties_are_scanned_unless_marked_none() -> None:
     fine = {"pedido": CPF, "itens": [{"sku": "a", "codigos": [CPF, int(CPF)]}]}
     assert backend_intake(registry(), "note-added", fine).rejections == []
