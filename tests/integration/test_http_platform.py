@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated
 
@@ -237,6 +238,17 @@ async def test_trace_key_is_echoed_or_generated_and_logged(
     assert whoami["level"] == "info"
     token = headers["Authorization"].split()[1]
     assert token not in log_stream.getvalue()
+
+
+@pytest.mark.parametrize("key", ["529.982.247-25", "cliente-52998224725", "52998224725"])
+async def test_a_trace_key_holding_a_cpf_is_replaced_never_logged(
+    client: httpx.AsyncClient, log_stream: io.StringIO, key: str
+) -> None:
+    kept = await client.get("/healthz", headers={"X-Trace-Key": "529.982.247-24"})  # no CPF
+    assert kept.headers["x-trace-key"] == "529.982.247-24"
+    replaced = await client.get("/healthz", headers={"X-Trace-Key": key})
+    assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["x-trace-key"])
+    assert "52998224725" not in log_stream.getvalue().replace(".", "").replace("-", "")
 
 
 async def test_metrics_count_requests_by_route_and_status(client: httpx.AsyncClient) -> None:

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import re
 
+from caudal.platform.cpf_digits import check_digit as _check_digit
+from caudal.platform.cpf_digits import valid_digits
+
 _PUNCTUATION = re.compile(r"[.\-\s/]")
 _DIGITS = re.compile(r"^\d{11}$")
 
 
 class InvalidCpf(ValueError):
     """The text is not a valid CPF (shape or check digits)."""
-
-
-def _check_digit(digits: str) -> int:
-    weight = len(digits) + 1
-    total = sum(int(d) * (weight - i) for i, d in enumerate(digits))
-    rest = (total * 10) % 11
-    return 0 if rest == 10 else rest
 
 
 def normalize(value: str) -> str:
@@ -31,7 +27,7 @@ def normalize(value: str) -> str:
         raise InvalidCpf("the CPF must have 11 digits (punctuation is optional)")
     if digits == digits[0] * 11:
         raise InvalidCpf("a CPF with all digits equal is not valid")
-    if _check_digit(digits[:9]) != int(digits[9]) or _check_digit(digits[:10]) != int(digits[10]):
+    if not valid_digits(digits):
         raise InvalidCpf("the CPF check digits do not match")
     return digits
 

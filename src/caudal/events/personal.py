@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
 
-from caudal.customers.cpf import is_valid
+from caudal.platform.cpf_digits import holds_cpf as holds_cpf  # the value rule
 
 # The names, as words joined by `_` (docs/api.md lists them; a test keeps the two equal).
 PERSONAL_NAMES = frozenset(
@@ -122,22 +121,6 @@ def personal_name(name: str) -> bool:
             _KNOWN.clear()
         _KNOWN[name] = found
     return found
-
-
-# ---- CPF values ------------------------------------------------------------------------------
-
-# Digits only where no other digit touches them: 12 digits in a row are not a CPF.
-_CPF_IN_TEXT = re.compile(r"(?<![0-9])([0-9]{3})\.?([0-9]{3})\.?([0-9]{3})-?([0-9]{2})(?![0-9])")
-_CPF_INT_LOW, _CPF_INT_HIGH = 10**10, 10**11
-
-
-def holds_cpf(value: Any) -> bool:
-    """Whether a string holds a valid CPF somewhere, or an integer is one (11 digits)."""
-    if isinstance(value, str):
-        return any(is_valid("".join(m.groups())) for m in _CPF_IN_TEXT.finditer(value))
-    if isinstance(value, int) and not isinstance(value, bool):
-        return _CPF_INT_LOW <= value < _CPF_INT_HIGH and is_valid(str(value))
-    return False
 
 
 # ---- the fast negative filter over a request's raw bytes ------------------------------------

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from caudal.platform.cpf_digits import holds_cpf
 from caudal.platform.db.pool import deadline_scope
 from caudal.platform.errors import PROBLEM_JSON, CaudalError
 from caudal.platform.http.nul import JSON_NUL, BodyHasNul, nul_field, nul_refused, scans_body
@@ -194,7 +195,8 @@ def _trace_key(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-trace-key":
             candidate: str = value.decode("latin-1")
-            if _TRACE_OK.match(candidate):
+            # the client's key is logged and stored with every event: never one holding a CPF
+            if _TRACE_OK.match(candidate) and not holds_cpf(candidate):
                 return candidate
             break
     return uuid.uuid4().hex
