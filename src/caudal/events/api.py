@@ -24,6 +24,7 @@ from caudal.events.registry import BUDGET_EXCEEDED
 from caudal.events.safe_schema import validation_budget
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
+from caudal.platform.cpf_digits import holds_cpf
 from caudal.platform.db.pool import DatabaseUnavailable
 from caudal.platform.errors import CaudalError, unavailable
 from caudal.platform.http.deps import container, require
@@ -114,10 +115,10 @@ async def _ingest(
     c = container(request)
     events = runtime.get(c)
     key = request.headers.get("idempotency-key")
-    if key is not None and not _KEY_OK.match(key):
+    if key is not None and (not _KEY_OK.match(key) or holds_cpf(key)):  # the key is stored
         raise CaudalError(
             code="CAU-EVT-IDEMPOTENCY-KEY",
-            detail="Idempotency-Key must be 1 to 255 visible ASCII characters",
+            detail="Idempotency-Key must be 1 to 255 visible ASCII characters, holding no CPF",
             status=422,
             title="Invalid header",
             field="Idempotency-Key",

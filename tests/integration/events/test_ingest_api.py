@@ -124,6 +124,18 @@ async def test_idempotency_key_answers_the_same_and_ingests_once(
     assert len(db.bus_events()) == 4
 
 
+async def test_an_idempotency_key_holding_a_cpf_is_refused_and_nothing_stored(
+    client: httpx.AsyncClient, auth: Auth, db: Sql
+) -> None:
+    headers = {**auth("events:write"), "Idempotency-Key": "cliente-529.982.247-25"}
+    refused = await client.post("/v1/events/frontend", json=SEED_FRONTEND, headers=headers)
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "CAU-EVT-IDEMPOTENCY-KEY"
+    assert refused.json()["field"] == "Idempotency-Key"
+    assert "529" not in refused.text
+    assert db.bus_events() == [] and db.one("SELECT count(*) FROM events.idempotency") == 0
+
+
 async def test_concurrent_first_requests_with_one_key_ingest_once(
     client: httpx.AsyncClient, auth: Auth, db: Sql
 ) -> None:
