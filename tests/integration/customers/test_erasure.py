@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import random
+import string
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,6 +27,7 @@ from typer.testing import CliRunner
 from caudal.cli.main import app
 from caudal.customers.base_c.sink import CustomersActivitySink
 from caudal.customers.context import build_vault, customers_of
+from caudal.customers.cpf import with_check_digits
 from caudal.customers.crypto import envelope, keyfile
 from caudal.customers.crypto.vault import SealedKey
 from caudal.customers.events import ERASED, customer_event
@@ -96,10 +99,28 @@ def opens_with_any(
     return opened
 
 
-async def two_customers(client: httpx.AsyncClient, pii: dict[str, str]) -> tuple[str, str]:
-    """(the customer to erase, CPF_1; its epoch-mate José Lima, CPF_2)."""
+def unique_person() -> dict[str, str]:
+    """A CPF, name and street no other test of the session writes: the session's PostgreSQL
+    cluster has one WAL for every test's database, so a fixed "Maria" or test CPF written by
+    another test would be found there whatever this test's erasure did."""
+    letters = "".join(random.choice(string.ascii_lowercase) for _ in range(12))
+    return {
+        "cpf": with_check_digits(str(random.randrange(10**8, 10**9))),
+        "nome": f"Erasmina {letters.capitalize()}",
+        "longadouro": f"Rua {letters[::-1].capitalize()}",
+    }
+
+
+async def two_customers(
+    client: httpx.AsyncClient, pii: dict[str, str], person: dict[str, str] | None = None
+) -> tuple[str, str]:
+    """(the customer to erase, CPF_1 or `person`; its epoch-mate José Lima, CPF_2)."""
+    first = cliente(cpf=CPF_1)
+    if person is not None:
+        first = cliente(cpf=person["cpf"], nome=person["nome"])
+        first["endereco"]["longadouro"] = person["longadouro"]
     ids = []
-    for body in (cliente(cpf=CPF_1), cliente(cpf=CPF_2, nome="José Lima")):
+    for body in (first, cliente(cpf=CPF_2, nome="José Lima")):
         ids.append((await client.post("/clientes", json=body, headers=pii)).json()["id"])
     return ids[0], ids[1]
 
@@ -108,7 +129,8 @@ async def test_an_erased_customer_cannot_be_decrypted_from_the_files_with_the_re
     client: httpx.AsyncClient, auth: Auth, container: Container
 ) -> None:
     pii = auth("customers:pii")
-    erased, mate = await two_customers(client, pii)
+    person = unique_person()
+    erased, mate = await two_customers(client, pii, person)
     epoch, wrapped, profile = sealed_row(container.owner_url, erased)  # the "old backup"
     assert sealed_row(container.owner_url, mate)[0] == epoch  # epoch-mates
     before = remaining_keys(container.settings)
@@ -122,7 +144,8 @@ async def test_an_erased_customer_cannot_be_decrypted_from_the_files_with_the_re
     assert f"kms:{epoch}.key" not in keys and keys  # the old epoch key is destroyed
     assert opens_with_any(keys, erased, wrapped, profile) == []
     # and nothing of its profile is in clear anywhere in those files
-    assert b"Maria" not in files and CPF_1.encode() not in files
+    for clear in (person["nome"], person["cpf"], person["longadouro"]):
+        assert clear.encode() not in files, f"{clear!r} in the database files"
 
     # the epoch-mate moved to a fresh epoch and still opens, in this process and a new one
     new_epoch, mate_wrapped, mate_profile = sealed_row(container.owner_url, mate)
