@@ -83,7 +83,9 @@ def include(app: FastAPI, router: APIRouter) -> None:
     without startup hooks or a lifespan, included without a prefix or dependencies (as here),
     adds nothing at inclusion that its routes do not already carry (its own prefix, tags and
     dependencies are applied when a route is declared): its routes are appended as they are,
-    which is what `include_router` did before FastAPI 0.160."""
+    which is what `include_router` did before FastAPI 0.160. One difference: FastAPI's
+    `app.dependency_overrides` does not reach a flat route (its provider is its own router);
+    nothing here overrides dependencies (tests build real containers instead)."""
     flat = (
         all(isinstance(route, APIRoute) for route in router.routes)
         and not router.on_startup
