@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import Request, Response  # module level: the no-op's annotations resolve here
 
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
 SUPPORT = Path(__file__).resolve()
@@ -115,8 +116,13 @@ def serve_caudal(port: int) -> None:
 
 
 def noop_app() -> Any:
-    """The baseline: FastAPI on the same server, reading the same body, doing nothing with it."""
-    from fastapi import FastAPI, Request, Response
+    """The baseline: FastAPI on the same server, reading the same body, doing nothing with it.
+
+    `Request` and `Response` are imported at module level: with `from __future__ import
+    annotations` FastAPI resolves a handler's annotations in the module's globals, and a
+    `Request` it cannot resolve becomes a required query parameter (every POST a 422 that never
+    read the body)."""
+    from fastapi import FastAPI
 
     app = FastAPI()
 

@@ -109,11 +109,14 @@ def http_row(
     events: int = 1,
 ) -> None:
     errors = sum(r["non2xx"] + r["errors"] for r in subj)
+    # A baseline that answers errors is no ceiling: the table says so.
+    base_errors = sum(r["non2xx"] + r["errors"] for r in base)
     b_rps, s_rps = med(base, "rps"), med(subj, "rps")
     rate = f"{s_rps:,.0f} req/s" + (f" = {s_rps * events:,.0f} events/s" if events > 1 else "")
     table.add(
         what,
-        f"{b_rps:,.0f} req/s, p99 {med(base, 'p99_us') / 1000:.1f} ms",
+        f"{b_rps:,.0f} req/s, p99 {med(base, 'p99_us') / 1000:.1f} ms"
+        + (f", {base_errors} errors" if base_errors else ""),
         f"{rate}, p99 {med(subj, 'p99_us') / 1000:.1f} ms"
         + (f", {errors} errors" if errors else ""),
         f"{s_rps / b_rps:.2f}×",

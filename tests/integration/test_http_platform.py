@@ -152,6 +152,23 @@ async def test_bad_token_is_401(client: httpx.AsyncClient) -> None:
     assert basic.status_code == 401
 
 
+async def test_the_authorization_header_reads_as_the_bearer_scheme_did(
+    client: httpx.AsyncClient, auth: Callable[..., dict[str, str]]
+) -> None:
+    """What FastAPI's `HTTPBearer` admitted, the one-level auth dependency admits: the scheme in
+    any case, the credential after one space (surrounding blanks ignored); anything else is the
+    401 asking for a token, before any scope is looked at (a 401, never a 403)."""
+    token = auth("ledger:read", subject="eve")["Authorization"].removeprefix("Bearer ")
+    for header in (f"bearer {token}", f"BEARER   {token}  "):
+        answer = await client.get("/probe/ledger", headers={"Authorization": header})
+        assert (answer.status_code, answer.json()) == (200, {"subject": "eve"})
+    for header in ("Bearer", "Bearer    ", f"Basic {token}", f"Token {token}", f" {token}"):
+        refused = await client.get("/probe/ledger", headers={"Authorization": header})
+        assert refused.status_code == 401, header
+        assert refused.json()["code"] == "CAU-AUTH-MISSING-TOKEN", header
+        assert refused.headers["www-authenticate"] == 'Bearer realm="caudal"'
+
+
 async def test_missing_scope_is_403_and_right_scope_passes(
     client: httpx.AsyncClient, auth: Callable[..., dict[str, str]]
 ) -> None:

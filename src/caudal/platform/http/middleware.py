@@ -156,8 +156,9 @@ class RequestContextMiddleware:
         duration = time.perf_counter() - started
         template = route_template(scope, entry)
         method = scope["method"]
-        HTTP_REQUESTS.labels(method, template, str(status)).inc()
-        HTTP_LATENCY.labels(method, template, str(status)).observe(duration)
+        counter, latency = _series(method, template, status)
+        counter.inc()
+        latency.observe(duration)
         _log.info(
             "request",
             method=method,
@@ -165,6 +166,25 @@ class RequestContextMiddleware:
             status=status,
             duration_ms=round(duration * 1000, 3),
         )
+
+
+# The metric series of each (method, route, status) seen, looked up once: `labels()` checks and
+# joins its arguments under a lock on every call. Bounded: the method is the client's choice.
+_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_SERIES_KEPT = 2048
+
+
+def _series(method: str, template: str, status: int) -> tuple[Any, Any]:
+    key = (method, template, status)
+    found = _SERIES.get(key)
+    if found is None:
+        found = (
+            HTTP_REQUESTS.labels(method, template, str(status)),
+            HTTP_LATENCY.labels(method, template, str(status)),
+        )
+        if len(_SERIES) < _SERIES_KEPT:
+            _SERIES[key] = found
+    return found
 
 
 def route_template(scope: Scope, entry: dict[str, str]) -> str:

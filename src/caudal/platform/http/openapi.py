@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from caudal.platform.errors import PROBLEM_JSON
+from caudal.platform.http.deps import AUTHENTICATES, BEARER_DOC, BEARER_SCHEME
 
 PROBLEM_REF = "#/components/schemas/Problem"
 REF_TEMPLATE = "#/components/schemas/{model}"
@@ -135,8 +136,9 @@ def build(app: FastAPI) -> dict[str, Any]:
     for path, methods, route in _routes(app):
         for method in methods:
             operation = document["paths"].get(path, {}).get(method.lower())
-            if operation is not None:
-                _complete(operation, route)
+            if operation is not None and _complete(operation, route):
+                schemes = document["components"].setdefault("securitySchemes", {})
+                schemes[BEARER_SCHEME] = BEARER_DOC
     return document
 
 
@@ -155,11 +157,15 @@ def _routes(app: FastAPI) -> Iterator[tuple[str, set[str], APIRoute]]:
             yield str(context.path_format), set(context.methods or ()), route
 
 
-def _complete(operation: dict[str, Any], route: APIRoute) -> None:
+def _complete(operation: dict[str, Any], route: APIRoute) -> bool:
+    """Add the statuses (and the bearer scheme) the route's kind implies; True when the route
+    checks a bearer token."""
     responses: dict[str, Any] = operation.setdefault("responses", {})
     calls = set(_calls(route.dependant))
-    authenticated = any(getattr(c, "__name__", "") == "authenticated" for c in calls)
+    authenticated = any(getattr(c, AUTHENTICATES, False) for c in calls)
     scoped = any(getattr(c, "__name__", "").startswith("require_") for c in calls)
+    if authenticated:
+        operation["security"] = [{BEARER_SCHEME: []}]
     reads_input = bool(operation.get("parameters")) or "requestBody" in operation
     statuses = [400]
     statuses += [401, 503] if authenticated else []
@@ -177,6 +183,7 @@ def _complete(operation: dict[str, Any], route: APIRoute) -> None:
             if "headers" in described:
                 response.setdefault("headers", described["headers"])
     operation["responses"] = dict(sorted(responses.items()))
+    return authenticated
 
 
 def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
