@@ -56,6 +56,7 @@ def _serve(container: Container, run_services: bool, sock: socket.socket) -> Non
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         runfile.write(settings.home, settings.host, sock.getsockname()[1])
+        collector.tune_for_streaming()  # the app is built: its objects live as the process does
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         runfile.remove(settings.home)

@@ -1,4 +1,5 @@
-"""The garbage collector tuned for a process that streams events (`caudal worker`).
+"""The garbage collector tuned for a process that streams events (`caudal worker`, and the
+API processes of `caudal up` and `caudal api`, which stream requests the same way).
 
 CPython collects its youngest generation every 700 net allocations of container objects, and
 walks the whole heap after ten of those rounds have run ten times (unless the heap grew little).
