@@ -9,13 +9,10 @@ personal when the words, joined by `_`, are exactly one of `PERSONAL_NAMES`, or 
 words is `cpf` (`cpf_cliente`, `customerCpf`). Exact names, not substrings: `product_name`,
 `nome_produto`, `email_opt_in` and `phone_model` are not personal by name.
 
-Values. A CPF is 11 digits whose two last are the check digits of the first nine, given bare
-(`52998224725`) or formatted (`529.982.247-25`), alone or inside a longer text (`"cliente
-529.982.247-25 ligou"`), as a string or as an 11-digit integer. A run of digits longer than 11
-is not a CPF (a card number, a timestamp in ms), nor are 11 equal digits (`00000000000` passes
-the check-digit arithmetic but is not a CPF). About one 11-digit number in a hundred has valid
-check digits by chance: a non-personal field that holds such numbers is declared
-`"x-caudal-pii": "none"` (docs/api.md).
+Values. The CPF rule (bare, formatted, inside text, or an 11-digit integer, with valid check
+digits) is `platform.cpf_digits.holds_cpf`, shared with the HTTP edge. About one 11-digit
+number in a hundred has valid check digits by chance: a non-personal field that holds such
+numbers is declared `"x-caudal-pii": "none"` (docs/api.md).
 """
 
 from __future__ import annotations
