@@ -5,6 +5,7 @@ does not. Each tree gets its own embedded PostgreSQL, migrated by that tree's co
 
     git worktree add /tmp/bp 641332c
     .venv/bin/python bench/up_cpu.py --tree this=src --tree bp=/tmp/bp/src --noop --runs 4
+    .venv/bin/python bench/up_cpu.py --tree 60s=src --tree 1s=src,CAUDAL_LAKE__FLUSH_MAX_SECONDS=1
 """
 
 from __future__ import annotations
@@ -34,7 +35,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--tree", action="append", default=[], help="name=path/to/src")
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        help="name=path/to/src[,SETTING=value...] (settings: CAUDAL_* variables for that tree)",
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5)
     parser.add_argument("--noop", action="store_true", help="Also the no-op app, alternated.")
@@ -52,13 +58,15 @@ def main() -> None:
     with ExitStack() as stack, bench.Processes() as procs:
         stack.callback(shutil.rmtree, work, True)
         for spec in args.tree:
-            name, src = spec.split("=", 1)
+            name, rest = spec.split("=", 1)
+            src, *settings = rest.split(",")
             home = work / name
             home.mkdir()
             embedded = EmbeddedPostgres(home)
             url = embedded.start()
             stack.callback(embedded.stop)
-            env = bench.env_for(home, url, CAUDAL_LAKE__FLUSH_MAX_SECONDS="1")
+            env = bench.env_for(home, url)  # shipped settings, as hot_path.py's `caudal up` rows
+            env.update(s.split("=", 1) for s in settings)
             env["PYTHONPATH"] = str(Path(src).resolve())
             migrate = [sys.executable, "-m", "caudal", "migrate"]
             subprocess.run(migrate, env=env, check=True, capture_output=True)
