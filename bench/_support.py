@@ -274,8 +274,7 @@ class Profiles:
                 proc.send_signal(signal.SIGINT)  # py-spy writes what it has on Ctrl-C
             proc.wait(timeout=120)
             if raw.exists():
-                lines += summarise_stacks(raw)
-                raw.unlink()
+                lines += summarise_stacks(raw)  # the raw stacks stay, for a flame graph
         self.running.clear()
         if self.owner_url:
             lines += self._statements(events)

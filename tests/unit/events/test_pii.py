@@ -13,20 +13,13 @@ from caudal.events.intake import SCHEMA_VIOLATION, Intaker, Limits
 from caudal.events.quarantine import shown_payload
 from caudal.events.registry import Registry, SchemaDefinitionError, build, validate
 from caudal.platform.errors import CaudalError
+from tests.support.events import card_purchase
 from tests.support.fake_tokens import FakeCpfTokens
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 CPF, CPF_FORMATTED, NAME = "52998224725", "529.982.247-25", "Maria da Conceição"
 TOKEN = FakeCpfTokens().cpf_token(CPF)
-PURCHASE = {
-    "cpf": CPF_FORMATTED,
-    "data_compra": "2026-01-02",
-    "valor": "10.50",
-    "bandeira_cartao": "VISA",
-    "produto": "p",
-    "tipo": "t",
-    "codigo_transacao": "X1",
-}
+PURCHASE = card_purchase(CPF_FORMATTED)
 # A registered schema with every kind of mark, one of them nested.
 KYC = build(
     "kyc-check",

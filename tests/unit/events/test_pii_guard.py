@@ -19,6 +19,7 @@ from caudal.events.personal import PERSONAL_NAMES, holds_cpf, may_hold_cpf, pers
 from caudal.events.quarantine import shown_payload
 from caudal.events.registry import Registry, SchemaDefinitionError, build
 from caudal.platform.errors import CaudalError
+from tests.support.events import card_purchase
 from tests.support.fake_tokens import FakeCpfTokens
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -258,15 +259,7 @@ NOTE = build(
         },
     },
 )
-PURCHASE = {
-    "cpf": FORMATTED,
-    "data_compra": "2026-01-02",
-    "valor": "10.50",
-    "bandeira_cartao": "VISA",
-    "produto": "p",
-    "tipo": "t",
-    "codigo_transacao": "X1",
-}
+PURCHASE = card_purchase(FORMATTED)
 
 
 def registry() -> Registry:
