@@ -101,10 +101,7 @@ def _all(checks: list[Check]) -> Check:
     frozen = tuple(checks)
 
     def every(value: Any) -> bool:
-        for check in frozen:
-            if not check(value):
-                return False
-        return True
+        return all(check(value) for check in frozen)
 
     return every
 
@@ -197,10 +194,7 @@ def _types(names: tuple[str, ...]) -> Check:
         return checks[0]
 
     def any_of(value: Any) -> bool:
-        for check in checks:
-            if check(value):
-                return True
-        return False
+        return any(check(value) for check in checks)
 
     return any_of
 
