@@ -2,9 +2,9 @@
 -- No reader of the bus looks inside a payload in SQL on the hot path: every consumer group's
 -- fetch reads `payload::text` and decodes it in Python. With `jsonb`, a publish converted every
 -- payload to jsonb's binary form and every group's fetch rendered it back to text; `json` keeps
--- the text, so the fetch copies it out as it is: 3.5-4.9 -> 1.4-1.9 µs of PostgreSQL CPU per row
--- and group read, publish ~2 % cheaper, rows ~9 % smaller (bench/profiles/README.md, branch
--- `ingest`). What `jsonb` refused and `json` would keep, a NUL character (`\u0000`), the publish
+-- the text, so the fetch copies it out as it is: 4.8 -> 2.1 µs of PostgreSQL CPU per row and
+-- group read, the publish as cheap as before, rows ~9 % smaller (bench/bus_row_ab.py,
+-- bench/profiles/README.md, branch `ingest`). What `jsonb` refused and `json` would keep, a NUL character (`\u0000`), the publish
 -- refuses itself (bus/json_text.py): sinks and dead letters write payloads as jsonb.
 --
 -- UPGRADE NOTE: ALTER COLUMN TYPE rewrites `bus.messages` and `bus.outbox` (and their indexes)
