@@ -1,5 +1,6 @@
-"""CPU per request of the real API in this process: `/clientes/{cpf}/consultar` and
-`POST /v1/events/backend`, 16 requests in flight, driven straight through ASGI (no socket, no
+"""CPU per request of the real API in this process: `/clientes/{cpf}/consultar`,
+`POST /v1/events/backend` and `POST /v1/events/frontend` with 1 and 20 events (the bodies of
+`bench/hot_path.py`), 16 requests in flight, driven straight through ASGI (no socket, no
 uvicorn, PostgreSQL in its own process and not counted). CPU time, not wall time, so the figure
 holds on a machine other work is loading; compare source trees by pointing PYTHONPATH at them:
 
@@ -24,9 +25,11 @@ from typing import Any
 import _support as bench
 import customers_consultar
 import hot_path
+from ingest_http import frontend_body
 
 Make = Callable[[int], tuple[dict[str, Any], bytes]]
 BODY = json.dumps(hot_path.BACKEND_BODY).encode()
+FRONTEND = {n: frontend_body(n) for n in (1, 20)}
 
 
 def scope(method: str, path: str, token: str, body: bytes = b"") -> dict[str, Any]:
@@ -105,9 +108,19 @@ async def measure(home: Path, owner_url: str, args: argparse.Namespace) -> None:
             b"",
         ),
         "backend": lambda i: (scope("POST", "/v1/events/backend", writer, BODY), BODY),
+        "frontend1": lambda i: (
+            scope("POST", "/v1/events/frontend", writer, FRONTEND[1]),
+            FRONTEND[1],
+        ),
+        "frontend20": lambda i: (
+            scope("POST", "/v1/events/frontend", writer, FRONTEND[20]),
+            FRONTEND[20],
+        ),
     }
     async with app.router.lifespan_context(app):
         for name, make in rows.items():
+            if args.rows and name not in args.rows:
+                continue
             await drive(app, make, 500, args.concurrency)  # warm: pools, prepared statements
             runs = [await drive(app, make, args.requests, args.concurrency) for _ in range(3)]
             costs = ", ".join(f"{cost:.0f}" for cost, _ in runs)
@@ -133,6 +146,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4_000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--profile", type=Path)
+    parser.add_argument(
+        "--rows", nargs="*", help="only these rows: consultar backend frontend1 frontend20"
+    )
     args = parser.parse_args()
     print(bench.load_average(), flush=True)
     with bench.embedded_database() as (_, home, owner_url):

@@ -27,6 +27,7 @@ from nats.js import JetStreamContext
 
 from caudal.bus import metrics, outbox
 from caudal.bus.codec import dumps
+from caudal.bus.json_text import refuse_nul
 from caudal.bus.nats_admin import NatsAdmin
 from caudal.bus.nats_codec import encode
 from caudal.bus.nats_connection import NatsConnection, NatsUnavailable
@@ -49,7 +50,7 @@ _OUTBOX_INSERT = """
 WITH ins AS (
     INSERT INTO bus.outbox (topic, key, message_id, payload, headers)
     SELECT * FROM unnest(%(topics)s::text[], %(keys)s::text[], %(ids)s::text[],
-                         %(payloads)s::text[]::jsonb[], %(headers)s::text[]::jsonb[])
+                         %(payloads)s::text[]::json[], %(headers)s::text[]::json[])
     RETURNING 1
 )
 SELECT pg_notify('caudal_outbox', '') FROM (SELECT 1 FROM ins LIMIT 1) AS one
@@ -178,10 +179,16 @@ async def _admin(call: Awaitable[T]) -> T:
 
 
 def _outbox_params(messages: Sequence[Message]) -> dict[str, list[str]]:
+    """Payloads and headers as JSON text for the outbox's `json` columns (bus migration 0004),
+    refused if they hold a NUL as `jsonb` refused them (`bus.json_text`)."""
+    payloads = [dumps(m.payload) for m in messages]
+    headers = [dumps(m.headers) for m in messages]
+    for document in (*payloads, *headers):
+        refuse_nul(document)
     return {
         "topics": [m.topic for m in messages],
         "keys": [m.key for m in messages],
         "ids": [m.id for m in messages],
-        "payloads": [dumps(m.payload) for m in messages],
-        "headers": [dumps(m.headers) for m in messages],
+        "payloads": payloads,
+        "headers": headers,
     }

@@ -15,6 +15,7 @@ from psycopg.rows import class_row, dict_row
 
 from caudal.bus import metrics
 from caudal.bus.codec import dumps, partition_of
+from caudal.bus.json_text import refuse_nul
 from caudal.bus.message_cache import MessageCache
 from caudal.bus.notify import Notifier
 from caudal.bus.postgres_consumer import GroupMember, StoredRecord
@@ -52,10 +53,19 @@ class PostgresBus:
         binary array parameters (a Python loop in psycopg) was most of a publish's CPU."""
         partitions = self.settings.partitions
         rows = [
-            [m.topic, m.key, partition_of(m.key, partitions), m.id, m.payload, m.headers]
+            {
+                "topic": m.topic,
+                "key": m.key,
+                "partition": partition_of(m.key, partitions),
+                "id": m.id,
+                "payload": m.payload,
+                "headers": m.headers,
+            }
             for m in messages
         ]
-        return {"rows": dumps(rows)}
+        document = dumps(rows)
+        refuse_nul(document)
+        return {"rows": document}
 
     async def publish(self, messages: Sequence[Message], conn: AsyncConn | None = None) -> None:
         """Append `messages` in one round trip. With `conn`, inside the caller's transaction

@@ -3,12 +3,15 @@
 -- name: publish
 -- One round trip per batch: insert every row (a retried id is stored once) and notify the
 -- listening workers of the topics written (delivered when the transaction commits). The batch
--- is one JSON array of [topic, key, partition, id, payload, headers], in publish order.
+-- is one JSON array of {topic, key, partition, id, payload, headers} objects, in publish order,
+-- read in one pass; payloads and headers go into their `json` columns as the text they are.
 WITH ins AS (
     INSERT INTO bus.messages (topic, key, partition, message_id, payload, headers)
-    SELECT r->>0, r->>1, (r->>2)::int, r->>3, r->4, r->5
-    FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS t(r, n)
-    ORDER BY n
+    SELECT r.topic, r.key, r.partition, r.id, r.payload, r.headers
+    FROM ROWS FROM (json_to_recordset(%(rows)s::json)
+                    AS (topic text, key text, partition int, id text, payload json, headers json))
+         WITH ORDINALITY AS r(topic, key, partition, id, payload, headers, n)
+    ORDER BY r.n
     ON CONFLICT (message_id) DO NOTHING
     RETURNING topic
 )
@@ -18,9 +21,11 @@ SELECT pg_notify('caudal_bus', topic) FROM (SELECT DISTINCT topic FROM ins) AS t
 -- The same without the notification (one was sent for these topics a moment ago: NOTIFY
 -- serialises committing transactions, so a busy publisher rings the bell at most every few ms).
 INSERT INTO bus.messages (topic, key, partition, message_id, payload, headers)
-SELECT r->>0, r->>1, (r->>2)::int, r->>3, r->4, r->5
-FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS t(r, n)
-ORDER BY n
+SELECT r.topic, r.key, r.partition, r.id, r.payload, r.headers
+FROM ROWS FROM (json_to_recordset(%(rows)s::json)
+                AS (topic text, key text, partition int, id text, payload json, headers json))
+     WITH ORDINALITY AS r(topic, key, partition, id, payload, headers, n)
+ORDER BY r.n
 ON CONFLICT (message_id) DO NOTHING
 
 -- name: register_group

@@ -38,44 +38,85 @@ _KEYWORDS = _ANNOTATIONS | {
 }
 
 
-def _is_type(value: Any, name: str) -> bool:
-    if name == "object":
-        return isinstance(value, dict)
-    if name == "array":
-        return isinstance(value, list)
-    if name == "string":
-        return isinstance(value, str)
-    if name == "boolean":
-        return isinstance(value, bool)
-    if name == "null":
-        return value is None
-    if isinstance(value, bool):
-        return False
-    if name == "number":
-        return isinstance(value, int | float)
-    if name == "integer":
-        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-    raise ValueError(name)
+def _is_object(value: Any) -> bool:
+    return isinstance(value, dict)
 
 
-def _number(value: Any) -> bool:
+def _is_array(value: Any) -> bool:
+    return isinstance(value, list)
+
+
+def _is_string(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_boolean(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_null(value: Any) -> bool:
+    return value is None
+
+
+def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_integer(value: Any) -> bool:
+    if isinstance(value, int):
+        return not isinstance(value, bool)
+    return isinstance(value, float) and value.is_integer()
+
+
+_TYPE_CHECKS: dict[str, Check] = {
+    "object": _is_object,
+    "array": _is_array,
+    "string": _is_string,
+    "boolean": _is_boolean,
+    "null": _is_null,
+    "number": _is_number,
+    "integer": _is_integer,
+}
+_number = _is_number
+
+
+def _always(_: Any) -> bool:
+    return True
+
+
+def _all(checks: list[Check]) -> Check:
+    """One predicate for all of `checks`, without a generator per call: the fast path runs for
+    every event, and most schemas give a value one or two checks."""
+    if not checks:
+        return _always
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        first, second = checks
+
+        def both(value: Any) -> bool:
+            return first(value) and second(value)
+
+        return both
+    frozen = tuple(checks)
+
+    def every(value: Any) -> bool:
+        return all(check(value) for check in frozen)
+
+    return every
 
 
 def compile_simple(schema: Any) -> Check | None:
     """A predicate equivalent to jsonschema's verdict for `schema`, or None if unsupported."""
     if schema is True:
-        return lambda _: True
+        return _always
     if not isinstance(schema, dict) or not set(schema) <= _KEYWORDS:
         return None
     checks: list[Check] = []
     declared = schema.get("type")
     if declared is not None:
         names = [declared] if isinstance(declared, str) else declared
-        if not isinstance(names, list) or not all(
-            n in ("object", "array", "string", "boolean", "null", "number", "integer")
-            for n in names
-        ):
+        if not isinstance(names, list) or not all(n in _TYPE_CHECKS for n in names):
             return None
         checks.append(_types(tuple(names)))
     for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
@@ -101,26 +142,34 @@ def compile_simple(schema: Any) -> Check | None:
         return None
     if object_check is not None:
         checks.append(object_check)
-
-    def check(value: Any) -> bool:
-        return all(c(value) for c in checks)
-
-    return check
+    return _all(checks)
 
 
 def _bound(key: str, bound: float) -> Check:
-    def check(value: Any) -> bool:
-        if not _number(value):
-            return True
-        if key == "minimum":
-            return bool(value >= bound)
-        if key == "maximum":
-            return bool(value <= bound)
-        if key == "exclusiveMinimum":
-            return bool(value > bound)
-        return bool(value < bound)
+    """A bound applies to numbers only (not booleans); any other value passes it."""
+    if key == "minimum":
 
-    return check
+        def minimum(value: Any) -> bool:
+            return not _number(value) or bool(value >= bound)
+
+        return minimum
+    if key == "maximum":
+
+        def maximum(value: Any) -> bool:
+            return not _number(value) or bool(value <= bound)
+
+        return maximum
+    if key == "exclusiveMinimum":
+
+        def above(value: Any) -> bool:
+            return not _number(value) or bool(value > bound)
+
+        return above
+
+    def below(value: Any) -> bool:
+        return not _number(value) or bool(value < bound)
+
+    return below
 
 
 def _length(at_least: bool, size: int) -> Check:
@@ -140,10 +189,14 @@ def _pattern(pattern: Matcher) -> Check:
 
 
 def _types(names: tuple[str, ...]) -> Check:
-    def check(value: Any) -> bool:
-        return any(_is_type(value, n) for n in names)
+    checks = tuple(_TYPE_CHECKS[n] for n in names)
+    if len(checks) == 1:
+        return checks[0]
 
-    return check
+    def any_of(value: Any) -> bool:
+        return any(check(value) for check in checks)
+
+    return any_of
 
 
 def _object_checks(schema: dict[str, Any]) -> tuple[bool, Check | None]:
@@ -170,6 +223,7 @@ def _object_checks(schema: dict[str, Any]) -> tuple[bool, Check | None]:
         return False, None
     if not props and not required and extra and max_props is None and names_schema is True:
         return True, None
+    check_names = names_schema is not True
 
     def check(value: Any) -> bool:
         if not isinstance(value, dict):
@@ -186,7 +240,7 @@ def _object_checks(schema: dict[str, Any]) -> tuple[bool, Check | None]:
                     return False
             elif not extra:
                 return False
-            if names_schema is not True and not names(key):
+            if check_names and not names(key):
                 return False
         return True
 

@@ -8,6 +8,7 @@ items, data nested too deep) raise `CaudalError`; an item that fails on its own 
 from __future__ import annotations
 
 import dataclasses
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -107,8 +108,42 @@ def to_message(event: CanonicalEvent) -> Message:
     return event.to_message(partition_key(event))
 
 
+_UUID4_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)  # version and variant bits
+_UUID4_BITS = (0x4 << 76) | (0x2 << 62)  # version 4, RFC 4122 variant
+
+
+def new_ids(count: int) -> list[str]:
+    """`count` random (version 4) UUIDs, written as `str(uuid.uuid4())` writes them, from one
+    read of the system's random source: ~1 µs each instead of ~3 for `uuid.uuid4()` apiece
+    (a request of 20 events needs 20 ids)."""
+    random = os.urandom(16 * count)
+    ids = []
+    for at in range(0, 16 * count, 16):
+        h = "%032x" % (int.from_bytes(random[at : at + 16]) & _UUID4_MASK | _UUID4_BITS)
+        ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return ids
+
+
 def client_event_id(subject: str, client_id: str) -> str:
     return str(uuid.uuid5(_CLIENT_ID_NAMESPACE, f"{subject}\x00{client_id}"))
+
+
+@dataclass(frozen=True, slots=True)
+class _FrontendSchema:
+    schema: RegisteredSchema | None  # None: no schema applies (the item is taken as it is)
+    unknown_version: str | None  # the type is known, not at this version: why it is rejected
+
+
+@dataclass(slots=True)
+class _FrontendRequest:
+    """What every item of one frontend request shares, worked out once for the request."""
+
+    device: dict[str, Any]
+    received_at: datetime
+    trace_key: str | None
+    values: bool  # check values for CPFs (`personal.may_hold_cpf` of the raw body)
+    ids: list[str]  # one fresh event id per item
+    schemas: dict[tuple[str, str], _FrontendSchema] = dataclasses.field(default_factory=dict)
 
 
 class Reject(Protocol):
@@ -217,10 +252,9 @@ class Intaker:
             raise bad_request(found.code, message, found.field)
         items = self._items(body.get("data"), "data")
         intake = Intake()
+        request = _FrontendRequest(device, received_at, trace_key, values, new_ids(len(items)))
         for index, item in enumerate(items):
-            self._frontend_item(
-                intake, index, item, device, received_at, trace_key, subject, values
-            )
+            self._frontend_item(intake, index, item, request)
         return intake
 
     def _items(self, items: Any, field_name: str) -> list[Any]:
@@ -246,22 +280,30 @@ class Intaker:
             )
         return items
 
-    def _frontend_item(
-        self,
-        intake: Intake,
-        index: int,
-        item: Any,
-        device: dict[str, Any],
-        received_at: datetime,
-        trace_key: str | None,
-        subject: str,
-        values: bool = True,
-    ) -> None:
-        where = f"data[{index}]"
-        raw = {"device": device, "item": item}
+    def _frontend_schema(
+        self, type_: str, version: str, known: dict[tuple[str, str], _FrontendSchema]
+    ) -> _FrontendSchema:
+        """The schema of a frontend item's (type, version), or why there is none; looked up
+        once per request and kind (`known`): a request's items are mostly of a few kinds."""
+        found = known.get((type_, version))
+        if found is not None:
+            return found
+        if self.registry.get(type_, version) is None and self.registry.knows_type(type_):
+            registered = ", ".join(e.version for e in self.registry.versions(type_))
+            message = f"no schema for {type_} version {version} (registered: {registered})"
+            found = _FrontendSchema(None, message)
+        else:
+            found = _FrontendSchema(self.registry.for_frontend(type_, version), None)
+        known[(type_, version)] = found
+        return found
 
+    def _frontend_item(
+        self, intake: Intake, index: int, item: Any, request: _FrontendRequest
+    ) -> None:
         def reject(reason: str, code: str, message: str, field_name: str, **kw: Any) -> None:
+            where = f"data[{index}]"
             at = f"{where}.{field_name}" if field_name else where
+            raw = {"device": request.device, "item": item}
             intake.rejections.append(
                 Rejection(index, reason, code, message, at, "frontend", raw, **kw)
             )
@@ -271,18 +313,18 @@ class Intaker:
             return
         type_, version, occurred_at = envelope
         data = {k: v for k, v in item.items() if k not in FRONTEND_ENVELOPE}
-        if self.registry.get(type_, version) is None and self.registry.knows_type(type_):
-            known = ", ".join(e.version for e in self.registry.versions(type_))
+        found = self._frontend_schema(type_, version, request.schemas)
+        if found.unknown_version is not None:
             reject(
                 UNKNOWN_VERSION,
                 "CAU-EVT-UNKNOWN-VERSION",
-                f"no schema for {type_} version {version} (registered: {known})",
+                found.unknown_version,
                 "version",
                 type=type_,
                 version=version,
             )
             return
-        schema = self.registry.for_frontend(type_, version)
+        schema = found.schema
         if schema is not None and (violation := validate(schema, data)) is not None:
             reject(
                 SCHEMA_VIOLATION,
@@ -293,7 +335,7 @@ class Intaker:
                 version=version,
             )
             return
-        data = self._protect(schema, data, values)
+        data = self._protect(schema, data, request.values)
         if isinstance(data, pii.Refusal):
             named = "" if schema is None else f" (schema {schema.type} {schema.version})"
             at = data.field.removeprefix("data.")
@@ -306,10 +348,11 @@ class Intaker:
             type=type_,
             version=version,
             occurred_at=occurred_at,
-            received_at=received_at,
+            received_at=request.received_at,
             data=data,
-            trace_key=trace_key,
-            device=device,
+            trace_key=request.trace_key,
+            device=request.device,
+            id=request.ids[index],
         )
         intake.events.append((index, event))
 

@@ -58,3 +58,14 @@ async def test_a_retried_publish_stores_a_message_once(opened: Container) -> Non
     await opened.bus.publish([message])
     await opened.bus.publish([message, Message("t", "k", {"v": 2}, id="other")])
     assert [i for _, _, i, _ in await _stored(opened)] == [message.id, "other"]
+
+
+async def test_a_message_holding_a_nul_is_refused_as_jsonb_refused_it(opened: Container) -> None:
+    # Sinks and dead letters write payloads as jsonb, which cannot hold a NUL: refused at publish
+    # (before and after the log's payloads became `json`), while the text `\u0000` is just text.
+    text = Message("t", "k", {"v": "a\\u0000b", "w": "\\\\u0000"}, id="text")
+    for nul in ({"v": "a\x00b"}, {"k\x00": 1}, {"v": "\\\x00"}):
+        with pytest.raises(psycopg.errors.UntranslatableCharacter):
+            await opened.bus.publish([text, Message("t", "k", nul, id="nul")])
+    await opened.bus.publish([text])
+    assert [(i, p) for _, _, i, p in await _stored(opened)] == [("text", text.payload)]
