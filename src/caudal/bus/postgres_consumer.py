@@ -50,6 +50,9 @@ _FETCH_COLUMNS = (
 )  # fmt: skip
 
 
+_MESSAGE_COLUMNS = ("seq", "topic", "key", "message_id", "payload", "headers")
+
+
 def member_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -312,8 +315,13 @@ class GroupMember:
             missing = [seq for seq, message in known.items() if message is None]
             if missing:
                 await cur.execute(q("fetch_messages"), {"seqs": missing})
-                for seq, topic, key, id_, payload, headers in await cur.fetchall():
-                    known[seq] = decoded.message(seq, topic, key, id_, payload, headers)
+                found = await cur.fetchall()
+                col = {column.name: i for i, column in enumerate(cur.description or ())}
+                seq_m, topic, key, id_m, payload, headers = (col[n] for n in _MESSAGE_COLUMNS)
+                for m in found:
+                    known[m[seq_m]] = decoded.message(
+                        m[seq_m], m[topic], m[key], m[id_m], m[payload], m[headers]
+                    )
         batches: dict[int, _PartitionBatch] = {}
         for row in rows:
             message = known[row[seq_]]
