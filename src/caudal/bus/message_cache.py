@@ -9,10 +9,15 @@ object, as the in-memory adapter already hands one stored message to every group
 treat payloads as read-only.
 
 Bounded in entries and in the JSON text they came from: the oldest go first. A group far
-behind the others decodes again, which costs time, never correctness.
+behind the others decodes again, which costs time, never correctness. The eviction order is an
+`OrderedDict`: a plain dict emptied from the front keeps the freed slots ahead of its first live
+entry, so `next(iter(d))` walked them on every eviction (~13 µs per message at 32,768 entries,
+more than decoding it).
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 from caudal.bus.codec import loads
 from caudal.platform.bus.model import Message
@@ -28,8 +33,15 @@ class MessageCache:
     ) -> None:
         self.capacity = capacity
         self.text_bytes = text_bytes
-        self._by_seq: dict[int, tuple[Message, int]] = {}
+        self._by_seq: OrderedDict[int, tuple[Message, int]] = OrderedDict()
         self._text = 0  # payload characters held
+
+    def get(self, seq: int, message_id: str) -> Message | None:
+        """The message stored at `seq` if this process decoded it already."""
+        found = self._by_seq.get(seq)
+        if found is not None and found[0].id == message_id:
+            return found[0]
+        return None
 
     def message(
         self, seq: int, topic: str, key: str, message_id: str, payload: str, headers: str
@@ -51,8 +63,7 @@ class MessageCache:
         by_seq[seq] = (message, len(payload))
         self._text += len(payload)
         while len(by_seq) > self.capacity or self._text > self.text_bytes:
-            oldest = next(iter(by_seq))  # dicts keep insertion order
-            self._text -= by_seq.pop(oldest)[1]
+            self._text -= by_seq.popitem(last=False)[1][1]
         return message
 
     def __len__(self) -> int:

@@ -27,7 +27,7 @@ import structlog
 from psycopg.rows import class_row, dict_row, scalar_row
 
 from caudal.bus import assignment, errors, metrics
-from caudal.bus.codec import loads
+from caudal.bus.codec import dumps, loads
 from caudal.bus.delivery import BatchDelivery, wait_any
 from caudal.bus.message_cache import MessageCache
 from caudal.bus.notify import Notifier
@@ -45,9 +45,12 @@ _REDRIVE_EVERY_S = 1.0  # how soon a requested re-drive starts
 _QUICK_POLL_S = 0.02
 MOVES_TOPIC = "caudal.bus.members"  # `<this>:<group>`: a member released or lacks partitions
 _FETCH_COLUMNS = (
-    "partition", "from_xid", "from_seq", "attempts", "isolated", "seq", "xid", "topic", "key",
-    "message_id", "payload", "headers", "published_at",
+    "partition", "from_xid", "from_seq", "attempts", "isolated", "seq", "xid", "message_id",
+    "published_at",
 )  # fmt: skip
+
+
+_MESSAGE_COLUMNS = ("seq", "topic", "key", "message_id", "payload", "headers")
 
 
 def member_id() -> str:
@@ -91,8 +94,6 @@ class _Fetched:
 
     record: Record
     xid: str
-    payload: str
-    headers: str
 
 
 @dataclass
@@ -289,7 +290,12 @@ class GroupMember:
         return True
 
     async def _fetch(self) -> list[_PartitionBatch]:
+        """The next records of the leased partitions. Positions first; then the messages this
+        process has not decoded yet (every group of a worker reads the same messages: the
+        first to fetch one decodes it, the others take it from `bus.messages`, and their fetch
+        carries no payload at all)."""
         per_partition = max(1, math.ceil(self.batch_size / max(len(self.owned), 1)))
+        decoded = self.bus.messages
         async with self.bus.database.connection() as conn:
             params = {
                 "group": self.group,
@@ -303,25 +309,37 @@ class GroupMember:
             await cur.execute(q("fetch"), params)
             rows = await cur.fetchall()
             at = {column.name: i for i, column in enumerate(cur.description or ())}
-        (partition_, from_xid, from_seq, attempts, isolated, seq_, xid_, topic, key, message_id,
-         payload, headers, published_at) = (at[name] for name in _FETCH_COLUMNS)  # fmt: skip
-        decoded = self.bus.messages
+            (partition_, from_xid, from_seq, attempts, isolated, seq_, xid_, message_id,
+             published_at) = (at[name] for name in _FETCH_COLUMNS)  # fmt: skip
+            known = {row[seq_]: decoded.get(row[seq_], row[message_id]) for row in rows}
+            missing = [seq for seq, message in known.items() if message is None]
+            if missing:
+                await cur.execute(q("fetch_messages"), {"seqs": missing})
+                found = await cur.fetchall()
+                col = {column.name: i for i, column in enumerate(cur.description or ())}
+                seq_m, topic, key, id_m, payload, headers = (col[n] for n in _MESSAGE_COLUMNS)
+                for m in found:
+                    known[m[seq_m]] = decoded.message(
+                        m[seq_m], m[topic], m[key], m[id_m], m[payload], m[headers]
+                    )
         batches: dict[int, _PartitionBatch] = {}
         for row in rows:
+            message = known[row[seq_]]
+            if message is None:
+                continue  # erased since the positions were read (bus/erasure.py): a gap
             partition = row[partition_]
             batch = batches.get(partition)
             if batch is None:
                 batch = batches[partition] = _PartitionBatch(
                     partition, row[from_xid], row[from_seq], row[attempts], row[isolated]
                 )
-            seq = row[seq_]
-            message = decoded.message(
-                seq, row[topic], row[key], row[message_id], row[payload], row[headers]
-            )
             record = Record(
-                message, offset=seq, attempt=batch.attempts + 1, published_at=row[published_at]
+                message,
+                offset=row[seq_],
+                attempt=batch.attempts + 1,
+                published_at=row[published_at],
             )
-            batch.items.append(_Fetched(record, row[xid_], row[payload], row[headers]))
+            batch.items.append(_Fetched(record, row[xid_]))
         return list(batches.values())
 
     # -- delivery.Positions: compare-and-set on the positions this cycle read ---------------
@@ -391,8 +409,8 @@ class GroupMember:
                     "topic": message.topic,
                     "key": message.key,
                     "message_id": message.id,
-                    "payload": item.payload,
-                    "headers": item.headers,
+                    "payload": dumps(message.payload),
+                    "headers": dumps(message.headers),
                     "published_at": record.published_at,
                     "attempts": record.attempt,
                     "error": error,

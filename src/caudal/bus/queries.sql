@@ -96,20 +96,21 @@ WITH released AS (
 DELETE FROM bus.members WHERE group_name = %(group)s AND member_id = %(member)s
 
 -- name: fetch
--- The next records of every partition this member holds and may work on now. Only rows whose
+-- The next positions of every partition this member holds and may work on now. Only rows whose
 -- transaction is below the snapshot horizon are read: every transaction that could still commit
 -- a position below them has finished, so nothing can appear later behind a committed offset.
 -- A partition in isolation (after a failed batch) delivers one record at a time. One ordered
 -- index range per (partition, topic), so a long backlog costs no more than a short one.
+-- No payload here: every group of a worker reads the same messages, and the process decodes
+-- each once (bus/message_cache.py); `fetch_messages` reads those this process has not seen.
 SELECT o.partition, o.xid::text AS from_xid, o.seq AS from_seq, o.attempts,
        o.isolate_xid IS NOT NULL AS isolated,
-       m.seq, m.xid::text AS xid, m.topic, m.key, m.message_id, m.payload::text AS payload,
-       m.headers::text AS headers, m.published_at
+       m.seq, m.xid::text AS xid, m.message_id, m.published_at
 FROM bus.offsets AS o
 CROSS JOIN LATERAL (
     SELECT m.* FROM unnest(%(topics)s::text[]) AS t(topic)
     CROSS JOIN LATERAL (
-        SELECT m.seq, m.xid, m.topic, m.key, m.message_id, m.payload, m.headers, m.published_at
+        SELECT m.seq, m.xid, m.message_id, m.published_at
         FROM bus.messages AS m
         WHERE m.topic = t.topic AND m.partition = o.partition
           AND (m.xid, m.seq) > (o.xid, o.seq)
@@ -123,6 +124,14 @@ CROSS JOIN LATERAL (
 WHERE o.group_name = %(group)s AND o.owner = %(member)s
   AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
 ORDER BY o.partition, m.xid, m.seq
+
+-- name: fetch_messages
+-- The messages of the fetched positions that this process has not decoded yet. One that is gone
+-- meanwhile was erased (bus/erasure.py): it is not delivered, as if it had never been fetched.
+SELECT m.seq, m.topic, m.key, m.message_id, m.payload::text AS payload,
+       m.headers::text AS headers
+FROM bus.messages AS m
+WHERE m.seq = ANY(%(seqs)s::bigint[])
 
 -- name: commit
 -- Advance partitions after a successful delivery. Compare-and-set on the position read, so a

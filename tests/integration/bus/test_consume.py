@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import psycopg
+import pytest
 
 from caudal.bus.postgres import PostgresBus
 from caudal.platform.bootstrap import Container
@@ -68,3 +70,50 @@ async def test_consumers_survive_their_connections_being_killed(
                 await asyncio.sleep(0.1)
         await until(lambda: {m.id for m in second} <= set(group.ids()), what="after the kill")
     assert set(group.ids()) == {m.id for m in first + second}
+
+
+async def test_groups_of_one_process_share_each_message_and_read_its_payload_once(
+    bus: PostgresBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = bus.messages
+    decode = cache.message
+    read: list[int] = []  # seqs whose payload was read and decoded
+
+    def reading(seq: int, *args: Any) -> Any:
+        read.append(seq)
+        return decode(seq, *args)
+
+    monkeypatch.setattr(cache, "message", reading)
+    one, two = Collecting("one"), Collecting("two")
+    await bus.publish([Message("t", f"k{i % 3}", {"n": i}) for i in range(30)])
+    async with consuming(bus, one):
+        await until(lambda: len(one.records) == 30)
+    async with consuming(bus, two):
+        await until(lambda: len(two.records) == 30)
+    assert sorted(read) == sorted(r.offset for r in one.records)  # once each, by the first
+    by_offset = {r.offset: r.message for r in one.records}
+    assert all(by_offset[r.offset] is r.message for r in two.records)
+    assert [r.message.payload for r in two.records] == [r.message.payload for r in one.records]
+
+
+async def test_a_message_erased_between_its_position_and_its_payload_is_not_delivered(
+    container: Container, bus: PostgresBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    group = Collecting("g")
+    await bus.publish([Message("t", "k", {"n": i}, id=f"m{i}") for i in range(5)])
+    cache = bus.messages
+    looked_up = cache.get
+
+    def erase_m2_once(seq: int, message_id: str) -> Any:
+        if message_id == "m2":  # the positions are read: erase it before the payloads are
+            monkeypatch.setattr(cache, "get", looked_up)
+            with psycopg.connect(container.owner_url, autocommit=True) as conn:
+                conn.execute("DELETE FROM bus.messages WHERE message_id = 'm2'")
+        return looked_up(seq, message_id)
+
+    monkeypatch.setattr(cache, "get", erase_m2_once)
+    async with consuming(bus, group):
+        await until(lambda: len(group.records) == 4)
+        await bus.publish([Message("t", "k", {"n": 5}, id="m5")])
+        await until(lambda: len(group.records) == 5, what="the group to move past the gap")
+    assert group.ids() == ["m0", "m1", "m3", "m4", "m5"]

@@ -49,3 +49,14 @@ def test_the_payload_text_held_is_bounded_too() -> None:
     big = cache.message(3, "t", "k", "id-3", '"a much longer text"', "{}")
     assert len(cache) == 0  # larger than the bound alone: decoded, handed over, not kept
     assert big.payload == "a much longer text"  # type: ignore[comparison-overlap]
+
+
+def test_get_answers_only_a_message_decoded_at_that_seq_with_that_id() -> None:
+    cache = MessageCache(capacity=2)
+    assert cache.get(1, "id-1") is None  # never decoded: the fetch reads its payload
+    one = cache.message(1, "t", "k", "id-1", "1", "{}")
+    assert cache.get(1, "id-1") is one
+    assert cache.get(1, "id-other") is None  # another message at a known seq
+    cache.message(2, "t", "k", "id-2", "2", "{}")
+    cache.message(3, "t", "k", "id-3", "3", "{}")
+    assert cache.get(1, "id-1") is None  # evicted, oldest first
