@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
@@ -45,6 +46,16 @@ def deadline_scope(seconds: float | None) -> Iterator[None]:
         yield
     finally:
         _budget.reset(token)
+
+
+async def _leave_autocommit(conn: AsyncConn) -> None:
+    """Back in transaction mode before the pool sees it; a connection that cannot go back
+    (still mid-statement: interrupted) is closed, so the pool never hands out one in
+    autocommit."""
+    if conn.info.transaction_status == TransactionStatus.IDLE:
+        await conn.set_autocommit(False)
+    else:
+        await conn.close()
 
 
 class _Interrupter:
@@ -106,23 +117,39 @@ class Database:
     async def close(self) -> None:
         await self.pool.close()
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[AsyncConn]:
+    def connection(self, *, autocommit: bool = False) -> AbstractAsyncContextManager[AsyncConn]:
+        """A pooled connection, bounded by the deadline of the `deadline_scope` it is used in.
+
+        With `autocommit` a lone statement is one round trip (no BEGIN before it, no COMMIT
+        after): for single-statement reads. The connection goes back to the pool in
+        transaction mode, or closed if it cannot be (interrupted mid-statement).
+
+        A plain method returning the context manager (not one more generator-based layer
+        around `_bounded`): each layer costs a few µs on every request (bench/profiles)."""
         budget = _budget.get()
         if budget is not None:
-            async with self._bounded(budget) as conn:
-                yield conn
-            return
+            return self._bounded(budget, autocommit)
+        return self._unbounded(autocommit)
+
+    @asynccontextmanager
+    async def _unbounded(self, autocommit: bool) -> AsyncIterator[AsyncConn]:
         try:
             async with self.pool.connection() as conn:
-                yield conn
+                if not autocommit:
+                    yield conn
+                    return
+                await conn.set_autocommit(True)
+                try:
+                    yield conn
+                finally:
+                    await _leave_autocommit(conn)
         except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as exc:
             raise DatabaseUnavailable(str(exc)) from exc
         except TimeoutError as exc:  # psycopg_pool.PoolTimeout subclasses it
             raise DatabaseUnavailable("no database connection available") from exc
 
     @asynccontextmanager
-    async def _bounded(self, budget: float) -> AsyncIterator[AsyncConn]:
+    async def _bounded(self, budget: float, autocommit: bool) -> AsyncIterator[AsyncConn]:
         """A connection whose use is interrupted at the deadline; a connection interrupted
         mid-query is closed (its state is unknown), never handed to the next request."""
         task = asyncio.current_task()
@@ -139,7 +166,14 @@ class Database:
         interrupter = _Interrupter(task, started + budget)
         try:
             async with conn:  # as the pool's own context: commit on success, else roll back
-                yield conn
+                if not autocommit:
+                    yield conn
+                    return
+                await conn.set_autocommit(True)
+                try:
+                    yield conn
+                finally:
+                    await _leave_autocommit(conn)
         except asyncio.CancelledError:
             if not interrupter.count:
                 raise
