@@ -41,10 +41,9 @@ async def test_an_autocommit_read_interrupted_at_the_deadline_is_never_pooled(
     database = Database(database_url, min_size=1, max_size=1)
     await database.open()
     try:
-        with deadline_scope(0.2):
-            with pytest.raises(DatabaseUnavailable):
-                async with database.connection(autocommit=True) as conn:
-                    await conn.execute("SELECT pg_sleep(5)")
+        with deadline_scope(0.2), pytest.raises(DatabaseUnavailable):
+            async with database.connection(autocommit=True) as conn:
+                await conn.execute("SELECT pg_sleep(5)")
         await asyncio.sleep(0.1)
         with deadline_scope(5.0):
             async with database.connection() as conn:

@@ -14,7 +14,6 @@ from __future__ import annotations
 from starlette.routing import PARAM_REGEX, Match, Route
 from starlette.types import Scope
 
-
 _NARROWED = "__caudal_narrowed__"
 
 
