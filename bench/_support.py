@@ -108,11 +108,14 @@ def serve_caudal(port: int) -> None:
     """The real API (no background services), configured from CAUDAL_* variables."""
     from caudal import wiring
     from caudal.bus.adapters import build_bus
+    from caudal.platform import collector
     from caudal.platform.bootstrap import bootstrap
     from caudal.platform.http.app import create_app
 
     container = bootstrap(bus=build_bus, migrate=False)
-    _run_uvicorn(create_app(container, wiring.capabilities(), run_services=False), port)
+    app = create_app(container, wiring.capabilities(), run_services=False)
+    collector.tune_for_streaming()  # as `caudal api` does once the app is built
+    _run_uvicorn(app, port)
 
 
 def noop_app() -> Any:

@@ -8,6 +8,13 @@ holds on a machine other work is loading; compare source trees by pointing PYTHO
     PYTHONPATH=/path/to/other/src .venv/bin/python bench/http_cpu.py --profile /tmp/p
 
 With `--profile DIR`, a cProfile (CPU-time clock) of each route is written to DIR.
+
+With `--tree name=path/to/src` (twice or more) the trees are compared in the same minutes: one
+database, one process per tree (its app built once), bursts of `--requests` alternated between
+the trees `--rounds` times; it prints each tree's median and the median of the per-round ratios
+(steadier than whole runs on a machine whose load moves):
+
+    .venv/bin/python bench/http_cpu.py --tree main=/tmp/main/src --tree this=src --requests 1500
 """
 
 from __future__ import annotations
@@ -17,6 +24,9 @@ import asyncio
 import cProfile
 import json
 import os
+import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -86,7 +96,8 @@ async def drive(app: Any, make: Make, count: int, concurrency: int) -> tuple[flo
     return (time.process_time() - started) / count * 1e6, statuses
 
 
-async def measure(home: Path, owner_url: str, args: argparse.Namespace) -> None:
+def build(home: Path, owner_url: str, customers: int) -> tuple[Any, dict[str, Make]]:
+    """The real app of this process's source tree, and a request maker per route."""
     os.environ.update(
         CAUDAL_HOME=str(home),
         CAUDAL_DATABASE_URL=owner_url,
@@ -101,7 +112,7 @@ async def measure(home: Path, owner_url: str, args: argparse.Namespace) -> None:
 
     app = create_app(bootstrap(bus=build_bus, migrate=False), wiring.capabilities())
     reader, writer = bench.mint(["customers:activity"]), bench.mint(["events:write"])
-    cpfs = [customers_consultar.cpf_of(n) for n in range(args.customers)]
+    cpfs = [customers_consultar.cpf_of(n) for n in range(customers)]
     rows: dict[str, Make] = {
         "consultar": lambda i: (
             scope("GET", f"/clientes/{cpfs[(i * 7919) % len(cpfs)]}/consultar", reader),
@@ -117,6 +128,11 @@ async def measure(home: Path, owner_url: str, args: argparse.Namespace) -> None:
             FRONTEND[20],
         ),
     }
+    return app, rows
+
+
+async def measure(home: Path, owner_url: str, args: argparse.Namespace) -> None:
+    app, rows = build(home, owner_url, args.customers)
     async with app.router.lifespan_context(app):
         for name, make in rows.items():
             if args.rows and name not in args.rows:
@@ -138,6 +154,65 @@ async def measure(home: Path, owner_url: str, args: argparse.Namespace) -> None:
                 profiler.dump_stats(str(args.profile / f"{name}.prof"))
 
 
+async def serve_bursts(home: Path, owner_url: str, args: argparse.Namespace) -> None:
+    """`--burst-worker`: answer "route count" lines on stdin with one JSON line of CPU µs."""
+    from caudal.platform import collector
+
+    app, rows = build(home, owner_url, args.customers)
+    loop = asyncio.get_running_loop()
+    async with app.router.lifespan_context(app):
+        for make in rows.values():
+            await drive(app, make, 500, args.concurrency)  # warm: pools, prepared statements
+        collector.tune_for_streaming()  # as `caudal api`
+        print("ready", flush=True)
+        while line := (await loop.run_in_executor(None, sys.stdin.readline)).strip():
+            name, count = line.split()
+            cost, statuses = await drive(app, rows[name], int(count), args.concurrency)
+            print(json.dumps({"us": cost, "statuses": statuses}), flush=True)
+
+
+def compare(home: Path, owner_url: str, args: argparse.Namespace) -> None:
+    trees = dict(spec.split("=", 1) for spec in args.tree)
+    workers: dict[str, subprocess.Popen[str]] = {}
+    for name, src in trees.items():
+        command = [sys.executable, __file__, "--burst-worker", str(home), owner_url]
+        command += ["--customers", str(args.customers), "--concurrency", str(args.concurrency)]
+        env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
+        worker = subprocess.Popen(
+            command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        workers[name] = worker
+        assert worker.stdout is not None and worker.stdout.readline().strip() == "ready", name
+    routes = args.rows or ["consultar", "backend"]
+    costs: dict[tuple[str, str], list[float]] = {}
+    try:
+        for i in range(args.rounds):
+            order = list(trees) if i % 2 == 0 else list(reversed(trees))
+            for route in routes:
+                for name in order:
+                    worker = workers[name]
+                    assert worker.stdin is not None and worker.stdout is not None
+                    worker.stdin.write(f"{route} {args.requests}\n")
+                    worker.stdin.flush()
+                    answer = json.loads(worker.stdout.readline())
+                    assert set(answer["statuses"]) <= {"200", "202"}, (name, answer)
+                    costs.setdefault((name, route), []).append(answer["us"])
+    finally:
+        for worker in workers.values():
+            worker.communicate("\n", timeout=60)
+    print(bench.load_average(), flush=True)
+    first = next(iter(trees))
+    for route in routes:
+        for name in trees:
+            runs = costs[(name, route)]
+            ratios = [b / a for a, b in zip(costs[(first, route)], runs, strict=True)]
+            print(
+                f"{route}: {name} median {statistics.median(runs):.0f} µs CPU/request"
+                f" (min {min(runs):.0f}), {name}/{first} median ratio"
+                f" {statistics.median(ratios):.3f}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -149,11 +224,22 @@ def main() -> None:
     parser.add_argument(
         "--rows", nargs="*", help="only these rows: consultar backend frontend1 frontend20"
     )
+    parser.add_argument("--tree", action="append", default=[], help="name=path/to/src")
+    parser.add_argument("--rounds", type=int, default=10, help="Alternations with --tree.")
+    parser.add_argument("--burst-worker", nargs=2, metavar=("HOME", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.burst_worker:
+        import uvloop  # as uvicorn runs the API
+
+        uvloop.run(serve_bursts(Path(args.burst_worker[0]), args.burst_worker[1], args))
+        return
     print(bench.load_average(), flush=True)
     with bench.embedded_database() as (_, home, owner_url):
         asyncio.run(customers_consultar.load(home, owner_url, args.customers, 0))
-        asyncio.run(measure(home, owner_url, args))
+        if args.tree:
+            compare(home, owner_url, args)
+        else:
+            asyncio.run(measure(home, owner_url, args))
 
 
 if __name__ == "__main__":

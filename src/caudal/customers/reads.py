@@ -7,17 +7,11 @@ is one round trip.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 from caudal.platform.db.pool import AsyncConn, Database
 
 
-@asynccontextmanager
-async def read_only(database: Database) -> AsyncIterator[AsyncConn]:
-    async with database.connection() as conn:
-        await conn.set_autocommit(True)
-        try:
-            yield conn
-        finally:
-            await conn.set_autocommit(False)
+def read_only(database: Database) -> AbstractAsyncContextManager[AsyncConn]:
+    """A connection in autocommit for one statement (the pool's own, not one more layer)."""
+    return database.connection(autocommit=True)

@@ -90,6 +90,7 @@ async def test_a_frozen_database_gives_503_within_the_deadline(
         ("GET", "/v1/ledger/event-codes", None),
         ("GET", "/v1/quarantine", None),
         ("GET", "/clientes?nome=Maria", None),
+        ("GET", "/clientes/12345678909/consultar", None),  # an autocommit read (Base C)
         ("POST", "/v1/events/backend", event),
         ("GET", "/v1/audit", None),
     ]

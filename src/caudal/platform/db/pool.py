@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
@@ -44,6 +46,43 @@ def deadline_scope(seconds: float | None) -> Iterator[None]:
         yield
     finally:
         _budget.reset(token)
+
+
+async def _leave_autocommit(conn: AsyncConn) -> None:
+    """Back in transaction mode before the pool sees it; a connection that cannot go back
+    (still mid-statement: interrupted) is closed, so the pool never hands out one in
+    autocommit."""
+    if conn.info.transaction_status == TransactionStatus.IDLE:
+        await conn.set_autocommit(False)
+    else:
+        await conn.close()
+
+
+class _Interrupter:
+    """Cancels `task` at `deadline` (loop time), then again every `_INTERRUPT_EVERY_S` until
+    released; `count` says how often it did.
+
+    Released, it holds no timer: a pending timer holds the callback that holds the interrupter,
+    a reference cycle that reference counting cannot free. One such cycle per request (a
+    closure that scheduled itself, before) left ~12 objects per request to the garbage
+    collector, whose young collections then took tens of ms in the API processes
+    (bench/profiles/README.md)."""
+
+    def __init__(self, task: asyncio.Task[Any], deadline: float) -> None:
+        self.task = task
+        self.count = 0
+        self.loop = task.get_loop()
+        self.timer: asyncio.TimerHandle | None = self.loop.call_at(deadline, self._fire)
+
+    def _fire(self) -> None:
+        self.count += 1
+        self.task.cancel()
+        self.timer = self.loop.call_later(_INTERRUPT_EVERY_S, self._fire)
+
+    def release(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
 class Database:
@@ -78,29 +117,44 @@ class Database:
     async def close(self) -> None:
         await self.pool.close()
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[AsyncConn]:
+    def connection(self, *, autocommit: bool = False) -> AbstractAsyncContextManager[AsyncConn]:
+        """A pooled connection, bounded by the deadline of the `deadline_scope` it is used in.
+
+        With `autocommit` a lone statement is one round trip (no BEGIN before it, no COMMIT
+        after): for single-statement reads. The connection goes back to the pool in
+        transaction mode, or closed if it cannot be (interrupted mid-statement).
+
+        A plain method returning the context manager (not one more generator-based layer
+        around `_bounded`): each layer costs a few µs on every request (bench/profiles)."""
         budget = _budget.get()
         if budget is not None:
-            async with self._bounded(budget) as conn:
-                yield conn
-            return
+            return self._bounded(budget, autocommit)
+        return self._unbounded(autocommit)
+
+    @asynccontextmanager
+    async def _unbounded(self, autocommit: bool) -> AsyncIterator[AsyncConn]:
         try:
             async with self.pool.connection() as conn:
-                yield conn
+                if not autocommit:
+                    yield conn
+                    return
+                await conn.set_autocommit(True)
+                try:
+                    yield conn
+                finally:
+                    await _leave_autocommit(conn)
         except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as exc:
             raise DatabaseUnavailable(str(exc)) from exc
         except TimeoutError as exc:  # psycopg_pool.PoolTimeout subclasses it
             raise DatabaseUnavailable("no database connection available") from exc
 
     @asynccontextmanager
-    async def _bounded(self, budget: float) -> AsyncIterator[AsyncConn]:
+    async def _bounded(self, budget: float, autocommit: bool) -> AsyncIterator[AsyncConn]:
         """A connection whose use is interrupted at the deadline; a connection interrupted
         mid-query is closed (its state is unknown), never handed to the next request."""
-        loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
-        started = loop.time()
+        started = task.get_loop().time()
         try:
             conn = await self.pool.getconn(timeout=budget)
         except psycopg.OperationalError as exc:
@@ -109,21 +163,19 @@ class Database:
             raise DatabaseUnavailable(
                 f"no database connection within the deadline of {budget:g}s"
             ) from exc
-        interrupts = 0
-        timers: list[asyncio.TimerHandle] = []
-
-        def interrupt() -> None:
-            nonlocal interrupts
-            interrupts += 1
-            task.cancel()
-            timers.append(loop.call_later(_INTERRUPT_EVERY_S, interrupt))
-
-        timers.append(loop.call_at(started + budget, interrupt))
+        interrupter = _Interrupter(task, started + budget)
         try:
             async with conn:  # as the pool's own context: commit on success, else roll back
-                yield conn
+                if not autocommit:
+                    yield conn
+                    return
+                await conn.set_autocommit(True)
+                try:
+                    yield conn
+                finally:
+                    await _leave_autocommit(conn)
         except asyncio.CancelledError:
-            if not interrupts:
+            if not interrupter.count:
                 raise
             raise DatabaseUnavailable(
                 f"the database did not answer within the deadline of {budget:g}s"
@@ -131,11 +183,10 @@ class Database:
         except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as exc:
             raise DatabaseUnavailable(str(exc)) from exc
         finally:
-            for timer in timers:
-                timer.cancel()
-            for _ in range(interrupts):
+            interrupter.release()
+            for _ in range(interrupter.count):
                 task.uncancel()  # our cancellations, not the caller's
-            if interrupts:
+            if interrupter.count:
                 await conn.close()  # interrupted mid-use: its state is unknown
             await self.pool.putconn(conn)
 

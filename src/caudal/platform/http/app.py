@@ -12,7 +12,7 @@ from caudal import __version__
 from caudal.platform import capability
 from caudal.platform.bootstrap import Container
 from caudal.platform.capability import Capability
-from caudal.platform.http import docs, openapi, problems
+from caudal.platform.http import docs, lean, matching, openapi, problems
 from caudal.platform.http.middleware import RequestContextMiddleware
 from caudal.platform.http.routes import router as platform_router
 from caudal.platform.runtime import ServiceGroup
@@ -95,4 +95,10 @@ def include(app: FastAPI, router: APIRouter) -> None:
     if not flat:
         app.include_router(router)
         return
+    for route in router.routes:
+        assert isinstance(route, APIRoute)
+        matching.narrow(route)
+        served = lean.lean_app(route)
+        if served is not None:
+            route.app = served
     app.router.routes.extend(router.routes)

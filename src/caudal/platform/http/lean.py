@@ -1,0 +1,119 @@
+"""Routes whose parameters need no resolving are served without FastAPI's per-request
+dependency machinery.
+
+For every request FastAPI walks the route's dependency tree (`solve_dependencies`): per level a
+placeholder `Response`, the query string and cookies parsed, four parameter groups validated,
+cache keys built from the OAuth scopes, telemetry spans; then the endpoint context, the body
+and the response handling. For a route like `GET /clientes/{cpf}/consultar` (the request, the
+bearer-token principal, one `str` path parameter, a `Response` returned) all of that decides
+nothing: ~100 µs of a ~560 µs request in process (bench/profiles/README.md).
+
+A route qualifies only when calling it directly is exactly what FastAPI would do:
+- its dependencies are coroutines of the request alone (the auth checks of `deps.require`),
+  without sub-dependencies, `yield` or a thread;
+- its own parameters are the request and path parameters typed `str` without constraints
+  (FastAPI validates a `str` path parameter as the text it already is);
+- no query, header, cookie or body parameter; no background tasks, response or security-scopes
+  parameter;
+- the endpoint is a coroutine declared to return a `Response`, which FastAPI would send as is.
+Anything else keeps FastAPI's handler. The route object is unchanged (the OpenAPI document, the
+401/403 declarations and the route's signature still come from it); errors raised on the way go
+to the same exception handlers (FastAPI's `request_response` wraps this handler as it wraps its
+own).
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, request_response
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp
+
+Resolver = Callable[[Request], Awaitable[Any]]
+
+
+def lean_app(route: APIRoute) -> ASGIApp | None:
+    """The route's ASGI app without dependency resolution, or None if it does not qualify."""
+    dependant = route.dependant
+    endpoint = dependant.call
+    if endpoint is None or not _plain_params(dependant) or not _returns_response(endpoint):
+        return None
+    resolvers: list[tuple[str | None, Resolver, bool]] = []
+    for sub in dependant.dependencies:
+        if sub.call is None or not _request_alone(sub):
+            return None
+        resolvers.append((sub.name, sub.call, sub.use_cache))
+    request_name = dependant.request_param_name
+    path_names = [param.name for param in dependant.path_params]
+
+    async def handle(request: Request) -> Response:
+        values: dict[str, Any] = {}
+        solved: dict[Resolver, Any] = {}  # as FastAPI: a dependency named twice runs once
+        for name, resolve, cached in resolvers:
+            if cached and resolve in solved:
+                value = solved[resolve]
+            else:
+                value = solved[resolve] = await resolve(request)
+            if name is not None:
+                values[name] = value
+        if request_name is not None:
+            values[request_name] = request
+        path = request.path_params
+        for name in path_names:
+            values[name] = path[name]
+        response = await endpoint(**values)
+        if not isinstance(response, Response):
+            raise TypeError(f"{route.path} returned {type(response).__name__}, not a Response")
+        return response
+
+    return request_response(handle)
+
+
+def _plain_params(dependant: Dependant) -> bool:
+    """Only the request and unconstrained `str` path parameters."""
+    if (
+        dependant.query_params
+        or dependant.header_params
+        or dependant.cookie_params
+        or dependant.body_params
+        or dependant.websocket_param_name
+        or dependant.http_connection_param_name
+        or dependant.response_param_name
+        or dependant.background_tasks_param_name
+        or dependant.security_scopes_param_name
+    ):
+        return False
+    return all(
+        param.field_info.annotation is str
+        and not param.field_info.metadata
+        and param.alias == param.name
+        for param in dependant.path_params
+    )
+
+
+def _request_alone(sub: Dependant) -> bool:
+    """A coroutine dependency whose only parameter is the request, with nothing beneath it."""
+    return (
+        inspect.iscoroutinefunction(sub.call)
+        and not sub.dependencies
+        and not sub.path_params
+        and sub.request_param_name is not None
+        and _plain_params(sub)
+        and sub.concurrency is None
+    )
+
+
+def _returns_response(endpoint: Callable[..., Any]) -> bool:
+    if not inspect.iscoroutinefunction(endpoint):
+        return False
+    try:
+        returned = typing.get_type_hints(endpoint).get("return")
+    except (NameError, TypeError):
+        return False
+    return isinstance(returned, type) and issubclass(returned, Response)
