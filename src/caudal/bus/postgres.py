@@ -80,14 +80,10 @@ class PostgresBus:
                 raise TypeError("publish(conn=...) takes a psycopg AsyncConnection")
             await conn.execute(query, params)
         else:
-            async with self.database.connection() as own:
-                # One statement is its own transaction: autocommit saves the BEGIN and COMMIT
-                # round trips; it is committed (and durable) when execute returns.
-                await own.set_autocommit(True)
-                try:
-                    await own.execute(query, params)
-                finally:
-                    await own.set_autocommit(False)
+            # One statement is its own transaction: autocommit saves the BEGIN and COMMIT
+            # round trips; it is committed (and durable) when execute returns.
+            async with self.database.connection(autocommit=True) as own:
+                await own.execute(query, params)
             self.notifier.wake_local(topics)  # committed: this process's workers go now
         for topic in topics:
             metrics.PUBLISHED.labels(topic).inc(sum(1 for m in messages if m.topic == topic))

@@ -213,7 +213,7 @@ class GroupMember:
 
     async def heartbeat(self) -> set[int]:
         """Renew this member's leases; return the partitions it still holds."""
-        async with self.bus.database.connection() as conn:
+        async with self.bus.database.connection(autocommit=True) as conn:  # one statement
             params = {
                 "group": self.group,
                 "member": self.member,
@@ -296,7 +296,9 @@ class GroupMember:
         carries no payload at all)."""
         per_partition = max(1, math.ceil(self.batch_size / max(len(self.owned), 1)))
         decoded = self.bus.messages
-        async with self.bus.database.connection() as conn:
+        # Autocommit: each statement is its own snapshot (the positions' horizon is taken in
+        # the first), and a lone read needs no BEGIN/COMMIT round trips.
+        async with self.bus.database.connection(autocommit=True) as conn:
             params = {
                 "group": self.group,
                 "member": self.member,
@@ -359,7 +361,7 @@ class GroupMember:
             "xids": [i.xid for _, i in done],
             "seqs": [i.record.offset for _, i in done],
         }
-        async with self.bus.database.connection() as conn:
+        async with self.bus.database.connection(autocommit=True) as conn:  # one statement
             advanced = set(await fetch_all(conn, q("commit"), params, scalar_row))
         lost = set(through) - advanced
         if lost:
@@ -389,13 +391,13 @@ class GroupMember:
                 for b, _ in held
             ],
         }
-        async with self.bus.database.connection() as conn:
+        async with self.bus.database.connection(autocommit=True) as conn:  # one statement
             await conn.execute(q("fail"), params)
 
     async def dead_letter(self, partition: int, record: Record, error: str) -> None:
         batch, item = self._fetched(partition, record)
         message = record.message
-        async with self.bus.database.connection() as conn:
+        async with self.bus.database.connection(autocommit=True) as conn:  # one statement
             await conn.execute(
                 q("dead_letter"),
                 {

@@ -92,10 +92,6 @@ class GroupCommit:
 
     async def _write(self, messages: list[Message]) -> None:
         await self._ensure_open()
-        async with self.database.connection() as conn:
+        async with self.database.connection(autocommit=True) as conn:  # one statement
             send_lists_in_binary(conn)  # this pool is ours alone
-            await conn.set_autocommit(True)
-            try:
-                await self.bus.publish(messages, conn)
-            finally:
-                await conn.set_autocommit(False)
+            await self.bus.publish(messages, conn)

@@ -83,7 +83,8 @@ class LakeSink:
         await self._linger(len(events), min(p[2] for p in positions))
         plan = self.plan(events, positions)
         bus_partitions = sorted({p for _, p in plan})
-        async with self.database.connection() as conn:
+        # Session-level locks, held while the files are written: no transaction stays open.
+        async with self.database.connection(autocommit=True) as conn:
             try:
                 await conn.execute("SELECT pg_advisory_lock_shared(%s)", (LAKE_LOCK,))
                 for p in bus_partitions:  # in order: two members never wait in a cycle

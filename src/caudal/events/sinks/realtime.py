@@ -28,5 +28,6 @@ class RealtimeSink:
     async def write(self, events: Sequence[CanonicalEvent]) -> None:
         if not events:
             return
-        async with self.database.connection() as conn, conn.transaction():
+        # One statement (insert + grouped upsert) is atomic on its own: no BEGIN/COMMIT trips.
+        async with self.database.connection(autocommit=True) as conn:
             await conn.execute(q("realtime_write"), {"rows": json_rows(events)})
