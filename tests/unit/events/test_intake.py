@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from caudal.events import registry_files
-from caudal.events.intake import Intaker, Limits, client_event_id
+from caudal.events.intake import Intaker, Limits, client_event_id, new_ids
 from caudal.events.model import EVENTS_TOPIC
 from caudal.events.registry import Registry
 from caudal.platform.errors import CaudalError
@@ -273,3 +274,13 @@ def test_a_frontend_type_with_a_schema_needs_a_registered_version(intaker: Intak
         {"device": {"platform": "A", "deviceId": "d"}, "data": [other]}, **kw()
     )
     assert accepted.rejections == []  # no schema of its own: the generic click schema applies
+
+
+def test_fresh_event_ids_are_random_version_4_uuids_in_canonical_text() -> None:
+    ids = new_ids(2_000)
+    assert len(set(ids)) == 2_000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert str(parsed) == text  # lowercase, hyphenated: what `str(uuid.uuid4())` writes
+    assert new_ids(0) == []
