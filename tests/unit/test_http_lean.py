@@ -78,26 +78,29 @@ def mint(*scopes: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-REQUESTS: list[tuple[str, dict[str, str]]] = [
-    ("/things/lamp/owner", mint("things:read")),
-    ("/things/lamp/owner", mint("other:scope")),  # 403
-    ("/things/lamp/owner", {}),  # 401, no token
-    ("/things/lamp/owner", {"Authorization": "Bearer not-a-jwt"}),  # 401
-    ("/things/l%C3%A2mpada/owner", mint("things:read")),
-    ("/twice", mint("things:read")),
-    ("/paged/x?page=2", mint("things:read")),
-    ("/paged/x?page=zz", mint("things:read")),  # 422 from FastAPI's validation
-    ("/numbered/7", mint("things:read")),
-    ("/numbered/seven", mint("things:read")),  # 422
-    ("/modelled/x", mint("things:read")),
-]
+def requests() -> list[tuple[str, dict[str, str]]]:
+    """Minted when the test runs: tokens live 60 s, and a whole suite can run for minutes
+    after this module is collected."""
+    return [
+        ("/things/lamp/owner", mint("things:read")),
+        ("/things/lamp/owner", mint("other:scope")),  # 403
+        ("/things/lamp/owner", {}),  # 401, no token
+        ("/things/lamp/owner", {"Authorization": "Bearer not-a-jwt"}),  # 401
+        ("/things/l%C3%A2mpada/owner", mint("things:read")),
+        ("/twice", mint("things:read")),
+        ("/paged/x?page=2", mint("things:read")),
+        ("/paged/x?page=zz", mint("things:read")),  # 422 from FastAPI's validation
+        ("/numbered/7", mint("things:read")),
+        ("/numbered/seven", mint("things:read")),  # 422
+        ("/modelled/x", mint("things:read")),
+    ]
 
 
 async def answers(app: FastAPI) -> list[tuple[int, str, bytes]]:
     transport = httpx.ASGITransport(app=app)
     out = []
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        for path, headers in REQUESTS:
+        for path, headers in requests():
             r = await client.get(path, headers=headers)
             out.append((r.status_code, r.headers.get("content-type", ""), r.content))
     return out
