@@ -64,6 +64,9 @@ class DecisionRace(errors.TransientError):
     again, the other decision being then already made."""
 
 
+_RETRIED = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure, DecisionRace)
+
+
 @dataclass
 class BatchOutcome:
     posted: list[tuple[Posting, datetime]] = field(default_factory=list)
@@ -164,8 +167,10 @@ def rejected_event(rejection: Rejection, impact: Impact | None) -> CanonicalEven
 
 
 def unpostable_rejection(posting: Posting, exc: psycopg.Error) -> Rejection:
-    """Why the database refused to post an impact, from its message (never the values)."""
-    reason = (exc.diag.message_primary or type(exc).__name__).strip()
+    """Why the database refused to post an impact, from its message (never the values: not the
+    DETAIL of PostgreSQL's); the engine's own errors carry no server result, only a message."""
+    reason = exc.diag.message_primary if exc.pgresult is not None else str(exc)
+    reason = (reason or type(exc).__name__).strip()
     if isinstance(exc, psycopg.errors.NumericValueOutOfRange):
         reason = f"the account's balance would exceed 9999999999999.99 ({reason})"
     return Rejection(posting.impact.tracekey, UNPOSTABLE, reason)
@@ -201,20 +206,19 @@ class PostingEngine:
         malformed: Sequence[Rejection],
     ) -> BatchOutcome:
         """Retried here on deadlock/serialization failures (which the fixed order of every wait
-        makes rare) and decision races, then raised for the bus to retry."""
+        makes rare) and decision races, then raised for the bus to retry. Caught inside the
+        connection's block: the pool reports a psycopg `OperationalError` (a deadlock is one) as
+        `DatabaseUnavailable` once it leaves it."""
         for attempt in range(1, self.max_attempts + 1):
-            try:
-                async with self.database.connection() as conn, conn.transaction():
-                    return await apply(conn, postings, malformed)
-            except (
-                psycopg.errors.DeadlockDetected,
-                psycopg.errors.SerializationFailure,
-                DecisionRace,
-            ):
-                if attempt == self.max_attempts:
-                    raise
-                _log.warning("ledger_post_retry", attempt=attempt)
-                await asyncio.sleep(0.01 * attempt)
+            async with self.database.connection() as conn:
+                try:
+                    async with conn.transaction():
+                        return await apply(conn, postings, malformed)
+                except _RETRIED:
+                    if attempt == self.max_attempts:
+                        raise
+                    _log.warning("ledger_post_retry", attempt=attempt)
+            await asyncio.sleep(0.01 * attempt)
         raise AssertionError("unreachable")
 
     async def post_isolating(
@@ -364,7 +368,23 @@ class PostingEngine:
             conn, "transactions_insert", {"rows": orjson.dumps(journal).decode()}, dict_row
         )
         created = {row["tracekey"]: row["createdat"] for row in rows}
+        if len(created) < len(postings):
+            await self._skipped_were_posted(
+                conn, [p.impact.tracekey for p in postings if p.impact.tracekey not in created]
+            )
         return [(p, created[p.impact.tracekey]) for p in postings if p.impact.tracekey in created]
+
+    async def _skipped_were_posted(self, conn: AsyncConn, skipped: list[str]) -> None:
+        """The journal insert skips a row that any unique index refuses (so a batch posting the
+        same tracekey at the same time waits and skips it, where a conflict on the reserved id
+        would otherwise be an error): a row skipped although its tracekey was never posted
+        had its reserved id taken, and is refused as before, `CAU-LEDGER-UNPOSTABLE` once the
+        batch is posted impact by impact."""
+        posted = set(await fetch(conn, "journal_has", {"tracekeys": skipped}, scalar_row))
+        if set(skipped) - posted:
+            raise psycopg.errors.UniqueViolation(
+                "the transaction id reserved for the impact belongs to another transaction"
+            )
 
     async def _balances(self, conn: AsyncConn, posted: list[Posting]) -> None:
         if not posted:

@@ -118,8 +118,14 @@ SELECT (r->>0)::uuid, seq, r->>1, r->>2, (r->>3)::numeric, r->>4, (r->>5)::int4,
        (r->>7)::uuid, r->8, (r->>9)::date
 FROM batch
 ORDER BY (r->>7)::uuid
-ON CONFLICT (tracekey) DO NOTHING
+-- no conflict target: every unique index arbitrates, so a batch racing this one on a tracekey
+-- (same tracekey, same reserved id) waits and skips it instead of failing on the id
+ON CONFLICT DO NOTHING
 RETURNING id::text, tracekey::text, createdat
+
+-- name: journal_has
+-- Which of these tracekeys the journal holds (after an insert skipped them).
+SELECT tracekey::text FROM ledger.transaction WHERE tracekey = ANY(%(tracekeys)s::uuid[])
 
 -- name: balance_days_ensure
 -- Posting step 6: a balance row for every (account, day) of the batch; a new day starts from

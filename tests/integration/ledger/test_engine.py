@@ -174,3 +174,23 @@ async def test_posting_rolls_back_when_the_callback_cannot_be_recorded(
         row = await cur.fetchone()
         assert row is not None and row[0] == 0
     assert len((await engine.post([p])).posted) == 1
+
+
+async def test_an_impact_whose_reserved_id_is_taken_is_rejected_unpostable(
+    engine: PostingEngine, opened: Container, make_impact: Callable[..., dict[str, Any]]
+) -> None:
+    """The journal skips rows that any unique index refuses (concurrent copies of a batch wait
+    and skip): an impact whose reserved transaction id another tracekey holds is still refused,
+    alone, and the rest of its batch posts."""
+    first = posting(make_impact(amount="1.00"))
+    await engine.post([first])
+    taken = Posting(posting(make_impact(amount="2.00")).impact, first.transaction_id)
+    other = posting(make_impact(amount="3.00"))
+    outcome = await engine.post([taken, other])
+    assert [p.impact.tracekey for p, _ in outcome.posted] == [other.impact.tracekey]
+    assert [(r.tracekey, r.code) for r in outcome.rejected] == [
+        (taken.impact.tracekey, "CAU-LEDGER-UNPOSTABLE")
+    ]
+    assert "another transaction" in outcome.rejected[0].reason
+    b = await Reads(opened.database).balance("0001", "000000001", today())
+    assert b is not None and b.balance == Decimal("4.00")

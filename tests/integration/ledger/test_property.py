@@ -106,15 +106,17 @@ async def test_concurrent_workers_keep_every_balance_exact(opened: Container) ->
 
 
 async def test_a_tracekey_posted_and_rejected_at_once_is_decided_once(opened: Container) -> None:
-    """Two batches hold the same tracekeys at the same time, one as valid impacts, the other as
-    impacts its event code refuses (a redelivery after the code changed would look like this):
-    both decide before they lock the accounts, so both record a decision, and the one that takes
-    the accounts second must see the other's and start again. Every tracekey ends posted or
-    rejected, never both, with exactly one callback; the balances hold exactly the posted ones."""
+    """Three batches hold the same tracekeys at the same time: twice as valid impacts (a lease
+    taken over mid-batch: the same reserved ids), once as impacts their event code refuses (a
+    redelivery after the code changed would look like this). Each decides before it locks the
+    accounts: the second valid copy waits on the journal and skips, the refused copy records its
+    rejections, and whichever of the two decisions takes the accounts second must see the other
+    and start again. Every tracekey ends posted or rejected, never both, with exactly one
+    callback; the balances hold exactly the posted ones."""
     rng = random.Random(SEED + 1)
     t = today()
     accounts = [("0003", f"{a:09d}") for a in range(5)]
-    database = Database(opened.app_url, min_size=2, max_size=2)
+    database = Database(opened.app_url, min_size=3, max_size=3)
     await database.open()
     model = Model()
     tracekeys: list[str] = []
@@ -133,9 +135,11 @@ async def test_a_tracekey_posted_and_rejected_at_once_is_decided_once(opened: Co
                 # event code 1 (cash sale) takes no debit: rejected if this copy decides
                 refused.append(Posting(dataclasses.replace(impact, eventcode=1), "x"))
                 tracekeys.append(tracekey)
-            first, second = await asyncio.gather(engine.post(valid), engine.post(refused))
-            assert len(first.posted) + len(second.rejected) == len(valid)
-            for p, _ in first.posted:
+            first, second, again = await asyncio.gather(
+                engine.post(valid), engine.post(refused), engine.post(list(valid))
+            )
+            assert len(first.posted) + len(again.posted) + len(second.rejected) == len(valid)
+            for p, _ in first.posted + again.posted:
                 i = p.impact
                 model.post(i.tracekey, i.branch, i.account, i.dateref, "D", str(i.amount))
     finally:
