@@ -166,6 +166,12 @@ def rejected_event(rejection: Rejection, impact: Impact | None) -> CanonicalEven
     )
 
 
+def _json(value: Any) -> str:
+    """A batch parameter as one JSON document, encoded in C: psycopg dumps a list parameter
+    element by element in Python, which was most of a batch's CPU."""
+    return orjson.dumps(value).decode()
+
+
 def unpostable_rejection(posting: Posting, exc: psycopg.Error) -> Rejection:
     """Why the database refused to post an impact, from its message (never the values: not the
     DETAIL of PostgreSQL's); the engine's own errors carry no server result, only a message."""
@@ -278,7 +284,7 @@ class PostingEngine:
         malformed = [r for r in malformed if r.tracekey not in unique]
         tracekeys = [p.impact.tracekey for p in batch] + [r.tracekey for r in malformed]
         decided = (
-            set(await fetch(conn, "decided", {"tracekeys": tracekeys}, scalar_row))
+            set(await fetch(conn, "decided", {"tracekeys": _json(tracekeys)}, scalar_row))
             if tracekeys
             else set()
         )
@@ -310,7 +316,7 @@ class PostingEngine:
     async def _lock_accounts(self, conn: AsyncConn, impacts: Sequence[Impact]) -> None:
         accounts = sorted({(i.branch, i.account) for i in impacts})
         if accounts:
-            params = {"branches": [a[0] for a in accounts], "accounts": [a[1] for a in accounts]}
+            params = {"accounts": _json(accounts)}
             await run(conn, "accounts_ensure", params)
             await run(conn, "accounts_lock", params)
 
@@ -322,8 +328,8 @@ class PostingEngine:
         if not outcome.posted and not outcome.rejected:
             return
         params = {
-            "posted": [p.impact.tracekey for p, _ in outcome.posted],
-            "rejected": [r.tracekey for r in outcome.rejected],
+            "posted": _json([p.impact.tracekey for p, _ in outcome.posted]),
+            "rejected": _json([r.tracekey for r in outcome.rejected]),
         }
         twice = await fetch(conn, "decided_twice", params, scalar_row)
         if twice:
@@ -347,8 +353,6 @@ class PostingEngine:
     async def _journal(
         self, conn: AsyncConn, postings: list[Posting]
     ) -> list[tuple[Posting, datetime]]:
-        # One JSON document for the batch (orjson, in C): array parameters cost a Python loop
-        # per element in psycopg, which was most of a batch's CPU.
         journal = [
             [
                 p.transaction_id,
@@ -364,9 +368,7 @@ class PostingEngine:
             ]
             for p in postings
         ]
-        rows = await fetch(
-            conn, "transactions_insert", {"rows": orjson.dumps(journal).decode()}, dict_row
-        )
+        rows = await fetch(conn, "transactions_insert", {"rows": _json(journal)}, dict_row)
         created = {row["tracekey"]: row["createdat"] for row in rows}
         if len(created) < len(postings):
             await self._skipped_were_posted(
@@ -380,7 +382,7 @@ class PostingEngine:
         would otherwise be an error): a row skipped although its tracekey was never posted
         had its reserved id taken, and is refused as before, `CAU-LEDGER-UNPOSTABLE` once the
         batch is posted impact by impact."""
-        posted = set(await fetch(conn, "journal_has", {"tracekeys": skipped}, scalar_row))
+        posted = set(await fetch(conn, "journal_has", {"tracekeys": _json(skipped)}, scalar_row))
         if set(skipped) - posted:
             raise psycopg.errors.UniqueViolation(
                 "the transaction id reserved for the impact belongs to another transaction"
@@ -415,12 +417,12 @@ class PostingEngine:
             ]
             for d in deltas
         ]
-        await run(conn, "balance_days_ensure", {"rows": orjson.dumps(days).decode()})
+        await run(conn, "balance_days_ensure", {"rows": _json(days)})
         amounts = [
             [d.branch, d.account, d.dateref.isoformat(), str(d.debit), str(d.credit)]
             for d in deltas
         ]
-        await run(conn, "balances_apply", {"rows": orjson.dumps(amounts).decode()})
+        await run(conn, "balances_apply", {"rows": _json(amounts)})
 
     async def _callbacks(
         self, conn: AsyncConn, outcome: BatchOutcome, impacts: dict[str, Impact]

@@ -56,29 +56,31 @@ LEFT JOIN LATERAL (
 
 -- name: accounts_ensure
 -- Posting step 3 (after the decisions, engine.py): every account of the batch exists (inserted
--- in a fixed order).
+-- in a fixed order). The accounts are one JSON array of [branch, account] pairs (as the
+-- batches below: psycopg dumps a list parameter element by element in Python).
 INSERT INTO ledger.account (branch, account)
-SELECT b, a FROM unnest(%(branches)s::text[], %(accounts)s::text[]) AS t(b, a)
-ORDER BY b COLLATE "C", a COLLATE "C"
+SELECT r->>0, r->>1 FROM jsonb_array_elements(%(accounts)s::jsonb) AS t(r)
+ORDER BY (r->>0) COLLATE "C", (r->>1) COLLATE "C"
 ON CONFLICT DO NOTHING
 
 -- name: accounts_lock
 -- Posting step 4: lock the batch's accounts, always in the same order (the caller sorts them;
 -- the nested loop visits them in array order), so workers never deadlock; every balance change
 -- of an account happens under this lock. One index probe per account.
-SELECT count(*) FROM unnest(%(branches)s::text[], %(accounts)s::text[]) AS t(b, a)
+SELECT count(*) FROM jsonb_array_elements(%(accounts)s::jsonb) AS t(r)
 CROSS JOIN LATERAL (
-    SELECT 1 FROM ledger.account WHERE branch = t.b AND account = t.a FOR UPDATE
+    SELECT 1 FROM ledger.account WHERE branch = t.r->>0 AND account = t.r->>1 FOR UPDATE
 ) AS locked
 
 -- name: decided
 -- Tracekeys of the batch that already have an outcome (a redelivery must not decide again):
 -- one index probe per tracekey (the LIMIT keeps it a probe, never a scan of the journal).
-SELECT k.tracekey::text FROM unnest(%(tracekeys)s::uuid[]) AS k(tracekey)
+-- The tracekeys are a JSON array; each comes back as it was sent.
+SELECT k.tracekey FROM jsonb_array_elements_text(%(tracekeys)s::jsonb) AS k(tracekey)
 CROSS JOIN LATERAL (
-    SELECT 1 FROM ledger.transaction t WHERE t.tracekey = k.tracekey
+    SELECT 1 FROM ledger.transaction t WHERE t.tracekey = k.tracekey::uuid
     UNION ALL
-    SELECT 1 FROM ledger.rejection r WHERE r.tracekey = k.tracekey
+    SELECT 1 FROM ledger.rejection r WHERE r.tracekey = k.tracekey::uuid
     LIMIT 1
 ) AS d
 
@@ -95,9 +97,12 @@ RETURNING tracekey::text
 -- name: decided_twice
 -- Posting step 5, under the account locks: tracekeys posted by this batch that another batch
 -- rejected, or rejected here and posted elsewhere (empty but for a race, engine.py).
-SELECT r.tracekey::text FROM ledger.rejection r WHERE r.tracekey = ANY(%(posted)s::uuid[])
+-- Both lists are JSON arrays of tracekeys.
+SELECT r.tracekey::text FROM ledger.rejection r
+WHERE r.tracekey = ANY(ARRAY(SELECT jsonb_array_elements_text(%(posted)s::jsonb)::uuid))
 UNION ALL
-SELECT t.tracekey::text FROM ledger.transaction t WHERE t.tracekey = ANY(%(rejected)s::uuid[])
+SELECT t.tracekey::text FROM ledger.transaction t
+WHERE t.tracekey = ANY(ARRAY(SELECT jsonb_array_elements_text(%(rejected)s::jsonb)::uuid))
 
 -- name: transactions_insert
 -- Posting step 2: the journal, one row per tracekey at most. `seq` (posting order within a day)
@@ -124,8 +129,9 @@ ON CONFLICT DO NOTHING
 RETURNING id::text, tracekey::text, createdat
 
 -- name: journal_has
--- Which of these tracekeys the journal holds (after an insert skipped them).
-SELECT tracekey::text FROM ledger.transaction WHERE tracekey = ANY(%(tracekeys)s::uuid[])
+-- Which of these tracekeys (a JSON array) the journal holds (after an insert skipped them).
+SELECT tracekey::text FROM ledger.transaction
+WHERE tracekey = ANY(ARRAY(SELECT jsonb_array_elements_text(%(tracekeys)s::jsonb)::uuid))
 
 -- name: balance_days_ensure
 -- Posting step 6: a balance row for every (account, day) of the batch; a new day starts from
@@ -346,8 +352,8 @@ LIMIT %(limit)s
 -- name: reconcile_rebuild
 -- Rewrite the balances of the given (already locked) accounts from the journal: upsert every
 -- day that has entries, then delete days that have none.
-WITH targets AS (
-    SELECT * FROM unnest(%(branches)s::text[], %(accounts)s::text[]) AS t(branch, account)
+WITH targets AS (  -- a JSON array of [branch, account] pairs, as accounts_lock takes them
+    SELECT r->>0 AS branch, r->>1 AS account FROM jsonb_array_elements(%(accounts)s::jsonb) AS t(r)
 ), journal AS (
     SELECT t.branch, t.account, t.dateref,
            coalesce(sum(t.amount) FILTER (WHERE t.debitcredit = 'D'), 0) AS totaldebit,
@@ -370,7 +376,8 @@ ON CONFLICT (branch, account, dateref) DO UPDATE SET
 
 -- name: reconcile_delete_orphans
 DELETE FROM ledger.balance b
-USING unnest(%(branches)s::text[], %(accounts)s::text[]) AS t(branch, account)
+USING (SELECT r->>0 AS branch, r->>1 AS account
+       FROM jsonb_array_elements(%(accounts)s::jsonb) AS x(r)) AS t
 WHERE b.branch = t.branch AND b.account = t.account
   AND NOT EXISTS (
       SELECT 1 FROM ledger.transaction x
