@@ -166,6 +166,39 @@ def rejected_event(rejection: Rejection, impact: Impact | None) -> CanonicalEven
     )
 
 
+BalanceDocuments = tuple[str, str]
+
+
+def balance_documents(posted: Sequence[Posting]) -> BalanceDocuments:
+    """The parameters of `balance_days_ensure` and `balances_apply` for these postings: made
+    before the account locks are taken, so that the locks are held for the statements alone."""
+    deltas = day_deltas(
+        [
+            (
+                p.impact.branch,
+                p.impact.account,
+                p.impact.dateref,
+                p.impact.debitcredit,
+                p.impact.amount,
+            )
+            for p in posted
+        ]
+    )
+    first_key: dict[tuple[str, str, Any], str] = {}
+    for p in posted:
+        first_key.setdefault(
+            (p.impact.branch, p.impact.account, p.impact.dateref), p.impact.tracekey
+        )
+    days = [
+        [d.branch, d.account, d.dateref.isoformat(), first_key[(d.branch, d.account, d.dateref)]]
+        for d in deltas
+    ]
+    amounts = [
+        [d.branch, d.account, d.dateref.isoformat(), str(d.debit), str(d.credit)] for d in deltas
+    ]
+    return _json(days), _json(amounts)
+
+
 def _json(value: Any) -> str:
     """A batch parameter as one JSON document, encoded in C: psycopg dumps a list parameter
     element by element in Python, which was most of a batch's CPU."""
@@ -307,10 +340,11 @@ class PostingEngine:
         impacts = {p.impact.tracekey: p.impact for p in todo}
         await self._callbacks(conn, outcome, impacts)
         rejected = [impacts[r.tracekey] for r in outcome.rejected if r.tracekey in impacts]
+        documents = balance_documents([p for p, _ in outcome.posted]) if outcome.posted else None
         await self._lock_accounts(conn, [p.impact for p, _ in outcome.posted] + rejected)
         await self._check_single_decision(conn, outcome)
-        if outcome.posted:
-            await self._balances(conn, [p for p, _ in outcome.posted])
+        if documents is not None:
+            await self._balances(conn, documents)
         return outcome
 
     async def _lock_accounts(self, conn: AsyncConn, impacts: Sequence[Impact]) -> None:
@@ -388,41 +422,11 @@ class PostingEngine:
                 "the transaction id reserved for the impact belongs to another transaction"
             )
 
-    async def _balances(self, conn: AsyncConn, posted: list[Posting]) -> None:
-        if not posted:
-            return
-        deltas = day_deltas(
-            [
-                (
-                    p.impact.branch,
-                    p.impact.account,
-                    p.impact.dateref,
-                    p.impact.debitcredit,
-                    p.impact.amount,
-                )
-                for p in posted
-            ]
-        )
-        first_key: dict[tuple[str, str, Any], str] = {}
-        for p in posted:
-            first_key.setdefault(
-                (p.impact.branch, p.impact.account, p.impact.dateref), p.impact.tracekey
-            )
-        days = [
-            [
-                d.branch,
-                d.account,
-                d.dateref.isoformat(),
-                first_key[(d.branch, d.account, d.dateref)],
-            ]
-            for d in deltas
-        ]
-        await run(conn, "balance_days_ensure", {"rows": _json(days)})
-        amounts = [
-            [d.branch, d.account, d.dateref.isoformat(), str(d.debit), str(d.credit)]
-            for d in deltas
-        ]
-        await run(conn, "balances_apply", {"rows": _json(amounts)})
+    async def _balances(self, conn: AsyncConn, documents: BalanceDocuments) -> None:
+        """Under the account locks: the days, then their totals (`balance_documents`)."""
+        days, amounts = documents
+        await run(conn, "balance_days_ensure", {"rows": days})
+        await run(conn, "balances_apply", {"rows": amounts})
 
     async def _callbacks(
         self, conn: AsyncConn, outcome: BatchOutcome, impacts: dict[str, Impact]
