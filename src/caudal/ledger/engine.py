@@ -18,7 +18,7 @@ import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -172,30 +172,18 @@ BalanceDocuments = tuple[str, str]
 def balance_documents(posted: Sequence[Posting]) -> BalanceDocuments:
     """The parameters of `balance_days_ensure` and `balances_apply` for these postings: made
     before the account locks are taken, so that the locks are held for the statements alone."""
-    deltas = day_deltas(
-        [
-            (
-                p.impact.branch,
-                p.impact.account,
-                p.impact.dateref,
-                p.impact.debitcredit,
-                p.impact.amount,
-            )
-            for p in posted
-        ]
-    )
-    first_key: dict[tuple[str, str, Any], str] = {}
+    first_key: dict[tuple[str, str, date], str] = {}
+    entries = []
     for p in posted:
-        first_key.setdefault(
-            (p.impact.branch, p.impact.account, p.impact.dateref), p.impact.tracekey
-        )
-    days = [
-        [d.branch, d.account, d.dateref.isoformat(), first_key[(d.branch, d.account, d.dateref)]]
-        for d in deltas
-    ]
-    amounts = [
-        [d.branch, d.account, d.dateref.isoformat(), str(d.debit), str(d.credit)] for d in deltas
-    ]
+        i = p.impact
+        first_key.setdefault((i.branch, i.account, i.dateref), i.tracekey)
+        entries.append((i.branch, i.account, i.dateref, i.debitcredit, i.amount))
+    days = []
+    amounts = []
+    for d in day_deltas(entries):
+        day = d.dateref.isoformat()
+        days.append([d.branch, d.account, day, first_key[(d.branch, d.account, d.dateref)]])
+        amounts.append([d.branch, d.account, day, str(d.debit), str(d.credit)])
     return _json(days), _json(amounts)
 
 
