@@ -92,6 +92,8 @@ _CALLBACK_NS_BYTES = _CALLBACK_NS.bytes
 
 
 def posted_event(posting: Posting, createdat: datetime, received_at: datetime) -> CanonicalEvent:
+    """A posting's callback as the canonical event: the reference `posted_messages` is held to
+    (it builds the same messages a batch at a time)."""
     impact = posting.impact
     return CanonicalEvent(
         id=callback_id(POSTED_EVENT, impact.tracekey),
