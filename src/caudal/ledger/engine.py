@@ -1,14 +1,13 @@
 """The posting engine: applies a batch of impacts set-based, in one transaction with the balance
 updates and the callback events (seed 003: "roll back if the callback cannot be recorded").
 
-Concurrency: a batch first records its decisions (rejections, then the journal, each inserted in
-tracekey order) and its callbacks, and only then locks its accounts' rows (ledger.account, in one
-fixed order) to apply the balances and commit: the account locks are held for the balance
-statements alone, so workers whose batches share accounts overlap everything else. Every wait
-follows one global order (rejection tracekeys, journal tracekeys, accounts), so workers never
-deadlock. A tracekey is posted at most once (unique index) and rejected at most once (primary
-key); that it is never both is checked under the account locks (`decided_twice`): whichever batch
-takes the account second sees the other's committed decision and starts again, skipping it.
+Concurrency: each batch locks its accounts' rows (ledger.account) in one fixed order before it
+touches the journal or the balances, so any number of workers may post at once, even on one hot
+account, without deadlocks and with exact balances. Redeliveries are harmless: a tracekey is
+posted at most once (unique index) and an impact already decided is skipped. Two batches that
+share an account are serialised by its lock, so an account's entries take their `seq` in commit
+order: an entry committed later never gets a smaller `seq` than one a statement page (its
+`(dateref, seq)` cursor, queries.sql) already returned. Keep the lock first.
 """
 
 from __future__ import annotations
@@ -58,13 +57,7 @@ class Posting:
         return cls(Impact.from_payload(payload), str(uuid.UUID(str(payload["transaction_id"]))))
 
 
-class DecisionRace(errors.TransientError):
-    """Another batch decided one of this batch's tracekeys the other way at the same time (posted
-    here, rejected there, or the reverse): this transaction rolls back and the batch is posted
-    again, the other decision being then already made."""
-
-
-_RETRIED = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure, DecisionRace)
+_RETRIED = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
 
 @dataclass
@@ -172,8 +165,8 @@ BalanceDocuments = tuple[str, str]
 
 
 def balance_documents(posted: Sequence[Posting]) -> BalanceDocuments:
-    """The parameters of `balance_days_ensure` and `balances_apply` for these postings: made
-    before the account locks are taken, so that the locks are held for the statements alone."""
+    """The parameters of `balance_days_ensure` and `balances_apply` for these postings (each
+    day formatted once, its deltas summed in one pass)."""
     first_key: dict[tuple[str, str, date], str] = {}
     entries = []
     for p in posted:
@@ -196,10 +189,8 @@ def _json(value: Any) -> str:
 
 
 def unpostable_rejection(posting: Posting, exc: psycopg.Error) -> Rejection:
-    """Why the database refused to post an impact, from its message (never the values: not the
-    DETAIL of PostgreSQL's); the engine's own errors carry no server result, only a message."""
-    reason = exc.diag.message_primary if exc.pgresult is not None else str(exc)
-    reason = (reason or type(exc).__name__).strip()
+    """Why the database refused to post an impact, from its message (never the values)."""
+    reason = (exc.diag.message_primary or type(exc).__name__).strip()
     if isinstance(exc, psycopg.errors.NumericValueOutOfRange):
         reason = f"the account's balance would exceed 9999999999999.99 ({reason})"
     return Rejection(posting.impact.tracekey, UNPOSTABLE, reason)
@@ -234,10 +225,10 @@ class PostingEngine:
         postings: Sequence[Posting],
         malformed: Sequence[Rejection],
     ) -> BatchOutcome:
-        """Retried here on deadlock/serialization failures (which the fixed order of every wait
-        makes rare) and decision races, then raised for the bus to retry. Caught inside the
-        connection's block: the pool reports a psycopg `OperationalError` (a deadlock is one) as
-        `DatabaseUnavailable` once it leaves it."""
+        """Retried here on deadlock/serialization failures (which the fixed lock order makes
+        rare), then raised for the bus to retry. Caught inside the connection's block: the pool
+        reports a psycopg `OperationalError` (a deadlock is one) as `DatabaseUnavailable` once it
+        leaves it."""
         for attempt in range(1, self.max_attempts + 1):
             async with self.database.connection() as conn:
                 try:
@@ -256,16 +247,14 @@ class PostingEngine:
         """The batch one impact at a time, each in a savepoint, in delivery order (so each
         account's impacts keep their order): an impact that fails with a data error is rejected
         with `CAU-LEDGER-UNPOSTABLE` (its `ledger.rejected` callback says why) and the others post
-        as usual. The accounts are locked up front in the fixed order (the impacts' own order is
-        not it); a batch posting one of these tracekeys at the same time may then deadlock with
-        this one, which PostgreSQL breaks and `_in_transaction` retries: this path is rare."""
+        as usual. The accounts are locked up front in the fixed order, as `post_in` does."""
         outcome = BatchOutcome()
         first: dict[str, Posting] = {}
         for posting in postings:
             first.setdefault(posting.impact.tracekey, posting)
         unique = list(first.values())
         outcome.skipped = len(postings) - len(unique)
-        await self._lock_accounts(conn, [p.impact for p in unique])
+        await self._lock_accounts(conn, unique)
         unpostable: list[Rejection] = []
         for posting in unique:
             try:
@@ -293,8 +282,8 @@ class PostingEngine:
     async def post_in(
         self, conn: AsyncConn, postings: Sequence[Posting], malformed: Sequence[Rejection] = ()
     ) -> BatchOutcome:
-        """The batch inside the caller's transaction: the decisions and callbacks first, then the
-        account locks, the single-decision check and the balances (the module's docstring)."""
+        """The batch inside the caller's transaction: its accounts locked first (the module's
+        docstring), then the decisions, the journal, the balances and the callbacks."""
         outcome = BatchOutcome()
         unique: dict[str, Posting] = {}
         for posting in postings:
@@ -303,8 +292,7 @@ class PostingEngine:
             else:
                 unique[posting.impact.tracekey] = posting
         batch = list(unique.values())
-        # an unreadable copy of an impact the batch also holds readable is not a second decision
-        malformed = [r for r in malformed if r.tracekey not in unique]
+        await self._lock_accounts(conn, batch)
         tracekeys = [p.impact.tracekey for p in batch] + [r.tracekey for r in malformed]
         decided = (
             set(await fetch(conn, "decided", {"tracekeys": _json(tracekeys)}, scalar_row))
@@ -327,41 +315,20 @@ class PostingEngine:
             outcome.rejected = await self._reject(conn, rejections)
         if to_post:
             outcome.posted = await self._journal(conn, to_post)
-        impacts = {p.impact.tracekey: p.impact for p in todo}
-        await self._callbacks(conn, outcome, impacts)
-        rejected = [impacts[r.tracekey] for r in outcome.rejected if r.tracekey in impacts]
-        documents = balance_documents([p for p, _ in outcome.posted]) if outcome.posted else None
-        await self._lock_accounts(conn, [p.impact for p, _ in outcome.posted] + rejected)
-        await self._check_single_decision(conn, outcome)
-        if documents is not None:
-            await self._balances(conn, documents)
+            if outcome.posted:
+                await self._balances(conn, balance_documents([p for p, _ in outcome.posted]))
+        await self._callbacks(conn, outcome, {p.impact.tracekey: p.impact for p in todo})
         return outcome
 
-    async def _lock_accounts(self, conn: AsyncConn, impacts: Sequence[Impact]) -> None:
-        accounts = sorted({(i.branch, i.account) for i in impacts})
+    async def _lock_accounts(self, conn: AsyncConn, postings: Sequence[Posting]) -> None:
+        accounts = sorted({(p.impact.branch, p.impact.account) for p in postings})
         if accounts:
             params = {"accounts": _json(accounts)}
             await run(conn, "accounts_ensure", params)
             await run(conn, "accounts_lock", params)
 
-    async def _check_single_decision(self, conn: AsyncConn, outcome: BatchOutcome) -> None:
-        """Under the account locks (a statement after `accounts_lock`, so its snapshot sees every
-        batch that held them before): none of the tracekeys posted here was rejected elsewhere,
-        nor the reverse. An unreadable impact's account is unknown, so its rejection races
-        unlocked, as it always did; it is checked all the same."""
-        if not outcome.posted and not outcome.rejected:
-            return
-        params = {
-            "posted": _json([p.impact.tracekey for p, _ in outcome.posted]),
-            "rejected": _json([r.tracekey for r in outcome.rejected]),
-        }
-        twice = await fetch(conn, "decided_twice", params, scalar_row)
-        if twice:
-            raise DecisionRace(f"{len(twice)} tracekey(s) decided by another batch meanwhile")
-
     async def _reject(self, conn: AsyncConn, rejections: Sequence[Rejection]) -> list[Rejection]:
-        """Record the rejections (in tracekey order, see the module's docstring); return those
-        recorded now (not decided before)."""
+        """Record the rejections; return those recorded now (not decided before)."""
         recorded = await fetch(
             conn,
             "rejections_insert",
@@ -394,26 +361,10 @@ class PostingEngine:
         ]
         rows = await fetch(conn, "transactions_insert", {"rows": _json(journal)}, dict_row)
         created = {row["tracekey"]: row["createdat"] for row in rows}
-        if len(created) < len(postings):
-            await self._skipped_were_posted(
-                conn, [p.impact.tracekey for p in postings if p.impact.tracekey not in created]
-            )
         return [(p, created[p.impact.tracekey]) for p in postings if p.impact.tracekey in created]
 
-    async def _skipped_were_posted(self, conn: AsyncConn, skipped: list[str]) -> None:
-        """The journal insert skips a row that any unique index refuses (so a batch posting the
-        same tracekey at the same time waits and skips it, where a conflict on the reserved id
-        would otherwise be an error): a row skipped although its tracekey was never posted
-        had its reserved id taken, and is refused as before, `CAU-LEDGER-UNPOSTABLE` once the
-        batch is posted impact by impact."""
-        posted = set(await fetch(conn, "journal_has", {"tracekeys": _json(skipped)}, scalar_row))
-        if set(skipped) - posted:
-            raise psycopg.errors.UniqueViolation(
-                "the transaction id reserved for the impact belongs to another transaction"
-            )
-
     async def _balances(self, conn: AsyncConn, documents: BalanceDocuments) -> None:
-        """Under the account locks: the days, then their totals (`balance_documents`)."""
+        """The days, then their totals (`balance_documents`)."""
         days, amounts = documents
         await run(conn, "balance_days_ensure", {"rows": days})
         await run(conn, "balances_apply", {"rows": amounts})

@@ -55,16 +55,16 @@ LEFT JOIN LATERAL (
 ) AS r ON true
 
 -- name: accounts_ensure
--- Posting step 3 (after the decisions, engine.py): every account of the batch exists (inserted
--- in a fixed order). The accounts are one JSON array of [branch, account] pairs (as the
--- batches below: psycopg dumps a list parameter element by element in Python).
+-- Posting step 1: every account of the batch exists (inserted in a fixed order). The accounts
+-- are one JSON array of [branch, account] pairs (as the batches below: psycopg dumps a list
+-- parameter element by element in Python).
 INSERT INTO ledger.account (branch, account)
 SELECT r->>0, r->>1 FROM jsonb_array_elements(%(accounts)s::jsonb) AS t(r)
 ORDER BY (r->>0) COLLATE "C", (r->>1) COLLATE "C"
 ON CONFLICT DO NOTHING
 
 -- name: accounts_lock
--- Posting step 4: lock the batch's accounts, always in the same order (the caller sorts them;
+-- Posting step 2: lock the batch's accounts, always in the same order (the caller sorts them;
 -- the nested loop visits them in array order), so workers never deadlock; every balance change
 -- of an account happens under this lock. One index probe per account.
 SELECT count(*) FROM jsonb_array_elements(%(accounts)s::jsonb) AS t(r)
@@ -85,56 +85,26 @@ CROSS JOIN LATERAL (
 ) AS d
 
 -- name: rejections_insert
--- Posting step 1: the rejections, inserted in tracekey order (a batch rejecting the same
--- tracekey at the same time waits here; one order for all means no deadlock, engine.py).
 INSERT INTO ledger.rejection (tracekey, code, reason)
 SELECT * FROM unnest(%(tracekeys)s::uuid[], %(codes)s::text[], %(reasons)s::text[])
-    AS t(tracekey, code, reason)
-ORDER BY tracekey
 ON CONFLICT (tracekey) DO NOTHING
 RETURNING tracekey::text
 
--- name: decided_twice
--- Posting step 5, under the account locks: tracekeys posted by this batch that another batch
--- rejected, or rejected here and posted elsewhere (empty but for a race, engine.py).
--- Both lists are JSON arrays of tracekeys.
-SELECT r.tracekey::text FROM ledger.rejection r
-WHERE r.tracekey = ANY(ARRAY(SELECT jsonb_array_elements_text(%(posted)s::jsonb)::uuid))
-UNION ALL
-SELECT t.tracekey::text FROM ledger.transaction t
-WHERE t.tracekey = ANY(ARRAY(SELECT jsonb_array_elements_text(%(rejected)s::jsonb)::uuid))
-
 -- name: transactions_insert
--- Posting step 2: the journal, one row per tracekey at most. `seq` (posting order within a day)
--- follows the batch's order, drawn before the rows are inserted in tracekey order: a batch
--- posting the same tracekey at the same time waits here for this one's outcome, and one order
--- for all means no deadlock (engine.py).
-WITH batch AS MATERIALIZED (
-    -- The batch is one JSON array of [id, branch, account, amount, side, eventcode,
-    -- description, tracekey, details, dateref] rows.
-    SELECT r, nextval(pg_get_serial_sequence('ledger.transaction', 'seq')) AS seq
-    FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS t(r, n)
-    ORDER BY n
-)
-INSERT INTO ledger.transaction (id, seq, branch, account, amount, debitcredit, eventcode,
+-- Posting step 3: the journal, in batch order (seq), one row per tracekey at most.
+INSERT INTO ledger.transaction (id, branch, account, amount, debitcredit, eventcode,
                                 description, tracekey, details, dateref)
-OVERRIDING SYSTEM VALUE
-SELECT (r->>0)::uuid, seq, r->>1, r->>2, (r->>3)::numeric, r->>4, (r->>5)::int4, r->>6,
+-- The batch is one JSON array of [id, branch, account, amount, side, eventcode, description,
+-- tracekey, details, dateref] rows.
+SELECT (r->>0)::uuid, r->>1, r->>2, (r->>3)::numeric, r->>4, (r->>5)::int4, r->>6,
        (r->>7)::uuid, r->8, (r->>9)::date
-FROM batch
-ORDER BY (r->>7)::uuid
--- no conflict target: every unique index arbitrates, so a batch racing this one on a tracekey
--- (same tracekey, same reserved id) waits and skips it instead of failing on the id
-ON CONFLICT DO NOTHING
+FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS t(r, n)
+ORDER BY n
+ON CONFLICT (tracekey) DO NOTHING
 RETURNING id::text, tracekey::text, createdat
 
--- name: journal_has
--- Which of these tracekeys (a JSON array) the journal holds (after an insert skipped them).
-SELECT tracekey::text FROM ledger.transaction
-WHERE tracekey = ANY(ARRAY(SELECT jsonb_array_elements_text(%(tracekeys)s::jsonb)::uuid))
-
 -- name: balance_days_ensure
--- Posting step 6: a balance row for every (account, day) of the batch; a new day starts from
+-- Posting step 4: a balance row for every (account, day) of the batch; a new day starts from
 -- the accumulated totals of the account's latest earlier day.
 INSERT INTO ledger.balance (branch, account, dateref, acumulateddebit, acumulatedcredit,
                             tracekey)
@@ -157,7 +127,7 @@ WHERE e.found IS NULL
 ON CONFLICT (branch, account, dateref) DO NOTHING
 
 -- name: balances_apply
--- Posting step 7, one statement for the whole batch: each day's own totals grow by that day's
+-- Posting step 5, one statement for the whole batch: each day's own totals grow by that day's
 -- delta; every day's accumulated totals grow by the deltas of that day and all earlier days of
 -- the batch (a back-dated impact moves every later day).
 UPDATE ledger.balance AS b SET

@@ -179,9 +179,9 @@ async def test_posting_rolls_back_when_the_callback_cannot_be_recorded(
 async def test_an_impact_whose_reserved_id_is_taken_is_rejected_unpostable(
     engine: PostingEngine, opened: Container, make_impact: Callable[..., dict[str, Any]]
 ) -> None:
-    """The journal skips rows that any unique index refuses (concurrent copies of a batch wait
-    and skip): an impact whose reserved transaction id another tracekey holds is still refused,
-    alone, and the rest of its batch posts."""
+    """An impact whose reserved transaction id another tracekey holds is refused by the journal
+    (a data error): it alone is rejected, with the database's reason, and the rest of its batch
+    posts."""
     first = posting(make_impact(amount="1.00"))
     await engine.post([first])
     taken = Posting(posting(make_impact(amount="2.00")).impact, first.transaction_id)
@@ -191,6 +191,6 @@ async def test_an_impact_whose_reserved_id_is_taken_is_rejected_unpostable(
     assert [(r.tracekey, r.code) for r in outcome.rejected] == [
         (taken.impact.tracekey, "CAU-LEDGER-UNPOSTABLE")
     ]
-    assert "another transaction" in outcome.rejected[0].reason
+    assert "duplicate key" in outcome.rejected[0].reason
     b = await Reads(opened.database).balance("0001", "000000001", today())
     assert b is not None and b.balance == Decimal("4.00")

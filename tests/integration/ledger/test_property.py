@@ -108,11 +108,10 @@ async def test_concurrent_workers_keep_every_balance_exact(opened: Container) ->
 async def test_a_tracekey_posted_and_rejected_at_once_is_decided_once(opened: Container) -> None:
     """Three batches hold the same tracekeys at the same time: twice as valid impacts (a lease
     taken over mid-batch: the same reserved ids), once as impacts their event code refuses (a
-    redelivery after the code changed would look like this). Each decides before it locks the
-    accounts: the second valid copy waits on the journal and skips, the refused copy records its
-    rejections, and whichever of the two decisions takes the accounts second must see the other
-    and start again. Every tracekey ends posted or rejected, never both, with exactly one
-    callback; the balances hold exactly the posted ones."""
+    redelivery after the code changed would look like this). The account locks come first, so
+    whichever batch takes them second sees the first one's decisions and skips them. Every
+    tracekey ends posted or rejected, never both, with exactly one callback; the balances hold
+    exactly the posted ones."""
     rng = random.Random(SEED + 1)
     t = today()
     accounts = [("0003", f"{a:09d}") for a in range(5)]
