@@ -370,25 +370,13 @@ def consultar_row(
 def ledger_row(args: argparse.Namespace, home: Path, owner_url: str, t: Table) -> None:
     import ledger_postings as lp
     import structlog
-    from pydantic import SecretStr
-
-    from caudal.bus.adapters import build_bus
-    from caudal.platform.bootstrap import bootstrap
-    from caudal.platform.settings import AuthSettings, Settings
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     rng = random.Random(3)
     accounts = [("0001", f"{n:09d}") for n in range(1000)]
-    settings = Settings(
-        home=home,
-        log_level="warning",
-        database_url=SecretStr(owner_url),
-        database_pool_max=8,
-        auth=AuthSettings(secret=SecretStr(bench.SECRET)),
-    )
 
     async def measure() -> tuple[list[float], list[float], list[float]]:
-        container = bootstrap(settings, bus=build_bus, migrate=False, configure_logging=False)
+        container = lp.container_on(home, owner_url)
         await container.database.open()
         seed, engine, bus = [], [], []
         try:

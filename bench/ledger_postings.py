@@ -163,6 +163,19 @@ def make_impacts(
     return out
 
 
+def container_on(home: Path, owner_url: str) -> Container:
+    """The application's container on an already migrated database, logging warnings only (the
+    ledger rows of `hot_path.py` and `ledger_cpu.py`)."""
+    settings = Settings(
+        home=home,
+        log_level="warning",
+        database_url=SecretStr(owner_url),
+        database_pool_max=8,
+        auth=AuthSettings(secret=SecretStr(SECRET)),
+    )
+    return bootstrap(settings, bus=build_bus, migrate=False, configure_logging=False)
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]

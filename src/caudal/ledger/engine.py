@@ -4,16 +4,20 @@ updates and the callback events (seed 003: "roll back if the callback cannot be 
 Concurrency: each batch locks its accounts' rows (ledger.account) in one fixed order before it
 touches the journal or the balances, so any number of workers may post at once, even on one hot
 account, without deadlocks and with exact balances. Redeliveries are harmless: a tracekey is
-posted at most once (unique index) and an impact already decided is skipped.
+posted at most once (unique index) and an impact already decided is skipped. Two batches that
+share an account are serialised by its lock, so an account's entries take their `seq` in commit
+order: an entry committed later never gets a smaller `seq` than one a statement page (its
+`(dateref, seq)` cursor, queries.sql) already returned. Keep the lock first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -22,11 +26,12 @@ import structlog
 from psycopg.rows import dict_row, scalar_row
 
 from caudal.bus import errors
-from caudal.events.model import CanonicalEvent
+from caudal.events.model import EVENTS_TOPIC, CanonicalEvent
 from caudal.ledger import validation
 from caudal.ledger.intake import load_events
 from caudal.ledger.model import Impact, Rejection, day_deltas
 from caudal.ledger.sql import fetch, run
+from caudal.platform.bus.model import Message
 from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import AsyncConn, Database
 
@@ -52,6 +57,9 @@ class Posting:
         return cls(Impact.from_payload(payload), str(uuid.UUID(str(payload["transaction_id"]))))
 
 
+_RETRIED = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+
+
 @dataclass
 class BatchOutcome:
     posted: list[tuple[Posting, datetime]] = field(default_factory=list)
@@ -60,11 +68,25 @@ class BatchOutcome:
 
 
 def callback_id(kind: str, tracekey: str) -> str:
-    """Deterministic: sinks deduplicate on it."""
-    return str(uuid.uuid5(_CALLBACK_NS, f"{kind}:{tracekey}"))
+    """Deterministic: sinks deduplicate on it. `uuid.uuid5(_CALLBACK_NS, f"{kind}:{tracekey}")`,
+    computed without building UUID objects (a batch makes one per posting)."""
+    digest = bytearray(
+        hashlib.sha1(
+            _CALLBACK_NS_BYTES + f"{kind}:{tracekey}".encode(), usedforsecurity=False
+        ).digest()
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest[:16].hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def posted_event(posting: Posting, createdat: datetime) -> CanonicalEvent:
+_CALLBACK_NS_BYTES = _CALLBACK_NS.bytes
+
+
+def posted_event(posting: Posting, createdat: datetime, received_at: datetime) -> CanonicalEvent:
+    """A posting's callback as the canonical event: the reference `posted_messages` is held to
+    (it builds the same messages a batch at a time)."""
     impact = posting.impact
     return CanonicalEvent(
         id=callback_id(POSTED_EVENT, impact.tracekey),
@@ -72,20 +94,55 @@ def posted_event(posting: Posting, createdat: datetime) -> CanonicalEvent:
         type=POSTED_EVENT,
         version=EVENT_VERSION,
         occurred_at=createdat.astimezone(UTC),
-        received_at=datetime.now(UTC),
+        received_at=received_at,
         trace_key=impact.tracekey,
-        data={
-            "status": "posted",
-            "tracekey": impact.tracekey,
-            "transaction_id": posting.transaction_id,
-            "branch": impact.branch,
-            "account": impact.account,
-            "amount": f"{impact.amount:.2f}",
-            "debitcredit": impact.debitcredit,
-            "eventcode": impact.eventcode,
-            "dateref": impact.dateref.isoformat(),
-        },
+        data=posted_data(posting),
     )
+
+
+def posted_data(posting: Posting) -> dict[str, Any]:
+    impact = posting.impact
+    return {
+        "status": "posted",
+        "tracekey": impact.tracekey,
+        "transaction_id": posting.transaction_id,
+        "branch": impact.branch,
+        "account": impact.account,
+        "amount": f"{impact.amount:.2f}",
+        "debitcredit": impact.debitcredit,
+        "eventcode": impact.eventcode,
+        "dateref": impact.dateref.isoformat(),
+    }
+
+
+def posted_messages(posted: Sequence[tuple[Posting, datetime]]) -> list[Message]:
+    """`posted_event(...).to_message(key)` for a whole batch, the same messages (a test pins
+    it) for a fraction of the CPU: the times are formatted once per batch (every journal row
+    of a transaction has the same `createdat`, the transaction's start), one `received_at`."""
+    received_at = datetime.now(UTC).isoformat()
+    occurred: dict[datetime, str] = {}
+    messages = []
+    for posting, createdat in posted:
+        at = occurred.get(createdat)
+        if at is None:
+            at = occurred[createdat] = createdat.astimezone(UTC).isoformat()
+        tracekey = posting.impact.tracekey
+        event_id = callback_id(POSTED_EVENT, tracekey)
+        payload = {
+            "id": event_id,
+            "source": "ledger",
+            "type": POSTED_EVENT,
+            "version": EVENT_VERSION,
+            "occurred_at": at,
+            "received_at": received_at,
+            "trace_key": tracekey,
+            "device": None,
+            "data": posted_data(posting),
+        }
+        messages.append(
+            Message(EVENTS_TOPIC, posting.impact.key, payload, event_id, {"trace_key": tracekey})
+        )
+    return messages
 
 
 def rejected_event(rejection: Rejection, impact: Impact | None) -> CanonicalEvent:
@@ -102,6 +159,33 @@ def rejected_event(rejection: Rejection, impact: Impact | None) -> CanonicalEven
         trace_key=rejection.tracekey,
         data=data,
     )
+
+
+BalanceDocuments = tuple[str, str]
+
+
+def balance_documents(posted: Sequence[Posting]) -> BalanceDocuments:
+    """The parameters of `balance_days_ensure` and `balances_apply` for these postings (each
+    day formatted once, its deltas summed in one pass)."""
+    first_key: dict[tuple[str, str, date], str] = {}
+    entries = []
+    for p in posted:
+        i = p.impact
+        first_key.setdefault((i.branch, i.account, i.dateref), i.tracekey)
+        entries.append((i.branch, i.account, i.dateref, i.debitcredit, i.amount))
+    days = []
+    amounts = []
+    for d in day_deltas(entries):
+        day = d.dateref.isoformat()
+        days.append([d.branch, d.account, day, first_key[(d.branch, d.account, d.dateref)]])
+        amounts.append([d.branch, d.account, day, str(d.debit), str(d.credit)])
+    return _json(days), _json(amounts)
+
+
+def _json(value: Any) -> str:
+    """A batch parameter as one JSON document, encoded in C: psycopg dumps a list parameter
+    element by element in Python, which was most of a batch's CPU."""
+    return orjson.dumps(value).decode()
 
 
 def unpostable_rejection(posting: Posting, exc: psycopg.Error) -> Rejection:
@@ -142,16 +226,19 @@ class PostingEngine:
         malformed: Sequence[Rejection],
     ) -> BatchOutcome:
         """Retried here on deadlock/serialization failures (which the fixed lock order makes
-        rare), then raised for the bus to retry."""
+        rare), then raised for the bus to retry. Caught inside the connection's block: the pool
+        reports a psycopg `OperationalError` (a deadlock is one) as `DatabaseUnavailable` once it
+        leaves it."""
         for attempt in range(1, self.max_attempts + 1):
-            try:
-                async with self.database.connection() as conn, conn.transaction():
-                    return await apply(conn, postings, malformed)
-            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
-                if attempt == self.max_attempts:
-                    raise
-                _log.warning("ledger_post_retry", attempt=attempt)
-                await asyncio.sleep(0.01 * attempt)
+            async with self.database.connection() as conn:
+                try:
+                    async with conn.transaction():
+                        return await apply(conn, postings, malformed)
+                except _RETRIED:
+                    if attempt == self.max_attempts:
+                        raise
+                    _log.warning("ledger_post_retry", attempt=attempt)
+            await asyncio.sleep(0.01 * attempt)
         raise AssertionError("unreachable")
 
     async def post_isolating(
@@ -195,7 +282,8 @@ class PostingEngine:
     async def post_in(
         self, conn: AsyncConn, postings: Sequence[Posting], malformed: Sequence[Rejection] = ()
     ) -> BatchOutcome:
-        """The batch inside the caller's transaction."""
+        """The batch inside the caller's transaction: its accounts locked first (the module's
+        docstring), then the decisions, the journal, the balances and the callbacks."""
         outcome = BatchOutcome()
         unique: dict[str, Posting] = {}
         for posting in postings:
@@ -207,7 +295,7 @@ class PostingEngine:
         await self._lock_accounts(conn, batch)
         tracekeys = [p.impact.tracekey for p in batch] + [r.tracekey for r in malformed]
         decided = (
-            set(await fetch(conn, "decided", {"tracekeys": tracekeys}, scalar_row))
+            set(await fetch(conn, "decided", {"tracekeys": _json(tracekeys)}, scalar_row))
             if tracekeys
             else set()
         )
@@ -227,14 +315,15 @@ class PostingEngine:
             outcome.rejected = await self._reject(conn, rejections)
         if to_post:
             outcome.posted = await self._journal(conn, to_post)
-            await self._balances(conn, [p for p, _ in outcome.posted])
+            if outcome.posted:
+                await self._balances(conn, balance_documents([p for p, _ in outcome.posted]))
         await self._callbacks(conn, outcome, {p.impact.tracekey: p.impact for p in todo})
         return outcome
 
     async def _lock_accounts(self, conn: AsyncConn, postings: Sequence[Posting]) -> None:
         accounts = sorted({(p.impact.branch, p.impact.account) for p in postings})
         if accounts:
-            params = {"branches": [a[0] for a in accounts], "accounts": [a[1] for a in accounts]}
+            params = {"accounts": _json(accounts)}
             await run(conn, "accounts_ensure", params)
             await run(conn, "accounts_lock", params)
 
@@ -255,8 +344,6 @@ class PostingEngine:
     async def _journal(
         self, conn: AsyncConn, postings: list[Posting]
     ) -> list[tuple[Posting, datetime]]:
-        # One JSON document for the batch (orjson, in C): array parameters cost a Python loop
-        # per element in psycopg, which was most of a batch's CPU.
         journal = [
             [
                 p.transaction_id,
@@ -272,54 +359,20 @@ class PostingEngine:
             ]
             for p in postings
         ]
-        rows = await fetch(
-            conn, "transactions_insert", {"rows": orjson.dumps(journal).decode()}, dict_row
-        )
+        rows = await fetch(conn, "transactions_insert", {"rows": _json(journal)}, dict_row)
         created = {row["tracekey"]: row["createdat"] for row in rows}
         return [(p, created[p.impact.tracekey]) for p in postings if p.impact.tracekey in created]
 
-    async def _balances(self, conn: AsyncConn, posted: list[Posting]) -> None:
-        if not posted:
-            return
-        deltas = day_deltas(
-            [
-                (
-                    p.impact.branch,
-                    p.impact.account,
-                    p.impact.dateref,
-                    p.impact.debitcredit,
-                    p.impact.amount,
-                )
-                for p in posted
-            ]
-        )
-        first_key: dict[tuple[str, str, Any], str] = {}
-        for p in posted:
-            first_key.setdefault(
-                (p.impact.branch, p.impact.account, p.impact.dateref), p.impact.tracekey
-            )
-        days = [
-            [
-                d.branch,
-                d.account,
-                d.dateref.isoformat(),
-                first_key[(d.branch, d.account, d.dateref)],
-            ]
-            for d in deltas
-        ]
-        await run(conn, "balance_days_ensure", {"rows": orjson.dumps(days).decode()})
-        amounts = [
-            [d.branch, d.account, d.dateref.isoformat(), str(d.debit), str(d.credit)]
-            for d in deltas
-        ]
-        await run(conn, "balances_apply", {"rows": orjson.dumps(amounts).decode()})
+    async def _balances(self, conn: AsyncConn, documents: BalanceDocuments) -> None:
+        """The days, then their totals (`balance_documents`)."""
+        days, amounts = documents
+        await run(conn, "balance_days_ensure", {"rows": days})
+        await run(conn, "balances_apply", {"rows": amounts})
 
     async def _callbacks(
         self, conn: AsyncConn, outcome: BatchOutcome, impacts: dict[str, Impact]
     ) -> None:
-        messages = [
-            posted_event(p, createdat).to_message(p.impact.key) for p, createdat in outcome.posted
-        ]
+        messages = posted_messages(outcome.posted)
         for rejection in outcome.rejected:
             impact = impacts.get(rejection.tracekey)
             key = impact.key if impact else rejection.tracekey

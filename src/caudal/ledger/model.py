@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -109,13 +110,20 @@ class DayDelta:
     credit: Decimal
 
 
-def day_deltas(entries: list[tuple[str, str, date, str, Decimal]]) -> list[DayDelta]:
+def day_deltas(entries: Iterable[tuple[str, str, date, str, Decimal]]) -> list[DayDelta]:
     """Aggregate (branch, account, dateref, side, amount) entries per account and day, sorted."""
     totals: dict[tuple[str, str, date], list[Decimal]] = {}
     for branch, account, dateref, side, amount in entries:
-        pair = totals.setdefault((branch, account, dateref), [Decimal(0), Decimal(0)])
-        pair[0 if side == DEBIT else 1] += amount
+        key = (branch, account, dateref)
+        pair = totals.get(key)
+        if pair is None:  # no default list built per entry: a batch has a thousand
+            totals[key] = [amount, _ZERO] if side == DEBIT else [_ZERO, amount]
+        else:
+            pair[0 if side == DEBIT else 1] += amount
     return [
         DayDelta(branch, account, dateref, debit, credit)
         for (branch, account, dateref), (debit, credit) in sorted(totals.items())
     ]
+
+
+_ZERO = Decimal(0)

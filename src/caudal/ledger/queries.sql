@@ -55,29 +55,32 @@ LEFT JOIN LATERAL (
 ) AS r ON true
 
 -- name: accounts_ensure
--- Posting step 1: every account of the batch exists (inserted in a fixed order).
+-- Posting step 1: every account of the batch exists (inserted in a fixed order). The accounts
+-- are one JSON array of [branch, account] pairs (as the batches below: psycopg dumps a list
+-- parameter element by element in Python).
 INSERT INTO ledger.account (branch, account)
-SELECT b, a FROM unnest(%(branches)s::text[], %(accounts)s::text[]) AS t(b, a)
-ORDER BY b COLLATE "C", a COLLATE "C"
+SELECT r->>0, r->>1 FROM jsonb_array_elements(%(accounts)s::jsonb) AS t(r)
+ORDER BY (r->>0) COLLATE "C", (r->>1) COLLATE "C"
 ON CONFLICT DO NOTHING
 
 -- name: accounts_lock
 -- Posting step 2: lock the batch's accounts, always in the same order (the caller sorts them;
 -- the nested loop visits them in array order), so workers never deadlock; every balance change
 -- of an account happens under this lock. One index probe per account.
-SELECT count(*) FROM unnest(%(branches)s::text[], %(accounts)s::text[]) AS t(b, a)
+SELECT count(*) FROM jsonb_array_elements(%(accounts)s::jsonb) AS t(r)
 CROSS JOIN LATERAL (
-    SELECT 1 FROM ledger.account WHERE branch = t.b AND account = t.a FOR UPDATE
+    SELECT 1 FROM ledger.account WHERE branch = t.r->>0 AND account = t.r->>1 FOR UPDATE
 ) AS locked
 
 -- name: decided
 -- Tracekeys of the batch that already have an outcome (a redelivery must not decide again):
 -- one index probe per tracekey (the LIMIT keeps it a probe, never a scan of the journal).
-SELECT k.tracekey::text FROM unnest(%(tracekeys)s::uuid[]) AS k(tracekey)
+-- The tracekeys are a JSON array; each comes back as it was sent.
+SELECT k.tracekey FROM jsonb_array_elements_text(%(tracekeys)s::jsonb) AS k(tracekey)
 CROSS JOIN LATERAL (
-    SELECT 1 FROM ledger.transaction t WHERE t.tracekey = k.tracekey
+    SELECT 1 FROM ledger.transaction t WHERE t.tracekey = k.tracekey::uuid
     UNION ALL
-    SELECT 1 FROM ledger.rejection r WHERE r.tracekey = k.tracekey
+    SELECT 1 FROM ledger.rejection r WHERE r.tracekey = k.tracekey::uuid
     LIMIT 1
 ) AS d
 
@@ -319,8 +322,8 @@ LIMIT %(limit)s
 -- name: reconcile_rebuild
 -- Rewrite the balances of the given (already locked) accounts from the journal: upsert every
 -- day that has entries, then delete days that have none.
-WITH targets AS (
-    SELECT * FROM unnest(%(branches)s::text[], %(accounts)s::text[]) AS t(branch, account)
+WITH targets AS (  -- a JSON array of [branch, account] pairs, as accounts_lock takes them
+    SELECT r->>0 AS branch, r->>1 AS account FROM jsonb_array_elements(%(accounts)s::jsonb) AS t(r)
 ), journal AS (
     SELECT t.branch, t.account, t.dateref,
            coalesce(sum(t.amount) FILTER (WHERE t.debitcredit = 'D'), 0) AS totaldebit,
@@ -343,7 +346,8 @@ ON CONFLICT (branch, account, dateref) DO UPDATE SET
 
 -- name: reconcile_delete_orphans
 DELETE FROM ledger.balance b
-USING unnest(%(branches)s::text[], %(accounts)s::text[]) AS t(branch, account)
+USING (SELECT r->>0 AS branch, r->>1 AS account
+       FROM jsonb_array_elements(%(accounts)s::jsonb) AS x(r)) AS t
 WHERE b.branch = t.branch AND b.account = t.account
   AND NOT EXISTS (
       SELECT 1 FROM ledger.transaction x

@@ -96,7 +96,7 @@ class Reconciler:
         ordered = sorted(set(accounts))
         for start in range(0, len(ordered), FIX_CHUNK):
             chunk = ordered[start : start + FIX_CHUNK]
-            params = {"branches": [a[0] for a in chunk], "accounts": [a[1] for a in chunk]}
+            params = {"accounts": orjson.dumps(chunk).decode()}
             async with self.database.connection() as conn, conn.transaction():
                 await conn.execute(q("accounts_ensure"), params)
                 await conn.execute(q("accounts_lock"), params)

@@ -174,3 +174,54 @@ async def test_posting_rolls_back_when_the_callback_cannot_be_recorded(
         row = await cur.fetchone()
         assert row is not None and row[0] == 0
     assert len((await engine.post([p])).posted) == 1
+
+
+async def test_an_impact_whose_reserved_id_is_taken_is_rejected_unpostable(
+    engine: PostingEngine, opened: Container, make_impact: Callable[..., dict[str, Any]]
+) -> None:
+    """An impact whose reserved transaction id another tracekey holds is refused by the journal
+    (a data error): it alone is rejected, with the database's reason, and the rest of its batch
+    posts."""
+    first = posting(make_impact(amount="1.00"))
+    await engine.post([first])
+    taken = Posting(posting(make_impact(amount="2.00")).impact, first.transaction_id)
+    other = posting(make_impact(amount="3.00"))
+    outcome = await engine.post([taken, other])
+    assert [p.impact.tracekey for p, _ in outcome.posted] == [other.impact.tracekey]
+    assert [(r.tracekey, r.code) for r in outcome.rejected] == [
+        (taken.impact.tracekey, "CAU-LEDGER-UNPOSTABLE")
+    ]
+    assert "duplicate key" in outcome.rejected[0].reason
+    b = await Reads(opened.database).balance("0001", "000000001", today())
+    assert b is not None and b.balance == Decimal("4.00")
+
+
+async def test_a_deadlocked_batch_is_retried_by_the_engine(
+    opened: Container, make_impact: Callable[..., dict[str, Any]]
+) -> None:
+    """A deadlock (a psycopg `OperationalError`) is retried inside the connection's block: the
+    pool would have reported it as `DatabaseUnavailable` once out of it, past the retry. The
+    rolled-back attempt leaves nothing behind: the batch posts once."""
+
+    class DeadlockOnce(PostingEngine):
+        failures = 1
+
+        async def _callbacks(self, conn: Any, outcome: Any, impacts: Any) -> None:
+            await super()._callbacks(conn, outcome, impacts)
+            if self.failures:
+                self.failures -= 1
+                raise psycopg.errors.DeadlockDetected("deadlock detected")
+
+    p = posting(make_impact(amount="7.00"))
+    outcome = await DeadlockOnce(opened.database, opened.bus).post([p])
+    assert [q.impact.tracekey for q, _ in outcome.posted] == [p.impact.tracekey]
+    b = await Reads(opened.database).balance("0001", "000000001", today())
+    assert b is not None and b.balance == Decimal("7.00")
+    async with opened.database.connection() as conn:
+        cur = await conn.execute(
+            "SELECT count(*) FROM bus.messages WHERE topic = 'events'"
+            " AND payload->>'trace_key' = %s",
+            (p.impact.tracekey,),
+        )
+        row = await cur.fetchone()
+        assert row is not None and row[0] == 1

@@ -5,6 +5,7 @@ accounts at once. Every balance exact to the cent; reconciliation finds zero dif
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import uuid
 from datetime import timedelta
@@ -101,4 +102,59 @@ async def test_concurrent_workers_keep_every_balance_exact(opened: Container) ->
     expected = model.balances()
     final = max(k for k in expected if k[:2] == ("0001", "HOT"))
     assert Decimal(last[-1]["balance"]) == expected[final][3] - expected[final][2]
+    assert await Reconciler(opened.database).differences() == []
+
+
+async def test_a_tracekey_posted_and_rejected_at_once_is_decided_once(opened: Container) -> None:
+    """Three batches hold the same tracekeys at the same time: twice as valid impacts (a lease
+    taken over mid-batch: the same reserved ids), once as impacts their event code refuses (a
+    redelivery after the code changed would look like this). The account locks come first, so
+    whichever batch takes them second sees the first one's decisions and skips them. Every
+    tracekey ends posted or rejected, never both, with exactly one callback; the balances hold
+    exactly the posted ones."""
+    rng = random.Random(SEED + 1)
+    t = today()
+    accounts = [("0003", f"{a:09d}") for a in range(5)]
+    database = Database(opened.app_url, min_size=3, max_size=3)
+    await database.open()
+    model = Model()
+    tracekeys: list[str] = []
+    try:
+        engine = PostingEngine(database, opened.bus)
+        for _ in range(20):
+            valid: list[Posting] = []
+            refused: list[Posting] = []
+            for _ in range(50):
+                branch, account = rng.choice(accounts)
+                tracekey = str(uuid.UUID(int=rng.getrandbits(128)))
+                amount = Decimal(rng.randint(1, 500_000)) / 100
+                day = t - timedelta(days=rng.randint(0, 3))
+                impact = Impact(tracekey, branch, account, amount, "D", 5, day)
+                valid.append(Posting(impact, str(uuid.UUID(int=rng.getrandbits(128)))))
+                # event code 1 (cash sale) takes no debit: rejected if this copy decides
+                refused.append(Posting(dataclasses.replace(impact, eventcode=1), "x"))
+                tracekeys.append(tracekey)
+            first, second, again = await asyncio.gather(
+                engine.post(valid), engine.post(refused), engine.post(list(valid))
+            )
+            assert len(first.posted) + len(again.posted) + len(second.rejected) == len(valid)
+            for p, _ in first.posted + again.posted:
+                i = p.impact
+                model.post(i.tracekey, i.branch, i.account, i.dateref, "D", str(i.amount))
+    finally:
+        await database.close()
+
+    async with opened.database.connection() as conn:
+        cur = await conn.execute(
+            "SELECT k::text, (SELECT count(*) FROM ledger.transaction WHERE tracekey = k)"
+            " + (SELECT count(*) FROM ledger.rejection WHERE tracekey = k),"
+            " (SELECT count(*) FROM bus.messages WHERE topic = 'events'"
+            "  AND payload->>'trace_key' = k::text)"
+            " FROM unnest(%s::uuid[]) AS k",
+            (tracekeys,),
+        )
+        decisions = {row[0]: (row[1], row[2]) for row in await cur.fetchall()}
+        stored = await stored_balances(conn)
+    assert set(decisions.values()) == {(1, 1)}
+    assert stored == model.balances()
     assert await Reconciler(opened.database).differences() == []

@@ -1,0 +1,110 @@
+"""CPU time per posting of the ledger engine and of the bus path (issue 14): the figure that
+compares two versions on a shared machine, where postings/s move with the neighbours' load.
+
+Each run posts the rows of `bench/hot_path.py --only ledger` (30,000 impacts over 1,000 accounts
+in batches of 1,000 by 2 engine workers; 10,000 through the intake and 2 posting consumers) and
+prints, per posting: this process's CPU (`time.process_time`) and the PostgreSQL server's (its
+processes' CPU from /proc, the reaped backends included), beside the wall-clock rate and the load.
+Run it alternately from the two source trees under comparison:
+
+    PYTHONPATH=/work/main/src .venv/bin/python bench/ledger_cpu.py --runs 2
+    PYTHONPATH=$PWD/src .venv/bin/python bench/ledger_cpu.py --runs 2
+
+The bus row's CPU includes the intake of its impacts (its rate does not). Linux only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import _support as bench
+import ledger_postings as lp
+import psycopg
+import structlog
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def postmaster_of(owner_url: str) -> int:
+    """The server's main process: the parent of a backend."""
+    with psycopg.connect(owner_url) as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    return int(_stat(int(row[0]))[1])
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat from the state field on (the command name may hold spaces)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def server_cpu(postmaster: int) -> float:
+    """Seconds of CPU of the server so far: the postmaster with the children it reaped (exited
+    backends), plus its living children (backends, WAL writer, checkpointer...)."""
+    fields = _stat(postmaster)
+    ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+    for child in children:
+        try:
+            ticks += sum(int(f) for f in _stat(int(child))[11:13])
+        except OSError:
+            continue  # exited meanwhile: counted in the postmaster's cutime next time
+    return ticks / TICKS
+
+
+async def measured(
+    name: str, postings: int, postmaster: int, run: Callable[[], Awaitable[float]]
+) -> None:
+    cpu, server, load = time.process_time(), server_cpu(postmaster), os.getloadavg()[0]
+    rate = await run()
+    python = time.process_time() - cpu
+    await asyncio.sleep(1)  # the run's pool has closed: let the server reap its backends
+    pg = server_cpu(postmaster) - server
+    print(
+        f"{name:7s} {rate:8,.0f} postings/s  Python {python / postings * 1e6:6.1f} µs/posting  "
+        f"PostgreSQL {pg / postings * 1e6:6.1f} µs/posting  (load {load:.2f})",
+        flush=True,
+    )
+
+
+async def main(args: argparse.Namespace, home: Path, owner_url: str) -> None:
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    container = lp.container_on(home, owner_url)
+    await container.database.open()
+    postmaster = postmaster_of(owner_url)
+    rng = random.Random(3)
+    accounts = [("0001", f"{n:09d}") for n in range(1000)]
+    try:
+        for _ in range(args.runs):
+            engine = lp.make_impacts(rng, args.engine_impacts, accounts)
+            bus = lp.make_impacts(rng, args.bus_impacts, accounts)
+
+            async def on_the_engine(impacts: list[lp.Impact] = engine) -> float:
+                return await lp.post_direct(container, impacts, 2, 1000)
+
+            async def through_the_bus(impacts: list[lp.Impact] = bus) -> float:
+                return (await lp.through_the_bus(container, impacts, 2))[1]
+
+            await measured("engine", len(engine), postmaster, on_the_engine)
+            await measured("bus", len(bus), postmaster, through_the_bus)
+    finally:
+        await container.database.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--engine-impacts", type=int, default=30_000)
+    parser.add_argument("--bus-impacts", type=int, default=10_000)
+    parser.add_argument("--database-url", help="An empty database instead of an embedded one.")
+    arguments = parser.parse_args()
+    print(f"ledger CPU per posting: {bench.load_average()}", flush=True)
+    with bench.embedded_database(arguments.database_url) as (_, home, owner_url):
+        asyncio.run(main(arguments, home, owner_url))
