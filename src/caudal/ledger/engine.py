@@ -196,6 +196,17 @@ def unpostable_rejection(posting: Posting, exc: psycopg.Error) -> Rejection:
     return Rejection(posting.impact.tracekey, UNPOSTABLE, reason)
 
 
+def _not_held(
+    malformed: Sequence[Rejection], held: dict[str, Posting], outcome: BatchOutcome
+) -> list[Rejection]:
+    """The unreadable impacts whose tracekey the batch does not also hold readable. A copy that
+    could not be read, beside one that could (a redelivery, a client retry), is a duplicate to
+    skip: rejecting it would decide that tracekey twice, posted and rejected."""
+    kept = [r for r in malformed if r.tracekey not in held]
+    outcome.skipped += len(malformed) - len(kept)
+    return kept
+
+
 class PostingEngine:
     def __init__(self, database: Database, bus: Bus, *, max_attempts: int = 8) -> None:
         self.database = database
@@ -254,6 +265,7 @@ class PostingEngine:
             first.setdefault(posting.impact.tracekey, posting)
         unique = list(first.values())
         outcome.skipped = len(postings) - len(unique)
+        malformed = _not_held(malformed, first, outcome)
         await self._lock_accounts(conn, unique)
         unpostable: list[Rejection] = []
         for posting in unique:
@@ -292,6 +304,7 @@ class PostingEngine:
             else:
                 unique[posting.impact.tracekey] = posting
         batch = list(unique.values())
+        malformed = _not_held(malformed, unique, outcome)
         await self._lock_accounts(conn, batch)
         tracekeys = [p.impact.tracekey for p in batch] + [r.tracekey for r in malformed]
         decided = (

@@ -13,6 +13,7 @@ import psycopg
 
 from caudal.ledger import validation
 from caudal.ledger.engine import Posting, PostingEngine
+from caudal.ledger.model import Rejection
 from caudal.ledger.reads import Reads
 from caudal.platform.bootstrap import Container
 from tests.integration.ledger.conftest import today
@@ -225,3 +226,29 @@ async def test_a_deadlocked_batch_is_retried_by_the_engine(
         )
         row = await cur.fetchone()
         assert row is not None and row[0] == 1
+
+
+async def test_an_unreadable_copy_beside_a_readable_one_is_skipped_not_rejected(
+    engine: PostingEngine, opened: Container, make_impact: Callable[..., dict[str, Any]]
+) -> None:
+    """One decision per tracekey even when a batch holds it twice, once unreadable: the
+    readable copy posts, the other is skipped (never a `ledger.rejected` beside the posting),
+    in a batch and in a batch posted impact by impact after a data error."""
+    batched, isolated = posting(make_impact(amount="5.00")), posting(make_impact(amount="7.00"))
+
+    def unreadable(p: Posting) -> Rejection:
+        return Rejection(p.impact.tracekey, "CAU-LEDGER-MALFORMED", "unreadable impact: test")
+
+    outcome = await engine.post([batched], [unreadable(batched)])
+    assert (len(outcome.posted), outcome.rejected, outcome.skipped) == (1, [], 1)
+    async with opened.database.connection() as conn, conn.transaction():
+        outcome = await engine.post_isolating(conn, [isolated], [unreadable(isolated)])
+    assert (len(outcome.posted), outcome.rejected, outcome.skipped) == (1, [], 1)
+    async with opened.database.connection() as conn:
+        cur = await conn.execute(
+            "SELECT (SELECT count(*) FROM ledger.transaction WHERE tracekey = ANY(%(k)s)),"
+            " (SELECT count(*) FROM ledger.rejection WHERE tracekey = ANY(%(k)s)),"
+            " (SELECT count(*) FROM bus.messages WHERE payload->>'type' = 'ledger.rejected')",
+            {"k": [batched.impact.tracekey, isolated.impact.tracekey]},
+        )
+        assert await cur.fetchone() == (2, 0, 0)
