@@ -8,7 +8,6 @@ items, data nested too deep) raise `CaudalError`; an item that fails on its own 
 from __future__ import annotations
 
 import dataclasses
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +20,7 @@ from caudal.events.registry import TYPE_PATTERN, RegisteredSchema, Registry, val
 from caudal.events.timestamps import TimestampError, parse_utc
 from caudal.platform.bus.model import Message, new_id
 from caudal.platform.errors import CaudalError
+from caudal.platform.uuid_text import random_uuids
 
 DEFAULT_VERSION = "1.0"
 FRONTEND_ENVELOPE = ("timestamp", "event_id", "version")
@@ -106,22 +106,6 @@ def partition_key(event: CanonicalEvent) -> str:
 
 def to_message(event: CanonicalEvent) -> Message:
     return event.to_message(partition_key(event))
-
-
-_UUID4_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)  # version and variant bits
-_UUID4_BITS = (0x4 << 76) | (0x2 << 62)  # version 4, RFC 4122 variant
-
-
-def new_ids(count: int) -> list[str]:
-    """`count` random (version 4) UUIDs, written as `str(uuid.uuid4())` writes them, from one
-    read of the system's random source: ~1 µs each instead of ~3 for `uuid.uuid4()` apiece
-    (a request of 20 events needs 20 ids)."""
-    random = os.urandom(16 * count)
-    ids = []
-    for at in range(0, 16 * count, 16):
-        h = "%032x" % (int.from_bytes(random[at : at + 16]) & _UUID4_MASK | _UUID4_BITS)
-        ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
-    return ids
 
 
 def client_event_id(subject: str, client_id: str) -> str:
@@ -252,7 +236,7 @@ class Intaker:
             raise bad_request(found.code, message, found.field)
         items = self._items(body.get("data"), "data")
         intake = Intake()
-        request = _FrontendRequest(device, received_at, trace_key, values, new_ids(len(items)))
+        request = _FrontendRequest(device, received_at, trace_key, values, random_uuids(len(items)))
         for index, item in enumerate(items):
             self._frontend_item(intake, index, item, request)
         return intake

@@ -13,7 +13,6 @@ order: an entry committed later never gets a smaller `seq` than one a statement 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from caudal.ledger.sql import fetch, run
 from caudal.platform.bus.model import Message
 from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import AsyncConn, Database
+from caudal.platform.uuid_text import uuid5_text
 
 _log = structlog.get_logger("caudal.ledger.engine")
 
@@ -68,36 +68,8 @@ class BatchOutcome:
 
 
 def callback_id(kind: str, tracekey: str) -> str:
-    """Deterministic: sinks deduplicate on it. `uuid.uuid5(_CALLBACK_NS, f"{kind}:{tracekey}")`,
-    computed without building UUID objects (a batch makes one per posting)."""
-    digest = bytearray(
-        hashlib.sha1(
-            _CALLBACK_NS_BYTES + f"{kind}:{tracekey}".encode(), usedforsecurity=False
-        ).digest()
-    )
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest[:16].hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-_CALLBACK_NS_BYTES = _CALLBACK_NS.bytes
-
-
-def posted_event(posting: Posting, createdat: datetime, received_at: datetime) -> CanonicalEvent:
-    """A posting's callback as the canonical event: the reference `posted_messages` is held to
-    (it builds the same messages a batch at a time)."""
-    impact = posting.impact
-    return CanonicalEvent(
-        id=callback_id(POSTED_EVENT, impact.tracekey),
-        source="ledger",
-        type=POSTED_EVENT,
-        version=EVENT_VERSION,
-        occurred_at=createdat.astimezone(UTC),
-        received_at=received_at,
-        trace_key=impact.tracekey,
-        data=posted_data(posting),
-    )
+    """Deterministic (uuid5 of the kind and tracekey): sinks deduplicate on it."""
+    return uuid5_text(_CALLBACK_NS, f"{kind}:{tracekey}")
 
 
 def posted_data(posting: Posting) -> dict[str, Any]:
@@ -116,9 +88,10 @@ def posted_data(posting: Posting) -> dict[str, Any]:
 
 
 def posted_messages(posted: Sequence[tuple[Posting, datetime]]) -> list[Message]:
-    """`posted_event(...).to_message(key)` for a whole batch, the same messages (a test pins
-    it) for a fraction of the CPU: the times are formatted once per batch (every journal row
-    of a transaction has the same `createdat`, the transaction's start), one `received_at`."""
+    """The `ledger.posted` callbacks of a batch, as `CanonicalEvent.to_message` would write them
+    (a test holds them to it), made without an event object per posting: the times are
+    formatted once per batch (every journal row of a transaction has the same `createdat`, the
+    transaction's start), one `received_at`."""
     received_at = datetime.now(UTC).isoformat()
     occurred: dict[datetime, str] = {}
     messages = []

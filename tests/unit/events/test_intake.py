@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 
 from caudal.events import registry_files
-from caudal.events.intake import Intaker, Limits, client_event_id, new_ids
+from caudal.events.intake import Intaker, Limits, client_event_id
 from caudal.events.model import EVENTS_TOPIC
 from caudal.events.registry import Registry
 from caudal.platform.errors import CaudalError
+from caudal.platform.uuid_text import random_uuids
 from tests.support.fake_tokens import FakeCpfTokens
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -277,10 +278,10 @@ def test_a_frontend_type_with_a_schema_needs_a_registered_version(intaker: Intak
 
 
 def test_fresh_event_ids_are_random_version_4_uuids_in_canonical_text() -> None:
-    ids = new_ids(2_000)
+    ids = random_uuids(2_000)
     assert len(set(ids)) == 2_000
     for text in ids:
         parsed = uuid.UUID(text)
         assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
         assert str(parsed) == text  # lowercase, hyphenated: what `str(uuid.uuid4())` writes
-    assert new_ids(0) == []
+    assert random_uuids(0) == []

@@ -6,12 +6,13 @@ import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
+from caudal.events.model import CanonicalEvent
 from caudal.ledger.engine import (
     _CALLBACK_NS,
     POSTED_EVENT,
     Posting,
     callback_id,
-    posted_event,
+    posted_data,
     posted_messages,
 )
 from caudal.ledger.model import Impact
@@ -54,7 +55,16 @@ def test_posted_messages_are_the_canonical_events() -> None:
     assert received_at.tzinfo is not None
     assert {m.payload["received_at"] for m in messages} == {messages[0].payload["received_at"]}
     expected = [
-        posted_event(posting, at, received_at).to_message(posting.impact.key)
+        CanonicalEvent(
+            id=str(uuid.uuid5(_CALLBACK_NS, f"{POSTED_EVENT}:{posting.impact.tracekey}")),
+            source="ledger",
+            type=POSTED_EVENT,
+            version="1",
+            occurred_at=at.astimezone(UTC),
+            received_at=received_at,
+            trace_key=posting.impact.tracekey,
+            data=posted_data(posting),
+        ).to_message(posting.impact.key)
         for posting, at in posted
     ]
     assert messages == expected
