@@ -11,8 +11,8 @@ import pytest
 
 from caudal.bus.postgres import PostgresBus
 from caudal.platform.bootstrap import Container
-from caudal.platform.bus.model import Record
-from caudal.platform.bus.port import Bus, Consumer
+from caudal.platform.bus.model import KindFilter, Record
+from caudal.platform.bus.port import Bus, BusAdmin, Consumer
 from caudal.platform.db.pool import Database
 from caudal.platform.settings import BusSettings
 
@@ -40,6 +40,41 @@ class Collecting:
 
     def ids(self) -> list[str]:
         return [r.message.id for r in self.records]
+
+
+class Choosy(Collecting):
+    """A Collecting consumer with a kind filter."""
+
+    def __init__(
+        self,
+        group: str,
+        kinds: KindFilter | None,
+        fail: Callable[[Sequence[Record]], None] | None = None,
+    ) -> None:
+        super().__init__(group, fail=fail)
+        self.filter = kinds
+        self.asked = 0
+
+    def kinds(self) -> KindFilter | None:
+        self.asked += 1
+        return self.filter
+
+
+async def lag_of(bus: BusAdmin, group: str) -> int:
+    """The group's lag once it reaches 0 (or as it is after ~10 s)."""
+    for _ in range(200):  # the position is committed just after the handler returns
+        status = {s.group: s for s in await bus.status()}[group]
+        if status.lag == 0:
+            break
+        await asyncio.sleep(0.05)
+    return int(status.lag)
+
+
+def refuse_poison(records: Sequence[Record]) -> None:
+    """A `fail` for Collecting: refuse a batch holding a payload marked `poison`."""
+    for r in records:
+        if r.message.payload.get("poison"):
+            raise ValueError(f"cannot handle {r.message.id}")
 
 
 @asynccontextmanager

@@ -8,6 +8,12 @@ its failure is permanent, after `max_attempts` deliveries otherwise: `bus/errors
 partition moves on. `BatchDelivery` is these rules, `Positions` where they keep their state:
 `Delivery` keeps it in the member (the in-memory and NATS adapters), the PostgreSQL adapter in
 its `bus.offsets` (`postgres_consumer.py`).
+
+A consumer with a kind filter (`Filtering`) is not handed the messages the filter leaves out;
+the cycle still moves past them (`Positions.advance` past the rest of the window it read,
+`pass_over` when nothing in a partition's window was for the group), so they are never read
+again and never count as lag. The PostgreSQL adapter filters in its fetch; here (memory, NATS)
+the records are read and the filter applied before the handler.
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ from typing import Protocol
 import structlog
 
 from caudal.bus import errors, metrics
-from caudal.platform.bus.model import Record
-from caudal.platform.bus.port import Consumer
+from caudal.platform.bus.model import KindFilter, Record
+from caudal.platform.bus.port import Consumer, Filtering
 from caudal.platform.settings import BusSettings
 
 _log = structlog.get_logger("caudal.bus")
@@ -54,7 +60,11 @@ class Positions(Protocol):
     """
 
     async def advance(self, through: Mapping[int, Record]) -> None:
-        """Every partition is done up to and including its record."""
+        """Every partition is done up to and including its record, and past the messages the
+        cycle read after it and left out by the consumer's kind filter."""
+
+    async def pass_over(self, partitions: Sequence[int]) -> None:
+        """Nothing the cycle read on these partitions was for the group: move past all of it."""
 
     async def hold(
         self, failed: Mapping[int, Record], error: BaseException, delay: float | None
@@ -78,12 +88,18 @@ class BatchDelivery:
         self.batch_size = int(getattr(consumer, "batch_size", settings.batch_size))
 
     async def deliver(
-        self, normal: Mapping[int, Sequence[Record]], isolated: Mapping[int, Record]
+        self,
+        normal: Mapping[int, Sequence[Record]],
+        isolated: Mapping[int, Record],
+        passed: Sequence[int] = (),
     ) -> None:
+        """`passed`: partitions whose window held nothing for the group (kind filter)."""
         if normal:
             await self._deliver(normal)
         for p, record in isolated.items():
             await self._deliver_isolated(p, record)
+        if passed:
+            await self.positions.pass_over(passed)
 
     async def handle(self, records: Sequence[Record]) -> BaseException | None:
         started = time.perf_counter()
@@ -173,6 +189,9 @@ class Delivery(BatchDelivery):
         super().__init__(consumer, self, settings)
         self.log = log
         self.retry: dict[int, RetryState] = {}
+        # Per partition, this cycle: (offset of the last record handed over, the last record read)
+        # when the kind filter left out what was read after it (None: nothing was handed over).
+        self._skipped: dict[int, tuple[int | None, Record]] = {}
 
     def forget(self, partitions: set[int]) -> None:
         """Leases lost: the next owner starts these partitions afresh."""
@@ -194,27 +213,49 @@ class Delivery(BatchDelivery):
         if not ready:
             return False
         per_partition = max(1, math.ceil(self.batch_size / len(ready)))
+        kinds = kinds_of(self.consumer)
         normal: dict[int, list[Record]] = {}
         isolated: dict[int, Record] = {}
+        self._skipped.clear()
         for p in ready:
             state = self.retry.get(p)
-            if state is not None and state.isolate_to is not None:
-                records = await self.log.read(p, 1)
-                if records:
-                    isolated[p] = _attempt(records[0], state.attempts + 1)
+            # isolated after a failed batch: one record at a time, attempted this many times
+            attempt = state.attempts + 1 if state and state.isolate_to is not None else None
+            read = await self.log.read(p, 1 if attempt else per_partition)
+            records = self._taken(p, read, kinds)
+            if not records:
+                continue
+            if attempt:
+                isolated[p] = _attempt(records[0], attempt)
             else:
-                records = await self.log.read(p, per_partition)
-                if records:
-                    normal[p] = [_attempt(r, 1) for r in records]
-        await self.deliver(normal, isolated)
-        return bool(normal or isolated)
+                normal[p] = [_attempt(r, 1) for r in records]
+        passed = [p for p, (last, _) in self._skipped.items() if last is None]
+        await self.deliver(normal, isolated, passed)
+        return bool(normal or isolated or passed)
+
+    def _taken(self, partition: int, read: list[Record], kinds: KindFilter | None) -> list[Record]:
+        """What the consumer gets of the records read; notes a window that ends in records left
+        out, so the commit moves past them."""
+        if kinds is None or not read:
+            return read
+        taken = [r for r in read if kinds.takes(r.message.payload)]
+        if not taken or taken[-1] is not read[-1]:
+            self._skipped[partition] = (taken[-1].offset if taken else None, read[-1])
+        return taken
 
     # -- Positions ---------------------------------------------------------------------------
 
     async def advance(self, through: Mapping[int, Record]) -> None:
         for p, record in through.items():
+            skipped = self._skipped.get(p)
+            if skipped is not None and skipped[0] == record.offset:
+                record = skipped[1]  # the records read after it were left out
             await self.log.commit(p, record)
             self._moved_past(p, record)
+
+    async def pass_over(self, partitions: Sequence[int]) -> None:
+        for p in partitions:
+            await self.advance({p: self._skipped[p][1]})
 
     async def hold(
         self, failed: Mapping[int, Record], error: BaseException, delay: float | None
@@ -245,6 +286,11 @@ class Delivery(BatchDelivery):
             del self.retry[partition]  # past the failed batch: back to whole batches
         else:  # the next record was attempted once already, in the failed batch
             state.attempts, state.next_at, state.last_error = 1, 0.0, None
+
+
+def kinds_of(consumer: Consumer) -> KindFilter | None:
+    """The consumer's kind filter now (None: it takes everything)."""
+    return consumer.kinds() if isinstance(consumer, Filtering) else None
 
 
 def _attempt(record: Record, attempt: int) -> Record:

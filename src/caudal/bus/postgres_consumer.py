@@ -7,6 +7,11 @@ to the consumer in one batch, and commits the new positions. A failed batch puts
 in isolation: their records are retried one at a time, so a poison message alone goes to the
 dead letters and the group moves on: at once when its error is permanent, after the configured
 attempts with exponential backoff when it is transient (the policy is in bus/errors.py).
+
+A consumer with a kind filter (`Filtering`) is fetched with `fetch_kinds`: PostgreSQL reads a
+window of positions and returns only the rows the filter takes, plus the window's end when what
+follows the last of them was left out; the member commits to that end, so the group's position
+(and its lag) moves past messages it would not have taken, without receiving them.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -28,7 +33,8 @@ from psycopg.rows import class_row, dict_row, scalar_row
 
 from caudal.bus import assignment, errors, metrics
 from caudal.bus.codec import dumps, loads
-from caudal.bus.delivery import BatchDelivery, wait_any
+from caudal.bus.delivery import BatchDelivery, kinds_of, wait_any
+from caudal.bus.kind_sql import kind_params
 from caudal.bus.message_cache import MessageCache
 from caudal.bus.notify import Notifier
 from caudal.bus.queries import q
@@ -43,6 +49,9 @@ _log = structlog.get_logger("caudal.bus")
 _RETENTION_CHECK_EVERY_S = 5.0
 _REDRIVE_EVERY_S = 1.0  # how soon a requested re-drive starts
 _QUICK_POLL_S = 0.02
+# A filtered group reads this many positions per record it may take: a group that takes a few
+# kinds passes a backlog of others in a few large windows rather than a batch's worth each time.
+_SCAN_FACTOR = 8
 MOVES_TOPIC = "caudal.bus.members"  # `<this>:<group>`: a member released or lacks partitions
 _FETCH_COLUMNS = (
     "partition", "from_xid", "from_seq", "attempts", "isolated", "seq", "xid", "message_id",
@@ -104,6 +113,9 @@ class _PartitionBatch:
     attempts: int
     isolated: bool
     items: list[_Fetched] = field(default_factory=list)
+    # (xid, seq) of the window's last position when the kind filter left out what follows the
+    # last item (or every row of the window): committing moves there.
+    tail: tuple[str, int] | None = None
 
 
 class BusHost(Protocol):
@@ -283,9 +295,11 @@ class GroupMember:
         self._batches = {b.partition: b for b in await self._fetch()}
         if not self._batches:
             return False
+        taken = [b for b in self._batches.values() if b.items]
         await self.delivery.deliver(
-            {p: [i.record for i in b.items] for p, b in self._batches.items() if not b.isolated},
-            {p: b.items[0].record for p, b in self._batches.items() if b.isolated},
+            {b.partition: [i.record for i in b.items] for b in taken if not b.isolated},
+            {b.partition: b.items[0].record for b in taken if b.isolated},
+            [b.partition for b in self._batches.values() if not b.items],
         )
         return True
 
@@ -296,23 +310,32 @@ class GroupMember:
         carries no payload at all)."""
         per_partition = max(1, math.ceil(self.batch_size / max(len(self.owned), 1)))
         decoded = self.bus.messages
+        kinds = kinds_of(self.consumer)
         # Autocommit: each statement is its own snapshot (the positions' horizon is taken in
         # the first), and a lone read needs no BEGIN/COMMIT round trips.
         async with self.bus.database.connection(autocommit=True) as conn:
-            params = {
+            params: dict[str, Any] = {
                 "group": self.group,
                 "member": self.member,
                 "topics": self.topics,
                 "limit": per_partition,
             }
+            if kinds is not None:
+                params.update(kind_params(kinds), scan=per_partition * _SCAN_FACTOR)
             # Plain tuples read through the column names of this result: a dataclass per row
             # (`class_row`) cost more than the rest of the fetch, once per group per message.
             cur = conn.cursor()
-            await cur.execute(q("fetch"), params)
+            await cur.execute(q("fetch" if kinds is None else "fetch_kinds"), params)
             rows = await cur.fetchall()
             at = {column.name: i for i, column in enumerate(cur.description or ())}
             (partition_, from_xid, from_seq, attempts, isolated, seq_, xid_, message_id,
              published_at) = (at[name] for name in _FETCH_COLUMNS)  # fmt: skip
+            ends = []
+            if kinds is not None:
+                wanted = at["wanted"]
+                ends = [row for row in rows if not row[wanted]]
+                if ends:
+                    rows = [row for row in rows if row[wanted]]
             known = {row[seq_]: decoded.get(row[seq_], row[message_id]) for row in rows}
             missing = [seq for seq, message in known.items() if message is None]
             if missing:
@@ -325,6 +348,11 @@ class GroupMember:
                         m[seq_m], m[topic], m[key], m[id_m], m[payload], m[headers]
                     )
         batches: dict[int, _PartitionBatch] = {}
+        for row in ends:  # a window's end left out by the kind filter (after its items)
+            end = batches[row[partition_]] = _PartitionBatch(
+                row[partition_], row[from_xid], row[from_seq], row[attempts], row[isolated]
+            )
+            end.tail = (row[xid_], row[seq_])
         for row in rows:
             message = known[row[seq_]]
             if message is None:
@@ -351,15 +379,33 @@ class GroupMember:
         return batch, next(i for i in batch.items if i.record.offset == record.offset)
 
     async def advance(self, through: Mapping[int, Record]) -> None:
-        done = [self._fetched(p, r) for p, r in through.items()]
+        done: list[tuple[_PartitionBatch, tuple[str, int]]] = []
+        for p, r in through.items():
+            batch, item = self._fetched(p, r)
+            if batch.tail is not None and item is batch.items[-1]:
+                done.append((batch, batch.tail))  # what the window held after it was left out
+            else:
+                done.append((batch, (item.xid, r.offset)))
+        await self._commit(done)
+
+    async def pass_over(self, partitions: Sequence[int]) -> None:
+        done: list[tuple[_PartitionBatch, tuple[str, int]]] = []
+        for p in partitions:
+            batch = self._batches[p]
+            assert batch.tail is not None  # a window with no item ends in a row left out
+            done.append((batch, batch.tail))
+        await self._commit(done)
+
+    async def _commit(self, done: list[tuple[_PartitionBatch, tuple[str, int]]]) -> None:
+        through = {b.partition for b, _ in done}
         params = {
             "group": self.group,
             "member": self.member,
             "partitions": [b.partition for b, _ in done],
             "from_xids": [b.from_xid for b, _ in done],
             "from_seqs": [b.from_seq for b, _ in done],
-            "xids": [i.xid for _, i in done],
-            "seqs": [i.record.offset for _, i in done],
+            "xids": [xid for _, (xid, _) in done],
+            "seqs": [seq for _, (_, seq) in done],
         }
         async with self.bus.database.connection(autocommit=True) as conn:  # one statement
             advanced = set(await fetch_all(conn, q("commit"), params, scalar_row))

@@ -125,6 +125,54 @@ WHERE o.group_name = %(group)s AND o.owner = %(member)s
   AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
 ORDER BY o.partition, m.xid, m.seq
 
+-- name: fetch_kinds
+-- `fetch` for a group with a kind filter (bus/kind_sql.py): per partition, a window of up to
+-- `scan` positions is read on the same index range; the group gets only the rows its filter
+-- takes (`wanted`), the first `limit` of them, and, when fewer are in the window, the window's
+-- last row (`wanted` false) if it is not one of them: the member commits to it, so what was
+-- left out is passed once and for all. A row's kind is its payload's top-level source, type and
+-- version (one `json_to_record` parse); a payload without three strings there is always taken
+-- (its handler decides), as are all rows when no filter is given (`KindFilter`).
+SELECT o.partition, o.xid::text AS from_xid, o.seq AS from_seq, o.attempts,
+       o.isolate_xid IS NOT NULL AS isolated,
+       w.seq, w.xid::text AS xid, w.message_id, w.published_at, w.wanted
+FROM bus.offsets AS o
+CROSS JOIN LATERAL (
+    SELECT s.*,
+           count(*) FILTER (WHERE s.wanted) OVER (ORDER BY s.xid, s.seq) AS nth,
+           lead(s.seq) OVER (ORDER BY s.xid, s.seq) IS NULL AS last,
+           CASE WHEN o.isolate_xid IS NOT NULL THEN 1 ELSE %(limit)s END AS take
+    FROM (
+        SELECT m.* FROM unnest(%(topics)s::text[]) AS t(topic)
+        CROSS JOIN LATERAL (
+            SELECT m.seq, m.xid, m.message_id, m.published_at,
+                   NOT coalesce(json_typeof(k.source) = 'string'
+                                AND json_typeof(k.type) = 'string'
+                                AND json_typeof(k.version) = 'string', false)
+                   OR EXISTS (
+                       SELECT FROM unnest(%(sources)s::text[], %(types)s::text[],
+                                          %(versions)s::text[]) AS f(source, type, version)
+                       WHERE (f.source IS NULL OR k.source #>> '{}' LIKE f.source)
+                         AND (f.type IS NULL OR k.type #>> '{}' LIKE f.type)
+                         AND (f.version IS NULL OR k.version #>> '{}' = f.version)
+                   ) AS wanted
+            FROM bus.messages AS m
+            CROSS JOIN LATERAL json_to_record(m.payload) AS k(source json, type json, version json)
+            WHERE m.topic = t.topic AND m.partition = o.partition
+              AND (m.xid, m.seq) > (o.xid, o.seq)
+              AND m.xid < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY m.xid, m.seq
+            LIMIT %(scan)s
+        ) AS m
+        ORDER BY m.xid, m.seq
+        LIMIT %(scan)s
+    ) AS s
+) AS w
+WHERE o.group_name = %(group)s AND o.owner = %(member)s
+  AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
+  AND (w.wanted AND w.nth <= w.take OR w.last AND NOT w.wanted AND w.nth < w.take)
+ORDER BY o.partition, w.xid, w.seq
+
 -- name: fetch_messages
 -- The messages of the fetched positions that this process has not decoded yet. One that is gone
 -- meanwhile was erased (bus/erasure.py): it is not delivered, as if it had never been fetched.

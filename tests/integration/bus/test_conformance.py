@@ -19,7 +19,7 @@ import pytest
 
 from caudal.bus.lag import LagReporter
 from caudal.platform.bus.model import Message, Record
-from tests.support.bus import Collecting, consuming, until
+from tests.support.bus import Collecting, consuming, refuse_poison, until
 from tests.support.bus_adapters import Adapter
 
 
@@ -111,11 +111,6 @@ async def test_a_poison_message_is_dead_lettered_with_its_last_error_and_the_gro
     bus_adapter: Adapter,
 ) -> None:
     bus = bus_adapter.bus
-
-    def refuse_poison(records: Sequence[Record]) -> None:
-        for r in records:
-            if r.message.payload.get("poison"):
-                raise ValueError(f"cannot handle {r.message.id}")
 
     group = Collecting("g", fail=refuse_poison)
     messages = [Message("t", "same-key", {"n": i, "poison": i == 3}) for i in range(8)]

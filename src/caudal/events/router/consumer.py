@@ -13,7 +13,7 @@ from caudal.events.model import EVENTS_TOPIC, CanonicalEvent
 from caudal.events.router.rules import RouteTable
 from caudal.events.router.table import Routes
 from caudal.events.sinks.port import Sink
-from caudal.platform.bus.model import Record
+from caudal.platform.bus.model import KindFilter, Record
 from caudal.platform.bus.port import Lingering
 
 ROUTED = Counter(
@@ -37,6 +37,16 @@ class SinkConsumer:
         self._table: RouteTable | None = None
         self._by_kind = False
         self._kinds: dict[tuple[Any, Any, Any], bool] = {}
+        self._filter_table: RouteTable | None = None
+        self._filter: KindFilter | None = None
+
+    def kinds(self) -> KindFilter | None:
+        """`bus.port.Filtering`: the kinds the routes in force send this sink, so the bus need
+        not hand over (nor this group decode) the others; `handle` still decides every event."""
+        table = self.routes.current()
+        if table is not self._filter_table:
+            self._filter_table, self._filter = table, table.kinds(self.sink.name)
+        return self._filter
 
     def hurry(self) -> None:
         """The process is stopping: a sink holding a delivery (the lake) writes it now."""

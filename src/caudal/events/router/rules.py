@@ -9,12 +9,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from itertools import product
 from typing import Any, Literal
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from caudal.events.model import CanonicalEvent
+from caudal.platform.bus.model import KindFilter
 
 Op = Literal["==", "!=", "in", "not in"]
 _CONDITION = re.compile(r"^\s*([A-Za-z_][\w-]*(?:\.[\w-]+)*)\s*(==|!=|not\s+in|in)\s+(.+?)\s*$")
@@ -84,6 +86,25 @@ class RouteTable:
         """True when whether `sink` gets an event depends on its source, type and version
         alone (no `where` on the routes naming it): a consumer may then decide once per kind."""
         return all(not rule.where for rule in self.rules if sink in rule.sinks)
+
+    def kinds(self, sink: str) -> KindFilter | None:
+        """The kinds of event `sink` gets, for the bus to leave the others out of its fetch;
+        None when it cannot be told by kind (a `where` names the sink, a rule takes every event,
+        a glob has a character class) so the bus delivers everything and `sends` decides."""
+        if not self.by_kind(sink):
+            return None
+        alternatives: list[tuple[str | None, str | None, str | None]] = []
+        for rule in self.rules:
+            if sink not in rule.sinks:
+                continue
+            if not (rule.sources or rule.types or rule.versions):
+                return None
+            if any("[" in glob for glob in (*rule.sources, *rule.types)):
+                return None
+            alternatives.extend(
+                product(rule.sources or (None,), rule.types or (None,), rule.versions or (None,))
+            )
+        return KindFilter(tuple(alternatives))
 
     def sink_names(self) -> frozenset[str]:
         return frozenset(s for rule in self.rules for s in rule.sinks)

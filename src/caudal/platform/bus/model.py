@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from fnmatch import fnmatchcase
 from typing import Any
 
 
@@ -62,3 +63,40 @@ class DeadLetter:
     published_at: datetime
     failed_at: datetime
     redrive_requested: bool
+
+
+KIND_FIELDS = ("source", "type", "version")
+
+
+@dataclass(frozen=True, slots=True)
+class KindFilter:
+    """The messages a consumer group takes, told from their kind alone: the payload's top-level
+    `source`, `type` and `version` strings (a canonical event's). A message takes part when any
+    alternative matches it; a message without three strings there (another shape, or an older
+    release's number as version) always does, so its handler decides. Each alternative is
+    (source glob, type glob, version), None meaning any; a glob has `*` (any run of characters)
+    and `?` (one character), every other character literal, case-sensitive: what
+    `fnmatch.fnmatchcase` does with such a pattern, and what SQL `LIKE` does once translated.
+
+    An adapter may honour it (the PostgreSQL bus filters in its fetch and moves the group's
+    position past what it skipped) or not (the handler still gets those messages and decides):
+    it only ever spares work, so the handler must still decide on every message it gets."""
+
+    alternatives: tuple[tuple[str | None, str | None, str | None], ...]
+
+    def __post_init__(self) -> None:
+        for alternative in self.alternatives:
+            for glob in alternative[:2]:
+                if glob is not None and "[" in glob:
+                    raise ValueError(f"a kind glob has no character classes: {glob!r}")
+
+    def takes(self, payload: dict[str, Any]) -> bool:
+        source, type_, version = (payload.get(name) for name in KIND_FIELDS)
+        if not (isinstance(source, str) and isinstance(type_, str) and isinstance(version, str)):
+            return True
+        return any(
+            (s is None or fnmatchcase(source, s))
+            and (t is None or fnmatchcase(type_, t))
+            and (v is None or version == v)
+            for s, t, v in self.alternatives
+        )

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from caudal.platform.bus.model import DeadLetter, GroupStatus, Message, Record
+from caudal.platform.bus.model import DeadLetter, GroupStatus, KindFilter, Message, Record
 from caudal.platform.db.pool import AsyncConn, DatabaseUnavailable
 
 
@@ -79,3 +79,14 @@ class Lingering(Protocol):
     writes what is held at once instead of waiting out the linger."""
 
     def hurry(self) -> None: ...
+
+
+@runtime_checkable
+class Filtering(Protocol):
+    """A consumer that can tell from a message's kind alone that it will not take it. The bus
+    asks before each fetch (the answer may change: routes are re-read); None takes everything.
+    An adapter that honours the filter neither delivers nor decodes what it skips, and commits
+    the group's position past it, so a skipped message is not lag; one that does not delivers
+    everything (`KindFilter`)."""
+
+    def kinds(self) -> KindFilter | None: ...

@@ -1,0 +1,124 @@
+"""A consumer group's kind filter (`bus.port.Filtering`), the same tests on every adapter.
+
+A group that can tell from a message's kind that it will not take it is not handed it; the
+group's position still moves past it (lag 0, nothing read again), and delivery keeps its rules
+for what it does take: order per key, isolation and dead letters, replay. The PostgreSQL bus
+filters in its fetch (windows of positions, `fetch_kinds`); memory and NATS before the handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from caudal.platform.bus.model import KindFilter, Message
+from tests.support.bus import Choosy, Collecting, consuming, lag_of, refuse_poison, until
+from tests.support.bus_adapters import Adapter
+
+TAKEN = KindFilter((("backend", "taken.*", "1"), (None, "also", None)))
+
+
+def event(n: int, key: str, kind: tuple[Any, ...] | None, **extra: Any) -> Message:
+    payload: dict[str, Any] = {"n": n, **extra}
+    if kind is not None:
+        payload.update(zip(("source", "type", "version"), kind, strict=True))
+    return Message("t", key, payload)
+
+
+KINDS: list[tuple[tuple[Any, ...] | None, bool]] = [  # (kind, taken by TAKEN)
+    (("frontend", "click", "1"), False),
+    (("backend", "taken.a", "1"), True),
+    (("backend", "taken.a", "2"), False),  # another version
+    (("backend", "xtaken.a", "1"), False),  # the glob is anchored
+    (("frontend", "also", "7"), True),  # the second alternative
+    (None, True),  # no kind at all: the handler decides
+    (("backend", "taken.b", 1), True),  # a number as version: not a kind, the handler decides
+]
+
+
+@pytest.mark.bus_settings(batch_size=8)  # windows of 2 records (4 partitions): many cycles
+async def test_a_filtered_group_gets_only_its_kinds_in_order_and_passes_the_others(
+    bus_adapter: Adapter,
+) -> None:
+    bus = bus_adapter.bus
+    messages = [event(i, f"k{i % 5}", *KINDS[(i * 3) % len(KINDS)][:1]) for i in range(400)]
+    # A long run the filter leaves out at the end: the group's position must pass it too.
+    messages += [event(400 + i, f"k{i % 5}", ("frontend", "click", "1")) for i in range(150)]
+    assert all(TAKEN.takes(event(0, "k", kind).payload) == takes for kind, takes in KINDS)
+    taken = [m for m in messages if TAKEN.takes(m.payload)]
+    assert 0 < len(taken) < 400
+    choosy, everything = Choosy("choosy", TAKEN), Collecting("all")
+    async with consuming(bus, choosy, everything):
+        await bus.publish(messages)
+        await until(lambda: len(everything.records) == len(messages), what="the unfiltered group")
+        await until(lambda: len(choosy.records) >= len(taken), what="the filtered group")
+        assert await lag_of(bus, "choosy") == 0
+        assert await lag_of(bus, "all") == 0
+    assert choosy.asked > 0
+    assert sorted(choosy.ids()) == sorted(m.id for m in taken)
+    for key in {m.key for m in messages}:
+        got = [r.message.payload["n"] for r in choosy.records if r.message.key == key]
+        assert got == [m.payload["n"] for m in taken if m.key == key]
+    # Nothing it took was handed over twice, nothing left out was handed over at all.
+    assert len(choosy.records) == len(taken)
+    assert sorted(everything.ids()) == sorted(m.id for m in messages)
+
+
+async def test_without_a_filter_or_with_none_every_message_is_delivered(
+    bus_adapter: Adapter,
+) -> None:
+    bus = bus_adapter.bus
+    messages = [event(i, "k", KINDS[i % len(KINDS)][0]) for i in range(30)]
+    group = Choosy("none", kinds=None)
+    async with consuming(bus, group):
+        await bus.publish(messages)
+        await until(lambda: len(group.records) == 30)
+    assert group.ids() == [m.id for m in messages]
+
+
+async def test_a_poison_message_among_left_out_ones_is_dead_lettered_and_the_group_moves_on(
+    bus_adapter: Adapter,
+) -> None:
+    bus = bus_adapter.bus
+
+    group = Choosy("g", TAKEN, fail=refuse_poison)
+    skip, take = ("frontend", "click", "1"), ("backend", "taken.x", "1")
+    messages = [
+        event(i, "same-key", take if i % 3 == 0 else skip, poison=i == 9) for i in range(24)
+    ]
+    kept = [m.payload["n"] for m in messages if m.payload["type"] == "taken.x"]
+    async with consuming(bus, group):
+        await bus.publish(messages)
+        await until(lambda: len(group.records) == len(kept) - 1, what="the others")
+        for _ in range(300):
+            letters = await bus.dead_letters("g")
+            if letters:
+                break
+            await asyncio.sleep(0.05)
+        assert await lag_of(bus, "g") == 0
+    assert [r.message.payload["n"] for r in group.records] == [n for n in kept if n != 9]
+    # Only what the filter takes reached the handler, in the batch and in isolation.
+    assert all(r.message.payload["type"] == "taken.x" for c in group.calls for r in c)
+    assert [(d.message.id, d.attempts) for d in letters] == [(messages[9].id, 3)]
+    [status] = await bus.status()
+    assert (status.lag, status.dead_letters, status.retrying) == (0, 1, 0)
+
+
+async def test_a_replay_redelivers_only_the_filtered_kinds(bus_adapter: Adapter) -> None:
+    bus = bus_adapter.bus
+    take, skip = ("backend", "taken.r", "1"), ("frontend", "click", "1")
+    messages = [event(i, "k", take if i % 4 == 0 else skip) for i in range(40)]
+    group = Choosy("r", TAKEN)
+    async with consuming(bus, group):
+        await bus.publish(messages)
+        await until(lambda: len(group.records) == 10)
+        assert await lag_of(bus, "r") == 0
+    offsets = sorted(r.offset for r in group.records)
+    await bus.replay("r", from_offset=offsets[5])
+    group.records.clear()
+    async with consuming(bus, group):
+        await until(lambda: len(group.records) == 5)
+        assert await lag_of(bus, "r") == 0
+    assert [r.message.payload["n"] for r in group.records] == [20, 24, 28, 32, 36]
