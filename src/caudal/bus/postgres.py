@@ -20,7 +20,7 @@ from caudal.bus.message_cache import MessageCache
 from caudal.bus.notify import Notifier
 from caudal.bus.postgres_consumer import GroupMember, StoredRecord
 from caudal.bus.queries import q
-from caudal.platform.bus.model import DeadLetter, GroupStatus, Message
+from caudal.platform.bus.model import DeadLetter, GroupStatus, Message, message_kind
 from caudal.platform.bus.port import Consumer
 from caudal.platform.db.pool import AsyncConn, Database
 from caudal.platform.db.rows import fetch_all, fetch_value
@@ -52,8 +52,9 @@ class PostgresBus:
         """The whole batch as one JSON document, encoded once in C: the per-element work of
         binary array parameters (a Python loop in psycopg) was most of a publish's CPU."""
         partitions = self.settings.partitions
-        rows = [
-            {
+        rows = []
+        for m in messages:
+            row = {
                 "topic": m.topic,
                 "key": m.key,
                 "partition": partition_of(m.key, partitions),
@@ -61,8 +62,10 @@ class PostgresBus:
                 "payload": m.payload,
                 "headers": m.headers,
             }
-            for m in messages
-        ]
+            kind = message_kind(m.payload)  # for groups with a kind filter (`fetch_kinds`)
+            if kind is not None:
+                row["ks"], row["kt"], row["kv"] = kind
+            rows.append(row)
         document = dumps(rows)
         refuse_nul(document)
         return {"rows": document}

@@ -5,12 +5,15 @@
 -- listening workers of the topics written (delivered when the transaction commits). The batch
 -- is one JSON array of {topic, key, partition, id, payload, headers} objects, in publish order,
 -- read in one pass; payloads and headers go into their `json` columns as the text they are.
+-- The kind (source, type, version; absent: NULL) is the publisher's `message_kind`.
 WITH ins AS (
-    INSERT INTO bus.messages (topic, key, partition, message_id, payload, headers)
-    SELECT r.topic, r.key, r.partition, r.id, r.payload, r.headers
+    INSERT INTO bus.messages (topic, key, partition, message_id, payload, headers,
+                              kind_source, kind_type, kind_version)
+    SELECT r.topic, r.key, r.partition, r.id, r.payload, r.headers, r.ks, r.kt, r.kv
     FROM ROWS FROM (json_to_recordset(%(rows)s::json)
-                    AS (topic text, key text, partition int, id text, payload json, headers json))
-         WITH ORDINALITY AS r(topic, key, partition, id, payload, headers, n)
+                    AS (topic text, key text, partition int, id text, payload json, headers json,
+                        ks text, kt text, kv text))
+         WITH ORDINALITY AS r(topic, key, partition, id, payload, headers, ks, kt, kv, n)
     ORDER BY r.n
     ON CONFLICT (message_id) DO NOTHING
     RETURNING topic
@@ -20,11 +23,13 @@ SELECT pg_notify('caudal_bus', topic) FROM (SELECT DISTINCT topic FROM ins) AS t
 -- name: publish_quiet
 -- The same without the notification (one was sent for these topics a moment ago: NOTIFY
 -- serialises committing transactions, so a busy publisher rings the bell at most every few ms).
-INSERT INTO bus.messages (topic, key, partition, message_id, payload, headers)
-SELECT r.topic, r.key, r.partition, r.id, r.payload, r.headers
+INSERT INTO bus.messages (topic, key, partition, message_id, payload, headers,
+                          kind_source, kind_type, kind_version)
+SELECT r.topic, r.key, r.partition, r.id, r.payload, r.headers, r.ks, r.kt, r.kv
 FROM ROWS FROM (json_to_recordset(%(rows)s::json)
-                AS (topic text, key text, partition int, id text, payload json, headers json))
-     WITH ORDINALITY AS r(topic, key, partition, id, payload, headers, n)
+                AS (topic text, key text, partition int, id text, payload json, headers json,
+                    ks text, kt text, kv text))
+     WITH ORDINALITY AS r(topic, key, partition, id, payload, headers, ks, kt, kv, n)
 ORDER BY r.n
 ON CONFLICT (message_id) DO NOTHING
 
@@ -130,9 +135,9 @@ ORDER BY o.partition, m.xid, m.seq
 -- `scan` positions is read on the same index range; the group gets only the rows its filter
 -- takes (`wanted`), the first `limit` of them, and, when fewer are in the window, the window's
 -- last row (`wanted` false) if it is not one of them: the member commits to it, so what was
--- left out is passed once and for all. A row's kind is its payload's top-level source, type and
--- version (one `json_to_record` parse); a payload without three strings there is always taken
--- (its handler decides), as are all rows when no filter is given (`KindFilter`).
+-- left out was passed once and for all. A row's kind is in its `kind_*` columns (written by the
+-- publisher: bus migration 0005), so no payload is parsed here; a row without one is always taken
+-- (its handler decides).
 SELECT o.partition, o.xid::text AS from_xid, o.seq AS from_seq, o.attempts,
        o.isolate_xid IS NOT NULL AS isolated,
        w.seq, w.xid::text AS xid, w.message_id, w.published_at, w.wanted
@@ -146,18 +151,15 @@ CROSS JOIN LATERAL (
         SELECT m.* FROM unnest(%(topics)s::text[]) AS t(topic)
         CROSS JOIN LATERAL (
             SELECT m.seq, m.xid, m.message_id, m.published_at,
-                   NOT coalesce(json_typeof(k.source) = 'string'
-                                AND json_typeof(k.type) = 'string'
-                                AND json_typeof(k.version) = 'string', false)
+                   m.kind_source IS NULL OR m.kind_type IS NULL OR m.kind_version IS NULL
                    OR EXISTS (
                        SELECT FROM unnest(%(sources)s::text[], %(types)s::text[],
                                           %(versions)s::text[]) AS f(source, type, version)
-                       WHERE (f.source IS NULL OR k.source #>> '{}' LIKE f.source)
-                         AND (f.type IS NULL OR k.type #>> '{}' LIKE f.type)
-                         AND (f.version IS NULL OR k.version #>> '{}' = f.version)
+                       WHERE (f.source IS NULL OR m.kind_source LIKE f.source)
+                         AND (f.type IS NULL OR m.kind_type LIKE f.type)
+                         AND (f.version IS NULL OR m.kind_version = f.version)
                    ) AS wanted
             FROM bus.messages AS m
-            CROSS JOIN LATERAL json_to_record(m.payload) AS k(source json, type json, version json)
             WHERE m.topic = t.topic AND m.partition = o.partition
               AND (m.xid, m.seq) > (o.xid, o.seq)
               AND m.xid < pg_snapshot_xmin(pg_current_snapshot())

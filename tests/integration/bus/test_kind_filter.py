@@ -122,3 +122,25 @@ async def test_a_replay_redelivers_only_the_filtered_kinds(bus_adapter: Adapter)
         await until(lambda: len(group.records) == 5)
         assert await lag_of(bus, "r") == 0
     assert [r.message.payload["n"] for r in group.records] == [20, 24, 28, 32, 36]
+
+
+@pytest.mark.adapters("postgres")
+async def test_a_row_published_before_the_kind_columns_is_taken_and_its_handler_decides(
+    bus_adapter: Adapter,
+) -> None:
+    """Rows written before bus migration 0005 have no kind: every filtered group gets them."""
+    bus, database = bus_adapter.bus, bus_adapter.database
+    assert database is not None
+    left_out = event(0, "k", ("frontend", "click", "1"))
+    await bus.publish([left_out, event(1, "k", ("frontend", "click", "1"))])
+    async with database.connection() as conn:  # as an older release wrote it
+        await conn.execute(
+            "UPDATE bus.messages SET kind_source = NULL, kind_type = NULL, kind_version = NULL"
+            " WHERE message_id = %s",
+            (left_out.id,),
+        )
+    group = Choosy("old", TAKEN)
+    async with consuming(bus, group):
+        await until(lambda: len(group.records) == 1)
+        assert await lag_of(bus, "old") == 0
+    assert group.ids() == [left_out.id]

@@ -65,7 +65,12 @@ class DeadLetter:
     redrive_requested: bool
 
 
-KIND_FIELDS = ("source", "type", "version")
+def message_kind(payload: dict[str, Any]) -> tuple[str, str, str] | None:
+    """A payload's kind: its top-level `source`, `type` and `version` when all are strings."""
+    source, type_, version = payload.get("source"), payload.get("type"), payload.get("version")
+    if isinstance(source, str) and isinstance(type_, str) and isinstance(version, str):
+        return source, type_, version
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +96,10 @@ class KindFilter:
                     raise ValueError(f"a kind glob has no character classes: {glob!r}")
 
     def takes(self, payload: dict[str, Any]) -> bool:
-        source, type_, version = (payload.get(name) for name in KIND_FIELDS)
-        if not (isinstance(source, str) and isinstance(type_, str) and isinstance(version, str)):
+        kind = message_kind(payload)
+        if kind is None:
             return True
+        source, type_, version = kind
         return any(
             (s is None or fnmatchcase(source, s))
             and (t is None or fnmatchcase(type_, t))
