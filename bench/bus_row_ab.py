@@ -1,10 +1,11 @@
 """PostgreSQL backend CPU per bus row, for variants of `bus.messages` side by side on one server:
 payloads as `jsonb` (read with `jsonb_array_elements`, bus migrations 0001-0003) or `json` (read
-with `json_to_recordset`, migration 0004), with and without the `published_at` index. Each
-batch of canonical frontend events is published to every variant in turn (interleaved, so the
-neighbours' load falls on all alike), then every row is read back as the fetch reads it
-(`payload::text`, `headers::text`, ...). CPU from `/proc/<backend pid>/schedstat`, so run it on
-this machine's server, e.g. the throwaway one of bench/profiles/README.md:
+with `json_to_recordset`, migration 0004), with or without the kind columns of migration 0005,
+with and without the `published_at` index. Each batch of canonical frontend events is published
+to every variant in turn (interleaved, so the neighbours' load falls on all alike), then every
+row is read back as the fetch reads it (`payload::text`, `headers::text`, ...). CPU from
+`/proc/<backend pid>/schedstat`, so run it on this machine's server, e.g. the throwaway one of
+bench/profiles/README.md:
 
     .venv/bin/python bench/bus_row_ab.py --database-url postgresql://postgres@127.0.0.1:55432/ab
 """
@@ -34,20 +35,32 @@ _OBJECT_ROWS = """WITH ins AS (
          WITH ORDINALITY AS r(topic, key, partition, id, payload, headers, n)
     ORDER BY r.n ON CONFLICT (message_id) DO NOTHING RETURNING topic)
 SELECT pg_notify('bus_row_ab', topic) FROM (SELECT DISTINCT topic FROM ins) AS t"""
+_KIND_ROWS = """WITH ins AS (
+    INSERT INTO {t} (topic, key, partition, message_id, payload, headers,
+                     kind_source, kind_type, kind_version)
+    SELECT r.topic, r.key, r.partition, r.id, r.payload, r.headers, r.ks, r.kt, r.kv
+    FROM ROWS FROM (json_to_recordset(%(rows)s::json)
+         AS (topic text, key text, partition int, id text, payload json, headers json,
+             ks text, kt text, kv text))
+         WITH ORDINALITY AS r(topic, key, partition, id, payload, headers, ks, kt, kv, n)
+    ORDER BY r.n ON CONFLICT (message_id) DO NOTHING RETURNING topic)
+SELECT pg_notify('bus_row_ab', topic) FROM (SELECT DISTINCT topic FROM ins) AS t"""
 _FETCH = (
     "SELECT seq, xid::text, topic, key, message_id, payload::text, headers::text, published_at"
     " FROM {t} ORDER BY seq DESC LIMIT %s"
 )
-# name: (column type, published_at index, publish statement, rows as objects)
-VARIANTS: dict[str, tuple[str, bool, str, bool]] = {
-    "jsonb, 4 indexes (migrations 0001-0003)": ("jsonb", True, _ARRAY_ROWS, False),
-    "json, 4 indexes (migration 0004)": ("json", True, _OBJECT_ROWS, True),
-    "json, 3 indexes": ("json", False, _OBJECT_ROWS, True),
-    "jsonb, 3 indexes": ("jsonb", False, _ARRAY_ROWS, False),
+# name: (column type, published_at index, publish statement, row shape)
+VARIANTS: dict[str, tuple[str, bool, str, str]] = {
+    "jsonb, 4 indexes (migrations 0001-0003)": ("jsonb", True, _ARRAY_ROWS, "array"),
+    "json, 4 indexes (migration 0004)": ("json", True, _OBJECT_ROWS, "object"),
+    "json, 4 indexes, kind columns (migration 0005)": ("json", True, _KIND_ROWS, "kind"),
+    "json, 3 indexes": ("json", False, _OBJECT_ROWS, "object"),
+    "jsonb, 3 indexes": ("jsonb", False, _ARRAY_ROWS, "array"),
 }
 
 
-def _table(name: str, column: str, published_index: bool) -> str:
+def _table(name: str, column: str, published_index: bool, shape: str) -> str:
+    kind = "kind_source text, kind_type text, kind_version text," if shape == "kind" else ""
     ddl = f"""
     DROP TABLE IF EXISTS {name};
     CREATE TABLE {name} (
@@ -55,7 +68,7 @@ def _table(name: str, column: str, published_index: bool) -> str:
         xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
         topic text NOT NULL, key text NOT NULL, partition integer NOT NULL,
         message_id text NOT NULL, payload {column} NOT NULL,
-        headers {column} NOT NULL DEFAULT '{{}}',
+        headers {column} NOT NULL DEFAULT '{{}}', {kind}
         published_at timestamptz NOT NULL DEFAULT now());
     CREATE UNIQUE INDEX {name}_id ON {name} (message_id);
     CREATE INDEX {name}_read ON {name} (topic, partition, xid, seq);
@@ -78,13 +91,15 @@ def _event(i: int) -> dict[str, Any]:
     }
 
 
-def _batch(size: int, objects: bool) -> dict[str, str]:
+def _batch(size: int, shape: str) -> dict[str, str]:
     rows: list[Any] = []
     for i in range(size):
         event, part = _event(i), random.randrange(16)
         headers = {"trace_key": event["trace_key"]}
-        if objects:
+        if shape != "array":
             row = {"topic": "events", "key": "device:x", "partition": part, "id": event["id"]}
+            if shape == "kind":
+                row.update(ks=event["source"], kt=event["type"], kv=event["version"])
             rows.append({**row, "payload": event, "headers": headers})
         else:
             rows.append(["events", "device:x", part, event["id"], event, headers])
@@ -112,8 +127,8 @@ def main() -> None:
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
         assert row is not None
         pid = int(row[0])
-        for name, (column, indexed, _, _) in VARIANTS.items():
-            conn.execute(_table(tables[name], column, indexed).encode())
+        for name, (column, indexed, _, shape) in VARIANTS.items():
+            conn.execute(_table(tables[name], column, indexed, shape).encode())
         written = (args.batches - 1) * args.rows
         for _ in range(args.rounds):
             spent = dict.fromkeys(VARIANTS, 0)
