@@ -67,6 +67,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--duration", type=float, default=5)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument(
+        "--py-spy", type=Path, help="Write py-spy summaries of the last round's API processes."
+    )
     args = parser.parse_args()
     trees = dict(spec.split("=", 1) for spec in args.tree)
     print(bench.load_average(), flush=True)
@@ -88,11 +91,14 @@ def main() -> None:
                 order = list(trees) if i % 2 == 0 else list(reversed(trees))
                 for name in order:
                     base, pids = served[name]
+                    profiles = bench.Profiles(args.py_spy if i == args.rounds - 1 else None)
+                    profiles.start(name, pids, args.duration)
                     api0, pg0 = sum(cpu_seconds(p) for p in pids), server_cpu(postmaster)
                     result = bench.wrk(
                         base, args.concurrency, args.duration, lua, token=token, paths_file=paths
                     )
                     api1, pg1 = sum(cpu_seconds(p) for p in pids), server_cpu(postmaster)
+                    profiles.finish(name)
                     done = result["requests"] - result["non2xx"] - result["errors"]
                     assert done > 0 and not result["non2xx"], (name, result)
                     row = (
