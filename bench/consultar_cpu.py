@@ -114,11 +114,18 @@ def main() -> None:
                         flush=True,
                     )
     print(bench.load_average(), flush=True)
+    first = rows[next(iter(trees))]
     for name, runs in rows.items():
         med = [statistics.median(r[k] for r in runs) for k in range(4)]
+        # each round's pair ran back to back: steadier than the medians of whole columns
+        ratios = [
+            statistics.median(r[k] / f[k] for r, f in zip(runs, first, strict=True)) for k in (0, 1)
+        ]
         print(
             f"{name}: median API {med[0]:.0f} µs CPU/req, PostgreSQL {med[1]:.0f} µs CPU/req,"
-            f" {med[2]:,.0f} req/s, p99 {med[3]:.1f} ms ({len(runs)} rounds)"
+            f" {med[2]:,.0f} req/s, p99 {med[3]:.1f} ms ({len(runs)} rounds); median ratio"
+            f" to {next(iter(trees))} in the same round: API {ratios[0]:.3f},"
+            f" PostgreSQL {ratios[1]:.3f}"
         )
 
 
