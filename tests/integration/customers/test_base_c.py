@@ -352,18 +352,34 @@ async def test_a_row_projected_before_the_rendering_migration_answers_the_same_b
     with pg_cluster.database(migrated=False) as url:
         migrate_without(url, RENDERING, monkeypatch)
         settings = settings_for(tmp_path, url)
+        other = consulta("o1", "2026-01-10", empresa="Outro Banco", cpf=CPF_2)
         async with _served(settings) as (container, _):
-            await CustomersActivitySink(customers_of(container)).write(SEED_002_EVENTS)
+            await CustomersActivitySink(customers_of(container)).write([*SEED_002_EVENTS, other])
         assert [m.key for m in migrations.migrate(url)] == [RENDERING]
-        assert _rendered(url) == [(None,)]  # no rewrite of the table by the migration
+        assert _rendered(url) == [(None,), (None,)]  # no rewrite of the table by the migration
 
         async with _served(settings) as (container, client):
             auth = _auth(container)
             assert await _consultar_bytes(client, auth) == SEED_002_BYTES  # rendered at read
+            assert _rendered(url) == [(None,), (None,)]  # a read writes nothing
+            # docs/operations.md's batched backfill renders the rest, with the same bytes
+            with psycopg.connect(url) as conn:
+                conn.execute(BACKFILL)
+            assert sorted(str(body)[:40] for (body,) in _rendered(url)) == [
+                '{"ultima_consulta" : {"empresa" : "Banco',
+                '{"ultima_consulta" : {"empresa" : "Outro',
+            ]
+            assert await _consultar_bytes(client, auth) == SEED_002_BYTES
             sink = CustomersActivitySink(customers_of(container))
             await sink.write([LATER_PURCHASE])  # the next write renders and stores it
-            assert _rendered(url) == [(LATER_PURCHASE_BYTES.decode(),)]
+            assert (LATER_PURCHASE_BYTES.decode(),) in _rendered(url)
             assert await _consultar_bytes(client, auth) == LATER_PURCHASE_BYTES
+
+
+BACKFILL = """
+UPDATE base_c.activity SET updated_at = updated_at WHERE cpf_index IN (SELECT cpf_index
+  FROM base_c.activity WHERE consulta IS NULL LIMIT 10000)
+"""
 
 
 @asynccontextmanager
