@@ -3,6 +3,7 @@ HTTP — seed 002's /consultar shape, late events, redelivery, timeline, erasure
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ import pytest
 
 from caudal import wiring
 from caudal.bus.adapters import build_bus
+from caudal.customers.base_c.projection import KINDS, present_block
 from caudal.customers.base_c.sink import CustomersActivitySink
 from caudal.customers.context import customers_of
 from caudal.customers.events import ERASED, customer_event
@@ -422,3 +424,25 @@ async def test_erasure_removes_the_rendered_body(
     assert [str(body).count("Outro Banco") for (body,) in _rendered(container.owner_url)] == [1]
     gone = await client.get(f"/clientes/{CPF_1}/consultar", headers=auth("customers:activity"))
     assert gone.status_code == 404
+
+
+async def test_the_rendered_body_has_every_block_and_field_the_projection_declares(
+    client: httpx.AsyncClient, auth: Auth, container: Container
+) -> None:
+    """Migration 0011's SQL spells the fields out; `projection.KINDS` declares them: a field
+    added to one and not the other fails here."""
+    sink = CustomersActivitySink(customers_of(container))
+    await sink.write([*SEED_002_EVENTS, consulta("o1", "2026-01-10", cpf=CPF_2)])
+    with psycopg.connect(container.owner_url) as conn:
+        rows = conn.execute(
+            "SELECT consulta, ultima_consulta, movimentacao, ultima_compra FROM base_c.activity"
+        ).fetchall()
+    assert len(rows) == 2
+    for body, *stored in rows:
+        expected = {
+            kind.block: present_block(kind, block)
+            for kind, block in zip(KINDS.values(), stored, strict=True)
+        }
+        assert json.loads(str(body)) == expected
+        assert list(json.loads(str(body))) == [kind.block for kind in KINDS.values()]
+    assert (await _consultar_bytes(client, auth)).decode() in {str(body) for body, *_ in rows}
