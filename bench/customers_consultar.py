@@ -41,6 +41,14 @@ def cpf_of(n: int) -> str:
     return with_check_digits(f"{100_000_000 + n:09d}")
 
 
+def paths_file(work: Path, customers: int) -> Path:
+    """The `/consultar` path of every loaded CPF, one a line, for wrk's random pick."""
+    paths = work / "consultar.txt"
+    cpfs = [cpf_of(n) for n in range(customers)]
+    paths.write_text("".join(f"/clientes/{cpf}/consultar\n" for cpf in cpfs))
+    return paths
+
+
 def activity_events(n: int, now: datetime) -> list[Any]:
     from caudal.events.model import CanonicalEvent
 

@@ -346,9 +346,7 @@ def consultar_row(
     print(f"  loaded {args.customers:,} CPFs into Base C in {time.perf_counter() - started:.0f} s")
     lua = bench.write_lua(work)
     token = bench.mint(["customers:activity"])
-    paths = work / "consultar.txt"
-    cpfs = [customers_consultar.cpf_of(n) for n in range(args.customers)]
-    paths.write_text("".join(f"/clientes/{cpf}/consultar\n" for cpf in cpfs))
+    paths = customers_consultar.paths_file(work, args.customers)
     with bench.Processes() as procs:
         env = bench.env_for(home, owner_url)
         noop = procs.api("noop", bench.free_port(), env, args.api_procs)

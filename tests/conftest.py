@@ -38,6 +38,11 @@ def database_url(pg_cluster: PostgresCluster) -> Iterator[str]:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
+    return settings_for(tmp_path, database_url)
+
+
+def settings_for(tmp_path: Path, database_url: str) -> Settings:
+    """The tests' settings over this database (small pool, the test secret)."""
     return Settings(
         home=tmp_path / "home",
         env="test",

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import httpx
 import pytest
+import structlog.testing
 from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel
 
@@ -255,6 +256,29 @@ async def test_trace_key_is_echoed_or_generated_and_logged(
     assert whoami["level"] == "info"
     token = headers["Authorization"].split()[1]
     assert token not in log_stream.getvalue()
+
+
+async def test_the_access_line_follows_every_change_of_the_logging_configuration(
+    client: httpx.AsyncClient, log_stream: io.StringIO
+) -> None:
+    headers = {"X-Trace-Key": "first"}
+    await client.get("/healthz", headers=headers)
+    quieter, again = io.StringIO(), io.StringIO()
+    caudal_logging.configure("warning", stream=quieter)
+    await client.get("/healthz", headers={"X-Trace-Key": "filtered"})
+    caudal_logging.configure("info", stream=again)
+    await client.get("/healthz", headers={"X-Trace-Key": "second"})
+    with structlog.testing.capture_logs() as captured:
+        await client.get("/healthz", headers={"X-Trace-Key": "captured"})
+    await client.get("/healthz", headers={"X-Trace-Key": "restored"})
+    assert access_keys(log_stream) == ["first"]
+    assert access_keys(quieter) == []
+    assert [c["route"] for c in captured if c["event"] == "request"] == ["/healthz"]
+    assert access_keys(again) == ["second", "restored"]
+
+
+def access_keys(stream: io.StringIO) -> list[object]:
+    return [line["trace_key"] for line in lines(stream) if line.get("event") == "request"]
 
 
 @pytest.mark.parametrize("key", ["529.982.247-25", "cliente-52998224725", "52998224725"])

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+import pytest
 from psycopg import sql
 
 from caudal.platform.db import migrations
@@ -59,3 +60,16 @@ class PostgresCluster:
             yield with_database(self.admin_url, name)
         finally:
             self.drop(name)
+
+
+def migrate_without(url: str, key: tuple[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apply every migration but `key`: a database as a release without that migration left
+    it, for upgrade tests (the next `migrations.migrate(url)` applies `key` alone)."""
+    every = migrations.discover
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            migrations,
+            "discover",
+            lambda packages=None: [m for m in every(packages) if m.key != key],
+        )
+        migrations.migrate(url)

@@ -11,12 +11,22 @@ import os
 import uuid
 
 
-def _text(raw: bytearray, version: int) -> str:
-    """16 bytes as a version-`version`, RFC 4122 UUID in its hyphenated lowercase text."""
+def _stamped(raw: bytearray, version: int) -> bytearray:
+    """16 bytes with the version and RFC 4122 variant bits of a version-`version` UUID."""
     raw[6] = (raw[6] & 0x0F) | (version << 4)
     raw[8] = (raw[8] & 0x3F) | 0x80
-    h = raw.hex()
+    return raw
+
+
+def _text(raw: bytearray, version: int) -> str:
+    """16 bytes as a version-`version`, RFC 4122 UUID in its hyphenated lowercase text."""
+    h = _stamped(raw, version).hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+def random_hex() -> str:
+    """`uuid.uuid4().hex`: the HTTP edge's trace key for every request that brings none."""
+    return _stamped(bytearray(os.urandom(16)), 4).hex()
 
 
 def random_uuids(count: int) -> list[str]:

@@ -11,7 +11,7 @@ from caudal.platform.bus.model import Message
 from caudal.platform.db import migrations
 from caudal.platform.db.pool import Database
 from tests.support.bus import Collecting, consuming, fast_bus_settings, until
-from tests.support.postgres import PostgresCluster
+from tests.support.postgres import PostgresCluster, migrate_without
 
 JSON_MIGRATION = ("bus", 4)
 OLD_PAYLOADS = [
@@ -19,17 +19,6 @@ OLD_PAYLOADS = [
     {"n": 1, "amount": "12.30", "big": 9007199254740993},
     {"n": 2, "quote": 'say "hi" \\ bye'},
 ]
-
-
-def _migrate_before_json(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    every = migrations.discover
-    with monkeypatch.context() as patch:
-        patch.setattr(
-            migrations,
-            "discover",
-            lambda packages=None: [m for m in every(packages) if m.key != JSON_MIGRATION],
-        )
-        migrations.migrate(url)
 
 
 def _column_types(conn: psycopg.Connection[tuple[object, ...]], table: str) -> set[object]:
@@ -46,7 +35,7 @@ async def test_messages_stored_as_jsonb_are_delivered_unchanged_after_the_migrat
     pg_cluster: PostgresCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with pg_cluster.database(migrated=False) as url:
-        _migrate_before_json(url, monkeypatch)
+        migrate_without(url, JSON_MIGRATION, monkeypatch)
         with psycopg.connect(url) as conn:
             assert _column_types(conn, "messages") == {"jsonb"}
             for i, payload in enumerate(OLD_PAYLOADS):

@@ -3,22 +3,35 @@ HTTP — seed 002's /consultar shape, late events, redelivery, timeline, erasure
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
+from caudal import wiring
+from caudal.bus.adapters import build_bus
+from caudal.customers.base_c.projection import KINDS, present_block
 from caudal.customers.base_c.sink import CustomersActivitySink
 from caudal.customers.context import customers_of
 from caudal.customers.events import ERASED, customer_event
 from caudal.events.model import CanonicalEvent
-from caudal.platform.bootstrap import Container
+from caudal.platform.bootstrap import Container, bootstrap
+from caudal.platform.db import migrations
+from caudal.platform.http.app import create_app
+from caudal.platform.settings import Settings
+from tests.conftest import settings_for
 from tests.integration.customers.conftest import CPF_1, CPF_2, cliente
+from tests.support.postgres import PostgresCluster, migrate_without
 
 Auth = Callable[..., dict[str, str]]
 T0 = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
+RENDERING = ("customers", 11)  # migration 0011: the `/consultar` body rendered at projection
 
 
 def event(event_id: str, event_type: str, data: dict[str, Any], cpf: str = CPF_1) -> CanonicalEvent:
@@ -278,3 +291,158 @@ async def test_erasure_end_to_end_in_a_b_and_c(
         await client.get(f"/clientes/{CPF_1}/consultar", headers=auth("customers:activity"))
     ).status_code == 404
     assert uuid.UUID(cid)
+
+
+# What `/consultar` answered for these events before the body was rendered at projection time
+# (main at 76b8803, PostgreSQL's json_build_object spacing, money with its scale): byte for
+# byte what it must still answer.
+SEED_002_BYTES = (
+    b'{"ultima_consulta" : {"empresa" : "Banco X", "data_consulta" : "2026-01-10T09:00:00-03:00",'
+    b' "tipo_empresa" : "banco"}, "movimentacao_financeira" : {"tipo_movimentacao" :'
+    b' "pix_recebido", "data_movimentacao" : "2026-01-11T10:00:00-0300", "valor" : 2500.10,'
+    b' "descricao" : "sal\xc3\xa1rio"}, "ultima_compra" : {"data_compra" : "2026-01-12T11:30:00Z",'
+    b' "valor" : 4599.90, "bandeira_cartao" : "visa", "produto" : "geladeira", "tipo" :'
+    b' "credito", "codigo_transacao" : "TX-991"}}'
+)
+LATER_PURCHASE_BYTES = SEED_002_BYTES.replace(
+    b'{"data_compra" : "2026-01-12T11:30:00Z", "valor" : 4599.90, "bandeira_cartao" : "visa",'
+    b' "produto" : "geladeira", "tipo" : "credito", "codigo_transacao" : "TX-991"}',
+    b'{"data_compra" : "2026-02-01", "valor" : -1.50, "bandeira_cartao" : null, "produto" :'
+    b' "a\xc3\xa7\xc3\xa3o \\"x\\" \\\\ \xe2\x9c\x93", "tipo" : null, "codigo_transacao" : null}',
+)
+SEED_002_EVENTS = [
+    consulta("e1", "2026-01-10T09:00:00-03:00"),
+    movimento("e2", "2026-01-11T10:00:00-0300", "2500.10"),
+    compra("e3", "2026-01-12T11:30:00Z", 4599.9),
+]
+LATER_PURCHASE = event(
+    "e5",
+    "card-purchase",
+    {"data_compra": "2026-02-01", "valor": "-1.5", "produto": 'ação "x" \\ ✓'},
+)
+
+
+async def _consultar_bytes(client: httpx.AsyncClient, auth: Auth) -> bytes:
+    response = await client.get(f"/clientes/{CPF_1}/consultar", headers=auth("customers:activity"))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-length"] == str(len(response.content))
+    assert set(response.headers) == {"content-type", "content-length", "x-trace-key"}
+    return response.content
+
+
+def _rendered(owner_url: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(owner_url) as conn:
+        return conn.execute("SELECT consulta FROM base_c.activity").fetchall()
+
+
+async def test_consultar_answers_the_body_rendered_by_the_projection_byte_for_byte(
+    client: httpx.AsyncClient, auth: Auth, container: Container
+) -> None:
+    sink = CustomersActivitySink(customers_of(container))
+    await sink.write(SEED_002_EVENTS)
+    assert _rendered(container.owner_url) == [(SEED_002_BYTES.decode(),)]
+    assert await _consultar_bytes(client, auth) == SEED_002_BYTES
+    await sink.write([LATER_PURCHASE, consulta("e4", "2026-01-09", empresa="Late")])
+    assert _rendered(container.owner_url) == [(LATER_PURCHASE_BYTES.decode(),)]
+    assert await _consultar_bytes(client, auth) == LATER_PURCHASE_BYTES
+
+
+async def test_a_row_projected_before_the_rendering_migration_answers_the_same_bytes(
+    pg_cluster: PostgresCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pg_cluster.database(migrated=False) as url:
+        migrate_without(url, RENDERING, monkeypatch)
+        settings = settings_for(tmp_path, url)
+        other = consulta("o1", "2026-01-10", empresa="Outro Banco", cpf=CPF_2)
+        async with _served(settings) as (container, _):
+            await CustomersActivitySink(customers_of(container)).write([*SEED_002_EVENTS, other])
+        assert [m.key for m in migrations.migrate(url)] == [RENDERING]
+        assert _rendered(url) == [(None,), (None,)]  # no rewrite of the table by the migration
+
+        async with _served(settings) as (container, client):
+            auth = _auth(container)
+            assert await _consultar_bytes(client, auth) == SEED_002_BYTES  # rendered at read
+            assert _rendered(url) == [(None,), (None,)]  # a read writes nothing
+            # docs/operations.md's batched backfill renders the rest, with the same bytes
+            with psycopg.connect(url) as conn:
+                conn.execute(BACKFILL)
+            assert sorted(str(body)[:40] for (body,) in _rendered(url)) == [
+                '{"ultima_consulta" : {"empresa" : "Banco',
+                '{"ultima_consulta" : {"empresa" : "Outro',
+            ]
+            assert await _consultar_bytes(client, auth) == SEED_002_BYTES
+            sink = CustomersActivitySink(customers_of(container))
+            await sink.write([LATER_PURCHASE])  # the next write renders and stores it
+            assert (LATER_PURCHASE_BYTES.decode(),) in _rendered(url)
+            assert await _consultar_bytes(client, auth) == LATER_PURCHASE_BYTES
+
+
+BACKFILL = """
+UPDATE base_c.activity SET updated_at = updated_at WHERE cpf_index IN (SELECT cpf_index
+  FROM base_c.activity WHERE consulta IS NULL LIMIT 10000)
+"""
+
+
+@asynccontextmanager
+async def _served(settings: Settings) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
+    container = bootstrap(settings, bus=build_bus, migrate=False, configure_logging=False)
+    app = create_app(container, list(wiring.capabilities()))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://caudal.test") as client,
+    ):
+        yield container, client
+
+
+def _auth(container: Container) -> Auth:
+    def header(*granted: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {container.tokens.mint('tester', granted, 600)}"}
+
+    return header
+
+
+async def test_erasure_removes_the_rendered_body(
+    client: httpx.AsyncClient, auth: Auth, container: Container
+) -> None:
+    from caudal.customers.crypto import blind
+
+    sink = CustomersActivitySink(customers_of(container))
+    await sink.write(
+        [*SEED_002_EVENTS, consulta("o1", "2026-01-10", empresa="Outro Banco", cpf=CPF_2)]
+    )
+    assert len(_rendered(container.owner_url)) == 2
+    index = blind.cpf_index(customers_of(container).vault.keys.index_key, CPF_1)
+    erased = customer_event(ERASED, "00000000-0000-4000-8000-000000000001", index, None)
+    await sink.write([CanonicalEvent.from_dict(erased.payload)])
+    with psycopg.connect(container.owner_url) as conn:
+        left = conn.execute(
+            "SELECT count(*) FROM base_c.activity WHERE consulta LIKE '%Banco X%'"
+        ).fetchone()
+    assert left == (0,)
+    assert [str(body).count("Outro Banco") for (body,) in _rendered(container.owner_url)] == [1]
+    gone = await client.get(f"/clientes/{CPF_1}/consultar", headers=auth("customers:activity"))
+    assert gone.status_code == 404
+
+
+async def test_the_rendered_body_has_every_block_and_field_the_projection_declares(
+    client: httpx.AsyncClient, auth: Auth, container: Container
+) -> None:
+    """Migration 0011's SQL spells the fields out; `projection.KINDS` declares them: a field
+    added to one and not the other fails here."""
+    sink = CustomersActivitySink(customers_of(container))
+    await sink.write([*SEED_002_EVENTS, consulta("o1", "2026-01-10", cpf=CPF_2)])
+    with psycopg.connect(container.owner_url) as conn:
+        rows = conn.execute(
+            "SELECT consulta, ultima_consulta, movimentacao, ultima_compra FROM base_c.activity"
+        ).fetchall()
+    assert len(rows) == 2
+    for body, *stored in rows:
+        expected = {
+            kind.block: present_block(kind, block)
+            for kind, block in zip(KINDS.values(), stored, strict=True)
+        }
+        assert json.loads(str(body)) == expected
+        assert list(json.loads(str(body))) == [kind.block for kind in KINDS.values()]
+    assert (await _consultar_bytes(client, auth)).decode() in {str(body) for body, *_ in rows}

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from caudal.customers import cpf
+from caudal.platform.cpf_digits import valid_digits
 
 
 @pytest.mark.parametrize(
@@ -49,3 +52,58 @@ def test_generated_check_digits_validate_and_any_single_change_is_caught(nine: s
     for position in (9, 10):
         changed = full[:position] + str((int(full[position]) + 1) % 10) + full[position + 1 :]
         assert not cpf.is_valid(changed)
+
+
+def _textbook_valid(digits: str) -> bool:
+    """The Receita's rule written out plainly: the reference the fast check must agree with."""
+    if len(digits) != 11 or any(c not in "0123456789" for c in digits):
+        return False
+    if len(set(digits)) == 1:
+        return False
+    numbers = [int(c) for c in digits]
+    for size in (9, 10):
+        total = sum(n * w for n, w in zip(numbers[:size], range(size + 1, 1, -1), strict=True))
+        expected = total * 10 % 11 % 10
+        if numbers[size] != expected:
+            return False
+    return True
+
+
+# Non-ASCII digits (`str.isdigit` takes them) and near-misses next to the valid ones.
+_CHARS = st.sampled_from([*"0123456789", "٣", "²", "a", " ", ".", "-"])
+
+
+@given(
+    st.one_of(st.text(_CHARS, min_size=9, max_size=12), st.from_regex(r"\d{11}", fullmatch=True))
+)
+def test_the_check_digits_agree_with_the_textbook_rule(text: str) -> None:
+    assert valid_digits(text) == _textbook_valid(text)
+
+
+@given(st.text(alphabet="0123456789", min_size=9, max_size=9))
+def test_a_valid_cpf_and_every_single_digit_change_are_judged_as_the_textbook_rule(
+    nine: str,
+) -> None:
+    full = cpf.with_check_digits(nine)
+    for position in range(11):
+        for digit in "0123456789":
+            changed = full[:position] + digit + full[position + 1 :]
+            assert valid_digits(changed) == _textbook_valid(changed), changed
+            assert cpf.is_valid(changed) == _textbook_valid(changed), changed
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("11111111111", "a CPF with all digits equal is not valid"),
+        ("52998224724", "the CPF check digits do not match"),
+        (
+            "5299822472٣",
+            "the CPF check digits do not match",
+        ),  # the regex \d takes a non-ASCII digit
+        ("5299822472", "the CPF must have 11 digits (punctuation is optional)"),
+    ],
+)
+def test_bare_digits_are_refused_with_the_same_messages(value: str, message: str) -> None:
+    with pytest.raises(cpf.InvalidCpf, match=re.escape(message)):
+        cpf.normalize(value)

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from psycopg.types.json import Jsonb
 
-from caudal.customers.base_c.projection import KINDS, Fact, Kind, latest
+from caudal.customers.base_c.projection import KINDS, Fact, latest
 from caudal.platform.db.pool import AsyncConn
 
 INSERT_EVENTS = """
@@ -44,25 +44,13 @@ def _upsert_sql() -> str:
 UPSERT_ACTIVITY = _upsert_sql()
 
 
-def _presented(kind: Kind) -> str:
-    """A stored block in seed 002's shape, built by PostgreSQL (as `projection.present_block`:
-    the block's fields in order, money as a JSON number)."""
-    c = kind.column
-    fields = ", ".join(
-        f"'{name}', ({c}->>'{name}')::numeric"
-        if name in kind.money_fields
-        else f"'{name}', {c}->'{name}'"
-        for name in kind.fields
-    )
-    return f"CASE WHEN {c} IS NULL THEN NULL ELSE json_build_object({fields}) END"
-
-
-# The whole `/consultar` body as JSON text, in one indexed read: nothing decoded or encoded in
-# Python on the lookup path.
-SELECT_ACTIVITY_JSON = (
-    "SELECT json_build_object("
-    + ", ".join(f"'{k.block}', {_presented(k)}" for k in KINDS.values())
-    + ")::text FROM base_c.activity WHERE cpf_index = %s"
+# The `/consultar` body as the projection rendered it (migration 0011: a trigger renders it on
+# every write of the row); a row projected before that migration has none yet and is rendered
+# here by the same function, with the same bytes. One indexed read of stored text: nothing
+# built by PostgreSQL or decoded and encoded in Python on the lookup path.
+SELECT_CONSULTA = (
+    "SELECT coalesce(a.consulta, base_c.consulta_body(a)) FROM base_c.activity a"
+    " WHERE a.cpf_index = %s"
 )
 SELECT_TIMELINE = """
 SELECT event_id, type, occurred_at, data FROM base_c.events
@@ -132,7 +120,7 @@ class PostgresActivityStore:
 
 async def activity_json(conn: AsyncConn, cpf_index: bytes) -> bytes | None:
     """The CPF's `/consultar` body (UTF-8 JSON), or None without activity."""
-    cur = await conn.execute(SELECT_ACTIVITY_JSON, (cpf_index,), prepare=True)
+    cur = await conn.execute(SELECT_CONSULTA, (cpf_index,), prepare=True)
     row = await cur.fetchone()
     return None if row is None else str(row[0]).encode()
 

@@ -18,8 +18,8 @@ A route qualifies only when calling it directly is exactly what FastAPI would do
 - the endpoint is a coroutine declared to return a `Response`, which FastAPI would send as is.
 Anything else keeps FastAPI's handler. The route object is unchanged (the OpenAPI document, the
 401/403 declarations and the route's signature still come from it); errors raised on the way go
-to the same exception handlers (FastAPI's `request_response` wraps this handler as it wraps its
-own).
+to the same exception handlers (Starlette's `wrap_app_handling_exceptions` wraps this handler as
+FastAPI's `request_response` wraps its own).
 """
 
 from __future__ import annotations
@@ -30,10 +30,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, request_response
+from fastapi.routing import APIRoute
+from starlette._exception_handler import wrap_app_handling_exceptions
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 Resolver = Callable[[Request], Awaitable[Any]]
 
@@ -72,7 +73,26 @@ def lean_app(route: APIRoute) -> ASGIApp | None:
             raise TypeError(f"{route.path} returned {type(response).__name__}, not a Response")
         return response
 
-    return request_response(handle)
+    return _served(handle)
+
+
+def _served(handle: Callable[[Request], Awaitable[Response]]) -> ASGIApp:
+    """FastAPI's `request_response` without its two `AsyncExitStack`s: they collect what
+    dependencies with `yield` and uploaded files leave to close, and a lean route has neither
+    (~2.6 µs a request in a micro-benchmark at load 5). The rest is the same: one `Request`,
+    the response sent inside Starlette's `wrap_app_handling_exceptions`, so an error raised on
+    the way reaches the same exception handlers."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+
+        async def respond(scope: Scope, receive: Receive, send: Send) -> None:
+            response = await handle(request)
+            await response(scope, receive, send)
+
+        await wrap_app_handling_exceptions(respond, request)(scope, receive, send)
+
+    return app
 
 
 def _plain_params(dependant: Dependant) -> bool:
