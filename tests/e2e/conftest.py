@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -95,9 +97,37 @@ class Server:
         return code
 
 
+@pytest.fixture(scope="session")
+def migrated_pgdata() -> Iterator[Path]:
+    """An embedded data directory as the first `caudal migrate` of a fresh home leaves it
+    (initdb, then every migration; the server stopped), made once per session. A test that is
+    not about a home's first start begins from a copy: initdb and the migrations take ~4-5 s
+    per home on a loaded 2-core machine (`pytest.mark.migrated_home`, `Fleet`)."""
+    # Not under tmp_path: the server runs as another user when we are root, and a concurrent
+    # pytest session resets /tmp/pytest-of-<user> to mode 0700 at any moment.
+    seed = Path(tempfile.mkdtemp(prefix="caudal-seed-")) / "home"
+    try:
+        done = caudal("migrate", home=seed)
+        assert done.returncode == 0, done.stdout + done.stderr
+        no_postmaster_left(seed)
+        yield seed / "pgdata"
+    finally:
+        shutil.rmtree(seed.parent, ignore_errors=True)
+
+
+def seed_home(home: Path, pgdata: Path) -> None:
+    """Give `home` a copy of a migrated data directory (`cp -a`: as root, the files keep the
+    server user's ownership, which PostgreSQL requires)."""
+    home.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", str(pgdata), str(home / "pgdata")], check=True)
+
+
 @pytest.fixture
-def home(tmp_path: Path) -> Iterator[Path]:
+def home(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A test's CAUDAL_HOME: fresh, or under `pytest.mark.migrated_home` already migrated."""
     home = tmp_path / "home"
+    if request.node.get_closest_marker("migrated_home") is not None:
+        seed_home(home, request.getfixturevalue("migrated_pgdata"))
     yield home
     no_postmaster_left(home)  # killed processes or not, no embedded server outlives a test
 

@@ -16,7 +16,7 @@ import pytest
 from caudal.events.sinks.webhook import SIGNATURE_HEADER, verify_signature
 from tests.e2e.conftest import Server, caudal
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.migrated_home]  # not about a first start
 
 SECRET = "e2e-webhook-secret-0123456789"
 

@@ -17,7 +17,7 @@ from tests.e2e.conftest import Server, caudal
 from tests.e2e.test_bus_cli import Receiver, webhook_env
 from tests.support.nats import BusBackend, bus_backend
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.migrated_home]  # not about a first start
 
 __all__ = ["bus_backend"]
 

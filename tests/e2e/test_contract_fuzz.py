@@ -21,6 +21,7 @@ from tests.support.fuzz import fuzz
 EXAMPLES_PER_OPERATION = 20
 
 
+@pytest.mark.migrated_home  # not about a home's first start
 def test_every_operation_keeps_its_published_contract_under_fuzzing(
     start_server: type[Server], capsys: pytest.CaptureFixture[str]
 ) -> None:

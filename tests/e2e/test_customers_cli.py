@@ -9,12 +9,14 @@ from pathlib import Path
 
 import httpx
 import pyarrow.parquet as pq
+import pytest
 
 from tests.e2e.conftest import Server, caudal
 
 CPF = "123.456.789-09"
 
 
+@pytest.mark.migrated_home  # not about a home's first start
 def test_customers_journey(start_server: type[Server], home: Path, tmp_path: Path) -> None:
     server = start_server()
     server.wait_ready()

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import Server, caudal
 
@@ -32,6 +33,7 @@ SCHEMA = {
 }
 
 
+@pytest.mark.migrated_home  # not about a home's first start
 def test_quarantine_replay_and_lake_commands(home: Path, start_server: type[Server]) -> None:
     server = start_server(**FAST)
     server.wait_ready()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pyarrow.parquet as pq
+import pytest
 
 from tests.e2e.conftest import caudal, cli_env, free_port
 
@@ -70,6 +71,7 @@ def frontend(n: int, device: str) -> dict[str, object]:
     }
 
 
+@pytest.mark.migrated_home  # not about a home's first start
 def test_kill_9_of_the_worker_mid_batch_then_restart_lake_rows_equal_accepted(
     home: Path,
 ) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import Server, caudal
 from tests.e2e.test_events_pipeline import frontend, lake_ids
@@ -26,6 +27,7 @@ def _wait(check: object, what: str, seconds: float = 60) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.migrated_home  # not about a home's first start
 def test_caudal_up_on_nats_carries_events_and_ledger_impacts(
     home: Path, start_server: type[Server]
 ) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
 from caudal.customers.cpf import format_cpf, with_check_digits
 from caudal.platform.db.embedded import EmbeddedPostgres
@@ -87,6 +88,7 @@ def consulted(http: httpx.Client) -> dict[str, Any]:
         time.sleep(0.3)
 
 
+@pytest.mark.migrated_home  # not about a home's first start
 def test_no_clear_cpf_or_name_anywhere_after_intake(home: Path, start_server: type[Server]) -> None:
     server = start_server(**FAST)
     server.wait_ready()

@@ -64,6 +64,7 @@ def test_fakestore_serve_answers_like_fakestoreapi(fakestore_url: str) -> None:
     assert len(httpx.get(f"{fakestore_url}/users").json()) == 10
 
 
+@pytest.mark.migrated_home  # not about a home's first start
 def test_pipeline_run_then_runs(home: Path, fakestore_url: str) -> None:
     done = caudal(
         "pipeline",
@@ -112,6 +113,7 @@ def test_pipeline_run_refuses_an_unknown_pipeline_or_date(home: Path) -> None:
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
 
 
+@pytest.mark.migrated_home  # not about a home's first start
 def test_lake_source_end_to_end_from_the_ingestion_api(
     home: Path, fakestore_url: str, start_server: type[Server]
 ) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import cli_env, free_port
+from tests.e2e.conftest import cli_env, free_port, seed_home
 from tests.support.leaks import no_postmaster_left, postmasters
 
 LEASE_SECONDS = 2.0
@@ -141,10 +141,13 @@ class Fleet:
 
 
 @pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[Fleet]:
+def fleet(tmp_path: Path, migrated_pgdata: Path) -> Iterator[Fleet]:
+    """A fleet on a home whose database is already migrated: what these tests exercise is
+    processes sharing and leaving it, not a home's first start (`tests/e2e/test_cli_up.py`)."""
     # The home is not under tmp_path: the server runs as another user when we are root, and a
     # concurrent pytest session resets /tmp/pytest-of-<user> to mode 0700 at any moment.
     home = Path(tempfile.mkdtemp(prefix="caudal-fleet-"))
+    seed_home(home / "home", migrated_pgdata)
     fleet = Fleet(home / "home", tmp_path / "logs", {})
     try:
         yield fleet

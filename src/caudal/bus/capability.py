@@ -38,6 +38,8 @@ class BusCapability(CapabilityBase):
         if close is not None:
             await close()
 
+    commands = ("bus",)  # what cli() adds to `caudal`
+
     def cli(self) -> typer.Typer:
         from caudal.bus.cli import app
 

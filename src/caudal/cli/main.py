@@ -4,32 +4,52 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from caudal import __version__, wiring
+import caudal
 from caudal.cli.console import err, fail, out
+from caudal.cli.lazy import CapabilityCommands
 from caudal.cli.support import load_settings
 from caudal.platform import scopes
 from caudal.platform.durations import parse_seconds
-from caudal.platform.settings import Settings
+
+if TYPE_CHECKING:
+    from caudal.events.sinks.port import Sink
+    from caudal.platform.capability import Capability
+    from caudal.platform.settings import Settings
+
+
+def capabilities() -> list[Capability[Sink]]:
+    """caudal's capabilities (`wiring.capabilities`), for the commands that run them."""
+    # Imported when a command needs it: the composition root imports every capability and the
+    # database driver (~0.4 s), which parsing a command line or printing help does not need.
+    from caudal import wiring
+
+    return wiring.capabilities()
+
+
+class _Commands(CapabilityCommands):
+    """Below this module's commands, each capability's own commands and groups, built from its
+    `cli()` when one is used (`caudal worker` builds none of them)."""
+
+    def capabilities(self) -> list[Capability[Sink]]:
+        return capabilities()
+
 
 app = typer.Typer(
     name="caudal",
     help="Event-driven data platform: events, customers, ledger, pipelines, monitoring.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=_Commands,
 )
-for _capability in wiring.capabilities():  # each capability's own commands and groups
-    _commands = _capability.cli()
-    if _commands is not None:
-        app.add_typer(_commands)
 
 
 def _version(value: bool) -> None:
     if value:
-        out.print(f"caudal {__version__}")
+        out.print(f"caudal {caudal.__version__}")
         raise typer.Exit()
 
 
@@ -43,7 +63,7 @@ def main(
     """caudal command line."""
     # A command that needs what other capabilities provide (a port in `container.states`)
     # starts these; a capability's CLI cannot import the composition root (an import cycle).
-    ctx.obj = wiring.capabilities
+    ctx.obj = capabilities
 
 
 @app.command()
@@ -77,22 +97,25 @@ def worker(
     ] = None,
 ) -> None:
     """Run only the bus consumers (any number may run against one database)."""
-    from caudal.cli import serve
+    from caudal.cli import services
 
-    serve.run_services(load_settings(), frozenset({"worker"}), frozenset(group) if group else None)
+    services.run_services(
+        load_settings(), frozenset({"worker"}), frozenset(group) if group else None
+    )
 
 
 @app.command()
 def scheduler() -> None:
     """Run only the scheduled jobs (nightly reconciliation, daily pipelines)."""
-    from caudal.cli import serve
+    from caudal.cli import services
 
-    serve.run_services(load_settings(), frozenset({"scheduler"}))
+    services.run_services(load_settings(), frozenset({"scheduler"}))
 
 
 @app.command()
 def migrate() -> None:
     """Apply pending database migrations."""
+    from caudal import wiring
     from caudal.platform.bootstrap import database_owner_url, run_migrations
 
     settings = load_settings()

@@ -1,8 +1,11 @@
-"""Start processes: everything (`up`), the API alone, or background services alone."""
+"""Start the HTTP processes: everything in one (`up`), or the API alone (`api`).
+
+`caudal worker` and `caudal scheduler` start through `caudal.cli.services`, which never imports
+this module: the HTTP stack (FastAPI, uvicorn) is a third of a worker's start-up otherwise.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
 import signal
@@ -17,10 +20,9 @@ import uvicorn
 from caudal import wiring
 from caudal.cli.console import err, fail, out
 from caudal.cli.support import bootstrap_or_exit
-from caudal.platform import capability, collector, runfile, scopes
+from caudal.platform import collector, runfile, scopes
 from caudal.platform.bootstrap import Container
 from caudal.platform.http.app import create_app
-from caudal.platform.runtime import ServiceGroup
 from caudal.platform.settings import Settings
 
 
@@ -116,51 +118,3 @@ def show_admin_token(token: str, home: Path) -> None:
 def run_api(settings: Settings) -> None:
     sock = bind(settings)
     _serve(bootstrap_or_exit(settings), run_services=False, sock=sock)
-
-
-def run_services(
-    settings: Settings, roles: frozenset[str], groups: frozenset[str] | None = None
-) -> None:
-    """Run background services; `groups` limits the bus consumers to those groups."""
-    container = bootstrap_or_exit(settings)
-
-    async def main() -> None:
-        await container.database.open()
-        capabilities = wiring.capabilities()
-        try:
-            await capability.start_all(capabilities, container)
-        except Exception as exc:
-            await container.database.close()
-            fail(f"could not start: {exc}", "fix the configuration named above and start again")
-            raise typer.Exit(1) from exc
-        services = capability.services(capabilities, container.bus, roles, groups)
-        if groups is not None:
-            known = {c.group for c in capability.consumers(capabilities)}
-            unknown = sorted(groups - known)
-            if unknown:
-                fail(
-                    f"unknown consumer group(s): {', '.join(unknown)}",
-                    f"choose among: {', '.join(sorted(known))}",
-                )
-                await capability.stop_all(capabilities)
-                await container.database.close()
-                raise typer.Exit(2)
-        group = ServiceGroup(services)
-        collector.tune_for_streaming()  # started: what lives now lives as long as the process
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, group.stop_event.set)
-        await group.start()
-        err.print(
-            f"running {len(group.services)} service(s): "
-            + ", ".join(s.name for s in group.services)
-        )
-        await group.stop_event.wait()
-        await group.stop(settings.http.graceful_shutdown_seconds)
-        await capability.stop_all(capabilities)
-        await container.database.close()
-
-    try:
-        asyncio.run(main())
-    finally:
-        container.close_embedded()

@@ -8,19 +8,24 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 import typer
-from pydantic import ValidationError
 
 from caudal.cli.console import err, fail
-from caudal.platform.settings import Settings
 
 if TYPE_CHECKING:
     from caudal.platform.bootstrap import Container
+    from caudal.platform.settings import Settings
 
 T = TypeVar("T")
 
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with CLI flags on top; a bad value exits with a hint."""
+    # Imported when a command runs: pydantic and the settings classes are ~0.2 s that parsing
+    # the command line and printing help do without.
+    from pydantic import ValidationError
+
+    from caudal.platform.settings import Settings
+
     try:
         base = Settings()
         return base.model_copy(update={k: v for k, v in overrides.items() if v is not None})

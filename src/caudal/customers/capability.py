@@ -83,6 +83,8 @@ class CustomersCapability(CapabilityBase):
 
         return [base_a.router, base_b.router, base_c.router, audit_routes.router]
 
+    commands = ("customers", "keys")  # what cli() adds to `caudal`
+
     def cli(self) -> typer.Typer:
         from caudal.customers.cli import app
 

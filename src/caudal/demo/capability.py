@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 class DemoCapability(CapabilityBase):
     name = "demo"
 
+    commands = ("demo",)  # what cli() adds to `caudal`
+
     def cli(self) -> typer.Typer:
         from caudal.demo.cli import app
 

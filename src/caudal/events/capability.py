@@ -66,6 +66,8 @@ class EventsCapability(CapabilityBase):
 
         return [api.router, registry_api.router, quarantine_api.router, monitor_api.router]
 
+    commands = ("quarantine", "lake")  # what cli() adds to `caudal`
+
     def cli(self) -> typer.Typer:
         from caudal.events.cli import app
 

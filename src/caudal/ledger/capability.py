@@ -52,6 +52,8 @@ class LedgerCapability(CapabilityBase):
         c = self.container
         return [ReconcileScheduler(c.database, settings.reconcile_cron, c.clock)]
 
+    commands = ("ledger",)  # what cli() adds to `caudal`
+
     def cli(self) -> typer.Typer:
         from caudal.ledger.cli import app
 

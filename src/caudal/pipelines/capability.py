@@ -53,6 +53,8 @@ class PipelinesCapability(CapabilityBase):
 
         return [router]
 
+    commands = ("pipeline", "fakestore")  # what cli() adds to `caudal`
+
     def cli(self) -> typer.Typer:
         from caudal.pipelines.cli import app
 

@@ -13,6 +13,7 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import psycopg
 import structlog
@@ -25,15 +26,26 @@ from caudal.pipelines.model import (
     no_progress,
     run_in_progress,
 )
-from caudal.pipelines.pipeline import UserCartsPipeline, build
 from caudal.pipelines.runs import RunRecord
 from caudal.platform.db.rows import fetch_value
 from caudal.platform.errors import unavailable
 from caudal.platform.settings import Settings
 
+if TYPE_CHECKING:
+    from caudal.pipelines.pipeline import UserCartsPipeline
+
 _log = structlog.get_logger("caudal.pipelines.runner")
 
-Builder = Callable[[Settings, str, RunRequest], UserCartsPipeline]
+Builder = Callable[[Settings, str, RunRequest], "UserCartsPipeline"]
+
+
+def build(settings: Settings, app_url: str, request: RunRequest) -> UserCartsPipeline:
+    """The pipeline of one run. Its module (DuckDB, pyarrow, the FakeStore client: ~0.1 s) is
+    imported on the first run, not on start: every process starts the pipelines capability,
+    and most never run a pipeline (`caudal worker` never does)."""
+    from caudal.pipelines import pipeline
+
+    return pipeline.build(settings, app_url, request)
 
 
 def lock_key(pipeline: str, request: RunRequest) -> tuple[int, int]:

@@ -7,7 +7,7 @@ the capabilities; the platform runs whatever list it is given and knows none of 
 Lifecycle: `start(container)` builds the capability's typed state (and provides it in
 `container.states` for its routes); `consumers()`, `sinks()` and `services()` are asked after
 `start`; `stop()` closes what `start` opened and is safe to call when `start` did not run.
-`routers()` and `cli()` need no start: the app and the command line are built before it.
+`routers()`, `commands` and `cli()` need no start: the app and the command line are built before it.
 """
 
 from __future__ import annotations
@@ -56,6 +56,11 @@ class Capability(Protocol[SinkT_co]):
     async def stop(self) -> None:
         """Close what `start` opened (a no-op when it did not run)."""
 
+    @property
+    def commands(self) -> Sequence[str]:
+        """The names of the top-level `caudal` commands that `cli()` adds: the command line
+        lists them without building them (`cli()` runs when one is used)."""
+
     def cli(self) -> typer.Typer | None:
         """The `caudal` sub-commands of this capability, or None."""
 
@@ -66,6 +71,7 @@ class CapabilityBase:
 
     name = ""
     migrations: str | None = None
+    commands: Sequence[str] = ()
     _container: Container | None = None
 
     @property

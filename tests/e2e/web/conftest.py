@@ -16,7 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from tests.e2e.conftest import Server, caudal, free_port
+from tests.e2e.conftest import Server, caudal, free_port, seed_home
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -42,8 +42,11 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="module")
-def web_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("web") / "home"
+def web_home(tmp_path_factory: pytest.TempPathFactory, migrated_pgdata: Path) -> Path:
+    """Already migrated: these tests are about the pages, not a home's first start."""
+    home = tmp_path_factory.mktemp("web") / "home"
+    seed_home(home, migrated_pgdata)
+    return home
 
 
 @pytest.fixture(scope="module")

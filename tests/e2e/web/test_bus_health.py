@@ -19,7 +19,7 @@ from playwright.sync_api import BrowserContext
 from caudal.demo.traffic import cpf
 from caudal.platform.auth import TokenService
 from caudal.platform.settings import AuthSettings
-from tests.e2e.conftest import Server, cli_env
+from tests.e2e.conftest import Server, cli_env, seed_home
 from tests.e2e.web.conftest import screenshot, sign_in
 from tests.support.leaks import no_postmaster_left
 from tests.support.nats import running_nats
@@ -46,8 +46,10 @@ def nats_env() -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def nats_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("web-nats") / "home"
+def nats_home(tmp_path_factory: pytest.TempPathFactory, migrated_pgdata: Path) -> Path:
+    home = tmp_path_factory.mktemp("web-nats") / "home"
+    seed_home(home, migrated_pgdata)  # the outbox line is this test's subject, not a first start
+    return home
 
 
 @pytest.fixture(scope="module")
