@@ -4,32 +4,18 @@ check; and the app still picks the same route for each."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from pydantic import SecretStr
 from starlette.routing import PARAM_REGEX, Route
 
-from caudal import wiring
-from caudal.bus.adapters import build_bus
-from caudal.platform.bootstrap import bootstrap
-from caudal.platform.http.app import create_app
-from caudal.platform.settings import AuthSettings, Settings
+from tests.support.offline_app import offline_app
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
-    home: Path = tmp_path_factory.mktemp("matching") / "home"
-    settings = Settings(
-        home=home,
-        env="test",
-        database_url=SecretStr("postgresql://nobody@127.0.0.1:9/none"),  # never opened
-        auth=AuthSettings(secret=SecretStr("matching-test-secret-0123456789abcdef0123")),
-    )
-    container = bootstrap(settings, bus=build_bus, migrate=False, configure_logging=False)
-    return create_app(container, wiring.capabilities())
+    return offline_app(tmp_path_factory.mktemp("matching") / "home")
 
 
 def paths_near(template: str) -> list[str]:

@@ -4,32 +4,18 @@ keeps to it)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
-from caudal import wiring
-from caudal.bus.adapters import build_bus
-from caudal.platform.bootstrap import bootstrap
-from caudal.platform.http.app import create_app
-from caudal.platform.settings import AuthSettings, Settings
+from tests.support.offline_app import offline_app
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
 
 @pytest.fixture(scope="module")
 def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    home: Path = tmp_path_factory.mktemp("openapi") / "home"
-    settings = Settings(
-        home=home,
-        env="test",
-        database_url=SecretStr("postgresql://nobody@127.0.0.1:9/none"),  # never opened
-        auth=AuthSettings(secret=SecretStr("openapi-test-secret-0123456789abcdef0123")),
-    )
-    container = bootstrap(settings, bus=build_bus, migrate=False, configure_logging=False)
-    return create_app(container, wiring.capabilities()).openapi()
+    return offline_app(tmp_path_factory.mktemp("openapi") / "home").openapi()
 
 
 def operations(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -19,7 +19,7 @@ from caudal.bus.json_text import refuse_nul
 from caudal.bus.message_cache import MessageCache
 from caudal.bus.notify import Notifier
 from caudal.bus.postgres_consumer import GroupMember, StoredRecord
-from caudal.bus.queries import q
+from caudal.bus.queries import publish_ringing, q
 from caudal.platform.bus.model import DeadLetter, GroupStatus, Message, message_kind
 from caudal.platform.bus.port import Consumer
 from caudal.platform.db.pool import AsyncConn, Database
@@ -77,7 +77,7 @@ class PostgresBus:
             return
         params = self._params(messages)
         topics = {m.topic for m in messages}
-        query = q("publish") if self._ring(topics) else q("publish_quiet")
+        query = publish_ringing() if self._ring(topics) else q("publish")
         if conn is not None:
             if not isinstance(conn, psycopg.AsyncConnection):
                 raise TypeError("publish(conn=...) takes a psycopg AsyncConnection")

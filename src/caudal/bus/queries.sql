@@ -1,28 +1,11 @@
 -- Named queries of the PostgreSQL bus adapter (bus/postgres.py). Parameters are psycopg's.
 
 -- name: publish
--- One round trip per batch: insert every row (a retried id is stored once) and notify the
--- listening workers of the topics written (delivered when the transaction commits). The batch
--- is one JSON array of {topic, key, partition, id, payload, headers} objects, in publish order,
--- read in one pass; payloads and headers go into their `json` columns as the text they are.
--- The kind (source, type, version; absent: NULL) is the publisher's `message_kind`.
-WITH ins AS (
-    INSERT INTO bus.messages (topic, key, partition, message_id, payload, headers,
-                              kind_source, kind_type, kind_version)
-    SELECT r.topic, r.key, r.partition, r.id, r.payload, r.headers, r.ks, r.kt, r.kv
-    FROM ROWS FROM (json_to_recordset(%(rows)s::json)
-                    AS (topic text, key text, partition int, id text, payload json, headers json,
-                        ks text, kt text, kv text))
-         WITH ORDINALITY AS r(topic, key, partition, id, payload, headers, ks, kt, kv, n)
-    ORDER BY r.n
-    ON CONFLICT (message_id) DO NOTHING
-    RETURNING topic
-)
-SELECT pg_notify('caudal_bus', topic) FROM (SELECT DISTINCT topic FROM ins) AS t
-
--- name: publish_quiet
--- The same without the notification (one was sent for these topics a moment ago: NOTIFY
--- serialises committing transactions, so a busy publisher rings the bell at most every few ms).
+-- One round trip per batch: insert every row (a retried id is stored once). The batch is one
+-- JSON array of {topic, key, partition, id, payload, headers, ks, kt, kv} objects, in publish
+-- order, read in one pass; payloads and headers go into their `json` columns as the text they
+-- are; the kind (source, type, version; absent: NULL) is the publisher's `message_kind`.
+-- `queries.publish_ringing` wraps this statement to also notify the listening workers.
 INSERT INTO bus.messages (topic, key, partition, message_id, payload, headers,
                           kind_source, kind_type, kind_version)
 SELECT r.topic, r.key, r.partition, r.id, r.payload, r.headers, r.ks, r.kt, r.kv

@@ -22,7 +22,7 @@ def normalize(value: str) -> str:
     """
     if not isinstance(value, str):
         raise InvalidCpf("the CPF must be a string of 11 digits")
-    if len(value) == 11 and value.isascii() and value.isdigit() and valid_digits(value):
+    if valid_digits(value):
         return value  # bare digits, the common case: no punctuation to take away
     digits = _PUNCTUATION.sub("", value.strip())
     if not _DIGITS.match(digits):

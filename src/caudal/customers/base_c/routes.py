@@ -12,7 +12,6 @@ from caudal.customers.base_c import store
 from caudal.customers.base_c.projection import KINDS, present_block
 from caudal.customers.http_support import customers
 from caudal.customers.pagination import envelope
-from caudal.customers.reads import read_only
 from caudal.platform import scopes
 from caudal.platform.auth import Principal
 from caudal.platform.errors import not_found, validation_error
@@ -41,7 +40,8 @@ async def consultar(request: Request, principal: Activity, cpf: str) -> Response
     404."""
     ctx = customers(request)
     index = ctx.vault.cpf_index(_digits(cpf))
-    async with read_only(ctx.database) as conn:
+    # Autocommit: a lone SELECT needs no BEGIN and no rollback round trip.
+    async with ctx.database.connection(autocommit=True) as conn:
         body = await store.activity_json(conn, index)
     if body is None:
         raise not_found("activity for this CPF", "CAU-CUSTOMERS-NO-ACTIVITY")
@@ -66,7 +66,7 @@ async def eventos(
     page past the last is a 404."""
     ctx = customers(request)
     index = ctx.vault.cpf_index(_digits(cpf))
-    async with read_only(ctx.database) as conn:
+    async with ctx.database.connection(autocommit=True) as conn:  # two lone SELECTs
         count, rows = await store.timeline(conn, index, page_size, (page - 1) * page_size)
     results = []
     for event_id, event_type, occurred_at, data in rows:
