@@ -6,6 +6,7 @@ does not. Each tree gets its own embedded PostgreSQL, migrated by that tree's co
     git worktree add /tmp/bp 641332c
     .venv/bin/python bench/up_cpu.py --tree this=src --tree bp=/tmp/bp/src --noop --runs 4
     .venv/bin/python bench/up_cpu.py --tree 60s=src --tree 1s=src,CAUDAL_LAKE__FLUSH_MAX_SECONDS=1
+    .venv/bin/python bench/up_cpu.py --tree this=src --tree main=/tmp/main/src --row frontend20
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 import _support as bench
 import hot_path
+from ingest_http import frontend_body
 
 
 def cpu_seconds(pid: int) -> float:
@@ -44,6 +46,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5)
     parser.add_argument("--noop", action="store_true", help="Also the no-op app, alternated.")
+    parser.add_argument(
+        "--row",
+        choices=["backend", "frontend20"],
+        default="backend",
+        help="backend ×1 at c=16 (default), or frontend ×20 at c=64 (also µs per event).",
+    )
     args = parser.parse_args()
     bench.require_wrk()
     from caudal.platform.db.embedded import EmbeddedPostgres
@@ -51,8 +59,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="caudal-upcpu-"))
     lua = bench.write_lua(work)
     token = bench.mint(["events:write"])
-    body = work / "backend.json"
-    body.write_bytes(json.dumps(hot_path.BACKEND_BODY).encode())
+    body = work / f"{args.row}.json"
+    if args.row == "backend":
+        body.write_bytes(json.dumps(hot_path.BACKEND_BODY).encode())
+        route, concurrency, events = "/v1/events/backend", 16, 1
+    else:
+        body.write_bytes(frontend_body(20))
+        route, concurrency, events = "/v1/events/frontend", 64, 20
     bases: dict[str, str] = {}
     pids: dict[str, int] = {}
     with ExitStack() as stack, bench.Processes() as procs:
@@ -79,14 +92,19 @@ def main() -> None:
         print(bench.load_average(), flush=True)
         results: dict[str, list[dict[str, Any]]] = {name: [] for name in bases}
         for base in bases.values():  # warm-up
-            url = f"{base}/v1/events/backend"
+            url = base + route
             bench.wrk(url, 8, 2, lua, method="POST", token=token, body_file=body)
         for run in range(args.runs):
             for name, base in bases.items() if run % 2 == 0 else reversed(bases.items()):
                 before = cpu_seconds(pids[name]) if name in pids else 0.0
-                url = f"{base}/v1/events/backend"
                 out = bench.wrk(
-                    url, 16, args.duration, lua, method="POST", token=token, body_file=body
+                    base + route,
+                    concurrency,
+                    args.duration,
+                    lua,
+                    method="POST",
+                    token=token,
+                    body_file=body,
                 )
                 spent = cpu_seconds(pids[name]) - before if name in pids else 0.0
                 out["cpu_us"] = spent / max(out["requests"], 1) * 1e6
@@ -98,6 +116,9 @@ def main() -> None:
             cpu = statistics.median(r["cpu_us"] for r in runs)
             line = f"{name}: {rps:,.0f} req/s, p99 {p99:.1f} ms"
             line += f", {cpu:.0f} µs CPU/request (median)" if name in pids else ""
+            line += f" = {cpu / events:.1f} µs/event" if name in pids and events > 1 else ""
+            cpus = ", ".join(f"{r['cpu_us']:.0f}" for r in runs)
+            line += f" (runs: {cpus})" if name in pids else ""
             print(line + (f", {errors} errors" if errors else ""))
         print(bench.load_average(), flush=True)
 

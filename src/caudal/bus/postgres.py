@@ -52,12 +52,16 @@ class PostgresBus:
         """The whole batch as one JSON document, encoded once in C: the per-element work of
         binary array parameters (a Python loop in psycopg) was most of a publish's CPU."""
         partitions = self.settings.partitions
+        placed: dict[str, int] = {}  # a batch's messages share a few keys (one device, one CPF)
         rows = []
         for m in messages:
+            partition = placed.get(m.key)
+            if partition is None:
+                partition = placed[m.key] = partition_of(m.key, partitions)
             row = {
                 "topic": m.topic,
                 "key": m.key,
-                "partition": partition_of(m.key, partitions),
+                "partition": partition,
                 "id": m.id,
                 "payload": m.payload,
                 "headers": m.headers,

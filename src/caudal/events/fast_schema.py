@@ -58,11 +58,20 @@ def _is_null(value: Any) -> bool:
     return value is None
 
 
+# A parsed body's numbers are exact `int` or `float`: the checks below answer those from their
+# type alone (`type(True)` is `bool`, never `int`), then fall back to the general test.
+
+
 def _is_number(value: Any) -> bool:
+    kind = type(value)
+    if kind is int or kind is float:
+        return True
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _is_integer(value: Any) -> bool:
+    if type(value) is int:
+        return True
     if isinstance(value, int):
         return not isinstance(value, bool)
     return isinstance(value, float) and value.is_integer()
@@ -150,23 +159,31 @@ def _bound(key: str, bound: float) -> Check:
     if key == "minimum":
 
         def minimum(value: Any) -> bool:
+            if type(value) is int:
+                return bool(value >= bound)
             return not _number(value) or bool(value >= bound)
 
         return minimum
     if key == "maximum":
 
         def maximum(value: Any) -> bool:
+            if type(value) is int:
+                return bool(value <= bound)
             return not _number(value) or bool(value <= bound)
 
         return maximum
     if key == "exclusiveMinimum":
 
         def above(value: Any) -> bool:
+            if type(value) is int:
+                return bool(value > bound)
             return not _number(value) or bool(value > bound)
 
         return above
 
     def below(value: Any) -> bool:
+        if type(value) is int:
+            return bool(value < bound)
         return not _number(value) or bool(value < bound)
 
     return below

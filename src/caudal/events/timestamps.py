@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from caudal.platform.instants import InstantRangeError, to_utc
 
@@ -28,8 +28,11 @@ def parse_utc(value: object) -> datetime:
         raise TimestampError(
             "is not a valid ISO 8601 timestamp (use 2020-10-12T20:01:14-0300, -03:00 or Z)"
         ) from exc
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
+    # `fromisoformat` gives a fixed-offset zone or none: no zone is the one case to refuse.
+    if parsed.tzinfo is None:
         raise TimestampError("needs a UTC offset such as -0300, -03:00 or Z")
+    if parsed.tzinfo is UTC:  # written with `Z` or `+00:00`: in UTC already
+        return parsed
     try:
         return to_utc(parsed)
     except InstantRangeError as exc:

@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from caudal.events.limits import _suspect, may_hold_large_number, unsafe_number
+from caudal.events.limits import (
+    _suspect,
+    depth_exceeds,
+    may_hold_large_number,
+    most_containers,
+    unsafe_number,
+)
 
 
 def _body(number: Any) -> bytes:
@@ -50,3 +56,27 @@ def test_the_raw_filter_never_skips_a_suspect_number(number: int | float) -> Non
 def test_a_body_of_short_numbers_skips_the_walk() -> None:
     raw = b'{"t": "2020-10-12T20:01:14-0300", "event_id": "click_e", "n": 123456789012345678}'
     assert not may_hold_large_number(raw)
+
+
+_NESTED = st.recursive(
+    st.none() | st.integers(-9, 9) | st.text(alphabet='{}[]"\\ab', max_size=6),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(alphabet="{[a", max_size=3), children, max_size=3)
+    ),
+    max_leaves=20,
+)
+
+
+@given(_NESTED, st.integers(0, 12))
+def test_a_body_with_few_brackets_cannot_nest_past_the_limit(value: Any, limit: int) -> None:
+    # The count may only skip the depth walk of a body that cannot exceed the limit.
+    raw = orjson.dumps(value)
+    if depth_exceeds(value, limit):
+        containers = most_containers(raw)
+        assert containers is not None and containers > limit
+
+
+def test_the_depth_walk_is_skipped_for_a_flat_body() -> None:
+    assert most_containers(b'{"data": [{"a": "{[{["}]}') == 7
+    assert most_containers(None) is None
