@@ -10,10 +10,11 @@ from typing import Any
 from prometheus_client import Counter
 
 from caudal.events.model import EVENTS_TOPIC, CanonicalEvent
+from caudal.events.router.decoded import SHARED, DecodedEvents
 from caudal.events.router.rules import RouteTable
 from caudal.events.router.table import Routes
 from caudal.events.sinks.port import Sink
-from caudal.platform.bus.model import KindFilter, Record
+from caudal.platform.bus.model import KindFilter, Message, Record
 from caudal.platform.bus.port import Lingering
 
 ROUTED = Counter(
@@ -27,9 +28,10 @@ class SinkConsumer:
 
     topics: tuple[str, ...] = (EVENTS_TOPIC,)
 
-    def __init__(self, sink: Sink, routes: Routes) -> None:
+    def __init__(self, sink: Sink, routes: Routes, events: DecodedEvents = SHARED) -> None:
         self.sink = sink
         self.routes = routes
+        self.events = events  # one decode per message for every group of the process
         self.group = sink.name
         batch_size = getattr(sink, "batch_size", None)
         if isinstance(batch_size, int):
@@ -53,7 +55,7 @@ class SinkConsumer:
         if isinstance(self.sink, Lingering):
             self.sink.hurry()
 
-    def _sends(self, table: RouteTable, payload: dict[str, Any]) -> CanonicalEvent | None:
+    def _sends(self, table: RouteTable, message: Message) -> CanonicalEvent | None:
         """The event if the routes send it to this sink. Most groups take a few kinds of the
         events they read (customers.activity, webhook): when the routes decide by kind, an event
         of a kind the sink does not take is not even decoded."""
@@ -61,17 +63,18 @@ class SinkConsumer:
             self._table, self._by_kind = table, table.by_kind(self.sink.name)
             self._kinds.clear()
         if not self._by_kind:
-            event = CanonicalEvent.from_dict(payload)
+            event = self.events.event(message)
             return event if table.sends(event, self.sink.name) else None
+        payload = message.payload
         kind = (payload.get("source"), payload.get("type"), payload.get("version"))
         try:
             sent = self._kinds.get(kind)
         except TypeError:  # not a kind at all (a list as type...): decided on the event
-            event = CanonicalEvent.from_dict(payload)
+            event = self.events.event(message)
             return event if table.sends(event, self.sink.name) else None
         if sent is False:
             return None
-        event = CanonicalEvent.from_dict(payload)
+        event = self.events.event(message)
         if sent is None:
             if len(self._kinds) >= _KINDS_KEPT:
                 self._kinds.clear()
@@ -83,10 +86,11 @@ class SinkConsumer:
         events: list[CanonicalEvent] = []
         positions: list[tuple[str, int, datetime]] = []
         for record in records:
-            event = self._sends(table, record.message.payload)
+            message = record.message
+            event = self._sends(table, message)
             if event is not None:
                 events.append(event)
-                positions.append((record.message.key, record.offset, record.published_at))
+                positions.append((message.key, record.offset, record.published_at))
         if events:
             if getattr(self.sink, "positioned", False):
                 # A sink that names what it writes after bus positions (the lake).
