@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,3 +59,20 @@ async def test_kinds_and_conditions_route_as_the_file_says_and_a_reload_applies(
     await by_kind.handle(batch)
     await by_event.handle(batch)
     assert (kinds.ids, cond.ids) == (["e1", "e3", "e2", "e4"], ["e1", "e2", "e2", "e4"])
+
+
+async def test_a_sink_sent_every_event_gets_them_all_in_order_and_a_bad_payload_fails_the_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(table_module, "CHECK_EVERY_S", 0.0)
+    path = tmp_path / "routes.yaml"
+    path.write_text("routes:\n  - {name: all, sinks: [all]}\n")
+    sink = KeepingSink("all")
+    consumer = SinkConsumer(sink, Routes(path, {"all"}))
+    batch = [record(1, "click"), record(2, "purchase.done"), record(3, "x")]
+    await consumer.handle(batch)
+    assert sink.ids == ["e1", "e2", "e3"]
+    broken = dataclasses.replace(batch[0].message, payload={"id": "e9", "type": "click"})
+    with pytest.raises(KeyError):
+        await consumer.handle([batch[1], dataclasses.replace(batch[0], message=broken)])
+    assert sink.ids == ["e1", "e2", "e3"]  # nothing of the failed batch was written

@@ -4,7 +4,6 @@ the routes send it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter
@@ -38,6 +37,7 @@ class SinkConsumer:
             self.batch_size = batch_size
         self._table: RouteTable | None = None
         self._by_kind = False
+        self._every = False  # a rule sends this sink every event
         self._kinds: dict[tuple[Any, Any, Any], bool] = {}
         self._filter_table: RouteTable | None = None
         self._filter: KindFilter | None = None
@@ -59,9 +59,6 @@ class SinkConsumer:
         """The event if the routes send it to this sink. Most groups take a few kinds of the
         events they read (customers.activity, webhook): when the routes decide by kind, an event
         of a kind the sink does not take is not even decoded."""
-        if table is not self._table:
-            self._table, self._by_kind = table, table.by_kind(self.sink.name)
-            self._kinds.clear()
         if not self._by_kind:
             event = self.events.event(message)
             return event if table.sends(event, self.sink.name) else None
@@ -81,20 +78,35 @@ class SinkConsumer:
             sent = self._kinds[kind] = table.sends(event, self.sink.name)
         return event if sent else None
 
+    def _use(self, table: RouteTable) -> None:
+        """The routes changed (or are first read): what this sink gets, asked anew."""
+        self._table, self._by_kind = table, table.by_kind(self.sink.name)
+        self._every = table.sends_every(self.sink.name)
+        self._kinds.clear()
+
     async def handle(self, records: Sequence[Record]) -> None:
         table = self.routes.current()
-        events: list[CanonicalEvent] = []
-        positions: list[tuple[str, int, datetime]] = []
-        for record in records:
-            message = record.message
-            event = self._sends(table, message)
-            if event is not None:
-                events.append(event)
-                positions.append((message.key, record.offset, record.published_at))
-        if events:
-            if getattr(self.sink, "positioned", False):
-                # A sink that names what it writes after bus positions (the lake).
-                await self.sink.write(events, positions)  # type: ignore[call-arg]
-            else:
-                await self.sink.write(events)
-            ROUTED.labels(self.sink.name).inc(len(events))
+        if table is not self._table:
+            self._use(table)
+        taken: Sequence[Record] = records
+        if self._every:  # the lake, realtime: every event, decoded (and checked) all the same
+            event = self.events.event
+            events = [event(r.message) for r in records]
+        else:
+            kept: list[Record] = []
+            events = []
+            for record in records:
+                sent = self._sends(table, record.message)
+                if sent is not None:
+                    kept.append(record)
+                    events.append(sent)
+            taken = kept
+        if not events:
+            return
+        if getattr(self.sink, "positioned", False):
+            # A sink that names what it writes after bus positions (the lake).
+            positions = [(r.message.key, r.offset, r.published_at) for r in taken]
+            await self.sink.write(events, positions)  # type: ignore[call-arg]
+        else:
+            await self.sink.write(events)
+        ROUTED.labels(self.sink.name).inc(len(events))
