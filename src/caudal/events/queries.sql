@@ -81,10 +81,9 @@ WITH fresh AS (
     INSERT INTO events.recent
         (id, source, type, version, occurred_at, received_at, trace_key, platform, device_id,
          data)
-    SELECT r->>'id', r->>'source', r->>'type', r->>'version', (r->>'occurred_at')::timestamptz,
-           (r->>'received_at')::timestamptz, r->>'trace_key', r->'device'->>'platform',
-           r->'device'->>'deviceId', r->'data'
-    FROM jsonb_array_elements(%(rows)s::jsonb) AS r  -- one JSON array of events (sinks/rows.py)
+    SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::timestamptz, (r->>5)::timestamptz, r->>6,
+           r->>7, r->>8, r->9
+    FROM jsonb_array_elements(%(rows)s::jsonb) AS r  -- one JSON array of rows (sinks/rows.py)
     ON CONFLICT (id) DO NOTHING
     RETURNING source, type, platform, received_at
 )

@@ -377,8 +377,8 @@ async def test_realtime_counts_once_and_serves_the_monitor_api(
 
 
 async def test_realtime_stores_each_column_as_the_event_holds_it(opened: Container) -> None:
-    """The rows document is the events themselves (sinks/rows.py): every column, a missing
-    device or trace key, a time in another offset and nested data land as the event has them."""
+    """Every column of the rows document (sinks/rows.py), a missing device or trace key, a
+    time in another offset and nested data land as the event has them."""
     elsewhere = timezone(timedelta(hours=-3))
     events = [
         replace(
