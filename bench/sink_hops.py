@@ -12,7 +12,7 @@ code in the same minute (the branch point with `PYTHONPATH=<its src>`: its lake 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import copy
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -91,7 +91,7 @@ def main() -> None:
     consumers = {g: SinkConsumer(Counting(g), routes) for g in GROUPS}  # type: ignore[arg-type]
 
     def fresh() -> list[Record]:  # new message objects: as a fresh fetch of other positions
-        return [Record(dataclasses.replace(r.message), r.offset, 1, now) for r in records]
+        return [Record(copy.copy(r.message), r.offset, 1, now) for r in records]
 
     for group in GROUPS:  # each group on messages no group of the process has routed yet
         spent = cpu_us_each(fresh, lambda rs, c=consumers[group]: asyncio.run(c.handle(rs)))

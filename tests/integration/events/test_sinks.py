@@ -6,7 +6,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -379,11 +379,10 @@ async def test_realtime_counts_once_and_serves_the_monitor_api(
 async def test_realtime_stores_each_column_as_the_event_holds_it(opened: Container) -> None:
     """Every column of the rows document (sinks/rows.py), a missing device or trace key, a
     time in another offset and nested data land as the event has them."""
-    elsewhere = timezone(timedelta(hours=-3))
     events = [
         replace(
             event(1),
-            occurred_at=datetime(2020, 10, 12, 20, 1, 14, 250_000, tzinfo=elsewhere),
+            occurred_at=datetime.fromisoformat("2020-10-12T20:01:14.250000-03:00"),
             data={"texto": 'ação "x"', "nested": {"a": [1, 2.5, None, True]}, "n": 10**15},
         ),
         replace(event(2, platform=None), trace_key=None),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +12,7 @@ from caudal.events.model import CanonicalEvent
 from caudal.events.router import table as table_module
 from caudal.events.router.consumer import SinkConsumer
 from caudal.events.router.table import Routes
-from caudal.platform.bus.model import Record
+from caudal.platform.bus.model import Message, Record
 
 AT = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 
@@ -72,7 +71,7 @@ async def test_a_sink_sent_every_event_gets_them_all_in_order_and_a_bad_payload_
     batch = [record(1, "click"), record(2, "purchase.done"), record(3, "x")]
     await consumer.handle(batch)
     assert sink.ids == ["e1", "e2", "e3"]
-    broken = dataclasses.replace(batch[0].message, payload={"id": "e9", "type": "click"})
+    broken = Message("events", "k9", {"id": "e9", "type": "click"}, id="e9")
     with pytest.raises(KeyError):
-        await consumer.handle([batch[1], dataclasses.replace(batch[0], message=broken)])
+        await consumer.handle([batch[1], Record(broken, 9, 1, AT)])
     assert sink.ids == ["e1", "e2", "e3"]  # nothing of the failed batch was written
