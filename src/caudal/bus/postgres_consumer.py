@@ -62,6 +62,12 @@ _FETCH_COLUMNS = (
 _MESSAGE_COLUMNS = ("seq", "topic", "key", "message_id", "payload", "headers")
 
 
+def bigint_array(values: Sequence[int]) -> str:
+    """A `bigint[]` parameter as its text literal: psycopg's list dumper spends a Python call
+    per element (~0.5 µs), and `fetch_messages` names every message a process decodes."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
 def member_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -98,21 +104,16 @@ class _RedriveRow(StoredRecord):
 
 
 @dataclass
-class _Fetched:
-    """A delivered record with what is needed to commit or dead-letter it."""
-
-    record: Record
-    xid: str
-
-
-@dataclass
 class _PartitionBatch:
     partition: int
     from_xid: str
     from_seq: int
     attempts: int
     isolated: bool
-    items: list[_Fetched] = field(default_factory=list)
+    # The records delivered, and beside each (same index) its transaction id, what a commit or
+    # a dead letter names: two lists rather than an object per row.
+    records: list[Record] = field(default_factory=list)
+    xids: list[str] = field(default_factory=list)
     # (xid, seq) of the window's last position when the kind filter left out what follows the
     # last item (or every row of the window): committing moves there.
     tail: tuple[str, int] | None = None
@@ -295,11 +296,11 @@ class GroupMember:
         self._batches = {b.partition: b for b in await self._fetch()}
         if not self._batches:
             return False
-        taken = [b for b in self._batches.values() if b.items]
+        taken = [b for b in self._batches.values() if b.records]
         await self.delivery.deliver(
-            {b.partition: [i.record for i in b.items] for b in taken if not b.isolated},
-            {b.partition: b.items[0].record for b in taken if b.isolated},
-            [b.partition for b in self._batches.values() if not b.items],
+            {b.partition: b.records for b in taken if not b.isolated},
+            {b.partition: b.records[0] for b in taken if b.isolated},
+            [b.partition for b in self._batches.values() if not b.records],
         )
         return True
 
@@ -339,7 +340,7 @@ class GroupMember:
             known = {row[seq_]: decoded.get(row[seq_], row[message_id]) for row in rows}
             missing = [seq for seq, message in known.items() if message is None]
             if missing:
-                await cur.execute(q("fetch_messages"), {"seqs": missing})
+                await cur.execute(q("fetch_messages"), {"seqs": bigint_array(missing)})
                 found = await cur.fetchall()
                 col = {column.name: i for i, column in enumerate(cur.description or ())}
                 seq_m, topic, key, id_m, payload, headers = (col[n] for n in _MESSAGE_COLUMNS)
@@ -348,44 +349,48 @@ class GroupMember:
                         m[seq_m], m[topic], m[key], m[id_m], m[payload], m[headers]
                     )
         batches: dict[int, _PartitionBatch] = {}
+        batch: _PartitionBatch | None = None
         for row in ends:  # a window's end left out by the kind filter (after its items)
             end = batches[row[partition_]] = _PartitionBatch(
                 row[partition_], row[from_xid], row[from_seq], row[attempts], row[isolated]
             )
             end.tail = (row[xid_], row[seq_])
+        batch = None  # the rows come ordered by partition: look one up once per partition
         for row in rows:
-            message = known[row[seq_]]
+            seq = row[seq_]
+            message = known[seq]
             if message is None:
                 continue  # erased since the positions were read (bus/erasure.py): a gap
             partition = row[partition_]
-            batch = batches.get(partition)
-            if batch is None:
-                batch = batches[partition] = _PartitionBatch(
-                    partition, row[from_xid], row[from_seq], row[attempts], row[isolated]
-                )
-            record = Record(
-                message,
-                offset=row[seq_],
-                attempt=batch.attempts + 1,
-                published_at=row[published_at],
-            )
-            batch.items.append(_Fetched(record, row[xid_]))
+            if batch is None or batch.partition != partition:
+                batch = batches.get(partition)
+                if batch is None:
+                    batch = batches[partition] = _PartitionBatch(
+                        partition, row[from_xid], row[from_seq], row[attempts], row[isolated]
+                    )
+            batch.records.append(Record(message, seq, batch.attempts + 1, row[published_at]))
+            batch.xids.append(row[xid_])
         return list(batches.values())
 
     # -- delivery.Positions: compare-and-set on the positions this cycle read ---------------
 
-    def _fetched(self, partition: int, record: Record) -> tuple[_PartitionBatch, _Fetched]:
+    def _fetched(self, partition: int, record: Record) -> tuple[_PartitionBatch, int]:
+        """The batch of `record` and its index there (mostly the last: searched from the end)."""
         batch = self._batches[partition]
-        return batch, next(i for i in batch.items if i.record.offset == record.offset)
+        records = batch.records
+        offset = record.offset
+        return batch, next(
+            i for i in range(len(records) - 1, -1, -1) if records[i].offset == offset
+        )
 
     async def advance(self, through: Mapping[int, Record]) -> None:
         done: list[tuple[_PartitionBatch, tuple[str, int]]] = []
         for p, r in through.items():
-            batch, item = self._fetched(p, r)
-            if batch.tail is not None and item is batch.items[-1]:
+            batch, i = self._fetched(p, r)
+            if batch.tail is not None and i == len(batch.records) - 1:
                 done.append((batch, batch.tail))  # what the window held after it was left out
             else:
-                done.append((batch, (item.xid, r.offset)))
+                done.append((batch, (batch.xids[i], r.offset)))
         await self._commit(done)
 
     async def pass_over(self, partitions: Sequence[int]) -> None:
@@ -426,8 +431,8 @@ class GroupMember:
             "partitions": [b.partition for b, _ in held],
             "from_xids": [b.from_xid for b, _ in held],
             "from_seqs": [b.from_seq for b, _ in held],
-            "last_xids": [i.xid for _, i in held],
-            "last_seqs": [i.record.offset for _, i in held],
+            "last_xids": [b.xids[i] for b, i in held],
+            "last_seqs": [b.records[i].offset for b, i in held],
             "delays": [
                 delay
                 if delay is not None
@@ -441,7 +446,7 @@ class GroupMember:
             await conn.execute(q("fail"), params)
 
     async def dead_letter(self, partition: int, record: Record, error: str) -> None:
-        batch, item = self._fetched(partition, record)
+        batch, i = self._fetched(partition, record)
         message = record.message
         async with self.bus.database.connection(autocommit=True) as conn:  # one statement
             await conn.execute(
@@ -452,7 +457,7 @@ class GroupMember:
                     "partition": partition,
                     "from_xid": batch.from_xid,
                     "from_seq": batch.from_seq,
-                    "xid": item.xid,
+                    "xid": batch.xids[i],
                     "seq": record.offset,
                     "topic": message.topic,
                     "key": message.key,

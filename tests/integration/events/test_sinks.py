@@ -374,3 +374,30 @@ async def test_realtime_counts_once_and_serves_the_monitor_api(
     assert bad.status_code == 422
     assert bad.json()["code"] == "CAU-MON-TIME"
     assert (await client.get("/v1/monitor/rates", headers=auth("events:read"))).status_code == 403
+
+
+async def test_realtime_stores_each_column_as_the_event_holds_it(opened: Container) -> None:
+    """Every column of the rows document (sinks/rows.py), a missing device or trace key, a
+    time in another offset and nested data land as the event has them."""
+    events = [
+        replace(
+            event(1),
+            occurred_at=datetime.fromisoformat("2020-10-12T20:01:14.250000-03:00"),
+            data={"texto": 'ação "x"', "nested": {"a": [1, 2.5, None, True]}, "n": 10**15},
+        ),
+        replace(event(2, platform=None), trace_key=None),
+    ]
+    await RealtimeSink(opened.database).write(events)
+    fields = ("id", "source", "type", "version", "occurred_at", "received_at", "trace_key")
+    async with opened.database.connection() as conn:
+        cur = await conn.execute(
+            f"SELECT {', '.join(fields)}, platform, device_id, data FROM events.recent"
+            " WHERE id = ANY(%s) ORDER BY id",
+            ([e.id for e in events],),
+        )
+        rows = await cur.fetchall()
+    device = [e.device or {} for e in events]
+    assert rows == [
+        (*(getattr(e, f) for f in fields), d.get("platform"), d.get("deviceId"), e.data)
+        for e, d in zip(events, device, strict=True)
+    ]

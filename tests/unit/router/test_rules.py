@@ -35,6 +35,21 @@ def test_the_shipped_routes_send_each_event_where_the_design_says() -> None:
     assert table.sends(event("ledger.rejected"), "webhook")
     assert not table.sends(event("selfie-uploaded"), "webhook")
 
+    assert [s for s in sorted(SHIPPED_SINKS) if table.sends_every(s)] == ["lake", "realtime"]
+
+
+def test_a_sink_gets_every_event_only_from_a_rule_without_match_nor_where() -> None:
+    table = parse_routes(
+        "routes:\n"
+        "  - {name: kinds, match: {type: '*'}, sinks: [globbed]}\n"
+        "  - {name: cond, match: {where: data.n == 1}, sinks: [cond]}\n"
+        "  - {name: all, sinks: [all]}\n"
+        "  - {name: more, match: {type: click}, sinks: [all]}\n"
+    )
+    assert [s for s in ("globbed", "cond", "all") if table.sends_every(s)] == ["all"]
+    for kind in (event("click"), event("x", "frontend", "9", {"n": 2})):
+        assert table.sends(kind, "all")
+
 
 ROUTES = """
 routes:

@@ -12,7 +12,7 @@ from caudal.events.model import CanonicalEvent
 from caudal.events.router import table as table_module
 from caudal.events.router.consumer import SinkConsumer
 from caudal.events.router.table import Routes
-from caudal.platform.bus.model import Record
+from caudal.platform.bus.model import Message, Record
 
 AT = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 
@@ -58,3 +58,20 @@ async def test_kinds_and_conditions_route_as_the_file_says_and_a_reload_applies(
     await by_kind.handle(batch)
     await by_event.handle(batch)
     assert (kinds.ids, cond.ids) == (["e1", "e3", "e2", "e4"], ["e1", "e2", "e2", "e4"])
+
+
+async def test_a_sink_sent_every_event_gets_them_all_in_order_and_a_bad_payload_fails_the_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(table_module, "CHECK_EVERY_S", 0.0)
+    path = tmp_path / "routes.yaml"
+    path.write_text("routes:\n  - {name: all, sinks: [all]}\n")
+    sink = KeepingSink("all")
+    consumer = SinkConsumer(sink, Routes(path, {"all"}))
+    batch = [record(1, "click"), record(2, "purchase.done"), record(3, "x")]
+    await consumer.handle(batch)
+    assert sink.ids == ["e1", "e2", "e3"]
+    broken = Message("events", "k9", {"id": "e9", "type": "click"}, id="e9")
+    with pytest.raises(KeyError):
+        await consumer.handle([batch[1], Record(broken, 9, 1, AT)])
+    assert sink.ids == ["e1", "e2", "e3"]  # nothing of the failed batch was written

@@ -82,6 +82,14 @@ class RouteTable:
     def sends(self, event: CanonicalEvent, sink: str) -> bool:
         return any(sink in rule.sinks and rule.matches(event) for rule in self.rules)
 
+    def sends_every(self, sink: str) -> bool:
+        """True when a rule sends `sink` every event (no `match`, no `where`): nothing about an
+        event need be asked to know that the sink gets it."""
+        return any(
+            sink in rule.sinks and not (rule.sources or rule.types or rule.versions or rule.where)
+            for rule in self.rules
+        )
+
     def by_kind(self, sink: str) -> bool:
         """True when whether `sink` gets an event depends on its source, type and version
         alone (no `where` on the routes naming it): a consumer may then decide once per kind."""
