@@ -48,6 +48,14 @@ def deadline_scope(seconds: float | None) -> Iterator[None]:
         _budget.reset(token)
 
 
+def scope_deadline(loop: asyncio.AbstractEventLoop) -> float | None:
+    """When (`loop` time) the current `deadline_scope` ends; None without a deadline. For work
+    done on a caller's behalf in another task (`batched_reads`), which the scope does not
+    reach."""
+    budget = _budget.get()
+    return None if budget is None else loop.time() + budget
+
+
 async def _leave_autocommit(conn: AsyncConn) -> None:
     """Back in transaction mode before the pool sees it; a connection that cannot go back
     (still mid-statement: interrupted) is closed, so the pool never hands out one in
