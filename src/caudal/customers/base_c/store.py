@@ -46,15 +46,19 @@ def _upsert_sql() -> str:
 UPSERT_ACTIVITY = _upsert_sql()
 
 
-# The `/consultar` body as the projection rendered it (migration 0011: a trigger renders it on
-# every write of the row); a row projected before that migration has none yet and is rendered
-# here by the same function, with the same bytes. One indexed read of stored text: nothing
-# built by PostgreSQL or decoded and encoded in Python on the lookup path. Many CPFs in one
-# statement: `/consultar`'s group reads (`consulta_reads`); the indexes travel as one binary
-# bytea array.
+# The `/consultar` bodies as the projection rendered them (migration 0011: a trigger renders the
+# body on every write of the row), for many CPFs in one statement (`/consultar`'s group reads,
+# `consulta_reads`); the indexes travel as one binary bytea array. Stored text: nothing built by
+# PostgreSQL or decoded and encoded in Python on the lookup path. A row projected before that
+# migration has no body yet and is rendered by the same function, with the same bytes, in a
+# second statement: written into this one (`coalesce(a.consulta, base_c.consulta_body(a))`),
+# the fallback cost ~70 µs of PostgreSQL CPU per statement although it never ran
+# (bench/profiles/README.md).
 SELECT_CONSULTAS = (
-    "SELECT a.cpf_index, coalesce(a.consulta, base_c.consulta_body(a)) FROM base_c.activity a"
-    " WHERE a.cpf_index = ANY(%s)"
+    "SELECT a.cpf_index, a.consulta FROM base_c.activity a WHERE a.cpf_index = ANY(%s)"
+)
+RENDER_CONSULTAS = (
+    "SELECT a.cpf_index, base_c.consulta_body(a) FROM base_c.activity a WHERE a.cpf_index = ANY(%s)"
 )
 SELECT_TIMELINE = """
 SELECT event_id, type, occurred_at, data FROM base_c.events
@@ -126,7 +130,17 @@ async def consultas(conn: AsyncConn, cpf_indexes: list[bytes]) -> dict[bytes, by
     """The `/consultar` bodies (UTF-8 JSON) of those of `cpf_indexes` with activity, by index.
     `conn` must send lists in binary (`send_lists_in_binary`)."""
     cur = await conn.execute(SELECT_CONSULTAS, (cpf_indexes,), prepare=True)
-    return {bytes(index): str(body).encode() for index, body in await cur.fetchall()}
+    found: dict[bytes, bytes] = {}
+    unrendered: list[bytes] = []
+    for index, body in await cur.fetchall():
+        if body is None:
+            unrendered.append(bytes(index))
+        else:
+            found[bytes(index)] = str(body).encode()
+    if unrendered:  # rows not written since migration 0011; erased meanwhile: absent
+        cur = await conn.execute(RENDER_CONSULTAS, (unrendered,))
+        found.update((bytes(index), str(body).encode()) for index, body in await cur.fetchall())
+    return found
 
 
 def consulta_reads(url: str, *, statement_timeout_ms: int = 30_000) -> BatchedReads[bytes, bytes]:

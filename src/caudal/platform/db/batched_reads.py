@@ -164,31 +164,33 @@ class HeldConnections:
         assert task is not None
         interrupter = None if deadline is None else _Interrupter(task, deadline)
         conn: AsyncConn | None = None
+        done = False
         try:
             conn = self._idle.pop() if self._idle else await self._connect()
             self._busy.add(conn)
             result = await work(conn)
-        except BaseException as exc:
-            if conn is not None:
-                self._busy.discard(conn)
-            interrupted = interrupter is not None and interrupter.count > 0
+            done = True
+        except asyncio.CancelledError:
+            if interrupter is None or not interrupter.count:
+                raise
+            raise DatabaseUnavailable(
+                "the database did not answer within the request deadline"
+            ) from None
+        except psycopg.OperationalError as exc:  # AdminShutdown is one
+            raise DatabaseUnavailable(str(exc)) from exc
+        finally:
+            interrupted = False
             if interrupter is not None:
                 interrupter.release()
+                interrupted = interrupter.count > 0
                 for _ in range(interrupter.count):
                     task.uncancel()  # our cancellations, not the caller's
             if conn is not None:
-                await conn.close()
-            if interrupted and isinstance(exc, asyncio.CancelledError):
-                raise DatabaseUnavailable(
-                    "the database did not answer within the request deadline"
-                ) from None
-            if isinstance(exc, psycopg.OperationalError | psycopg.errors.AdminShutdown):
-                raise DatabaseUnavailable(str(exc)) from exc
-            raise
-        if interrupter is not None:
-            interrupter.release()
-        self._busy.discard(conn)
-        self._idle.append(conn)
+                self._busy.discard(conn)
+                if done and not interrupted:
+                    self._idle.append(conn)
+                else:
+                    await conn.close()  # failed or interrupted: its state is unknown
         return result
 
     async def close(self) -> None:
