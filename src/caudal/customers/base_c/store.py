@@ -143,13 +143,20 @@ async def consultas(conn: AsyncConn, cpf_indexes: list[bytes]) -> dict[bytes, by
     return found
 
 
+CONSULTAR_READS = "caudal consultar"  # the reader's connections in pg_stat_activity
+
+
 def consulta_reads(url: str, *, statement_timeout_ms: int = 30_000) -> BatchedReads[bytes, bytes]:
     """`/consultar`'s reads: the concurrent requests of a process share one statement
     (`platform/db/batched_reads`), on connections of their own opened by the first request,
     so a process that serves none (a worker) never opens them. `load(cpf_index)` answers the
     body, or None without activity."""
     return BatchedReads(
-        url, consultas, statement_timeout_ms=statement_timeout_ms, configure=send_lists_in_binary
+        url,
+        consultas,
+        statement_timeout_ms=statement_timeout_ms,
+        configure=send_lists_in_binary,
+        application_name=CONSULTAR_READS,
     )
 
 

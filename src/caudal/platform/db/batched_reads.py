@@ -21,8 +21,8 @@ What a caller sees does not change:
   within their own deadline (the callers of one route share one budget, so those queued behind
   a batch have later deadlines than everyone in it).
 
-The statements go through connections of the loader's own (`HeldConnections`), kept in
-autocommit: no pool checkout, no BEGIN/COMMIT, no autocommit switch per read.
+The statements go through a pool of the reader's own whose connections stay in autocommit: one
+checkout per batch, no BEGIN/COMMIT, no autocommit switch per read.
 """
 
 from __future__ import annotations
@@ -32,13 +32,16 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Generic, TypeVar
 
-import psycopg
-
-from caudal.platform.db.pool import AsyncConn, DatabaseUnavailable, _Interrupter, scope_deadline
+from caudal.platform.db.pool import (
+    AsyncConn,
+    Database,
+    DatabaseUnavailable,
+    deadline_scope,
+    scope_deadline,
+)
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
-T = TypeVar("T")
 
 # (unique keys in arrival order, the batch's deadline in loop time or None) -> value per key
 # found; a key without a value is answered None.
@@ -125,85 +128,12 @@ def _fail(batch: Sequence[tuple[object, asyncio.Future[V | None], object]], exc:
             future.set_exception(exc)
 
 
-class HeldConnections:
-    """Connections of one user's own, in autocommit, opened on first use and kept between uses;
-    one in use per concurrent `run`. A connection whose use failed is closed (its state is
-    unknown) and the next `run` opens another."""
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        statement_timeout_ms: int = 30_000,
-        connect_timeout_s: float = 5.0,
-        configure: Callable[[AsyncConn], None] | None = None,
-    ) -> None:
-        self.url = url
-        self.statement_timeout_ms = statement_timeout_ms
-        self.connect_timeout_s = connect_timeout_s
-        self.configure = configure
-        self._idle: list[AsyncConn] = []
-        self._busy: set[AsyncConn] = set()
-
-    async def _connect(self) -> AsyncConn:
-        conn = await psycopg.AsyncConnection.connect(
-            self.url,
-            autocommit=True,
-            options=f"-c statement_timeout={self.statement_timeout_ms}",
-            application_name="caudal",
-            connect_timeout=int(max(self.connect_timeout_s, 1)),
-        )
-        if self.configure is not None:
-            self.configure(conn)
-        return conn
-
-    async def run(self, work: Callable[[AsyncConn], Awaitable[T]], deadline: float | None) -> T:
-        """`work` on a held connection (opened if none is free), interrupted at `deadline`
-        (loop time; None: no deadline): then `DatabaseUnavailable`, as a broken connection."""
-        task = asyncio.current_task()
-        assert task is not None
-        interrupter = None if deadline is None else _Interrupter(task, deadline)
-        conn: AsyncConn | None = None
-        done = False
-        try:
-            conn = self._idle.pop() if self._idle else await self._connect()
-            self._busy.add(conn)
-            result = await work(conn)
-            done = True
-        except asyncio.CancelledError:
-            if interrupter is None or not interrupter.count:
-                raise
-            raise DatabaseUnavailable(
-                "the database did not answer within the request deadline"
-            ) from None
-        except psycopg.OperationalError as exc:  # AdminShutdown is one
-            raise DatabaseUnavailable(str(exc)) from exc
-        finally:
-            interrupted = False
-            if interrupter is not None:
-                interrupter.release()
-                interrupted = interrupter.count > 0
-                for _ in range(interrupter.count):
-                    task.uncancel()  # our cancellations, not the caller's
-            if conn is not None:
-                self._busy.discard(conn)
-                if done and not interrupted:
-                    self._idle.append(conn)
-                else:
-                    await conn.close()  # failed or interrupted: its state is unknown
-        return result
-
-    async def close(self) -> None:
-        while self._idle:
-            await self._idle.pop().close()
-        for conn in list(self._busy):  # interrupted by the closing of their user
-            await conn.close()
-        self._busy.clear()
-
-
 class BatchedReads(Generic[K, V]):
-    """A `KeyedBatchLoader` whose fetches run one statement on `HeldConnections` of its own
-    (one per fetch in flight), opened on the first `load` and closed by `close`."""
+    """A `KeyedBatchLoader` whose fetches run one statement on a pool of its own, in
+    autocommit (one connection per fetch in flight), opened on the first `load` and closed by
+    `close`. The pool bounds each fetch by the batch's deadline as it bounds a request's use of
+    a connection (`deadline_scope`): the same interruption, the same closing of a connection
+    interrupted mid-statement."""
 
     def __init__(
         self,
@@ -214,21 +144,39 @@ class BatchedReads(Generic[K, V]):
         max_inflight: int = 1,
         statement_timeout_ms: int = 30_000,
         configure: Callable[[AsyncConn], None] | None = None,
+        application_name: str = "caudal",
     ) -> None:
         self.read = read
-        self.connections = HeldConnections(
-            url, statement_timeout_ms=statement_timeout_ms, configure=configure
+        self.database = Database(
+            url,
+            min_size=max_inflight,
+            max_size=max_inflight,
+            statement_timeout_ms=statement_timeout_ms,
+            autocommit=True,
+            configure=configure,
+            application_name=application_name,
         )
+        self.opened = False
+        self._open_lock = asyncio.Lock()
         self.loader: KeyedBatchLoader[K, V] = KeyedBatchLoader(
             self._fetch, max_keys=max_keys, max_inflight=max_inflight
         )
 
     async def _fetch(self, keys: list[K], deadline: float | None) -> Mapping[K, V]:
-        return await self.connections.run(lambda conn: self.read(conn, keys), deadline)
+        if not self.opened:
+            async with self._open_lock:
+                if not self.opened:
+                    await self.database.open()
+                    self.opened = True
+        budget = None if deadline is None else max(deadline - asyncio.get_running_loop().time(), 0)
+        with deadline_scope(budget):
+            async with self.database.connection(autocommit=True) as conn:
+                return await self.read(conn, keys)
 
     async def load(self, key: K) -> V | None:
         return await self.loader.load(key)
 
     async def close(self) -> None:
         await self.loader.close()
-        await self.connections.close()
+        if self.opened:
+            await self.database.close()
