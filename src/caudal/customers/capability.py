@@ -66,6 +66,7 @@ class CustomersCapability(CapabilityBase):
         self.withdraw(Tokenizers)
         state = self.withdraw(context.Customers)
         if state is not None:
+            await state.consultas.close()
             await state.cache.close()
 
     def sinks(self) -> Sequence[Sink]:

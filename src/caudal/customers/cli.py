@@ -163,6 +163,7 @@ async def _upgrade(settings: Settings) -> None:
             vault=_vault(settings),
             cache=None,  # type: ignore[arg-type]
             copies=context.build_copies(settings),
+            consultas=None,  # type: ignore[arg-type]  # nor does it read Base C
         )
         await key_epochs.upgrade_legacy(state, settings)
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from caudal.customers.base_c.store import consulta_reads
 from caudal.customers.crypto import keyfile
 from caudal.customers.crypto.epochs import EpochKeys
 from caudal.customers.crypto.vault import Vault
@@ -12,6 +13,7 @@ from caudal.customers.score.cache import ScoreCache
 from caudal.customers.score.cache_memory import MemoryScoreCache
 from caudal.platform.bootstrap import Container
 from caudal.platform.bus.port import Bus
+from caudal.platform.db.batched_reads import BatchedReads
 from caudal.platform.db.pool import Database
 from caudal.platform.kms_backend import build_kms
 from caudal.platform.settings import CustomersSettings, Settings
@@ -25,6 +27,7 @@ class Customers:
     vault: Vault
     cache: ScoreCache
     copies: DerivedCopies
+    consultas: BatchedReads[bytes, bytes]  # `/consultar`'s group reads (base_c.store)
 
 
 def build_vault(settings: Settings) -> Vault:
@@ -58,6 +61,10 @@ def build(container: Container) -> Customers:
         vault=build_vault(container.settings),
         cache=build_cache(container),
         copies=build_copies(container.settings),
+        consultas=consulta_reads(
+            container.app_url,
+            statement_timeout_ms=container.settings.database_statement_timeout_ms,
+        ),
     )
 
 

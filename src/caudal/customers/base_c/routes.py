@@ -40,9 +40,9 @@ async def consultar(request: Request, principal: Activity, cpf: str) -> Response
     404."""
     ctx = customers(request)
     index = ctx.vault.cpf_index(_digits(cpf))
-    # Autocommit: a lone SELECT needs no BEGIN and no rollback round trip.
-    async with ctx.database.connection(autocommit=True) as conn:
-        body = await store.activity_json(conn, index)
+    # Read with the concurrent requests' CPFs in one statement sent after this request arrived
+    # (group reads: base_c.store.consulta_reads).
+    body = await ctx.consultas.load(index)
     if body is None:
         raise not_found("activity for this CPF", "CAU-CUSTOMERS-NO-ACTIVITY")
     # Hot path: PostgreSQL built the body; it goes out as is (no FastAPI response encoding).

@@ -9,6 +9,8 @@ from typing import Any, Protocol
 from psycopg.types.json import Jsonb
 
 from caudal.customers.base_c.projection import KINDS, Fact, latest
+from caudal.platform.db.arrays import send_lists_in_binary
+from caudal.platform.db.batched_reads import BatchedReads
 from caudal.platform.db.pool import AsyncConn
 
 INSERT_EVENTS = """
@@ -44,13 +46,19 @@ def _upsert_sql() -> str:
 UPSERT_ACTIVITY = _upsert_sql()
 
 
-# The `/consultar` body as the projection rendered it (migration 0011: a trigger renders it on
-# every write of the row); a row projected before that migration has none yet and is rendered
-# here by the same function, with the same bytes. One indexed read of stored text: nothing
-# built by PostgreSQL or decoded and encoded in Python on the lookup path.
-SELECT_CONSULTA = (
-    "SELECT coalesce(a.consulta, base_c.consulta_body(a)) FROM base_c.activity a"
-    " WHERE a.cpf_index = %s"
+# The `/consultar` bodies as the projection rendered them (migration 0011: a trigger renders the
+# body on every write of the row), for many CPFs in one statement (`/consultar`'s group reads,
+# `consulta_reads`); the indexes travel as one binary bytea array. Stored text: nothing built by
+# PostgreSQL or decoded and encoded in Python on the lookup path. A row projected before that
+# migration has no body yet and is rendered by the same function, with the same bytes, in a
+# second statement: written into this one (`coalesce(a.consulta, base_c.consulta_body(a))`),
+# the fallback cost ~70 µs of PostgreSQL CPU per statement although it never ran
+# (bench/profiles/README.md).
+SELECT_CONSULTAS = (
+    "SELECT a.cpf_index, a.consulta FROM base_c.activity a WHERE a.cpf_index = ANY(%s)"
+)
+RENDER_CONSULTAS = (
+    "SELECT a.cpf_index, base_c.consulta_body(a) FROM base_c.activity a WHERE a.cpf_index = ANY(%s)"
 )
 SELECT_TIMELINE = """
 SELECT event_id, type, occurred_at, data FROM base_c.events
@@ -118,11 +126,38 @@ class PostgresActivityStore:
             await self.conn.execute(DELETE_EVENTS, (list(cpf_indexes),))
 
 
-async def activity_json(conn: AsyncConn, cpf_index: bytes) -> bytes | None:
-    """The CPF's `/consultar` body (UTF-8 JSON), or None without activity."""
-    cur = await conn.execute(SELECT_CONSULTA, (cpf_index,), prepare=True)
-    row = await cur.fetchone()
-    return None if row is None else str(row[0]).encode()
+async def consultas(conn: AsyncConn, cpf_indexes: list[bytes]) -> dict[bytes, bytes]:
+    """The `/consultar` bodies (UTF-8 JSON) of those of `cpf_indexes` with activity, by index.
+    `conn` must send lists in binary (`send_lists_in_binary`)."""
+    cur = await conn.execute(SELECT_CONSULTAS, (cpf_indexes,), prepare=True)
+    found: dict[bytes, bytes] = {}
+    unrendered: list[bytes] = []
+    for index, body in await cur.fetchall():
+        if body is None:
+            unrendered.append(bytes(index))
+        else:
+            found[bytes(index)] = str(body).encode()
+    if unrendered:  # rows not written since migration 0011; erased meanwhile: absent
+        cur = await conn.execute(RENDER_CONSULTAS, (unrendered,))
+        found.update((bytes(index), str(body).encode()) for index, body in await cur.fetchall())
+    return found
+
+
+CONSULTAR_READS = "caudal consultar"  # the reader's connections in pg_stat_activity
+
+
+def consulta_reads(url: str, *, statement_timeout_ms: int = 30_000) -> BatchedReads[bytes, bytes]:
+    """`/consultar`'s reads: the concurrent requests of a process share one statement
+    (`platform/db/batched_reads`), on connections of their own opened by the first request,
+    so a process that serves none (a worker) never opens them. `load(cpf_index)` answers the
+    body, or None without activity."""
+    return BatchedReads(
+        url,
+        consultas,
+        statement_timeout_ms=statement_timeout_ms,
+        configure=send_lists_in_binary,
+        application_name=CONSULTAR_READS,
+    )
 
 
 async def timeline(

@@ -10,7 +10,7 @@ database that stops answering (a frozen server, a network partition that drops n
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -46,6 +46,14 @@ def deadline_scope(seconds: float | None) -> Iterator[None]:
         yield
     finally:
         _budget.reset(token)
+
+
+def scope_deadline(loop: asyncio.AbstractEventLoop) -> float | None:
+    """When (`loop` time) the current `deadline_scope` ends; None without a deadline. For work
+    done on a caller's behalf in another task (`batched_reads`), which the scope does not
+    reach."""
+    budget = _budget.get()
+    return None if budget is None else loop.time() + budget
 
 
 async def _leave_autocommit(conn: AsyncConn) -> None:
@@ -94,8 +102,19 @@ class Database:
         max_size: int = 16,
         statement_timeout_ms: int = 30_000,
         connect_timeout_s: float = 5.0,
+        autocommit: bool = False,
+        configure: Callable[[AsyncConn], None] | None = None,
+        application_name: str = "caudal",
     ) -> None:
+        """`autocommit`: every connection stays in autocommit (a pool of lone reads: no switch
+        per checkout); `configure` runs on each new connection (e.g. `send_lists_in_binary`)."""
         self.url = url
+        self.autocommit = autocommit
+
+        async def configured(conn: AsyncConn) -> None:
+            if configure is not None:
+                configure(conn)
+
         self.pool: AsyncConnectionPool[AsyncConn] = AsyncConnectionPool(
             url,
             min_size=min_size,
@@ -104,10 +123,12 @@ class Database:
             timeout=connect_timeout_s,
             kwargs={
                 "options": f"-c statement_timeout={statement_timeout_ms}",
-                "application_name": "caudal",
+                "application_name": application_name,
                 "connect_timeout": int(max(connect_timeout_s, 1)),
+                "autocommit": autocommit,
             },
-            name="caudal",
+            configure=configured if configure is not None else None,
+            name=application_name,
         )
 
     async def open(self) -> None:
@@ -126,16 +147,19 @@ class Database:
 
         A plain method returning the context manager (not one more generator-based layer
         around `_bounded`): each layer costs a few µs on every request (bench/profiles)."""
+        if self.autocommit and not autocommit:
+            raise ValueError("this pool's connections are all in autocommit: no transactions")
+        switch = autocommit and not self.autocommit
         budget = _budget.get()
         if budget is not None:
-            return self._bounded(budget, autocommit)
-        return self._unbounded(autocommit)
+            return self._bounded(budget, switch)
+        return self._unbounded(switch)
 
     @asynccontextmanager
-    async def _unbounded(self, autocommit: bool) -> AsyncIterator[AsyncConn]:
+    async def _unbounded(self, switch: bool) -> AsyncIterator[AsyncConn]:
         try:
             async with self.pool.connection() as conn:
-                if not autocommit:
+                if not switch:
                     yield conn
                     return
                 await conn.set_autocommit(True)
@@ -149,7 +173,7 @@ class Database:
             raise DatabaseUnavailable("no database connection available") from exc
 
     @asynccontextmanager
-    async def _bounded(self, budget: float, autocommit: bool) -> AsyncIterator[AsyncConn]:
+    async def _bounded(self, budget: float, switch: bool) -> AsyncIterator[AsyncConn]:
         """A connection whose use is interrupted at the deadline; a connection interrupted
         mid-query is closed (its state is unknown), never handed to the next request."""
         task = asyncio.current_task()
@@ -166,7 +190,7 @@ class Database:
         interrupter = _Interrupter(task, started + budget)
         try:
             async with conn:  # as the pool's own context: commit on success, else roll back
-                if not autocommit:
+                if not switch:
                     yield conn
                     return
                 await conn.set_autocommit(True)
