@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+import msgspec
 import orjson
 import psycopg
 import structlog
-from psycopg.rows import dict_row, scalar_row
+from psycopg.rows import scalar_row, tuple_row
 
 from caudal.bus import errors
 from caudal.events.model import EVENTS_TOPIC, CanonicalEvent
@@ -33,7 +34,7 @@ from caudal.ledger.sql import fetch, run
 from caudal.platform.bus.model import Message
 from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import AsyncConn, Database
-from caudal.platform.uuid_text import uuid5_text
+from caudal.platform.uuid_text import canonical_uuid, uuid5_text
 
 _log = structlog.get_logger("caudal.ledger.engine")
 
@@ -45,16 +46,16 @@ MALFORMED = "CAU-LEDGER-MALFORMED"
 UNPOSTABLE = "CAU-LEDGER-UNPOSTABLE"
 
 
-@dataclass(frozen=True, slots=True)
-class Posting:
-    """An accepted impact and the transaction id reserved for it at acceptance."""
+class Posting(msgspec.Struct, frozen=True):
+    """An accepted impact and the transaction id reserved for it at acceptance (a
+    `msgspec.Struct`, as `Impact`: one per posting)."""
 
     impact: Impact
     transaction_id: str
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Posting:
-        return cls(Impact.from_payload(payload), str(uuid.UUID(str(payload["transaction_id"]))))
+        return cls(Impact.from_payload(payload), canonical_uuid(payload["transaction_id"]))
 
 
 _RETRIED = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
@@ -345,8 +346,12 @@ class PostingEngine:
             ]
             for p in postings
         ]
-        rows = await fetch(conn, "transactions_insert", {"rows": _json(journal)}, dict_row)
-        created = {row["tracekey"]: row["createdat"] for row in rows}
+        rows = await fetch(conn, "transactions_insert", {"rows": _json(journal)}, tuple_row)
+        created = {
+            tracekey: createdat
+            for createdat, tracekeys in rows
+            for tracekey in orjson.loads(tracekeys)
+        }
         return [(p, created[p.impact.tracekey]) for p in postings if p.impact.tracekey in created]
 
     async def _balances(self, conn: AsyncConn, documents: BalanceDocuments) -> None:

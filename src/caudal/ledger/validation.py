@@ -6,7 +6,6 @@ Pure functions: the caller supplies the event codes and today's date (UTC).
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -17,6 +16,7 @@ from caudal.ledger.model import CREDIT, DEBIT, EventCode, Impact
 from caudal.platform.decimals import DecimalSyntaxError, parse_decimal
 from caudal.platform.errors import FieldError
 from caudal.platform.instants import to_utc
+from caudal.platform.uuid_text import canonical_uuid
 
 # Stable error codes (docs/ledger.md lists them with examples).
 REQUIRED = "CAU-LEDGER-REQUIRED"
@@ -125,7 +125,7 @@ def parse(raw: Any) -> tuple[dict[str, Any], list[FieldError]]:
 
     if "tracekey" not in missing:
         try:
-            out["tracekey"] = str(uuid.UUID(str(raw["tracekey"])))
+            out["tracekey"] = canonical_uuid(raw["tracekey"])
         except ValueError:
             errors.append(FieldError("tracekey", TRACEKEY_INVALID, "tracekey must be a UUID"))
     for name, code in (("branch", BRANCH_INVALID), ("account", ACCOUNT_INVALID)):

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import uuid
+from typing import Any
 
 
 def _stamped(raw: bytearray, version: int) -> bytearray:
@@ -49,3 +51,17 @@ def uuid5_text(namespace: uuid.UUID, name: str) -> str:
     """`str(uuid.uuid5(namespace, name))`."""
     digest = hashlib.sha1(namespace.bytes + name.encode(), usedforsecurity=False).digest()
     return _text(bytearray(digest[:16]), 5)
+
+
+_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def canonical_uuid(value: Any) -> str:
+    """`str(uuid.UUID(str(value)))`: the same text, the same `ValueError` for what it refuses.
+    A text already in the canonical form (what the platform writes: the ledger's tracekeys and
+    transaction ids on the bus) is its own answer, checked by one match instead of building
+    the object (~1.7 of a posting's ~5 µs of payload parsing); anything else goes through
+    `uuid.UUID` as before. A unit test compares the two on arbitrary input."""
+    if type(value) is str and _CANONICAL.fullmatch(value):
+        return value
+    return str(uuid.UUID(str(value)))
