@@ -10,13 +10,15 @@ Run it alternately from the two source trees under comparison:
     PYTHONPATH=/work/main/src .venv/bin/python bench/ledger_cpu.py --runs 2
     PYTHONPATH=$PWD/src .venv/bin/python bench/ledger_cpu.py --runs 2
 
-The bus row's CPU includes the intake of its impacts (its rate does not). Linux only.
+The bus row's CPU includes the intake of its impacts (its rate does not); `--split` measures
+the intake and the posting consumers as two rows. Linux only.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -92,8 +94,17 @@ async def main(args: argparse.Namespace, home: Path, owner_url: str) -> None:
             async def through_the_bus(impacts: list[lp.Impact] = bus) -> float:
                 return (await lp.through_the_bus(container, impacts, 2))[1]
 
+            async def intake(impacts: list[lp.Impact] = bus) -> float:
+                return await lp.accept_all(container, impacts)
+
             await measured("engine", len(engine), postmaster, on_the_engine)
-            await measured("bus", len(bus), postmaster, through_the_bus)
+            if not args.split:
+                await measured("bus", len(bus), postmaster, through_the_bus)
+                continue
+            await measured("intake", len(bus), postmaster, intake)
+            decided = await lp.count_decided(container.database) + len(bus)
+            consumers = functools.partial(lp.post_accepted, container, decided, 2)
+            await measured("bus", len(bus), postmaster, consumers)
     finally:
         await container.database.close()
 
@@ -103,6 +114,12 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--engine-impacts", type=int, default=30_000)
     parser.add_argument("--bus-impacts", type=int, default=10_000)
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="The bus row as two: the intake of its impacts, then the posting consumers alone "
+        "(the rows' CPU per posting without the other's).",
+    )
     parser.add_argument("--database-url", help="An empty database instead of an embedded one.")
     arguments = parser.parse_args()
     print(f"ledger CPU per posting: {bench.load_average()}", flush=True)
