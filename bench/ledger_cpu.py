@@ -38,8 +38,9 @@ def postmaster_of(owner_url: str) -> int:
     """The server's main process: the parent of a backend."""
     with psycopg.connect(owner_url) as conn:
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    assert row is not None
-    return int(_stat(int(row[0]))[1])
+        assert row is not None
+        # read while the backend lives: once the connection closes, its /proc entry goes
+        return int(_stat(int(row[0]))[1])
 
 
 def _stat(pid: int) -> list[str]:
@@ -78,9 +79,9 @@ async def measured(
 
 async def main(args: argparse.Namespace, home: Path, owner_url: str) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    postmaster = postmaster_of(owner_url)  # before the pool: a failure here leaves none open
     container = lp.container_on(home, owner_url)
     await container.database.open()
-    postmaster = postmaster_of(owner_url)
     rng = random.Random(3)
     accounts = [("0001", f"{n:09d}") for n in range(1000)]
     try:

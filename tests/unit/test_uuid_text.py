@@ -10,7 +10,7 @@ from unittest.mock import patch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from caudal.platform.uuid_text import canonical_uuid, random_hex, random_uuids
+from caudal.platform.uuid_text import canonical_uuid, random_hex, random_uuids, uuid5_texts
 
 
 def test_generated_trace_keys_are_random_version_4_uuids_in_hex() -> None:
@@ -73,3 +73,15 @@ def test_canonical_uuid_fast_path_is_only_the_canonical_text() -> None:
         except ValueError:
             continue
         raise AssertionError(f"{refused!r} was accepted")
+
+
+_NAMES = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=50)
+
+
+@given(st.uuids(), _NAMES, st.lists(_NAMES, max_size=5))
+def test_uuid5_texts_are_what_uuid5_makes(
+    namespace: uuid.UUID, prefix: str, names: list[str]
+) -> None:
+    assert uuid5_texts(namespace, prefix, names) == [
+        str(uuid.uuid5(namespace, prefix + name)) for name in names
+    ]

@@ -34,7 +34,7 @@ from caudal.ledger.sql import fetch, run
 from caudal.platform.bus.model import Message
 from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import AsyncConn, Database
-from caudal.platform.uuid_text import canonical_uuid, uuid5_text
+from caudal.platform.uuid_text import canonical_uuid, uuid5_text, uuid5_texts
 
 _log = structlog.get_logger("caudal.ledger.engine")
 
@@ -73,7 +73,9 @@ def callback_id(kind: str, tracekey: str) -> str:
     return uuid5_text(_CALLBACK_NS, f"{kind}:{tracekey}")
 
 
-def posted_data(posting: Posting) -> dict[str, Any]:
+def posted_data(posting: Posting, dateref: str | None = None) -> dict[str, Any]:
+    """The `data` of a `ledger.posted` callback (`dateref`: the impact's day, if formatted
+    already)."""
     impact = posting.impact
     return {
         "status": "posted",
@@ -84,7 +86,7 @@ def posted_data(posting: Posting) -> dict[str, Any]:
         "amount": f"{impact.amount:.2f}",
         "debitcredit": impact.debitcredit,
         "eventcode": impact.eventcode,
-        "dateref": impact.dateref.isoformat(),
+        "dateref": impact.dateref.isoformat() if dateref is None else dateref,
     }
 
 
@@ -95,13 +97,18 @@ def posted_messages(posted: Sequence[tuple[Posting, datetime]]) -> list[Message]
     transaction's start), one `received_at`."""
     received_at = datetime.now(UTC).isoformat()
     occurred: dict[datetime, str] = {}
+    days: dict[date, str] = {}
+    ids = uuid5_texts(_CALLBACK_NS, f"{POSTED_EVENT}:", (p.impact.tracekey for p, _ in posted))
     messages = []
-    for posting, createdat in posted:
+    for (posting, createdat), event_id in zip(posted, ids, strict=True):
         at = occurred.get(createdat)
         if at is None:
             at = occurred[createdat] = createdat.astimezone(UTC).isoformat()
-        tracekey = posting.impact.tracekey
-        event_id = callback_id(POSTED_EVENT, tracekey)
+        impact = posting.impact
+        day = days.get(impact.dateref)
+        if day is None:
+            day = days[impact.dateref] = impact.dateref.isoformat()
+        tracekey = impact.tracekey
         payload = {
             "id": event_id,
             "source": "ledger",
@@ -111,11 +118,10 @@ def posted_messages(posted: Sequence[tuple[Posting, datetime]]) -> list[Message]
             "received_at": received_at,
             "trace_key": tracekey,
             "device": None,
-            "data": posted_data(posting),
+            "data": posted_data(posting, day),  # the day formatted once per batch
         }
-        messages.append(
-            Message(EVENTS_TOPIC, posting.impact.key, payload, event_id, {"trace_key": tracekey})
-        )
+        key = f"{impact.branch}/{impact.account}"  # impact.key
+        messages.append(Message(EVENTS_TOPIC, key, payload, event_id, {"trace_key": tracekey}))
     return messages
 
 

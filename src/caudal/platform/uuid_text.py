@@ -10,6 +10,7 @@ import hashlib
 import os
 import re
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -51,6 +52,19 @@ def uuid5_text(namespace: uuid.UUID, name: str) -> str:
     """`str(uuid.uuid5(namespace, name))`."""
     digest = hashlib.sha1(namespace.bytes + name.encode(), usedforsecurity=False).digest()
     return _text(bytearray(digest[:16]), 5)
+
+
+def uuid5_texts(namespace: uuid.UUID, prefix: str, names: Iterable[str]) -> list[str]:
+    """`[str(uuid.uuid5(namespace, prefix + name)) for name in names]`: the namespace's bytes
+    and the prefix encoded once, the version and variant stamped in the hex text (as
+    `random_uuids` does), for the posting engine's callback ids (one per posting)."""
+    head = namespace.bytes + prefix.encode()
+    sha1 = hashlib.sha1
+    out = []
+    for name in names:
+        h = sha1(head + name.encode(), usedforsecurity=False).hexdigest()
+        out.append(f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:32]}")
+    return out
 
 
 _CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
