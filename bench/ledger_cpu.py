@@ -121,8 +121,18 @@ if __name__ == "__main__":
         help="The bus row as two: the intake of its impacts, then the posting consumers alone "
         "(the rows' CPU per posting without the other's).",
     )
+    parser.add_argument(
+        "--worker-gc",
+        action="store_true",
+        help="Tune the garbage collector as `caudal worker` does (platform/collector.py), "
+        "where the posting consumers run in production; off by default, as in hot_path.py.",
+    )
     parser.add_argument("--database-url", help="An empty database instead of an embedded one.")
     arguments = parser.parse_args()
     print(f"ledger CPU per posting: {bench.load_average()}", flush=True)
     with bench.embedded_database(arguments.database_url) as (_, home, owner_url):
+        if arguments.worker_gc:
+            from caudal.platform import collector
+
+            collector.tune_for_streaming()
         asyncio.run(main(arguments, home, owner_url))
