@@ -332,7 +332,8 @@ class PostingEngine:
             },
             scalar_row,
         )
-        return [r for r in rejections if r.tracekey in set(recorded)]
+        now = set(recorded)  # once: the comprehension built it again per rejection
+        return [r for r in rejections if r.tracekey in now]
 
     async def _journal(
         self, conn: AsyncConn, postings: list[Posting]
