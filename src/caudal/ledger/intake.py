@@ -160,17 +160,24 @@ class Intake:
                 conn,
                 "impact_insert",
                 {
-                    "tracekeys": [i.tracekey for i in fresh],
-                    "transaction_ids": [ids[i.tracekey] for i in fresh],
-                    "fingerprints": [fingerprint for _, fingerprint in first.values()],
-                    "branches": [i.branch for i in fresh],
-                    "accounts": [i.account for i in fresh],
-                    "amounts": [i.amount for i in fresh],
-                    "sides": [i.debitcredit for i in fresh],
-                    "eventcodes": [i.eventcode for i in fresh],
-                    "descriptions": [i.description for i in fresh],
-                    "details": orjson.dumps([i.details for i in fresh]).decode(),
-                    "daterefs": [i.dateref for i in fresh],
+                    "rows": orjson.dumps(
+                        [
+                            [
+                                i.tracekey,
+                                ids[i.tracekey],
+                                fingerprint,
+                                i.branch,
+                                i.account,
+                                str(i.amount),
+                                i.debitcredit,
+                                i.eventcode,
+                                i.description,
+                                i.details,
+                                i.dateref.isoformat(),
+                            ]
+                            for i, fingerprint in first.values()
+                        ]
+                    ).decode(),
                     "subject": subject,
                 },
                 scalar_row,

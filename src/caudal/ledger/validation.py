@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from caudal.ledger.model import CREDIT, DEBIT, EventCode, Impact
@@ -68,8 +69,9 @@ class Rules:
     today: date  # UTC
     backdate_days: int
 
-    @property
+    @cached_property
     def earliest(self) -> date:
+        """Computed once per `Rules` (a request's impacts each ask for it)."""
         return self.today - timedelta(days=self.backdate_days)
 
 
