@@ -10,13 +10,15 @@ Run it alternately from the two source trees under comparison:
     PYTHONPATH=/work/main/src .venv/bin/python bench/ledger_cpu.py --runs 2
     PYTHONPATH=$PWD/src .venv/bin/python bench/ledger_cpu.py --runs 2
 
-The bus row's CPU includes the intake of its impacts (its rate does not). Linux only.
+The bus row's CPU includes the intake of its impacts (its rate does not); `--split` measures
+the intake and the posting consumers as two rows. Linux only.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -36,8 +38,9 @@ def postmaster_of(owner_url: str) -> int:
     """The server's main process: the parent of a backend."""
     with psycopg.connect(owner_url) as conn:
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    assert row is not None
-    return int(_stat(int(row[0]))[1])
+        assert row is not None
+        # read while the backend lives: once the connection closes, its /proc entry goes
+        return int(_stat(int(row[0]))[1])
 
 
 def _stat(pid: int) -> list[str]:
@@ -76,9 +79,9 @@ async def measured(
 
 async def main(args: argparse.Namespace, home: Path, owner_url: str) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    postmaster = postmaster_of(owner_url)  # before the pool: a failure here leaves none open
     container = lp.container_on(home, owner_url)
     await container.database.open()
-    postmaster = postmaster_of(owner_url)
     rng = random.Random(3)
     accounts = [("0001", f"{n:09d}") for n in range(1000)]
     try:
@@ -92,8 +95,17 @@ async def main(args: argparse.Namespace, home: Path, owner_url: str) -> None:
             async def through_the_bus(impacts: list[lp.Impact] = bus) -> float:
                 return (await lp.through_the_bus(container, impacts, 2))[1]
 
+            async def intake(impacts: list[lp.Impact] = bus) -> float:
+                return await lp.accept_all(container, impacts)
+
             await measured("engine", len(engine), postmaster, on_the_engine)
-            await measured("bus", len(bus), postmaster, through_the_bus)
+            if not args.split:
+                await measured("bus", len(bus), postmaster, through_the_bus)
+                continue
+            await measured("intake", len(bus), postmaster, intake)
+            decided = await lp.count_decided(container.database) + len(bus)
+            consumers = functools.partial(lp.post_accepted, container, decided, 2)
+            await measured("bus", len(bus), postmaster, consumers)
     finally:
         await container.database.close()
 
@@ -103,8 +115,24 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--engine-impacts", type=int, default=30_000)
     parser.add_argument("--bus-impacts", type=int, default=10_000)
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="The bus row as two: the intake of its impacts, then the posting consumers alone "
+        "(the rows' CPU per posting without the other's).",
+    )
+    parser.add_argument(
+        "--worker-gc",
+        action="store_true",
+        help="Tune the garbage collector as `caudal worker` does (platform/collector.py), "
+        "where the posting consumers run in production; off by default, as in hot_path.py.",
+    )
     parser.add_argument("--database-url", help="An empty database instead of an embedded one.")
     arguments = parser.parse_args()
     print(f"ledger CPU per posting: {bench.load_average()}", flush=True)
     with bench.embedded_database(arguments.database_url) as (_, home, owner_url):
+        if arguments.worker_gc:
+            from caudal.platform import collector
+
+            collector.tune_for_streaming()
         asyncio.run(main(arguments, home, owner_url))

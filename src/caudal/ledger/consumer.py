@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 
 import structlog
@@ -10,6 +9,7 @@ import structlog
 from caudal.ledger.engine import MALFORMED, Posting, PostingEngine
 from caudal.ledger.model import Rejection
 from caudal.platform.bus.model import Record
+from caudal.platform.uuid_text import canonical_uuid
 
 _log = structlog.get_logger("caudal.ledger.consumer")
 
@@ -35,7 +35,7 @@ class PostingConsumer:
                 postings.append(Posting.from_payload(payload))
             except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
                 try:
-                    tracekey = str(uuid.UUID(str(payload.get("tracekey"))))
+                    tracekey = canonical_uuid(payload.get("tracekey"))
                 except ValueError:
                     _log.error("ledger_message_unreadable", offset=record.offset)
                     continue

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+import msgspec
 import orjson
 import psycopg
 import structlog
-from psycopg.rows import dict_row, scalar_row
+from psycopg.rows import scalar_row, tuple_row
 
 from caudal.bus import errors
 from caudal.events.model import EVENTS_TOPIC, CanonicalEvent
@@ -33,7 +34,7 @@ from caudal.ledger.sql import fetch, run
 from caudal.platform.bus.model import Message
 from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import AsyncConn, Database
-from caudal.platform.uuid_text import uuid5_text
+from caudal.platform.uuid_text import canonical_uuid, uuid5_text, uuid5_texts
 
 _log = structlog.get_logger("caudal.ledger.engine")
 
@@ -45,16 +46,16 @@ MALFORMED = "CAU-LEDGER-MALFORMED"
 UNPOSTABLE = "CAU-LEDGER-UNPOSTABLE"
 
 
-@dataclass(frozen=True, slots=True)
-class Posting:
-    """An accepted impact and the transaction id reserved for it at acceptance."""
+class Posting(msgspec.Struct, frozen=True):
+    """An accepted impact and the transaction id reserved for it at acceptance (a
+    `msgspec.Struct`, as `Impact`: one per posting)."""
 
     impact: Impact
     transaction_id: str
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Posting:
-        return cls(Impact.from_payload(payload), str(uuid.UUID(str(payload["transaction_id"]))))
+        return cls(Impact.from_payload(payload), canonical_uuid(payload["transaction_id"]))
 
 
 _RETRIED = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
@@ -72,7 +73,9 @@ def callback_id(kind: str, tracekey: str) -> str:
     return uuid5_text(_CALLBACK_NS, f"{kind}:{tracekey}")
 
 
-def posted_data(posting: Posting) -> dict[str, Any]:
+def posted_data(posting: Posting, dateref: str | None = None) -> dict[str, Any]:
+    """The `data` of a `ledger.posted` callback (`dateref`: the impact's day, if formatted
+    already)."""
     impact = posting.impact
     return {
         "status": "posted",
@@ -83,7 +86,7 @@ def posted_data(posting: Posting) -> dict[str, Any]:
         "amount": f"{impact.amount:.2f}",
         "debitcredit": impact.debitcredit,
         "eventcode": impact.eventcode,
-        "dateref": impact.dateref.isoformat(),
+        "dateref": impact.dateref.isoformat() if dateref is None else dateref,
     }
 
 
@@ -94,13 +97,18 @@ def posted_messages(posted: Sequence[tuple[Posting, datetime]]) -> list[Message]
     transaction's start), one `received_at`."""
     received_at = datetime.now(UTC).isoformat()
     occurred: dict[datetime, str] = {}
+    days: dict[date, str] = {}
+    ids = uuid5_texts(_CALLBACK_NS, f"{POSTED_EVENT}:", (p.impact.tracekey for p, _ in posted))
     messages = []
-    for posting, createdat in posted:
+    for (posting, createdat), event_id in zip(posted, ids, strict=True):
         at = occurred.get(createdat)
         if at is None:
             at = occurred[createdat] = createdat.astimezone(UTC).isoformat()
-        tracekey = posting.impact.tracekey
-        event_id = callback_id(POSTED_EVENT, tracekey)
+        impact = posting.impact
+        day = days.get(impact.dateref)
+        if day is None:
+            day = days[impact.dateref] = impact.dateref.isoformat()
+        tracekey = impact.tracekey
         payload = {
             "id": event_id,
             "source": "ledger",
@@ -110,11 +118,10 @@ def posted_messages(posted: Sequence[tuple[Posting, datetime]]) -> list[Message]
             "received_at": received_at,
             "trace_key": tracekey,
             "device": None,
-            "data": posted_data(posting),
+            "data": posted_data(posting, day),  # the day formatted once per batch
         }
-        messages.append(
-            Message(EVENTS_TOPIC, posting.impact.key, payload, event_id, {"trace_key": tracekey})
-        )
+        key = f"{impact.branch}/{impact.account}"  # impact.key
+        messages.append(Message(EVENTS_TOPIC, key, payload, event_id, {"trace_key": tracekey}))
     return messages
 
 
@@ -325,7 +332,8 @@ class PostingEngine:
             },
             scalar_row,
         )
-        return [r for r in rejections if r.tracekey in set(recorded)]
+        now = set(recorded)  # once: the comprehension built it again per rejection
+        return [r for r in rejections if r.tracekey in now]
 
     async def _journal(
         self, conn: AsyncConn, postings: list[Posting]
@@ -345,8 +353,12 @@ class PostingEngine:
             ]
             for p in postings
         ]
-        rows = await fetch(conn, "transactions_insert", {"rows": _json(journal)}, dict_row)
-        created = {row["tracekey"]: row["createdat"] for row in rows}
+        rows = await fetch(conn, "transactions_insert", {"rows": _json(journal)}, tuple_row)
+        created = {
+            tracekey: createdat
+            for createdat, tracekeys in rows
+            for tracekey in orjson.loads(tracekeys)
+        }
         return [(p, created[p.impact.tracekey]) for p in postings if p.impact.tracekey in created]
 
     async def _balances(self, conn: AsyncConn, documents: BalanceDocuments) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
+import msgspec
 import orjson
 
 DEBIT = "D"
@@ -22,9 +23,12 @@ REJECTED = "rejected"
 CENT = Decimal("0.01")
 
 
-@dataclass(frozen=True, slots=True)
-class Impact:
-    """A validated debit or credit to one account on one reference date."""
+class Impact(msgspec.Struct, frozen=True):
+    """A validated debit or credit to one account on one reference date.
+
+    A frozen `msgspec.Struct` (it was a frozen dataclass): built in C, ~0.2 µs where the
+    dataclass's `object.__setattr__` per field cost ~1 µs, and one is built per impact at the
+    intake and again per posting by the consumer (as `Message` in `platform.bus.model`)."""
 
     tracekey: str  # canonical lowercase UUID text
     branch: str
@@ -34,7 +38,7 @@ class Impact:
     eventcode: int
     dateref: date
     description: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = msgspec.field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -99,9 +103,9 @@ class Rejection:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class DayDelta:
-    """What one batch adds to one account's day."""
+class DayDelta(msgspec.Struct, frozen=True):
+    """What one batch adds to one account's day (a `msgspec.Struct`: one per account-day of
+    a batch, built in C)."""
 
     branch: str
     account: str

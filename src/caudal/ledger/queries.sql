@@ -26,15 +26,15 @@ RETURNING code, active, description, allowdebit, allowcredit
 
 -- name: impact_insert
 -- Accept a batch: a tracekey already known is left alone (the caller compares fingerprints).
+-- The batch is one JSON array of [tracekey, transaction_id, fingerprint, branch, account,
+-- amount, side, eventcode, description, details, dateref] rows (psycopg dumped eleven array
+-- parameters element by element in Python).
 INSERT INTO ledger.impact (tracekey, transaction_id, fingerprint, branch, account, amount,
                            debitcredit, eventcode, description, details, dateref, subject)
-SELECT t.*, %(subject)s FROM unnest(
-    %(tracekeys)s::uuid[], %(transaction_ids)s::uuid[], %(fingerprints)s::text[],
-    %(branches)s::text[], %(accounts)s::text[], %(amounts)s::numeric[], %(sides)s::text[],
-    %(eventcodes)s::int4[], %(descriptions)s::text[],
-    (SELECT array_agg(e ORDER BY n) FROM jsonb_array_elements(%(details)s::jsonb) WITH ORDINALITY AS x(e, n)),
-    %(daterefs)s::date[]
-) AS t
+SELECT (r->>0)::uuid, (r->>1)::uuid, r->>2, r->>3, r->>4, (r->>5)::numeric, r->>6,
+       (r->>7)::int4, r->>8, r->9, (r->>10)::date, %(subject)s
+FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS t(r, n)
+ORDER BY n
 ON CONFLICT (tracekey) DO NOTHING
 RETURNING tracekey::text
 
@@ -92,16 +92,21 @@ RETURNING tracekey::text
 
 -- name: transactions_insert
 -- Posting step 3: the journal, in batch order (seq), one row per tracekey at most.
-INSERT INTO ledger.transaction (id, branch, account, amount, debitcredit, eventcode,
-                                description, tracekey, details, dateref)
--- The batch is one JSON array of [id, branch, account, amount, side, eventcode, description,
--- tracekey, details, dateref] rows.
-SELECT (r->>0)::uuid, r->>1, r->>2, (r->>3)::numeric, r->>4, (r->>5)::int4, r->>6,
-       (r->>7)::uuid, r->8, (r->>9)::date
-FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS t(r, n)
-ORDER BY n
-ON CONFLICT (tracekey) DO NOTHING
-RETURNING id::text, tracekey::text, createdat
+-- Answers the tracekeys inserted, grouped by their `createdat` (the transaction's start, so
+-- one row per batch): a JSON array per row, not a result row per posting to convert.
+WITH inserted AS (
+    INSERT INTO ledger.transaction (id, branch, account, amount, debitcredit, eventcode,
+                                    description, tracekey, details, dateref)
+    -- The batch is one JSON array of [id, branch, account, amount, side, eventcode,
+    -- description, tracekey, details, dateref] rows.
+    SELECT (r->>0)::uuid, r->>1, r->>2, (r->>3)::numeric, r->>4, (r->>5)::int4, r->>6,
+           (r->>7)::uuid, r->8, (r->>9)::date
+    FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS t(r, n)
+    ORDER BY n
+    ON CONFLICT (tracekey) DO NOTHING
+    RETURNING tracekey, createdat
+)
+SELECT createdat, json_agg(tracekey)::text AS tracekeys FROM inserted GROUP BY createdat
 
 -- name: balance_days_ensure
 -- Posting step 4: a balance row for every (account, day) of the batch; a new day starts from

@@ -6,17 +6,18 @@ Pure functions: the caller supplies the event codes and today's date (UTC).
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from caudal.ledger.model import CREDIT, DEBIT, EventCode, Impact
 from caudal.platform.decimals import DecimalSyntaxError, parse_decimal
 from caudal.platform.errors import FieldError
 from caudal.platform.instants import to_utc
+from caudal.platform.uuid_text import canonical_uuid
 
 # Stable error codes (docs/ledger.md lists them with examples).
 REQUIRED = "CAU-LEDGER-REQUIRED"
@@ -68,8 +69,9 @@ class Rules:
     today: date  # UTC
     backdate_days: int
 
-    @property
+    @cached_property
     def earliest(self) -> date:
+        """Computed once per `Rules` (a request's impacts each ask for it)."""
         return self.today - timedelta(days=self.backdate_days)
 
 
@@ -125,7 +127,7 @@ def parse(raw: Any) -> tuple[dict[str, Any], list[FieldError]]:
 
     if "tracekey" not in missing:
         try:
-            out["tracekey"] = str(uuid.UUID(str(raw["tracekey"])))
+            out["tracekey"] = canonical_uuid(raw["tracekey"])
         except ValueError:
             errors.append(FieldError("tracekey", TRACEKEY_INVALID, "tracekey must be a UUID"))
     for name, code in (("branch", BRANCH_INVALID), ("account", ACCOUNT_INVALID)):

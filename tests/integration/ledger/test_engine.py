@@ -130,6 +130,28 @@ async def test_redelivery_and_duplicates_post_once(
     assert row is not None and row[0] == 1
 
 
+async def test_the_journal_answers_the_rows_it_inserted_with_their_createdat(
+    engine: PostingEngine, opened: Container, make_impact: Callable[..., dict[str, Any]]
+) -> None:
+    """`_journal` (one row per createdat, its tracekeys as a JSON array): the postings it
+    inserted, in batch order, each with its journal row's `createdat`; a tracekey the journal
+    already holds (a concurrent copy of the batch) is left out."""
+    done = posting(make_impact(amount="1.00"))
+    await engine.post([done])
+    fresh = [posting(make_impact(amount=f"{n}.00")) for n in (2, 3, 4)]
+    batch = [fresh[0], done, fresh[1], fresh[2]]
+    async with opened.database.connection() as conn, conn.transaction():
+        inserted = await engine._journal(conn, batch)
+        cur = await conn.execute(
+            "SELECT tracekey::text, createdat FROM ledger.transaction WHERE tracekey = ANY(%s)",
+            ([p.impact.tracekey for p in fresh],),
+        )
+        stored = dict(await cur.fetchall())
+        raise psycopg.Rollback()
+    assert [p for p, _ in inserted] == fresh
+    assert [at for _, at in inserted] == [stored[p.impact.tracekey] for p in fresh]
+
+
 async def test_event_code_deactivated_after_acceptance_is_rejected(
     engine: PostingEngine, opened: Container, make_impact: Callable[..., dict[str, Any]]
 ) -> None:

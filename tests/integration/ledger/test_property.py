@@ -5,11 +5,12 @@ accounts at once. Every balance exact to the cent; reconciliation finds zero dif
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import random
 import uuid
 from datetime import timedelta
 from decimal import Decimal
+
+import msgspec
 
 from caudal.ledger.engine import Posting, PostingEngine
 from caudal.ledger.model import Impact
@@ -132,7 +133,7 @@ async def test_a_tracekey_posted_and_rejected_at_once_is_decided_once(opened: Co
                 impact = Impact(tracekey, branch, account, amount, "D", 5, day)
                 valid.append(Posting(impact, str(uuid.UUID(int=rng.getrandbits(128)))))
                 # event code 1 (cash sale) takes no debit: rejected if this copy decides
-                refused.append(Posting(dataclasses.replace(impact, eventcode=1), "x"))
+                refused.append(Posting(msgspec.structs.replace(impact, eventcode=1), "x"))
                 tracekeys.append(tracekey)
             first, second, again = await asyncio.gather(
                 engine.post(valid), engine.post(refused), engine.post(list(valid))
