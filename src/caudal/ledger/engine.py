@@ -120,8 +120,9 @@ def posted_messages(posted: Sequence[tuple[Posting, datetime]]) -> list[Message]
             "device": None,
             "data": posted_data(posting, day),  # the day formatted once per batch
         }
-        key = f"{impact.branch}/{impact.account}"  # impact.key
-        messages.append(Message(EVENTS_TOPIC, key, payload, event_id, {"trace_key": tracekey}))
+        messages.append(
+            Message(EVENTS_TOPIC, impact.key, payload, event_id, {"trace_key": tracekey})
+        )
     return messages
 
 
