@@ -1,12 +1,12 @@
-"""`platform/db/batched_reads` on a real PostgreSQL: the held connections are in autocommit
-and kept between reads; a read past its callers' deadline answers `DatabaseUnavailable` in
+"""`platform/db/batched_reads` on a real PostgreSQL: the reader's pool keeps its connections in
+autocommit between reads; a read past its callers' deadline answers `DatabaseUnavailable` in
 time and its connection is closed, never reused; the next read is served."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 import pytest
 
@@ -26,38 +26,37 @@ async def slow_squares(conn: AsyncConn, keys: list[int]) -> Mapping[int, int]:
     return {int(k): int(square) for k, square, _ in await cur.fetchall()}
 
 
-async def test_reads_share_an_autocommit_connection_kept_between_batches(
-    database_url: str,
-) -> None:
-    reads: BatchedReads[int, int] = BatchedReads(database_url, slow_squares)
+@pytest.fixture
+async def reads(database_url: str) -> AsyncIterator[BatchedReads[int, int]]:
     USED.clear()
+    reader: BatchedReads[int, int] = BatchedReads(database_url, slow_squares)
     try:
-        assert await asyncio.gather(*(reads.load(k) for k in range(10))) == [
-            k * k for k in range(10)
-        ]
-        conn = USED[0]
-        assert conn.autocommit and set(USED) == {conn}
-        assert await reads.load(7) == 49
-        assert USED[-1] is conn and conn.autocommit
+        yield reader
     finally:
-        await reads.close()
+        await reader.close()
+
+
+async def test_reads_share_an_autocommit_connection_kept_between_batches(
+    reads: BatchedReads[int, int],
+) -> None:
+    assert await asyncio.gather(*(reads.load(k) for k in range(10))) == [k * k for k in range(10)]
+    conn = USED[0]
+    assert conn.autocommit and set(USED) == {conn}
+    assert await reads.load(7) == 49
+    assert USED[-1] is conn and conn.autocommit
+    await reads.close()
     assert conn.closed
 
 
 async def test_a_read_past_the_deadline_is_unavailable_in_time_and_its_connection_closed(
-    database_url: str,
+    reads: BatchedReads[int, int],
 ) -> None:
-    reads: BatchedReads[int, int] = BatchedReads(database_url, slow_squares)
-    USED.clear()
-    try:
-        assert await reads.load(2) == 4  # connected
-        first = USED[0]
-        started = time.monotonic()
-        with deadline_scope(0.3), pytest.raises(DatabaseUnavailable):
-            await reads.load(-1)
-        assert time.monotonic() - started < 1.5
-        assert USED[-1] is first and first.closed
-        assert await reads.load(3) == 9
-        assert USED[-1] is not first  # a new connection, never the interrupted one
-    finally:
-        await reads.close()
+    assert await reads.load(2) == 4  # connected
+    first = USED[0]
+    started = time.monotonic()
+    with deadline_scope(0.3), pytest.raises(DatabaseUnavailable):
+        await reads.load(-1)
+    assert time.monotonic() - started < 1.5
+    assert USED[-1] is first and first.closed
+    assert await reads.load(3) == 9
+    assert USED[-1] is not first  # a new connection, never the interrupted one

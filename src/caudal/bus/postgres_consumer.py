@@ -349,13 +349,14 @@ class GroupMember:
                         m[seq_m], m[topic], m[key], m[id_m], m[payload], m[headers]
                     )
         batches: dict[int, _PartitionBatch] = {}
-        batch: _PartitionBatch | None = None
         for row in ends:  # a window's end left out by the kind filter (after its items)
             end = batches[row[partition_]] = _PartitionBatch(
                 row[partition_], row[from_xid], row[from_seq], row[attempts], row[isolated]
             )
             end.tail = (row[xid_], row[seq_])
-        batch = None  # the rows come ordered by partition: look one up once per partition
+        batch: _PartitionBatch | None = (
+            None  # the rows come ordered by partition: look one up once per partition
+        )
         for row in rows:
             seq = row[seq_]
             message = known[seq]

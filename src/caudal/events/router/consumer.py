@@ -39,15 +39,14 @@ class SinkConsumer:
         self._by_kind = False
         self._every = False  # a rule sends this sink every event
         self._kinds: dict[tuple[Any, Any, Any], bool] = {}
-        self._filter_table: RouteTable | None = None
         self._filter: KindFilter | None = None
 
     def kinds(self) -> KindFilter | None:
         """`bus.port.Filtering`: the kinds the routes in force send this sink, so the bus need
         not hand over (nor this group decode) the others; `handle` still decides every event."""
         table = self.routes.current()
-        if table is not self._filter_table:
-            self._filter_table, self._filter = table, table.kinds(self.sink.name)
+        if table is not self._table:
+            self._use(table)
         return self._filter
 
     def hurry(self) -> None:
@@ -82,6 +81,7 @@ class SinkConsumer:
         """The routes changed (or are first read): what this sink gets, asked anew."""
         self._table, self._by_kind = table, table.by_kind(self.sink.name)
         self._every = table.sends_every(self.sink.name)
+        self._filter = table.kinds(self.sink.name)
         self._kinds.clear()
 
     async def handle(self, records: Sequence[Record]) -> None:

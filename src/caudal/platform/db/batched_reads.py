@@ -179,4 +179,5 @@ class BatchedReads(Generic[K, V]):
     async def close(self) -> None:
         await self.loader.close()
         if self.opened:
+            self.opened = False
             await self.database.close()
