@@ -20,6 +20,7 @@ import asyncio
 import os
 import statistics
 from pathlib import Path
+from typing import Any
 
 import _support as bench
 import customers_consultar
@@ -49,6 +50,16 @@ def server_cpu(postmaster: int) -> float:
         if int(fields[1]) == postmaster:  # ppid
             total += (int(fields[11]) + int(fields[12])) / TICK
     return total
+
+
+def per_request(
+    name: str, result: dict[str, Any], api: float, pg: float
+) -> tuple[float, float, float, float]:
+    """(API µs CPU per answered request, PostgreSQL µs per request, req/s, p99 ms) of a wrk
+    run during which the API processes spent `api` and the server `pg` seconds of CPU."""
+    done = result["requests"] - result["non2xx"] - result["errors"]
+    assert done > 0 and not result["non2xx"], (name, result)
+    return (api / done * 1e6, pg / done * 1e6, result["rps"], result["p99_us"] / 1000)
 
 
 def postmaster_of(home: Path) -> int:
@@ -99,14 +110,7 @@ def main() -> None:
                     )
                     api1, pg1 = sum(cpu_seconds(p) for p in pids), server_cpu(postmaster)
                     profiles.finish(name)
-                    done = result["requests"] - result["non2xx"] - result["errors"]
-                    assert done > 0 and not result["non2xx"], (name, result)
-                    row = (
-                        (api1 - api0) / done * 1e6,
-                        (pg1 - pg0) / done * 1e6,
-                        result["rps"],
-                        result["p99_us"] / 1000,
-                    )
+                    row = per_request(name, result, api1 - api0, pg1 - pg0)
                     rows[name].append(row)
                     print(
                         f"round {i} {name}: API {row[0]:.0f} µs/req, PostgreSQL {row[1]:.0f}"

@@ -11,6 +11,7 @@ from datetime import datetime
 
 import psycopg
 import structlog
+from psycopg.pq import TransactionStatus
 from psycopg.rows import class_row, dict_row
 
 from caudal.bus import metrics
@@ -19,7 +20,7 @@ from caudal.bus.json_text import refuse_nul
 from caudal.bus.message_cache import MessageCache
 from caudal.bus.notify import Notifier
 from caudal.bus.postgres_consumer import GroupMember, StoredRecord
-from caudal.bus.queries import publish_ringing, q
+from caudal.bus.queries import publish_statement, q
 from caudal.platform.bus.model import DeadLetter, GroupStatus, Message, message_kind
 from caudal.platform.bus.port import Consumer
 from caudal.platform.db.pool import AsyncConn, Database
@@ -81,16 +82,19 @@ class PostgresBus:
             return
         params = self._params(messages)
         topics = {m.topic for m in messages}
-        query = publish_ringing() if self._ring(topics) else q("publish")
+        ringing = self._ring(topics)
         if conn is not None:
             if not isinstance(conn, psycopg.AsyncConnection):
                 raise TypeError("publish(conn=...) takes a psycopg AsyncConnection")
-            await conn.execute(query, params)
+            if _statement_commits(conn):  # e.g. the ingestion's group commit
+                await _insert_alone(conn, params, ringing)
+            else:
+                await conn.execute(publish_statement(once=True, ringing=ringing), params)
         else:
             # One statement is its own transaction: autocommit saves the BEGIN and COMMIT
             # round trips; it is committed (and durable) when execute returns.
             async with self.database.connection(autocommit=True) as own:
-                await own.execute(query, params)
+                await _insert_alone(own, params, ringing)
             self.notifier.wake_local(topics)  # committed: this process's workers go now
         for topic in topics:
             metrics.PUBLISHED.labels(topic).inc(sum(1 for m in messages if m.topic == topic))
@@ -197,6 +201,23 @@ class PostgresBus:
         async with self.database.connection() as conn:
             cur = await conn.execute(q("request_redrive"), {"group": group, "ids": list(ids)})
             return cur.rowcount
+
+
+def _statement_commits(conn: AsyncConn) -> bool:
+    """True when a statement run on `conn` is a transaction of its own (autocommit, none open):
+    its failure then rolls back nothing but itself."""
+    return conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE
+
+
+async def _insert_alone(conn: AsyncConn, params: dict[str, str], ringing: bool) -> None:
+    """Insert as its own transaction: first without the conflict clause (cheaper per row in
+    PostgreSQL), and only if an id is already stored (a retried publish, or an id twice in the
+    batch) again with it, so each id is stored once as always. The first statement failed as a
+    whole: it wrote nothing and notified no one."""
+    try:
+        await conn.execute(publish_statement(once=False, ringing=ringing), params)
+    except psycopg.errors.UniqueViolation:
+        await conn.execute(publish_statement(once=True, ringing=ringing), params)
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
 -- Named queries of the PostgreSQL bus adapter (bus/postgres.py). Parameters are psycopg's.
 
 -- name: publish
--- One round trip per batch: insert every row (a retried id is stored once). The batch is one
--- JSON array of {topic, key, partition, id, payload, headers, ks, kt, kv} objects, in publish
--- order, read in one pass; payloads and headers go into their `json` columns as the text they
--- are; the kind (source, type, version; absent: NULL) is the publisher's `message_kind`.
--- `queries.publish_ringing` wraps this statement to also notify the listening workers.
+-- One round trip per batch: insert every row. The batch is one JSON array of {topic, key,
+-- partition, id, payload, headers, ks, kt, kv} objects, in publish order, read in one pass;
+-- payloads and headers go into their `json` columns as the text they are; the kind (source,
+-- type, version; absent: NULL) is the publisher's `message_kind`. `queries.publish_statement`
+-- adds what stores a retried id once (`ON CONFLICT (message_id) DO NOTHING`), or leaves it out
+-- where a duplicate id can fail the statement alone, and wraps it to notify listening workers.
 INSERT INTO bus.messages (topic, key, partition, message_id, payload, headers,
                           kind_source, kind_type, kind_version)
 SELECT r.topic, r.key, r.partition, r.id, r.payload, r.headers, r.ks, r.kt, r.kv
@@ -14,7 +15,6 @@ FROM ROWS FROM (json_to_recordset(%(rows)s::json)
                     ks text, kt text, kv text))
      WITH ORDINALITY AS r(topic, key, partition, id, payload, headers, ks, kt, kv, n)
 ORDER BY r.n
-ON CONFLICT (message_id) DO NOTHING
 
 -- name: register_group
 INSERT INTO bus.groups (group_name, topics, partitions)

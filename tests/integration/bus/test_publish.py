@@ -60,6 +60,31 @@ async def test_a_retried_publish_stores_a_message_once(opened: Container) -> Non
     assert [i for _, _, i, _ in await _stored(opened)] == [message.id, "other"]
 
 
+async def test_an_id_stored_once_on_every_path_of_a_publish(opened: Container) -> None:
+    # A publish that is its own transaction first inserts without the conflict clause and,
+    # when an id is already there, again with it: the same rows, in order, as a single
+    # `ON CONFLICT DO NOTHING` statement. In a caller's transaction the clause is always there
+    # (a failed statement would abort the caller's work).
+    await opened.bus.publish([Message("t", "k", {"v": 0}, id="a")])
+    twice = Message("t", "k", {"v": 1}, id="b")
+    await opened.bus.publish([twice, Message("t", "k", {"v": 2}, id="a"), twice])  # own
+    async with opened.database.connection(autocommit=True) as conn:  # as the group commit
+        await opened.bus.publish([Message("t", "k", {"v": 3}, id="c"), twice], conn=conn)
+        await opened.bus.publish([Message("t", "k", {"v": 4}, id="d")], conn=conn)
+    async with opened.database.connection() as conn, conn.transaction():
+        await opened.bus.publish([Message("t", "k", {"v": 5}, id="e")], conn=conn)
+        await opened.bus.publish([Message("t", "k", {"v": 6}, id="c")], conn=conn)
+        await conn.execute("SELECT 1")  # the caller's transaction is still usable
+    rows = await _stored(opened)
+    assert [(i, p["v"]) for _, _, i, p in rows] == [
+        ("a", 0),
+        ("b", 1),
+        ("c", 3),
+        ("d", 4),
+        ("e", 5),
+    ]
+
+
 async def test_a_message_holding_a_nul_is_refused_as_jsonb_refused_it(opened: Container) -> None:
     # Sinks and dead letters write payloads as jsonb, which cannot hold a NUL: refused at publish
     # (before and after the log's payloads became `json`), while the text `\u0000` is just text.

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from caudal.events import runtime
 from caudal.events.group_commit import GroupCommit
 from caudal.platform.bootstrap import Container
 from caudal.platform.bus.model import Message
@@ -55,3 +56,14 @@ async def test_a_request_the_database_refuses_fails_alone(
     assert failed == [7]
     requests = {int(r) for (r,) in db.rows("SELECT DISTINCT payload->>'request' FROM bus.messages")}
     assert requests == set(range(20)) - {7}
+
+
+async def test_the_ingestion_keeps_one_group_commit_in_flight_per_process(
+    container: Container,
+) -> None:
+    # With a second connection a request arriving during a commit went out at once in a small
+    # group of its own; with one, the requests that arrive meanwhile share the next statement
+    # (PostgreSQL's per-statement work and the round trip paid per group, not per request).
+    events = runtime.build(container)
+    assert events.ingest.hot_path.pool.max_size == 1
+    assert events.ingest.group._slots._value == 1  # the slots the group commit takes
