@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from caudal.bus.postgres import PostgresBus
+from caudal.bus.postgres_consumer import GroupMember
 from caudal.platform.bootstrap import Container
 from caudal.platform.bus.model import Message
 from tests.support.bus import Collecting, consuming, make_bus, until
@@ -117,3 +118,50 @@ async def test_a_message_erased_between_its_position_and_its_payload_is_not_deli
         await bus.publish([Message("t", "k", {"n": 5}, id="m5")])
         await until(lambda: len(group.records) == 5, what="the group to move past the gap")
     assert group.ids() == ["m0", "m1", "m3", "m4", "m5"]
+
+
+async def test_a_group_takes_the_positions_another_group_of_the_process_read_unless_moved(
+    bus: PostgresBus,
+) -> None:
+    """The second group of a process does not scan `bus.messages` for positions the first read
+    lately (bus/fetched_runs.py): it gets the same rows, in order, once; a group whose stored
+    position moved meanwhile (a replay) reads from where it now is."""
+
+    def in_key_order(group: Collecting) -> dict[str, list[int]]:
+        seen: dict[str, list[int]] = {}
+        for r in group.records:
+            seen.setdefault(r.message.key, []).append(int(r.message.payload["n"]))
+        return seen
+
+    async def publish(first: int) -> list[Message]:
+        batch = [Message("t", f"k{i % 4}", {"n": i}) for i in range(first, first + 40)]
+        await bus.publish(batch)
+        return batch
+
+    one, two = Collecting("one"), Collecting("two")
+    members = [GroupMember(bus, one), GroupMember(bus, two)]
+    for member in members:
+        await member._register()
+        await member.rebalance()
+    sent = await publish(0)
+    for member in members:
+        assert await member.cycle()
+    served = bus.runs.served
+    sent += await publish(40)
+    assert await members[0].cycle()
+    assert await members[1].cycle()
+    assert bus.runs.served - served == 40  # the second group's positions: none scanned
+    for group in (one, two):
+        assert sorted(group.ids()) == sorted(m.id for m in sent)
+        assert in_key_order(group) == {f"k{k}": list(range(k, 80, 4)) for k in range(4)}
+
+    await bus.replay("two", from_offset=0)
+    sent += await publish(80)
+    assert await members[0].cycle()
+    two.records.clear()
+    while await members[1].cycle():  # from the start again, however many batches that takes
+        pass
+    assert sorted(two.ids()) == sorted(m.id for m in sent)
+    assert in_key_order(two) == {f"k{k}": list(range(k, 120, 4)) for k in range(4)}
+    for member in members:
+        await member._leave()
