@@ -3,24 +3,27 @@
 The lake and realtime groups of a worker read every message of `events`, each from its own
 committed position. When one of them has read a partition's next positions from PostgreSQL,
 the other, at the same position or at one inside what was read, takes those positions from
-here, and its fetch skips that partition's scan of `bus.messages` (~2.5 µs of PostgreSQL and
-~2 µs of the worker per row and group: `bench/profiles/README.md`, the `sinks` section).
+here, and its fetch scans `bus.messages` only past them (~2.5 µs of PostgreSQL and ~2 µs of
+the worker per row and group: `bench/profiles/README.md`, the `sinks` section).
 
 Why the same positions are right: a fetch returns, after a position, the rows whose
 transaction is below the snapshot horizon, in (xid, seq) order (`queries.sql`, `fetch`). Below
 the horizon no transaction can still commit, and a later fetch's horizon is never lower, so
 what one fetch returned after a position is the beginning of what any later fetch from there
-returns: taking it is reading a moment earlier, never skipping a row committed late. A run is
+returns, and the rows a fetch finds past them below its own horizon are the rest of it (a row
+between two held ones has a transaction below the old horizon, so the old read had it): never a
+row committed late skipped. A run is
 only extended by a fetch that starts inside it and agrees with it on every row both hold (a
 message erased in between makes them disagree: the run is then replaced), and a group takes
 only rows after its own position.
 
+The member takes the rows held after its position and reads from PostgreSQL only what follows
+them (up to its batch), so its deliveries are what a plain read would have made them.
 Everything else stays per group and in PostgreSQL: the fetch still reads the group's
-`bus.offsets` rows (leases, isolation, retry delays) and skips the scan only for a partition
-whose stored position is the one the member expected; commits compare-and-set as before. A
-group takes fewer rows than its batch from a run only when the run ends where its last read
-found nothing more (so the lake does not linger on a delivery cut short), and only rows read
-in the last `max_age` seconds. Bounded per partition; a group too far behind reads PostgreSQL.
+`bus.offsets` rows (leases, isolation, retry delays) and starts after the held rows only for a
+partition whose stored position is the one the member expected; commits compare-and-set as
+before. Only rows read in the last `max_age` seconds are served; bounded per partition; a group
+too far behind the others reads everything from PostgreSQL.
 """
 
 from __future__ import annotations
@@ -34,21 +37,20 @@ Row = tuple[str, int, str, datetime]
 Position = tuple[str, int]  # (xid as text, seq) of a committed position
 RunKey = tuple[tuple[str, ...], int]  # the group's topics and the partition
 
-DEFAULT_ROWS = 2048  # per partition: a few deliveries of the lake (625 per partition of 16)
+DEFAULT_ROWS = 4096  # per partition: a few deliveries of the lake (625 per partition of 16)
 DEFAULT_MAX_AGE_S = 5.0
 
 
 class _Run:
     """Consecutive positions of one partition after `start`, as fetches read them."""
 
-    __slots__ = ("ends_log", "index", "read_at", "rows", "start")
+    __slots__ = ("index", "read_at", "rows", "start")
 
     def __init__(self, start: Position) -> None:
         self.start = start
         self.rows: list[Row] = []
         self.read_at: list[float] = []  # beside each row: when it was read
         self.index: dict[int, int] = {}  # seq -> index in rows
-        self.ends_log = False  # the last read found nothing after its rows (below its horizon)
 
     def after(self, position: Position) -> int | None:
         """Index of the first row after `position`, or None when the run does not hold it."""
@@ -64,6 +66,10 @@ class _Run:
         self.index.update((row[1], at + n) for n, row in enumerate(rows))
         self.rows.extend(rows)
         self.read_at.extend([now] * len(rows))
+
+    def fresh(self, now: float, max_age: float) -> bool:
+        """Whether its latest rows were read lately (a group still reads past it)."""
+        return bool(self.read_at) and self.read_at[-1] >= now - max_age
 
     def trim(self, keep: int) -> None:
         """Drop the oldest rows, keeping the last `keep`."""
@@ -81,50 +87,65 @@ class FetchedRuns:
         self.rows = rows
         self.max_age = max_age
         self._runs: dict[RunKey, _Run] = {}
-        self.served = 0  # rows handed to a group instead of read from PostgreSQL
+        self.offered = 0  # rows offered to a group instead of a read from PostgreSQL
 
-    def after(self, key: RunKey, position: Position, limit: int) -> list[Row] | None:
-        """The next rows after `position` (up to `limit`), when a group of this process read
-        them lately; None when the group must read PostgreSQL."""
+    def after(self, key: RunKey, position: Position, limit: int) -> list[Row]:
+        """The next rows after `position` (up to `limit`) that a group of this process read
+        lately; the member reads what follows them from PostgreSQL."""
         run = self._runs.get(key)
-        if run is None:
-            return None
-        i = run.after(position)
-        if i is None:
-            return None
-        rows = run.rows[i : i + limit]
-        if not rows or (len(rows) < limit and not run.ends_log):
-            return None
+        i = None if run is None else run.after(position)
+        if run is None or i is None or i == len(run.rows):
+            return []
         if run.read_at[i] < time.monotonic() - self.max_age:
-            return None
-        self.served += len(rows)
+            return []
+        rows = run.rows[i : i + limit]
+        self.offered += len(rows)
         return rows
 
-    def note(self, key: RunKey, start: Position, rows: Sequence[Row], ends_log: bool) -> None:
-        """A fetch from `start` read `rows` (every row after it up to its limit or horizon);
-        `ends_log`: it found no more."""
+    def note(self, key: RunKey, start: Position, rows: Sequence[Row]) -> None:
+        """A fetch from `start` read `rows`: every row after it, up to its limit or horizon."""
         if not rows:
             return
         now = time.monotonic()
         run = self._runs.get(key)
-        i = None if run is None else run.after(start)
-        if run is not None and i is not None and self._agrees(run.rows[i:], rows, ends_log):
-            held = len(run.rows) - i
-            if len(rows) > held:
-                run.extend(rows[held:], now)
-                run.ends_log = ends_log
-        else:
+        if run is not None:
+            i = run.after(start)
+            if i is None and run.fresh(now, self.max_age) and _order(start) < _order(run.start):
+                # A group behind the run (far behind another group): the run stays for when
+                # it gets there; what it read reaches into the run, or lies wholly before it.
+                if _order(rows[-1]) < _order(run.start):
+                    return
+                j = _index(rows, run.start)
+                if j is not None:
+                    i, rows = 0, rows[j + 1 :]
+            if i is not None and _agree(run.rows[i:], rows):
+                held = len(run.rows) - i
+                if len(rows) > held:
+                    run.extend(rows[held:], now)
+            else:
+                run = None
+        if run is None:
             run = self._runs[key] = _Run(start)
             run.extend(rows, now)
-            run.ends_log = ends_log
         if len(run.rows) > self.rows:
-            run.trim(self.rows // 2)
+            run.trim(self.rows * 3 // 4)
 
-    @staticmethod
-    def _agrees(held: Sequence[Row], read: Sequence[Row], ends_log: bool) -> bool:
-        """Whether a fresh read after the same position tells the same story as the run: the
-        same rows where both have some, and no fewer rows when it found no more."""
-        n = min(len(held), len(read))
-        if ends_log and len(read) < len(held):
-            return False  # rows the run holds are gone (erased)
-        return all(a[1] == b[1] and a[0] == b[0] for a, b in zip(held[:n], read[:n], strict=True))
+
+def _order(position: Row | Position) -> tuple[int, int]:
+    """A position's place in the log: (xid, seq), the transaction id compared as a number."""
+    return int(position[0]), position[1]
+
+
+def _index(rows: Sequence[Row], position: Position) -> int | None:
+    """Where `position` is in `rows` (None: not there, e.g. erased since)."""
+    return next(
+        (n for n, row in enumerate(rows) if row[1] == position[1] and row[0] == position[0]),
+        None,
+    )
+
+
+def _agree(held: Sequence[Row], read: Sequence[Row]) -> bool:
+    """Whether a fresh read after a position holds the same rows as the run where both have
+    some (a message erased between the two reads makes them differ)."""
+    n = min(len(held), len(read))
+    return all(a[1] == b[1] and a[0] == b[0] for a, b in zip(held[:n], read[:n], strict=True))

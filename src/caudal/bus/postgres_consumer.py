@@ -344,16 +344,16 @@ class GroupMember:
         return [b for b in batches.values() if b.records or b.tail is not None]
 
     async def _read_positions(self, cur: AsyncCursor[Any], per_partition: int) -> list[_Read]:
-        """Per partition, the next positions: from the process's runs (`bus.runs`) where this
-        member's position is one another group of the process read past lately, else from
-        `bus.messages` (and noted in the runs for the others)."""
+        """Per partition, the next positions: first those another group of the process read
+        lately past this member's position (`bus.runs`), then what follows them from
+        `bus.messages` (noted in the runs for the others)."""
         runs = self.bus.runs
         held: dict[int, list[Row]] = {}
         for p in self.owned:
             position = self._at.get(p)
             if position is not None:
                 rows = runs.after((self._topics, p), position, per_partition)
-                if rows is not None:
+                if rows:
                     held[p] = rows
         await cur.execute(
             q("fetch"),
@@ -365,6 +365,9 @@ class GroupMember:
                 "held_partitions": list(held),
                 "held_xids": [self._at[p][0] for p in held],
                 "held_seqs": [self._at[p][1] for p in held],
+                "held_last_xids": [rows[-1][0] for rows in held.values()],
+                "held_last_seqs": [rows[-1][1] for rows in held.values()],
+                "held_more": [per_partition - len(rows) for rows in held.values()],
             },
         )
         reads: list[_Read] = []
@@ -381,13 +384,17 @@ class GroupMember:
             ats,
         ) in await cur.fetchall():
             start = self._at[p] = (from_xid, from_seq)
-            if was_held:
-                rows = held[p][:1] if isolated else held[p]
+            read: list[Row] = [] if seqs is None else list(zip(xids, seqs, ids, ats, strict=True))
+            if was_held:  # read after the rows held (PostgreSQL found the expected position)
+                before = held[p]
+                runs.note((self._topics, p), before[-1][:2], read)
+                rows = before + read if read else before
             else:
-                rows = list(zip(xids, seqs, ids, ats, strict=True))
-                ends_log = len(rows) < (1 if isolated else per_partition)
-                runs.note((self._topics, p), start, rows, ends_log)
-            reads.append(((p, from_xid, from_seq, attempts, isolated), rows))
+                runs.note((self._topics, p), start, read)
+                rows = read
+            reads.append(
+                ((p, from_xid, from_seq, attempts, isolated), rows[:1] if isolated else rows)
+            )
         return reads
 
     async def _read_kinds(

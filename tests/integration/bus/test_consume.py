@@ -123,9 +123,10 @@ async def test_a_message_erased_between_its_position_and_its_payload_is_not_deli
 async def test_a_group_takes_the_positions_another_group_of_the_process_read_unless_moved(
     bus: PostgresBus,
 ) -> None:
-    """The second group of a process does not scan `bus.messages` for positions the first read
-    lately (bus/fetched_runs.py): it gets the same rows, in order, once; a group whose stored
-    position moved meanwhile (a replay) reads from where it now is."""
+    """A group does not scan `bus.messages` again for positions another group of the process
+    read lately (bus/fetched_runs.py): it takes them and reads only what follows, and gets every
+    message once, in key order; a group whose stored position moved meanwhile (a replay) reads
+    from where it now is."""
 
     def in_key_order(group: Collecting) -> dict[str, list[int]]:
         seen: dict[str, list[int]] = {}
@@ -133,35 +134,46 @@ async def test_a_group_takes_the_positions_another_group_of_the_process_read_unl
             seen.setdefault(r.message.key, []).append(int(r.message.payload["n"]))
         return seen
 
-    async def publish(first: int) -> list[Message]:
-        batch = [Message("t", f"k{i % 4}", {"n": i}) for i in range(first, first + 40)]
+    sent: list[Message] = []
+
+    async def publish() -> None:
+        batch = [Message("t", f"k{i % 4}", {"n": i}) for i in range(len(sent), len(sent) + 40)]
         await bus.publish(batch)
-        return batch
+        sent.extend(batch)
+
+    def complete(group: Collecting) -> None:
+        assert sorted(group.ids()) == sorted(m.id for m in sent)
+        assert in_key_order(group) == {f"k{k}": list(range(k, len(sent), 4)) for k in range(4)}
+
+    async def drain(member: GroupMember) -> None:
+        assert await member.cycle()
+        while await member.cycle():  # a cycle takes a batch's worth per partition
+            pass
 
     one, two = Collecting("one"), Collecting("two")
     members = [GroupMember(bus, one), GroupMember(bus, two)]
     for member in members:
         await member._register()
         await member.rebalance()
-    sent = await publish(0)
-    for member in members:
-        assert await member.cycle()
-    served = bus.runs.served
-    sent += await publish(40)
-    assert await members[0].cycle()
-    assert await members[1].cycle()
-    assert bus.runs.served - served == 40  # the second group's positions: none scanned
-    for group in (one, two):
-        assert sorted(group.ids()) == sorted(m.id for m in sent)
-        assert in_key_order(group) == {f"k{k}": list(range(k, 80, 4)) for k in range(4)}
+    await publish()
+    for member in members:  # both read PostgreSQL: neither knew its position before
+        await drain(member)
+    offered = bus.runs.offered
+    await publish()
+    await drain(members[0])
+    await publish()  # published after the first group's read: only the second reads these
+    await drain(members[1])
+    assert bus.runs.offered - offered == 40  # the first group's 40, not scanned again
+    complete(two)
+    await drain(members[0])
+    assert bus.runs.offered - offered == 80  # and the second's 40 for the first
+    complete(one)
 
     await bus.replay("two", from_offset=0)
-    sent += await publish(80)
-    assert await members[0].cycle()
+    await publish()
+    await drain(members[0])
     two.records.clear()
-    while await members[1].cycle():  # from the start again, however many batches that takes
-        pass
-    assert sorted(two.ids()) == sorted(m.id for m in sent)
-    assert in_key_order(two) == {f"k{k}": list(range(k, 120, 4)) for k in range(4)}
+    await drain(members[1])  # from the start again
+    complete(two)
     for member in members:
         await member._leave()

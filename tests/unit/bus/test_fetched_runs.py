@@ -20,74 +20,75 @@ def rows(first: int, last: int, xid: str = "7") -> list[Row]:
 
 def test_a_group_at_the_same_position_takes_what_another_read() -> None:
     runs = FetchedRuns()
-    runs.note(KEY, START, rows(1, 10), ends_log=False)
+    runs.note(KEY, START, rows(1, 10))
     assert runs.after(KEY, START, 4) == rows(1, 4)
     assert runs.after(KEY, ("7", 4), 6) == rows(5, 10)
-    assert runs.served == 10
+    assert runs.offered == 10
 
 
 def test_nothing_for_another_partition_topic_set_or_an_unknown_position() -> None:
     runs = FetchedRuns()
-    runs.note(KEY, START, rows(1, 10), ends_log=False)
-    assert runs.after((("events",), 4), START, 4) is None
-    assert runs.after((("events", "other"), 3), START, 4) is None
-    assert runs.after(KEY, ("7", 11), 4) is None  # past the run
-    assert runs.after(KEY, ("8", 4), 4) is None  # another transaction's position, same seq
-
-
-def test_a_short_remainder_only_when_the_read_found_no_more() -> None:
-    """A delivery is not cut short (the lake would linger on it) unless the log ended there."""
-    runs = FetchedRuns()
-    runs.note(KEY, START, rows(1, 10), ends_log=False)
-    assert runs.after(KEY, ("7", 6), 5) is None  # 4 held, 5 wanted, more may follow
-    runs.note(KEY, ("7", 10), rows(11, 12), ends_log=True)
-    assert runs.after(KEY, ("7", 6), 10) == rows(7, 12)
+    runs.note(KEY, START, rows(1, 10))
+    assert runs.after((("events",), 4), START, 4) == []
+    assert runs.after((("events", "other"), 3), START, 4) == []
+    assert runs.after(KEY, ("7", 11), 4) == []  # past the run
+    assert runs.after(KEY, ("8", 4), 4) == []  # another transaction's position, same seq
 
 
 def test_the_end_of_the_run_is_read_from_postgresql() -> None:
     runs = FetchedRuns()
-    runs.note(KEY, START, rows(1, 10), ends_log=True)
-    assert runs.after(KEY, ("7", 10), 5) is None
+    runs.note(KEY, START, rows(1, 10))
+    assert runs.after(KEY, ("7", 10), 5) == []
 
 
 def test_a_read_from_inside_the_run_extends_it_when_it_agrees() -> None:
     runs = FetchedRuns()
-    runs.note(KEY, START, rows(1, 10), ends_log=False)
-    runs.note(KEY, ("7", 6), rows(7, 15), ends_log=False)  # a group at 6 read 9 rows
+    runs.note(KEY, START, rows(1, 10))
+    runs.note(KEY, ("7", 6), rows(7, 15))  # a group at 6 read 9 rows
     assert runs.after(KEY, START, 15) == rows(1, 15)
 
 
 def test_a_read_that_disagrees_replaces_the_run() -> None:
     """A message erased between two reads: the newer read is the truth from its start on."""
     runs = FetchedRuns()
-    runs.note(KEY, START, rows(1, 10), ends_log=False)
+    runs.note(KEY, START, rows(1, 10))
     erased = [r for r in rows(7, 15) if r[1] != 8]
-    runs.note(KEY, ("7", 6), erased, ends_log=False)
-    assert runs.after(KEY, START, 2) is None
+    runs.note(KEY, ("7", 6), erased)
+    assert runs.after(KEY, START, 2) == []
     assert runs.after(KEY, ("7", 6), 8) == erased
 
 
-def test_a_read_that_found_fewer_rows_at_the_end_of_the_log_replaces_the_run() -> None:
+def test_a_shorter_read_that_agrees_keeps_the_run() -> None:
     runs = FetchedRuns()
-    runs.note(KEY, START, rows(1, 10), ends_log=False)
-    runs.note(KEY, ("7", 6), rows(7, 8), ends_log=True)  # 9 and 10 are gone
-    assert runs.after(KEY, ("7", 6), 4) == rows(7, 8)
-    assert runs.after(KEY, START, 1) is None
+    runs.note(KEY, START, rows(1, 10))
+    runs.note(KEY, ("7", 6), rows(7, 8))  # a group with a smaller batch
+    assert runs.after(KEY, START, 10) == rows(1, 10)
 
 
 def test_rows_read_too_long_ago_are_read_again(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [100.0]
     monkeypatch.setattr(fetched_runs.time, "monotonic", lambda: now[0])
     runs = FetchedRuns(max_age=5.0)
-    runs.note(KEY, START, rows(1, 10), ends_log=False)
+    runs.note(KEY, START, rows(1, 10))
     now[0] = 106.0
-    assert runs.after(KEY, START, 4) is None
+    assert runs.after(KEY, START, 4) == []
 
 
 def test_bounded_per_partition_the_oldest_rows_go_first() -> None:
     runs = FetchedRuns(rows=8)
-    runs.note(KEY, START, rows(1, 6), ends_log=False)
-    runs.note(KEY, ("7", 6), rows(7, 12), ends_log=False)  # 12 > 8: keeps the last 4
-    assert runs.after(KEY, START, 1) is None
-    assert runs.after(KEY, ("7", 7), 1) is None
+    runs.note(KEY, START, rows(1, 6))
+    runs.note(KEY, ("7", 6), rows(7, 12))  # 12 > 8: keeps the last 6
+    assert runs.after(KEY, START, 1) == []
+    assert runs.after(KEY, ("7", 5), 1) == []
+    assert runs.after(KEY, ("7", 6), 6) == rows(7, 12)
+
+
+def test_a_read_far_behind_the_run_leaves_it_for_when_that_group_gets_there() -> None:
+    runs = FetchedRuns(rows=8)
+    runs.note(KEY, START, rows(1, 6))
+    runs.note(KEY, ("7", 6), rows(7, 12))  # the run now starts after 6
+    runs.note(KEY, START, rows(1, 3))  # a group far behind read PostgreSQL
+    assert runs.after(KEY, ("7", 6), 6) == rows(7, 12)
+    assert runs.after(KEY, ("6", 9), 1) == []  # (an older transaction's position)
+    runs.note(KEY, ("7", 3), rows(4, 8))  # it reached the run: agrees, nothing new
     assert runs.after(KEY, ("7", 8), 4) == rows(9, 12)
