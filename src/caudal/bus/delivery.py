@@ -19,13 +19,13 @@ the records are read and the filter applied before the handler.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
 import structlog
 
 from caudal.bus import errors, metrics
@@ -295,7 +295,7 @@ def kinds_of(consumer: Consumer) -> KindFilter | None:
 
 def _attempt(record: Record, attempt: int) -> Record:
     """The record as delivered now (an adapter may know of earlier deliveries: keep the most)."""
-    return dataclasses.replace(record, attempt=max(record.attempt, attempt))
+    return msgspec.structs.replace(record, attempt=max(record.attempt, attempt))
 
 
 async def wait_any(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> bool:

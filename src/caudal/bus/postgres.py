@@ -16,6 +16,7 @@ from psycopg.rows import class_row, dict_row
 
 from caudal.bus import metrics
 from caudal.bus.codec import dumps, partition_of
+from caudal.bus.fetched_runs import FetchedRuns
 from caudal.bus.json_text import refuse_nul
 from caudal.bus.message_cache import MessageCache
 from caudal.bus.notify import Notifier
@@ -44,6 +45,7 @@ class PostgresBus:
         self.settings = settings
         self.notifier = Notifier(database.url, NOTIFY_CHANNEL)
         self.messages = MessageCache()  # fetched messages, decoded once for all our groups
+        self.runs = FetchedRuns()  # fetched positions, read once for all our groups
         self._next_retention = 0.0
         self._rung: dict[str, float] = {}
 

@@ -29,16 +29,18 @@ from typing import Any, Protocol
 
 import psycopg
 import structlog
+from psycopg import AsyncCursor
 from psycopg.rows import class_row, dict_row, scalar_row
 
 from caudal.bus import assignment, errors, metrics
 from caudal.bus.codec import dumps, loads
 from caudal.bus.delivery import BatchDelivery, kinds_of, wait_any
+from caudal.bus.fetched_runs import FetchedRuns, Position, Row
 from caudal.bus.kind_sql import kind_params
 from caudal.bus.message_cache import MessageCache
 from caudal.bus.notify import Notifier
 from caudal.bus.queries import q
-from caudal.platform.bus.model import Message, Record
+from caudal.platform.bus.model import KindFilter, Message, Record
 from caudal.platform.bus.port import Consumer
 from caudal.platform.db.pool import Database, DatabaseUnavailable
 from caudal.platform.db.rows import fetch_all, fetch_one
@@ -53,13 +55,10 @@ _QUICK_POLL_S = 0.02
 # kinds passes a backlog of others in a few large windows rather than a batch's worth each time.
 _SCAN_FACTOR = 8
 MOVES_TOPIC = "caudal.bus.members"  # `<this>:<group>`: a member released or lacks partitions
-_FETCH_COLUMNS = (
-    "partition", "from_xid", "from_seq", "attempts", "isolated", "seq", "xid", "message_id",
-    "published_at",
-)  # fmt: skip
-
-
-_MESSAGE_COLUMNS = ("seq", "topic", "key", "message_id", "payload", "headers")
+# Positional columns, as `fetch`, `fetch_kinds` and `fetch_messages` select them
+# (queries.sql): (partition, from_xid, from_seq, attempts, isolated) of a partition's offsets
+_Header = tuple[int, str, int, int, bool]
+_Read = tuple[_Header, Sequence[Row]]  # a partition's offsets and the positions read after them
 
 
 def bigint_array(values: Sequence[int]) -> str:
@@ -126,6 +125,7 @@ class BusHost(Protocol):
     settings: BusSettings
     notifier: Notifier
     messages: MessageCache  # decoded once per process, shared by its groups
+    runs: FetchedRuns  # positions read by one group, served to the process's others
 
     async def maybe_apply_retention(self) -> int: ...
 
@@ -143,6 +143,10 @@ class GroupMember:
         self.delivery = BatchDelivery(consumer, self, self.settings)
         self.batch_size = self.delivery.batch_size
         self._batches: dict[int, _PartitionBatch] = {}
+        self._topics = tuple(self.topics)
+        # Per partition, the position this member last read or committed there: what it asks
+        # `bus.runs` for (PostgreSQL checks it is still the stored one before it is used).
+        self._at: dict[int, Position] = {}
         self._next_rebalance = 0.0
         self._moved = asyncio.Event()  # another member asked the group to rebalance now
         self._asked = False  # this member asked for its missing share (once until it has it)
@@ -305,73 +309,144 @@ class GroupMember:
         return True
 
     async def _fetch(self) -> list[_PartitionBatch]:
-        """The next records of the leased partitions. Positions first; then the messages this
-        process has not decoded yet (every group of a worker reads the same messages: the
-        first to fetch one decodes it, the others take it from `bus.messages`, and their fetch
-        carries no payload at all)."""
+        """The next records of the leased partitions. Positions first (those another group of
+        this process read lately come from `bus.runs`); then the messages this process has not
+        decoded yet (every group of a worker reads the same messages: the first to fetch one
+        decodes it, the others take it from `bus.messages`, and their fetch carries no payload
+        at all)."""
         per_partition = max(1, math.ceil(self.batch_size / max(len(self.owned), 1)))
-        decoded = self.bus.messages
         kinds = kinds_of(self.consumer)
         # Autocommit: each statement is its own snapshot (the positions' horizon is taken in
         # the first), and a lone read needs no BEGIN/COMMIT round trips.
         async with self.bus.database.connection(autocommit=True) as conn:
-            params: dict[str, Any] = {
+            cur = conn.cursor()
+            ends: list[tuple[_Header, Position]] = []
+            if kinds is None:
+                reads = await self._read_positions(cur, per_partition)
+            else:
+                reads, ends = await self._read_kinds(cur, kinds, per_partition)
+            known = await self._messages(cur, reads)
+        batches: dict[int, _PartitionBatch] = {}
+        for header, tail in ends:  # a window's end left out by the kind filter (after its items)
+            batches[header[0]] = _PartitionBatch(*header, tail=tail)
+        for header, rows in reads:
+            batch = batches.get(header[0]) or batches.setdefault(
+                header[0], _PartitionBatch(*header)
+            )
+            attempt = batch.attempts + 1
+            records, xids = batch.records, batch.xids
+            for xid, seq, _, published_at in rows:
+                message = known[seq]
+                if message is None:
+                    continue  # erased since the positions were read (bus/erasure.py): a gap
+                records.append(Record(message, seq, attempt, published_at))
+                xids.append(xid)
+        return [b for b in batches.values() if b.records or b.tail is not None]
+
+    async def _read_positions(self, cur: AsyncCursor[Any], per_partition: int) -> list[_Read]:
+        """Per partition, the next positions: first those another group of the process read
+        lately past this member's position (`bus.runs`), then what follows them from
+        `bus.messages` (noted in the runs for the others)."""
+        runs = self.bus.runs
+        held: dict[int, list[Row]] = {}
+        for p in self.owned:
+            position = self._at.get(p)
+            if position is not None:
+                rows = runs.after((self._topics, p), position, per_partition)
+                if rows:
+                    held[p] = rows
+        await cur.execute(
+            q("fetch"),
+            {
                 "group": self.group,
                 "member": self.member,
                 "topics": self.topics,
                 "limit": per_partition,
-            }
-            if kinds is not None:
-                params.update(kind_params(kinds), scan=per_partition * _SCAN_FACTOR)
-            # Plain tuples read through the column names of this result: a dataclass per row
-            # (`class_row`) cost more than the rest of the fetch, once per group per message.
-            cur = conn.cursor()
-            await cur.execute(q("fetch" if kinds is None else "fetch_kinds"), params)
-            rows = await cur.fetchall()
-            at = {column.name: i for i, column in enumerate(cur.description or ())}
-            (partition_, from_xid, from_seq, attempts, isolated, seq_, xid_, message_id,
-             published_at) = (at[name] for name in _FETCH_COLUMNS)  # fmt: skip
-            ends = []
-            if kinds is not None:
-                wanted = at["wanted"]
-                ends = [row for row in rows if not row[wanted]]
-                if ends:
-                    rows = [row for row in rows if row[wanted]]
-            known = {row[seq_]: decoded.get(row[seq_], row[message_id]) for row in rows}
-            missing = [seq for seq, message in known.items() if message is None]
-            if missing:
-                await cur.execute(q("fetch_messages"), {"seqs": bigint_array(missing)})
-                found = await cur.fetchall()
-                col = {column.name: i for i, column in enumerate(cur.description or ())}
-                seq_m, topic, key, id_m, payload, headers = (col[n] for n in _MESSAGE_COLUMNS)
-                for m in found:
-                    known[m[seq_m]] = decoded.message(
-                        m[seq_m], m[topic], m[key], m[id_m], m[payload], m[headers]
-                    )
-        batches: dict[int, _PartitionBatch] = {}
-        for row in ends:  # a window's end left out by the kind filter (after its items)
-            end = batches[row[partition_]] = _PartitionBatch(
-                row[partition_], row[from_xid], row[from_seq], row[attempts], row[isolated]
-            )
-            end.tail = (row[xid_], row[seq_])
-        batch: _PartitionBatch | None = (
-            None  # the rows come ordered by partition: look one up once per partition
+                "held_partitions": list(held),
+                "held_xids": [self._at[p][0] for p in held],
+                "held_seqs": [self._at[p][1] for p in held],
+                "held_last_xids": [rows[-1][0] for rows in held.values()],
+                "held_last_seqs": [rows[-1][1] for rows in held.values()],
+                "held_more": [per_partition - len(rows) for rows in held.values()],
+            },
         )
-        for row in rows:
-            seq = row[seq_]
-            message = known[seq]
-            if message is None:
-                continue  # erased since the positions were read (bus/erasure.py): a gap
-            partition = row[partition_]
-            if batch is None or batch.partition != partition:
-                batch = batches.get(partition)
-                if batch is None:
-                    batch = batches[partition] = _PartitionBatch(
-                        partition, row[from_xid], row[from_seq], row[attempts], row[isolated]
-                    )
-            batch.records.append(Record(message, seq, batch.attempts + 1, row[published_at]))
-            batch.xids.append(row[xid_])
-        return list(batches.values())
+        reads: list[_Read] = []
+        for (
+            p,
+            from_xid,
+            from_seq,
+            attempts,
+            isolated,
+            was_held,
+            xids,
+            seqs,
+            ids,
+            ats,
+        ) in await cur.fetchall():
+            start = self._at[p] = (from_xid, from_seq)
+            read: list[Row] = [] if seqs is None else list(zip(xids, seqs, ids, ats, strict=True))
+            if was_held:  # read after the rows held (PostgreSQL found the expected position)
+                before = held[p]
+                runs.note((self._topics, p), before[-1][:2], read)
+                rows = before + read if read else before
+            else:
+                runs.note((self._topics, p), start, read)
+                rows = read
+            reads.append(
+                ((p, from_xid, from_seq, attempts, isolated), rows[:1] if isolated else rows)
+            )
+        return reads
+
+    async def _read_kinds(
+        self, cur: AsyncCursor[Any], kinds: KindFilter, per_partition: int
+    ) -> tuple[list[_Read], list[tuple[_Header, Position]]]:
+        """`fetch_kinds`: per partition, the positions the filter takes, and the window's end
+        when what follows them was left out."""
+        params: dict[str, Any] = {
+            "group": self.group,
+            "member": self.member,
+            "topics": self.topics,
+            "limit": per_partition,
+            "scan": per_partition * _SCAN_FACTOR,
+            **kind_params(kinds),
+        }
+        await cur.execute(q("fetch_kinds"), params)
+        reads: dict[int, _Read] = {}
+        ends: list[tuple[_Header, Position]] = []
+        for (
+            p,
+            from_xid,
+            from_seq,
+            attempts,
+            isolated,
+            seq,
+            xid,
+            mid,
+            at,
+            wanted,
+        ) in await cur.fetchall():
+            header = (p, from_xid, from_seq, attempts, isolated)
+            if not wanted:
+                ends.append((header, (xid, seq)))
+                continue
+            read = reads.get(p)
+            if read is None:
+                read = reads[p] = (header, [])
+            read[1].append((xid, seq, mid, at))  # type: ignore[attr-defined]
+        return list(reads.values()), ends
+
+    async def _messages(
+        self, cur: AsyncCursor[Any], reads: list[_Read]
+    ) -> dict[int, Message | None]:
+        """The message at each position read: decoded by this process already, else read."""
+        decoded = self.bus.messages
+        known = {seq: decoded.get(seq, mid) for _, rows in reads for _, seq, mid, _ in rows}
+        missing = [seq for seq, message in known.items() if message is None]
+        if missing:
+            await cur.execute(q("fetch_messages"), {"seqs": bigint_array(missing)})
+            for seq, topic, key, message_id, payload, headers in await cur.fetchall():
+                known[seq] = decoded.message(seq, topic, key, message_id, payload, headers)
+        return known
 
     # -- delivery.Positions: compare-and-set on the positions this cycle read ---------------
 
@@ -415,6 +490,11 @@ class GroupMember:
         }
         async with self.bus.database.connection(autocommit=True) as conn:  # one statement
             advanced = set(await fetch_all(conn, q("commit"), params, scalar_row))
+        for batch, position in done:
+            if batch.partition in advanced:
+                self._at[batch.partition] = position
+            else:
+                self._at.pop(batch.partition, None)
         lost = set(through) - advanced
         if lost:
             # A replay moved the position, or the lease went to another member: it redelivers.
@@ -448,6 +528,7 @@ class GroupMember:
 
     async def dead_letter(self, partition: int, record: Record, error: str) -> None:
         batch, i = self._fetched(partition, record)
+        self._at.pop(partition, None)  # moved past it, or not (a lost lease): read anew
         message = record.message
         async with self.bus.database.connection(autocommit=True) as conn:  # one statement
             await conn.execute(

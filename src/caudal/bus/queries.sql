@@ -91,27 +91,45 @@ DELETE FROM bus.members WHERE group_name = %(group)s AND member_id = %(member)s
 -- index range per (partition, topic), so a long backlog costs no more than a short one.
 -- No payload here: every group of a worker reads the same messages, and the process decodes
 -- each once (bus/message_cache.py); `fetch_messages` reads those this process has not seen.
+-- `held_*`: partitions whose next positions another group of the process read lately
+-- (bus/fetched_runs.py), with the position the member expects there (`xid`, `seq`), the last
+-- position it holds after it (`last_xid`, `last_seq`) and how many more it may take (`more`):
+-- when the stored position is the expected one, the partition is read from that last position
+-- on, for that many rows (`held` true); otherwise from the stored position, as any other.
 SELECT o.partition, o.xid::text AS from_xid, o.seq AS from_seq, o.attempts,
-       o.isolate_xid IS NOT NULL AS isolated,
-       m.seq, m.xid::text AS xid, m.message_id, m.published_at
+       o.isolate_xid IS NOT NULL AS isolated, h.partition IS NOT NULL AS held,
+       m.xids, m.seqs, m.message_ids, m.published_ats
 FROM bus.offsets AS o
-CROSS JOIN LATERAL (
-    SELECT m.* FROM unnest(%(topics)s::text[]) AS t(topic)
-    CROSS JOIN LATERAL (
-        SELECT m.seq, m.xid, m.message_id, m.published_at
-        FROM bus.messages AS m
-        WHERE m.topic = t.topic AND m.partition = o.partition
-          AND (m.xid, m.seq) > (o.xid, o.seq)
-          AND m.xid < pg_snapshot_xmin(pg_current_snapshot())
+LEFT JOIN unnest(%(held_partitions)s::int[], %(held_xids)s::xid8[], %(held_seqs)s::bigint[],
+                 %(held_last_xids)s::xid8[], %(held_last_seqs)s::bigint[], %(held_more)s::int[])
+     AS h(partition, xid, seq, last_xid, last_seq, more)
+     ON h.partition = o.partition AND h.xid = o.xid AND h.seq = o.seq
+-- One row per partition, its positions as arrays (in order): no partition columns repeated per
+-- position, and the client reads four arrays instead of a row per position.
+LEFT JOIN LATERAL (
+    SELECT array_agg(m.xid::text ORDER BY m.xid, m.seq) AS xids,
+           array_agg(m.seq ORDER BY m.xid, m.seq) AS seqs,
+           array_agg(m.message_id ORDER BY m.xid, m.seq) AS message_ids,
+           array_agg(m.published_at ORDER BY m.xid, m.seq) AS published_ats
+    FROM (
+        SELECT m.* FROM unnest(%(topics)s::text[]) AS t(topic)
+        CROSS JOIN LATERAL (
+            SELECT m.seq, m.xid, m.message_id, m.published_at
+            FROM bus.messages AS m
+            WHERE m.topic = t.topic AND m.partition = o.partition
+              AND (m.xid, m.seq) > (coalesce(h.last_xid, o.xid), coalesce(h.last_seq, o.seq))
+              AND m.xid < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY m.xid, m.seq
+            LIMIT CASE WHEN o.isolate_xid IS NOT NULL THEN 1 ELSE coalesce(h.more, %(limit)s) END
+        ) AS m
         ORDER BY m.xid, m.seq
-        LIMIT CASE WHEN o.isolate_xid IS NOT NULL THEN 1 ELSE %(limit)s END
+        LIMIT CASE WHEN o.isolate_xid IS NOT NULL THEN 1 ELSE coalesce(h.more, %(limit)s) END
     ) AS m
-    ORDER BY m.xid, m.seq
-    LIMIT CASE WHEN o.isolate_xid IS NOT NULL THEN 1 ELSE %(limit)s END
-) AS m
+) AS m ON true
 WHERE o.group_name = %(group)s AND o.owner = %(member)s
   AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
-ORDER BY o.partition, m.xid, m.seq
+  AND (m.seqs IS NOT NULL OR h.partition IS NOT NULL)
+ORDER BY o.partition
 
 -- name: fetch_kinds
 -- `fetch` for a group with a kind filter (bus/kind_sql.py): per partition, a window of up to

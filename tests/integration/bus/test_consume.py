@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from caudal.bus.postgres import PostgresBus
+from caudal.bus.postgres_consumer import GroupMember
 from caudal.platform.bootstrap import Container
 from caudal.platform.bus.model import Message
 from tests.support.bus import Collecting, consuming, make_bus, until
@@ -117,3 +118,62 @@ async def test_a_message_erased_between_its_position_and_its_payload_is_not_deli
         await bus.publish([Message("t", "k", {"n": 5}, id="m5")])
         await until(lambda: len(group.records) == 5, what="the group to move past the gap")
     assert group.ids() == ["m0", "m1", "m3", "m4", "m5"]
+
+
+async def test_a_group_takes_the_positions_another_group_of_the_process_read_unless_moved(
+    bus: PostgresBus,
+) -> None:
+    """A group does not scan `bus.messages` again for positions another group of the process
+    read lately (bus/fetched_runs.py): it takes them and reads only what follows, and gets every
+    message once, in key order; a group whose stored position moved meanwhile (a replay) reads
+    from where it now is."""
+
+    def in_key_order(group: Collecting) -> dict[str, list[int]]:
+        seen: dict[str, list[int]] = {}
+        for r in group.records:
+            seen.setdefault(r.message.key, []).append(int(r.message.payload["n"]))
+        return seen
+
+    sent: list[Message] = []
+
+    async def publish() -> None:
+        batch = [Message("t", f"k{i % 4}", {"n": i}) for i in range(len(sent), len(sent) + 40)]
+        await bus.publish(batch)
+        sent.extend(batch)
+
+    def complete(group: Collecting) -> None:
+        assert sorted(group.ids()) == sorted(m.id for m in sent)
+        assert in_key_order(group) == {f"k{k}": list(range(k, len(sent), 4)) for k in range(4)}
+
+    async def drain(member: GroupMember) -> None:
+        assert await member.cycle()
+        while await member.cycle():  # a cycle takes a batch's worth per partition
+            pass
+
+    one, two = Collecting("one"), Collecting("two")
+    members = [GroupMember(bus, one), GroupMember(bus, two)]
+    for member in members:
+        await member._register()
+        await member.rebalance()
+    await publish()
+    for member in members:  # both read PostgreSQL: neither knew its position before
+        await drain(member)
+    offered = bus.runs.offered
+    await publish()
+    await drain(members[0])
+    await publish()  # published after the first group's read: only the second reads these
+    await drain(members[1])
+    assert bus.runs.offered - offered == 40  # the first group's 40, not scanned again
+    complete(two)
+    await drain(members[0])
+    assert bus.runs.offered - offered == 80  # and the second's 40 for the first
+    complete(one)
+
+    await bus.replay("two", from_offset=0)
+    await publish()
+    await drain(members[0])
+    two.records.clear()
+    await drain(members[1])  # from the start again
+    complete(two)
+    for member in members:
+        await member._leave()

@@ -30,9 +30,13 @@ class Message(msgspec.Struct, frozen=True):
     headers: dict[str, str] = msgspec.field(default_factory=dict)  # trace_key travels here
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """A delivered message: its position in the log and how many times it was attempted."""
+class Record(msgspec.Struct, frozen=True, gc=False):
+    """A delivered message: its position in the log and how many times it was attempted.
+
+    A frozen `msgspec.Struct`, like `Message`: every group of a worker builds one per fetched
+    row, and the frozen dataclass's `object.__setattr__` per field cost ~0.56 µs where this
+    costs ~0.07. Not tracked by the cyclic garbage collector (`gc=False`): a record holds a
+    message, numbers and a datetime, never anything that could lead back to it."""
 
     message: Message
     offset: int
