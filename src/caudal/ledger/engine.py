@@ -108,7 +108,7 @@ def posted_messages(posted: Sequence[tuple[Posting, datetime]]) -> list[Message]
     received_at = datetime.now(UTC).isoformat()
     occurred: dict[datetime, str] = {}
     days: dict[date, str] = {}
-    ids = uuid5_texts(_CALLBACK_NS, f"{POSTED_EVENT}:", (p.impact.tracekey for p, _ in posted))
+    ids = uuid5_texts(_CALLBACK_NS, f"{POSTED_EVENT}:", [p.impact.tracekey for p, _ in posted])
     messages = []
     for (posting, createdat), event_id in zip(posted, ids, strict=True):
         at = occurred.get(createdat)
@@ -316,7 +316,9 @@ class PostingEngine:
             outcome.posted = await self._journal(conn, to_post)
             if outcome.posted:
                 await self._balances(conn, balance_documents([p for p, _ in outcome.posted]))
-        await self._callbacks(conn, outcome, {p.impact.tracekey: p.impact for p in todo})
+        # the impacts by tracekey serve only the rejections' callbacks: built when there are some
+        impacts = {p.impact.tracekey: p.impact for p in todo} if outcome.rejected else {}
+        await self._callbacks(conn, outcome, impacts)
         return outcome
 
     async def _lock_accounts(self, conn: AsyncConn, postings: Sequence[Posting]) -> None:
