@@ -13,7 +13,8 @@ Rows:
   4. the same, frontend x20;
   5. one `caudal worker` draining what rows 3-4 left on the bus into the lake and realtime;
   6. `/clientes/{cpf}/consultar` over `--customers` CPFs, 2 API processes, c=16;
-  7. the ledger engine over 1,000 accounts, and through the bus, beside seed 003's engine.
+  7. the ledger engine over 1,000 accounts (its workers fed by partition, as the bus feeds them;
+     then both on every account), and through the bus, beside seed 003's engine.
 Everything runs on this machine (embedded PostgreSQL, `wrk -t1`): compare ratios, not absolutes.
 """
 
@@ -366,17 +367,36 @@ def consultar_row(
 
 
 def ledger_row(args: argparse.Namespace, home: Path, owner_url: str, t: Table) -> None:
+    """The engine's two workers each post the accounts of their own bus partitions, as the
+    members of `caudal worker --group ledger-posting` receive them (the bus gives one account's
+    impacts to one member); a second engine row feeds both workers every account, which only
+    a lease taken over produces, so their batches wait on each other's account locks. The
+    process's collector is tuned as `caudal worker` tunes its own (`--ledger-default-gc`: not),
+    for the seed engine's threads as for ours."""
     import ledger_postings as lp
     import structlog
+
+    from caudal.platform import collector
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     rng = random.Random(3)
     accounts = [("0001", f"{n:09d}") for n in range(1000)]
+    if not args.ledger_default_gc:
+        collector.tune_for_streaming()
 
-    async def measure() -> tuple[list[float], list[float], list[float]]:
-        container = lp.container_on(home, owner_url)
+    def engine_run(by_partition: bool) -> Callable[[], Any]:
+        return lambda: lp.post_direct(
+            container, lp.make_impacts(rng, 30_000, accounts), 2, 1000, by_partition=by_partition
+        )
+
+    container = lp.container_on(home, owner_url)
+
+    async def measure() -> tuple[list[float], list[float], list[float], list[float]]:
         await container.database.open()
-        seed, engine, bus = [], [], []
+        seed: list[float] = []
+        engine: list[float] = []
+        shared: list[float] = []
+        bus: list[float] = []
         try:
             for i in range(args.runs):
                 runs: list[tuple[list[float], Callable[[], Any]]] = [
@@ -390,18 +410,14 @@ def ledger_row(args: argparse.Namespace, home: Path, owner_url: str, t: Table) -
                             5.0,
                         ),
                     ),
-                    (
-                        engine,
-                        lambda: lp.post_direct(
-                            container, lp.make_impacts(rng, 30_000, accounts), 2, 1000
-                        ),
-                    ),
+                    (engine, engine_run(by_partition=True)),
                     (
                         bus,
                         lambda: lp.through_the_bus(
                             container, lp.make_impacts(rng, 10_000, accounts), 2
                         ),
                     ),
+                    (shared, engine_run(by_partition=False)),
                 ]
                 for into, run in runs if i % 2 == 0 else reversed(runs):
                     name = {id(engine): "ledger-engine", id(bus): "ledger-bus"}.get(id(into))
@@ -413,16 +429,25 @@ def ledger_row(args: argparse.Namespace, home: Path, owner_url: str, t: Table) -
                     into.append(value[1] if isinstance(value, tuple) else value)
         finally:
             await container.database.close()
-        return seed, engine, bus
+        return seed, engine, shared, bus
 
-    seed, engine, bus = asyncio.run(measure())
+    seed, engine, shared, bus = asyncio.run(measure())
     s, e, b = statistics.median(seed), statistics.median(engine), statistics.median(bus)
+    gc = "default collector" if args.ledger_default_gc else "worker's collector"
     t.add(
-        "ledger engine, 1,000 accounts / via the bus",
+        f"ledger engine, 1,000 accounts by partition / via the bus ({gc})",
         f"seed 003 engine {s:,.0f}/s",
         f"{e:,.0f} / {b:,.0f} postings/s",
         f"{e / s:.1f}× / {b / s:.1f}×",
         GOALS["ledger"],
+    )
+    x = statistics.median(shared)
+    t.add(
+        "ledger engine, both workers on every account (no partitions)",
+        f"seed 003 engine {s:,.0f}/s",
+        f"{x:,.0f} postings/s",
+        f"{x / s:.1f}×",
+        "",
     )
 
 
@@ -453,6 +478,12 @@ def main() -> None:
     parser.add_argument(
         "--database-url",
         help="An empty database to use instead of an embedded one (e.g. with pg_stat_statements).",
+    )
+    parser.add_argument(
+        "--ledger-default-gc",
+        action="store_true",
+        help="The ledger rows under Python's default collector (not the one `caudal worker` "
+        "tunes, platform/collector.py).",
     )
     parser.add_argument(
         "--profile",

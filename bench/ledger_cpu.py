@@ -25,6 +25,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import _support as bench
 import ledger_postings as lp
@@ -62,24 +63,80 @@ def server_cpu(postmaster: int) -> float:
     return ticks / TICKS
 
 
+class Server:
+    """What the server did during a row: its CPU, the WAL it wrote, and (with
+    pg_stat_statements loaded) each statement's execution time."""
+
+    def __init__(self, owner_url: str, statements: bool) -> None:
+        self.owner_url = owner_url
+        self.postmaster = postmaster_of(owner_url)  # before the pool: a failure leaves none open
+        self.statements = statements and self._has_statements()
+
+    def _sql(self, query: str) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.owner_url, autocommit=True) as conn:
+            return conn.execute(query).fetchall()  # type: ignore[arg-type]
+
+    def _has_statements(self) -> bool:
+        try:
+            self._sql("SELECT pg_stat_statements_reset()")
+        except psycopg.Error:
+            print("(no pg_stat_statements on this server: no per-statement figures)")
+            return False
+        return True
+
+    def mark(self) -> tuple[float, str]:
+        if self.statements:
+            self._sql("SELECT pg_stat_statements_reset()")
+        return server_cpu(self.postmaster), str(self._sql("SELECT pg_current_wal_lsn()")[0][0])
+
+    def since(self, mark: tuple[float, str]) -> tuple[float, int]:
+        """(CPU seconds, WAL bytes) since `mark`."""
+        lsn = self._sql(f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{mark[1]}')")[0][0]
+        return server_cpu(self.postmaster) - mark[0], int(lsn)
+
+    def top_statements(self, postings: int, top: int = 9) -> list[str]:
+        if not self.statements:
+            return []
+        rows = self._sql(
+            "SELECT calls, total_exec_time, wal_bytes,"
+            " regexp_replace(left(query, 70), '\\s+', ' ', 'g') FROM pg_stat_statements"
+            " WHERE query NOT LIKE '%pg_stat_statements%'"
+            f" ORDER BY total_exec_time DESC LIMIT {top}"
+        )
+        return [
+            f"    {total * 1000 / postings:7.1f} µs {int(wal) / postings:6.0f} B WAL"
+            f" {calls:>7} calls  {query}"
+            for calls, total, wal, query in rows
+        ]
+
+
 async def measured(
-    name: str, postings: int, postmaster: int, run: Callable[[], Awaitable[float]]
+    name: str, postings: int | None, server: Server, run: Callable[[], Awaitable[float]]
 ) -> None:
-    cpu, server, load = time.process_time(), server_cpu(postmaster), os.getloadavg()[0]
+    """One row: the run's rate, and per posting this process's CPU, the server's CPU and WAL
+    bytes; `busy` is both processes' CPU over the wall time (2.0 = two cores kept busy)."""
+    cpu, load = time.process_time(), os.getloadavg()[0]
+    mark = server.mark()
+    started = time.perf_counter()
     rate = await run()
+    wall = time.perf_counter() - started
     python = time.process_time() - cpu
     await asyncio.sleep(1)  # the run's pool has closed: let the server reap its backends
-    pg = server_cpu(postmaster) - server
+    pg, wal = server.since(mark)
+    count = postings if postings is not None else round(rate * wall)
     print(
-        f"{name:7s} {rate:8,.0f} postings/s  Python {python / postings * 1e6:6.1f} µs/posting  "
-        f"PostgreSQL {pg / postings * 1e6:6.1f} µs/posting  (load {load:.2f})",
+        f"{name:7s} {rate:8,.0f} postings/s  Python {python / count * 1e6:6.1f} µs/posting  "
+        f"PostgreSQL {pg / count * 1e6:6.1f} µs/posting  WAL {wal / count:6.0f} B/posting  "
+        f"busy {(python + pg) / wall:4.2f} cores  (load {load:.2f})",
         flush=True,
     )
+    for line in server.top_statements(count):
+        print(line, flush=True)
 
 
 async def main(args: argparse.Namespace, home: Path, owner_url: str) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    postmaster = postmaster_of(owner_url)  # before the pool: a failure here leaves none open
+    server = Server(owner_url, args.statements)
     container = lp.container_on(home, owner_url)
     await container.database.open()
     rng = random.Random(3)
@@ -90,7 +147,9 @@ async def main(args: argparse.Namespace, home: Path, owner_url: str) -> None:
             bus = lp.make_impacts(rng, args.bus_impacts, accounts)
 
             async def on_the_engine(impacts: list[lp.Impact] = engine) -> float:
-                return await lp.post_direct(container, impacts, 2, 1000)
+                return await lp.post_direct(
+                    container, impacts, 2, 1000, by_partition=args.by_partition
+                )
 
             async def through_the_bus(impacts: list[lp.Impact] = bus) -> float:
                 return (await lp.through_the_bus(container, impacts, 2))[1]
@@ -98,14 +157,20 @@ async def main(args: argparse.Namespace, home: Path, owner_url: str) -> None:
             async def intake(impacts: list[lp.Impact] = bus) -> float:
                 return await lp.accept_all(container, impacts)
 
-            await measured("engine", len(engine), postmaster, on_the_engine)
+            if args.seed:
+                seed = lp.make_impacts(rng, 50_000, [("0009", a) for _, a in accounts])
+                in_threads = functools.partial(lp.seed_engine, owner_url, seed, 2, 5.0)
+                await measured(
+                    "seed", None, server, functools.partial(asyncio.to_thread, in_threads)
+                )
+            await measured("engine", len(engine), server, on_the_engine)
             if not args.split:
-                await measured("bus", len(bus), postmaster, through_the_bus)
+                await measured("bus", len(bus), server, through_the_bus)
                 continue
-            await measured("intake", len(bus), postmaster, intake)
+            await measured("intake", len(bus), server, intake)
             decided = await lp.count_decided(container.database) + len(bus)
             consumers = functools.partial(lp.post_accepted, container, decided, 2)
-            await measured("bus", len(bus), postmaster, consumers)
+            await measured("bus", len(bus), server, consumers)
     finally:
         await container.database.close()
 
@@ -125,7 +190,26 @@ if __name__ == "__main__":
         "--worker-gc",
         action="store_true",
         help="Tune the garbage collector as `caudal worker` does (platform/collector.py), "
-        "where the posting consumers run in production; off by default, as in hot_path.py.",
+        "where the posting consumers run in production (hot_path.py's ledger rows do, unless "
+        "`--ledger-default-gc`).",
+    )
+    parser.add_argument(
+        "--by-partition",
+        action="store_true",
+        help="The engine row's two workers each post their own partitions' accounts, as the "
+        "posting group's members do, as in hot_path.py's first engine row (by default they share "
+        "every account: its second).",
+    )
+    parser.add_argument(
+        "--seed",
+        action="store_true",
+        help="A row for seed 003's engine first (hot_path.py's baseline: 2 threads, 5 s).",
+    )
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="Each row's top statements per posting (a server with pg_stat_statements loaded, "
+        "`--database-url`).",
     )
     parser.add_argument("--database-url", help="An empty database instead of an embedded one.")
     arguments = parser.parse_args()

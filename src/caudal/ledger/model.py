@@ -105,28 +105,36 @@ class Rejection:
 
 class DayDelta(msgspec.Struct, frozen=True):
     """What one batch adds to one account's day (a `msgspec.Struct`: one per account-day of
-    a batch, built in C)."""
+    a batch, built in C), and the first of the batch's impacts on that day (the tracekey a new
+    balance row records)."""
 
     branch: str
     account: str
     dateref: date
     debit: Decimal
     credit: Decimal
+    tracekey: str
 
 
-def day_deltas(entries: Iterable[tuple[str, str, date, str, Decimal]]) -> list[DayDelta]:
-    """Aggregate (branch, account, dateref, side, amount) entries per account and day, sorted."""
-    totals: dict[tuple[str, str, date], list[Decimal]] = {}
-    for branch, account, dateref, side, amount in entries:
-        key = (branch, account, dateref)
-        pair = totals.get(key)
-        if pair is None:  # no default list built per entry: a batch has a thousand
-            totals[key] = [amount, _ZERO] if side == DEBIT else [_ZERO, amount]
+def day_deltas(impacts: Iterable[Impact]) -> list[DayDelta]:
+    """Aggregate impacts per account and day, sorted; amounts added in the impacts' order.
+    One pass over the impacts, no tuple per impact (a batch has a thousand)."""
+    totals: dict[tuple[str, str, date], list[Any]] = {}
+    for impact in impacts:
+        key = (impact.branch, impact.account, impact.dateref)
+        day = totals.get(key)
+        if day is None:  # no default list built per entry
+            amount, tracekey = impact.amount, impact.tracekey
+            totals[key] = (
+                [amount, _ZERO, tracekey]
+                if impact.debitcredit == DEBIT
+                else [_ZERO, amount, tracekey]
+            )
         else:
-            pair[0 if side == DEBIT else 1] += amount
+            day[0 if impact.debitcredit == DEBIT else 1] += impact.amount
     return [
-        DayDelta(branch, account, dateref, debit, credit)
-        for (branch, account, dateref), (debit, credit) in sorted(totals.items())
+        DayDelta(branch, account, dateref, debit, credit, tracekey)
+        for (branch, account, dateref), (debit, credit, tracekey) in sorted(totals.items())
     ]
 
 

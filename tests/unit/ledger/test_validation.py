@@ -122,18 +122,22 @@ def test_posting_rejection_rechecks_the_event_code() -> None:
 
 def test_day_deltas_aggregate_per_account_and_day() -> None:
     d1, d2 = date(2024, 3, 15), date(2024, 3, 16)
+
+    def impact(tracekey: str, account: str, day: date, side: str, amount: str) -> Impact:
+        return Impact(tracekey, "1", account, Decimal(amount), "D" if side == "D" else "C", 5, day)
+
     deltas = day_deltas(
         [
-            ("1", "B", d2, "C", Decimal("1.10")),
-            ("1", "A", d2, "D", Decimal("2.00")),
-            ("1", "A", d1, "C", Decimal("3.00")),
-            ("1", "A", d2, "C", Decimal("0.05")),
+            impact("k1", "B", d2, "C", "1.10"),
+            impact("k2", "A", d2, "D", "2.00"),
+            impact("k3", "A", d1, "C", "3.00"),
+            impact("k4", "A", d2, "C", "0.05"),
         ]
     )
-    assert [(d.account, d.dateref, d.debit, d.credit) for d in deltas] == [
-        ("A", d1, Decimal(0), Decimal("3.00")),
-        ("A", d2, Decimal("2.00"), Decimal("0.05")),
-        ("B", d2, Decimal(0), Decimal("1.10")),
+    assert [(d.account, d.dateref, d.debit, d.credit, d.tracekey) for d in deltas] == [
+        ("A", d1, Decimal(0), Decimal("3.00"), "k3"),
+        ("A", d2, Decimal("2.00"), Decimal("0.05"), "k2"),  # the day's first impact
+        ("B", d2, Decimal(0), Decimal("1.10"), "k1"),
     ]
 
 
