@@ -58,7 +58,7 @@ MOVES_TOPIC = "caudal.bus.members"  # `<this>:<group>`: a member released or lac
 # Positional columns, as `fetch`, `fetch_kinds` and `fetch_messages` select them
 # (queries.sql): (partition, from_xid, from_seq, attempts, isolated) of a partition's offsets
 _Header = tuple[int, str, int, int, bool]
-_Read = tuple[_Header, Sequence[Row]]  # a partition's offsets and the positions read after them
+_Read = tuple[_Header, list[Row]]  # a partition's offsets and the positions read after them
 
 
 def bigint_array(values: Sequence[int]) -> str:
@@ -432,7 +432,7 @@ class GroupMember:
             read = reads.get(p)
             if read is None:
                 read = reads[p] = (header, [])
-            read[1].append((xid, seq, mid, at))  # type: ignore[attr-defined]
+            read[1].append((xid, seq, mid, at))
         return list(reads.values()), ends
 
     async def _messages(
