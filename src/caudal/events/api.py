@@ -28,6 +28,7 @@ from caudal.platform.cpf_digits import holds_cpf
 from caudal.platform.db.pool import DatabaseUnavailable
 from caudal.platform.errors import CaudalError, unavailable
 from caudal.platform.http.deps import container, require
+from caudal.platform.http.direct import direct
 from caudal.platform.http.openapi import problem
 
 router = APIRouter(tags=["events"])
@@ -191,6 +192,7 @@ def _body_doc(example: Any) -> dict[str, Any]:
     responses=_RESPONSES,
     openapi_extra=_body_doc(_FRONTEND_BODY),
 )
+@direct
 async def frontend(request: Request, principal: Writer) -> Response:
     """Each item is validated on its own: the valid ones are accepted, the others listed in
     `rejected` and kept in quarantine. `Idempotency-Key` makes a retry answer the same."""
@@ -204,6 +206,7 @@ async def frontend(request: Request, principal: Writer) -> Response:
     responses=_RESPONSES,
     openapi_extra=_body_doc(_BACKEND_BODY),
 )
+@direct
 async def backend(request: Request, principal: Writer) -> Response:
     """`eventType` and `version` pick the registered schema; an event that fails it is a 422
     and is kept in quarantine. `Idempotency-Key` makes a retry answer the same."""
@@ -217,6 +220,7 @@ async def backend(request: Request, principal: Writer) -> Response:
     responses=_RESPONSES,
     openapi_extra=_body_doc({"events": [_BACKEND_BODY]}),
 )
+@direct
 async def batch(request: Request, principal: Writer) -> Response:
     """Every event is validated on its own and made durable in one round trip; 202 lists the
     accepted ids and the rejected items (kept in quarantine)."""

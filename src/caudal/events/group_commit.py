@@ -8,11 +8,19 @@ is what lets a single PostgreSQL take thousands of requests per second.
 It writes through its own small pool (`database`, max_inflight connections): the hot path never
 waits behind other work for a connection, and its connections send list parameters in binary
 (no per-character escaping of the JSON payloads: the largest CPU cost of a publish in text).
+
+One commit is in flight at a time (larger groups: bench/profiles/README.md), except when the one
+in flight has run for longer than a few times a commit's usual duration (`stalled_after`): a
+statement waiting on a lock (a duplicate id another transaction holds) or a slow disk would
+otherwise hold back every ingestion of the process until it ends or hits the statement
+timeout. Then another commit starts beside it, up to `max_inflight`; the stalled one's requests
+keep waiting for their own outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
 from caudal.platform.bus.model import Message
@@ -22,16 +30,39 @@ from caudal.platform.db.pool import Database, DatabaseUnavailable
 
 _Waiting = tuple[Sequence[Message], asyncio.Future[None]]
 
+# A commit in flight longer than this many times the usual (an average over recent commits,
+# each counted at most at the bound) is stalled; never less than the floor, so the load's
+# ordinary jitter does not split groups.
+STALL_FACTOR = 4.0
+STALL_FLOOR_SECONDS = 0.05
+
+
+class _Slot:
+    """A drain in flight: when its current commit began."""
+
+    __slots__ = ("began",)
+
+    def __init__(self, began: float) -> None:
+        self.began = began
+
 
 class GroupCommit:
     def __init__(
-        self, database: Database, bus: Bus, max_messages: int = 5000, max_inflight: int = 2
+        self,
+        database: Database,
+        bus: Bus,
+        max_messages: int = 5000,
+        max_inflight: int = 2,
+        stall_floor_seconds: float = STALL_FLOOR_SECONDS,
     ) -> None:
         self.database = database
         self.bus = bus
         self.max_messages = max_messages
+        self.max_inflight = max_inflight
+        self.stall_floor = stall_floor_seconds
         self._queue: list[_Waiting] = []
-        self._slots = asyncio.Semaphore(max_inflight)
+        self._inflight: set[_Slot] = set()
+        self._usual = stall_floor_seconds / STALL_FACTOR  # seconds, a moving average
         self._tasks: set[asyncio.Task[None]] = set()
         self._open_lock = asyncio.Lock()
         self.opened = False  # the pool opens on first use: worker processes never ingest
@@ -48,17 +79,45 @@ class GroupCommit:
         """Return once `messages` are committed on the bus (raise if they could not be)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((messages, future))
-        if not self._slots.locked():
-            task = asyncio.create_task(self._drain())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._start()
         await future
 
-    async def _drain(self) -> None:
-        async with self._slots:
+    def stalled_after(self) -> float:
+        return max(self.stall_floor, STALL_FACTOR * self._usual)
+
+    def _start(self) -> None:
+        """A drain if none runs, or another beside the ones in flight if they all stalled."""
+        inflight = self._inflight
+        if inflight and (
+            len(inflight) >= self.max_inflight
+            or time.monotonic() - max(s.began for s in inflight) < self.stalled_after()
+        ):
+            return
+        slot = _Slot(time.monotonic())
+        inflight.add(slot)
+        task = asyncio.create_task(self._drain(slot))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _recheck(self) -> None:
+        if self._queue:
+            self._start()
+
+    async def _drain(self, slot: _Slot) -> None:
+        loop = asyncio.get_running_loop()
+        try:
             while self._queue:
-                group = self._take()
-                await self._commit(group)
+                slot.began = began = time.monotonic()
+                bound = self.stalled_after()
+                # requests queued behind a stall start the next commit as soon as it is one
+                check = loop.call_later(bound, self._recheck)
+                try:
+                    await self._commit(self._take())
+                finally:
+                    check.cancel()
+                self._usual += (min(time.monotonic() - began, bound) - self._usual) / 16
+        finally:
+            self._inflight.discard(slot)
 
     def _take(self) -> list[_Waiting]:
         taken: list[_Waiting] = []

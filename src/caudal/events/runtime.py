@@ -30,16 +30,17 @@ def build(container: Container) -> EventsRuntime:
     settings = container.settings.events
     bus = container.bus
     sealer = build_sealer(container)
-    # One group commit in flight per process (the group commit takes one statement per
-    # connection of this pool): the requests that arrive meanwhile wait for the next statement
-    # together. With two in flight a newcomer found a free connection and went out in a small
-    # group of its own: ~11 events per statement at c=64, ×1, over 2 API processes, ~14 with
-    # one; 190 → 300 at ×20. PostgreSQL's fixed work per statement (protocol, executor, the
-    # durable commit) and the API's round trip are paid per group (bench/profiles/README.md).
+    # One group commit in flight per process (`group_commit`): the requests that arrive during
+    # a commit wait for the next statement together. With two in flight a newcomer found a free
+    # connection and went out in a small group of its own: ~11 events per statement at c=64,
+    # ×1, over 2 API processes, ~14 with one; 190 → 300 at ×20. PostgreSQL's fixed work per
+    # statement (protocol, executor, the durable commit) and the API's round trip are paid per
+    # group (bench/profiles/README.md). The second connection serves only a commit started
+    # beside a stalled one.
     hot_path = Database(
         container.app_url,
         min_size=1,
-        max_size=1,
+        max_size=2,
         statement_timeout_ms=container.settings.database_statement_timeout_ms,
     )
     return EventsRuntime(

@@ -13,6 +13,7 @@ from caudal.platform import capability
 from caudal.platform.bootstrap import Container
 from caudal.platform.capability import Capability
 from caudal.platform.http import docs, lean, matching, openapi, problems
+from caudal.platform.http.direct import App
 from caudal.platform.http.middleware import RequestContextMiddleware
 from caudal.platform.http.routes import router as platform_router
 from caudal.platform.runtime import ServiceGroup
@@ -47,7 +48,7 @@ def create_app(
             await capability.stop_all(capabilities)
             await container.database.close()
 
-    app = FastAPI(
+    app = App(
         title="caudal",
         version=__version__,
         description="Event-driven data platform: events, customers, ledger, pipelines, monitoring.",

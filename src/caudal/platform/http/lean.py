@@ -37,6 +37,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Resolver = Callable[[Request], Awaitable[Any]]
+_LEAN = "__caudal_lean__"
 
 
 def lean_app(route: APIRoute) -> ASGIApp | None:
@@ -92,7 +93,13 @@ def _served(handle: Callable[[Request], Awaitable[Response]]) -> ASGIApp:
 
         await wrap_app_handling_exceptions(respond, request)(scope, receive, send)
 
+    setattr(app, _LEAN, True)
     return app
+
+
+def is_lean(app: ASGIApp) -> bool:
+    """Whether `app` is a route's app built here (served without FastAPI's handler)."""
+    return getattr(app, _LEAN, False) is True
 
 
 def _plain_params(dependant: Dependant) -> bool:

@@ -1,0 +1,125 @@
+"""`http.direct`: which marked routes are served from the app's entry, and that the app still
+answers as FastAPI's stack does when they are (the ingest routes' equivalence against a real
+database: tests/integration/events/test_ingest_direct.py)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated
+
+import httpx
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from pydantic import SecretStr
+
+from caudal.platform.auth import Principal, TokenService
+from caudal.platform.http import problems
+from caudal.platform.http.app import include
+from caudal.platform.http.deps import require
+from caudal.platform.http.direct import App, direct
+from caudal.platform.http.middleware import RequestContextMiddleware
+from caudal.platform.settings import AuthSettings
+
+SECRET = "direct-test-secret-0123456789abcdef0123456789"
+Writer = Annotated[Principal, Depends(require("things:write"))]
+
+
+def router() -> APIRouter:
+    r = APIRouter()
+
+    @r.post("/shadowed")
+    async def first(request: Request) -> Response:
+        return Response(b"first")
+
+    @r.post("/hot")
+    @direct
+    async def hot(request: Request, principal: Writer) -> Response:
+        return Response(await request.body(), status_code=202, media_type="application/json")
+
+    @r.post("/shadowed")
+    @direct
+    async def second(request: Request) -> Response:  # the router never reaches it
+        return Response(b"second")
+
+    @r.post("/hot/{name}")
+    @direct
+    async def parameter(name: str) -> Response:
+        return Response(name)
+
+    @r.api_route("/both", methods=["POST", "PUT"])
+    @direct
+    async def two_methods() -> Response:
+        return Response(b"both")
+
+    @r.post("/modelled")
+    @direct
+    async def modelled() -> dict[str, str]:  # not lean: FastAPI serialises it
+        return {"a": "b"}
+
+    @r.post("/plain")
+    async def plain() -> Response:  # not marked
+        return Response(b"plain")
+
+    return r
+
+
+def build(*, middleware: bool = True) -> App:
+    app = App()
+    app.state.container = type("C", (), {"tokens": TokenService(_auth(), SECRET)})()
+    problems.install(app)
+    include(app, router())
+    if middleware:
+        app.add_middleware(RequestContextMiddleware, max_body_bytes=64)
+    return app
+
+
+def _auth() -> AuthSettings:
+    return AuthSettings(secret=SecretStr(SECRET))
+
+
+def mint(*scopes: str) -> dict[str, str]:
+    token = TokenService(_auth(), SECRET).mint("ana", scopes, 60)
+    return {"Authorization": f"Bearer {token}", "X-Trace-Key": "t-1"}
+
+
+async def test_only_a_marked_lean_route_with_one_method_and_a_fixed_path_first_in_line() -> None:
+    app = build()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        assert (await c.post("/shadowed")).content == b"first"
+    assert app.direct_routes == {("POST", "/hot")}
+
+
+async def test_without_our_middleware_alone_nothing_is_served_directly() -> None:
+    app = build(middleware=False)  # no layer answering every exception: FastAPI's stack
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        await c.post("/plain")
+    assert app.direct_routes == frozenset()
+
+
+async def test_the_direct_route_answers_as_the_router_does() -> None:
+    app = build()
+    generic = functools.partial(FastAPI.__call__, app)
+    requests = [
+        ("POST", "/hot", mint("things:write"), b'{"a": 1}'),
+        ("POST", "/hot", mint("other"), b"{}"),  # 403
+        ("POST", "/hot", {"X-Trace-Key": "t-1"}, b"{}"),  # 401
+        ("POST", "/hot", mint("things:write"), b"x" * 65),  # 413 declared
+        ("POST", "/hot", mint("things:write"), b'{"a": "\\u0000"}'),  # 422 NUL
+        ("HEAD", "/hot", mint("things:write"), b""),  # 405
+        ("POST", "/hot/", mint("things:write"), b"{}"),  # redirect
+    ]
+    got: list[list[tuple[int, list[tuple[bytes, bytes]], bytes]]] = []
+    for served in (app, generic):
+        transport = httpx.ASGITransport(app=served)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            await c.post("/plain")
+            got.append(
+                [
+                    (r.status_code, r.headers.raw, r.content)
+                    for r in [
+                        await c.request(method, path, headers=headers, content=body)
+                        for method, path, headers, body in requests
+                    ]
+                ]
+            )
+    assert got[0] == got[1]
+    assert [status for status, _, _ in got[0]] == [202, 403, 401, 413, 422, 405, 307]
