@@ -116,6 +116,7 @@ async def reapply(
     tokens: list[str] = []
     for e in sorted(entries, key=lambda x: x.at):
         async with conn.transaction():
+            await copies.lock_out_writers(conn)
             await conn.execute(
                 INSERT_LOG,
                 (
@@ -146,5 +147,5 @@ async def reapply(
                 token = e.cpf_index.hex()
                 await copies.erase_in_database(conn, [token])
                 tokens.append(token)
-    await copies.erase_lake(tokens)
+    await copies.erase_lake(conn, tokens)
     return erased, retired

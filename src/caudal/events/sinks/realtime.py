@@ -1,13 +1,15 @@
 """The `realtime` sink: per-minute counts by source, type and platform, and recent events
 searchable by type, device and time range (tables `events.minute_counts`, `events.recent`).
 
-Idempotent on the event id: an event is counted only when it is first stored.
+Idempotent on the event id: an event is counted only when it is first stored. Behind the
+erasure barrier (`events/erasure_barrier.py`): its gate runs inside the write statement itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from caudal.events import erasure_barrier
 from caudal.events.model import CanonicalEvent
 from caudal.events.queries import q
 from caudal.events.sinks.rows import json_rows
@@ -30,4 +32,11 @@ class RealtimeSink:
             return
         # One statement (insert + grouped upsert) is atomic on its own: no BEGIN/COMMIT trips.
         async with self.database.connection(autocommit=True) as conn:
-            await conn.execute(q("realtime_write"), {"rows": json_rows(events)})
+            await conn.execute(
+                q("realtime_write"),
+                {
+                    "rows": json_rows(events),
+                    "since": erasure_barrier.horizon(events),
+                    "margin": erasure_barrier.MARGIN,
+                },
+            )

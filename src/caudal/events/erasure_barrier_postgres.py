@@ -1,0 +1,41 @@
+"""The erasure barrier's PostgreSQL adapter (`erasure_barrier.py` says why and how): the
+writers' gate (`events.erased_since`, migration 0005) and the erasure's side of the lock."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from caudal.events.erasure_barrier import Erased
+from caudal.platform.db.pool import AsyncConn
+
+LOCK = 0x65726173  # "eras": writers share it in their transaction, an erasure takes it alone
+
+RECORD = """
+INSERT INTO events.erased_tokens (token, at)
+SELECT t, clock_timestamp() FROM unnest(%(tokens)s::text[]) AS t
+ON CONFLICT (token) DO UPDATE SET at = excluded.at
+"""
+
+
+class PostgresErasedTokens:
+    async def since(self, conn: AsyncConn, since: datetime) -> Erased:
+        cur = await conn.execute("SELECT events.erased_since(%s)", (since,))
+        row = await cur.fetchone()
+        raw = row[0] if row is not None else None
+        if not raw:
+            return {}
+        return {token: datetime.fromisoformat(at) for token, at in raw.items()}
+
+
+async def lock_out_writers(conn: AsyncConn) -> None:
+    """First thing in an erasure's transaction: wait for the sink writes in flight to commit
+    (so its deletes see them) and hold every other until it commits (so they see it)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK,))
+
+
+async def record(conn: AsyncConn, tokens: Sequence[str]) -> None:
+    """Last thing before the erasure commits (under `lock_out_writers`): `at` is then no earlier
+    than any delete it made."""
+    if tokens:
+        await conn.execute(RECORD, {"tokens": list(tokens)})
