@@ -85,7 +85,7 @@ def main() -> None:
                     params = {
                         "rows": json_rows(events),
                         "since": erasure_barrier.horizon(events),
-                        "margin": erasure_barrier.MARGIN,
+                        "expected": None,
                     }
                     before = backend_cpu(pid)
                     conn.execute(sql, params)

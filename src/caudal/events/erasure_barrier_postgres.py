@@ -18,14 +18,18 @@ ON CONFLICT (token) DO UPDATE SET at = excluded.at
 """
 
 
+def erased_of(gate: dict[str, str] | None) -> Erased:
+    """What `events.erased_since` returned (a JSON object, or NULL)."""
+    if not gate:
+        return {}
+    return {token: datetime.fromisoformat(at) for token, at in gate.items()}
+
+
 class PostgresErasedTokens:
     async def since(self, conn: AsyncConn, since: datetime) -> Erased:
         cur = await conn.execute("SELECT events.erased_since(%s)", (since,))
         row = await cur.fetchone()
-        raw = row[0] if row is not None else None
-        if not raw:
-            return {}
-        return {token: datetime.fromisoformat(at) for token, at in raw.items()}
+        return erased_of(row[0] if row is not None else None)
 
 
 async def lock_out_writers(conn: AsyncConn) -> None:

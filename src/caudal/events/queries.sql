@@ -84,9 +84,11 @@ UPDATE events.quarantine SET replayed_at = now(), event_id = %(event_id)s
 WHERE id = %(id)s AND replayed_at IS NULL
 
 -- name: realtime_write
--- Idempotent on the event id: only newly stored events are counted. The erasure barrier's
--- gate (events/erasure_barrier.py) runs once, before the first row is inserted: NULL in the
--- common case; else an event received before the erasure of a token it holds is left out.
+-- Idempotent on the event id: only newly stored events are counted. The erasure barrier's gate
+-- (events/erasure_barrier.py) runs once, before the first row is inserted, and is returned: the
+-- rows go in only if it is what the caller filtered them by (`expected`; NULL, the common case,
+-- when no erasure concerns the batch). Otherwise nothing is written and the caller filters and
+-- writes again (sinks/realtime.py).
 WITH erased AS MATERIALIZED (SELECT events.erased_since(%(since)s) AS tokens),
 fresh AS (
     INSERT INTO events.recent
@@ -94,20 +96,22 @@ fresh AS (
          data)
     SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::timestamptz, (r->>5)::timestamptz, r->>6,
            r->>7, r->>8, r->9
-    FROM jsonb_array_elements(%(rows)s::jsonb) AS r  -- one JSON array of rows (sinks/rows.py)
-    WHERE (SELECT tokens FROM erased) IS NULL OR NOT EXISTS (
-        SELECT 1 FROM jsonb_each_text((SELECT tokens FROM erased)) AS e(token, at)
-         WHERE e.at::timestamptz > (r->>5)::timestamptz - %(margin)s::interval
-           AND position(e.token IN (r->9)::text) > 0)
+    -- one JSON array of rows (sinks/rows.py), or none: the gate is checked once, not per row
+    FROM jsonb_array_elements(CASE WHEN (SELECT tokens FROM erased)
+                                        IS NOT DISTINCT FROM %(expected)s::jsonb
+                                   THEN %(rows)s::jsonb END) AS r
     ON CONFLICT (id) DO NOTHING
     RETURNING source, type, platform, received_at
+),
+counted AS (
+    INSERT INTO events.minute_counts AS c (minute, source, type, platform, count)
+    SELECT date_trunc('minute', received_at), source, type, coalesce(platform, ''), count(*)
+    FROM fresh
+    GROUP BY 1, 2, 3, 4
+    ORDER BY 1, 2, 3, 4  -- one lock order for every writer: no deadlock between workers
+    ON CONFLICT (minute, source, type, platform) DO UPDATE SET count = c.count + excluded.count
 )
-INSERT INTO events.minute_counts AS c (minute, source, type, platform, count)
-SELECT date_trunc('minute', received_at), source, type, coalesce(platform, ''), count(*)
-FROM fresh
-GROUP BY 1, 2, 3, 4
-ORDER BY 1, 2, 3, 4  -- one lock order for every writer: no deadlock between workers
-ON CONFLICT (minute, source, type, platform) DO UPDATE SET count = c.count + excluded.count
+SELECT tokens FROM erased
 
 -- name: realtime_purge_events
 DELETE FROM events.recent WHERE received_at < now() - make_interval(secs => %(seconds)s)

@@ -80,3 +80,19 @@ def test_base_c_never_holds_back_the_erasure_notice_itself() -> None:
     )
     purchase = event(GONE, ERASED_AT - timedelta(hours=1))
     assert not_erased([notice, purchase], {GONE: ERASED_AT}) == [notice]
+
+
+def test_a_token_inside_a_longer_hex_run_counts_at_any_offset_and_many_tokens_cost_no_more() -> (
+    None
+):
+    tokens = {f"{i:064x}": ERASED_AT for i in range(1, 20_000)}
+    hidden = CanonicalEvent(
+        source="backend",
+        type="x",
+        version="1",
+        occurred_at=ERASED_AT,
+        received_at=ERASED_AT - timedelta(seconds=1),
+        data={"h": "abc1234" + GONE + "ff" * 15},
+    )
+    assert holds_erased(hidden, tokens | {GONE: ERASED_AT})
+    assert not holds_erased(hidden, tokens)

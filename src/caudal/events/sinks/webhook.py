@@ -32,6 +32,7 @@ from prometheus_client import Counter
 
 from caudal.events import erasure_barrier
 from caudal.events.erasure_barrier import ErasedTokens
+from caudal.events.erasure_barrier_postgres import PostgresErasedTokens
 from caudal.events.model import CanonicalEvent
 from caudal.platform.db.pool import Database
 from caudal.platform.settings import WebhookSettings
@@ -115,11 +116,7 @@ class WebhookSink:
         self._client = client
         self._warned = False
         self._database = database  # None: no barrier (a webhook sink outside a platform)
-        if erased is None:
-            from caudal.events.erasure_barrier_postgres import PostgresErasedTokens
-
-            erased = PostgresErasedTokens()
-        self._erased = erased
+        self._erased = erased or PostgresErasedTokens()
 
     async def _not_erased(self, events: Sequence[CanonicalEvent]) -> Sequence[CanonicalEvent]:
         if self._database is None or not events:
