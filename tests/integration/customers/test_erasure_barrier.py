@@ -11,9 +11,12 @@ after the erasure and is delivered again by a restarted consumer.
 from __future__ import annotations
 
 import asyncio
+import os
+import random
 import secrets
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -336,3 +339,49 @@ async def test_an_invalid_event_quarantined_around_the_erasure_is_not_kept(
             ).fetchall()
         )
     assert held == {gone: 0, kept: 1}
+
+
+async def test_random_interleavings_of_sink_writes_and_erasures_leave_no_erased_event(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """Realtime, Base C and lake writers deliver, at random moments, events all received before
+    any erasure, while erasures commit at random moments: whatever the order, nothing of an
+    erased customer remains, and every kept customer's event is written."""
+    seed = int(os.environ.get("CAUDAL_FAULT_SEED", random.randrange(1 << 30)))
+    print(f"fault seed: {seed} (CAUDAL_FAULT_SEED={seed} to run it again)")
+    rng = random.Random(seed)
+    people = [f"{rng.getrandbits(256):064x}" for _ in range(6)]
+    erased = rng.sample(people, 3)
+    received = datetime.now(UTC) - timedelta(seconds=1)
+    lake = lake_sink(container, flush_max_events=1)
+    sinks: dict[str, Any] = {
+        "recent": RealtimeSink(container.database),
+        "base_c.events": CustomersActivitySink(customers_of(container)),
+        "lake": lake,
+    }
+    delivered: Counter[tuple[str, str]] = Counter()
+
+    async def deliver(name: str, writer: int) -> None:
+        for n in range(8):
+            await asyncio.sleep(rng.random() * 0.03)
+            events = [
+                token_event("card-purchase", t, writer * 100 + n, received)
+                for t in rng.sample(people, 3)
+            ]
+            delivered.update((name, e.data["cpf"]) for e in events)
+            if name == "lake":
+                await lake.write(events, positions(events))
+            else:
+                await sinks[name].write(events)
+
+    async def erasing() -> None:
+        for token in erased:
+            await asyncio.sleep(rng.random() * 0.15)
+            await erase(container, token)
+
+    writers = (deliver(name, w) for w, name in enumerate(sinks))
+    await asyncio.wait_for(asyncio.gather(*writers, erasing()), 60)
+    for token in people:
+        found = holding(container.owner_url, token) | {"lake": lake_rows(container, token)}
+        wanted = {name: 0 if token in erased else delivered[name, token] for name in sinks}
+        assert {name: found[name] for name in sinks} == wanted, f"fault seed {seed}"
