@@ -5,10 +5,11 @@ bus (messages and dead letters), and the lake's Parquet files (rewritten).
 Run by the `customers.activity` sink when `customers.erased` arrives, and again by
 `caudal customers reapply-erasures` after a backup restore. Every step is idempotent.
 
-Behind the erasure barrier (`events/erasure_barrier.py`): the database step locks the sinks'
-writers out first and records the tokens last, in the caller's transaction; the lake step
-scans under the lake writers' lock, after that commit. From then on no sink writes a copy of an
-event received before the erasure, whatever it had fetched, held or gets redelivered.
+Behind the erasure barrier (`events/erasure_barrier.py`): the tokens are recorded first
+(`bar`, its own short transaction, once the sink writes in flight have committed), then the
+database copies are deleted, then the lake is scanned under the lake writers' lock. From the
+first step on no sink writes a copy of an event received before the erasure, whatever it had
+fetched, held or gets redelivered.
 """
 
 from __future__ import annotations
@@ -28,29 +29,26 @@ class DerivedCopies:
     lake_url: str
     bus_backend: str
 
-    async def lock_out_writers(self, conn: AsyncConn) -> None:
-        """Before any write of an erasure's transaction (no lock is then taken in two orders)."""
+    async def bar(self, conn: AsyncConn, tokens: Sequence[str]) -> None:
+        """First, outside any transaction: no sink writes these tokens' earlier events again."""
         from caudal.events import erasure_barrier_postgres
 
-        await erasure_barrier_postgres.lock_out_writers(conn)
+        await erasure_barrier_postgres.record(conn, tokens)
 
     async def erase_in_database(self, conn: AsyncConn, tokens: Sequence[str]) -> dict[str, int]:
-        """The database copies, in the caller's transaction, which took `lock_out_writers`."""
+        """The database copies, in the caller's transaction, after `bar` committed."""
         from caudal.bus import erasure as bus_erasure
         from caudal.events import erasure as events_erasure
-        from caudal.events import erasure_barrier_postgres
 
         counts: dict[str, int] = {}
         if not tokens:
             return counts
-        await erasure_barrier_postgres.lock_out_writers(conn)  # a no-op when taken already
         deletes = dict(events_erasure.DELETES)
         if self.bus_backend == "postgres":
             deletes |= bus_erasure.DELETES
         for name, sql in deletes.items():
             cur = await conn.execute(sql, {"tokens": list(tokens)})
             counts[name] = cur.rowcount
-        await erasure_barrier_postgres.record(conn, tokens)
         return counts
 
     async def erase_lake(self, conn: AsyncConn, tokens: Sequence[str]) -> tuple[int, int]:

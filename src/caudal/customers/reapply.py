@@ -115,8 +115,9 @@ async def reapply(
     retired: list[str] = []
     tokens: list[str] = []
     for e in sorted(entries, key=lambda x: x.at):
+        if e.cpf_index is not None:
+            await copies.bar(conn, [e.cpf_index.hex()])
         async with conn.transaction():
-            await copies.lock_out_writers(conn)
             await conn.execute(
                 INSERT_LOG,
                 (

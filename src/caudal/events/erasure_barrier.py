@@ -15,15 +15,18 @@ when its data holds a token whose erasure committed after `received_at - MARGIN`
 covers the clocks of the API hosts against PostgreSQL's; an event received within it after the
 erasure, a straggler of the erased customer, is dropped too).
 
-Mechanism (PostgreSQL adapter, `erasure_barrier_postgres.py`): the erasure takes an advisory
-lock exclusively first thing in its transaction and records `(token, at)` last; every sink write
-takes it shared in the write's own transaction and reads the tokens erased after its batch's
-oldest `received_at - MARGIN`, in a snapshot taken after the lock is granted. So a write either
-commits before the erasure deletes (and is deleted) or sees the erasure (and drops the event).
-The common case costs one index probe that finds nothing, inside a statement the sink runs
-anyway (realtime) or as one tiny statement (lake, Base C, webhook). The lake's files are not
-transactional: its writers hold the lake lock shared across this check and the file writes, and
-the erasure's file scan takes it exclusively after its database commit.
+Mechanism (PostgreSQL adapter, `erasure_barrier_postgres.py`): the erasure first records
+`(token, at)` in a short transaction of its own that takes an advisory lock exclusively, then
+deletes the copies in later snapshots; every sink write takes the lock shared in the write's own
+transaction and reads the tokens erased after its batch's oldest `received_at - MARGIN`, in a
+snapshot taken after the lock is granted. So a write either commits before the record (and the
+deletes remove it) or sees the record (and drops the event); writers wait only for the record,
+never for the deletes' table scans. The common case costs one index probe that finds nothing,
+inside a statement the sink runs anyway (realtime, quarantine) or as one tiny statement (lake,
+Base C, webhook). The lake's files are not transactional: its writers hold the lake lock shared
+across this check and the file writes, and the erasure's file scan takes it exclusively after
+the deletes, so a file written meanwhile is scanned, and no delivery rewrites a file the scan
+is rewriting.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from datetime import datetime
 from caudal.events.erasure_barrier import Erased
 from caudal.platform.db.pool import AsyncConn
 
-LOCK = 0x65726173  # "eras": writers share it in their transaction, an erasure takes it alone
+LOCK = 0x65726173  # "eras": writers share it in their transaction, `record` takes it alone
 
 RECORD = """
 INSERT INTO events.erased_tokens (token, at)
@@ -32,14 +32,13 @@ class PostgresErasedTokens:
         return erased_of(row[0] if row is not None else None)
 
 
-async def lock_out_writers(conn: AsyncConn) -> None:
-    """First thing in an erasure's transaction: wait for the sink writes in flight to commit
-    (so its deletes see them) and hold every other until it commits (so they see it)."""
-    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK,))
-
-
 async def record(conn: AsyncConn, tokens: Sequence[str]) -> None:
-    """Last thing before the erasure commits (under `lock_out_writers`): `at` is then no earlier
-    than any delete it made."""
-    if tokens:
+    """The erasure's first step, in a short transaction of its own (call it outside any): wait
+    for the sink writes in flight to commit (the deletes that follow, in later snapshots, see
+    them), record the tokens, commit (every later write sees them). Writers wait only for this,
+    never for the deletes' scans."""
+    if not tokens:
+        return
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK,))
         await conn.execute(RECORD, {"tokens": list(tokens)})

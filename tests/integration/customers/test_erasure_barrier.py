@@ -385,3 +385,27 @@ async def test_random_interleavings_of_sink_writes_and_erasures_leave_no_erased_
         found = holding(container.owner_url, token) | {"lake": lake_rows(container, token)}
         wanted = {name: 0 if token in erased else delivered[name, token] for name in sinks}
         assert {name: found[name] for name in sinks} == wanted, f"fault seed {seed}"
+
+
+async def test_sink_writes_wait_for_the_erasures_record_not_for_its_deletes(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    gone, kept = tokens()
+    received = datetime.now(UTC) - timedelta(seconds=1)
+    await RealtimeSink(container.database).write(batch(gone, kept, received)[:1])
+    holder = psycopg.connect(container.owner_url)  # a row of the erased customer, locked
+    holder.execute(
+        "SELECT 1 FROM events.recent WHERE position(%s IN data::text) > 0 FOR UPDATE", (gone,)
+    )
+    try:
+        erasing = asyncio.create_task(erase(container, gone))
+        await waiting(container.owner_url, "locktype = 'transactionid'")  # its DELETE waits
+        later = [token_event("card-purchase", kept, 5, received)]
+        await asyncio.wait_for(RealtimeSink(container.database).write(later), 10)
+        assert not erasing.done()
+        holder.rollback()
+        await asyncio.wait_for(erasing, 20)
+    finally:
+        holder.close()
+    assert holding(container.owner_url, gone)["recent"] == 0
+    assert holding(container.owner_url, kept)["recent"] == 1

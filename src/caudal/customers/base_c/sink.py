@@ -6,7 +6,7 @@ C rows; any change invalidates the cached score). Idempotent on event id.
 
 Behind the erasure barrier (`events/erasure_barrier.py`): a batch leaves out the events received
 before the erasure of a token they hold (never `customers.erased` itself), checked in its own
-transaction; a batch that erases locks the other writers out before anything else.
+transaction; a batch that erases records its tokens first (`DerivedCopies.bar`).
 """
 
 from __future__ import annotations
@@ -105,9 +105,8 @@ class CustomersActivitySink:
         tokens = erased_tokens(events)
         copies = self._customers.copies
         async with self._customers.database.connection() as conn:
+            await copies.bar(conn, tokens)
             async with conn.transaction():
-                if tokens:
-                    await copies.lock_out_writers(conn)
                 erased = await self._erased.since(conn, erasure_barrier.horizon(events))
                 stale = await self._apply(conn, not_erased(events, erased))
                 await copies.erase_in_database(conn, tokens)

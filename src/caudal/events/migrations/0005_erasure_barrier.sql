@@ -9,15 +9,15 @@ CREATE TABLE events.erased_tokens (
 CREATE INDEX erased_tokens_at ON events.erased_tokens (at);
 
 -- A sink's gate, called inside its write: the shared barrier lock (held to the end of the
--- writer's transaction: an erasure, which takes it exclusively before deleting, waits for the
--- write to commit), then the tokens erased after `since` with their erasure time. VOLATILE, so
--- the SELECT takes its own snapshot after the lock is granted: it sees every erasure that
--- committed before, even when the calling statement's snapshot is older. NULL when none (the
--- common case: an index probe that finds nothing).
+-- writer's transaction: an erasure, which takes it exclusively to record its tokens before it
+-- deletes, waits for the write to commit), then the tokens erased after `since` with their
+-- erasure time. VOLATILE, so the SELECT takes its own snapshot after the lock is granted: it
+-- sees every erasure that committed before, even when the calling statement's snapshot is
+-- older. NULL when none (the common case: an index probe that finds nothing).
 CREATE FUNCTION events.erased_since(since timestamptz) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock_shared(1701994867);  -- events/erasure_barrier.py: LOCK
+    PERFORM pg_advisory_xact_lock_shared(1701994867);  -- events/erasure_barrier_postgres.py: LOCK
     RETURN (SELECT jsonb_object_agg(token, at) FROM events.erased_tokens WHERE at > since);
 END
 $$;
