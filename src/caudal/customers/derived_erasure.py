@@ -4,6 +4,12 @@ bus (messages and dead letters), and the lake's Parquet files (rewritten).
 
 Run by the `customers.activity` sink when `customers.erased` arrives, and again by
 `caudal customers reapply-erasures` after a backup restore. Every step is idempotent.
+
+Behind the erasure barrier (`events/erasure_barrier.py`): the tokens are recorded first
+(`bar`, its own short transaction, once the sink writes in flight have committed), then the
+database copies are deleted, then the lake is scanned under the lake writers' lock. From the
+first step on no sink writes a copy of an event received before the erasure, whatever it had
+fetched, held or gets redelivered.
 """
 
 from __future__ import annotations
@@ -23,8 +29,14 @@ class DerivedCopies:
     lake_url: str
     bus_backend: str
 
+    async def bar(self, conn: AsyncConn, tokens: Sequence[str]) -> None:
+        """First, outside any transaction: no sink writes these tokens' earlier events again."""
+        from caudal.events import erasure_barrier_postgres
+
+        await erasure_barrier_postgres.record(conn, tokens)
+
     async def erase_in_database(self, conn: AsyncConn, tokens: Sequence[str]) -> dict[str, int]:
-        """The database copies, in the caller's transaction."""
+        """The database copies, in the caller's transaction, after `bar` committed."""
         from caudal.bus import erasure as bus_erasure
         from caudal.events import erasure as events_erasure
 
@@ -39,15 +51,17 @@ class DerivedCopies:
             counts[name] = cur.rowcount
         return counts
 
-    async def erase_lake(self, tokens: Sequence[str]) -> tuple[int, int]:
-        """(rows removed, files rewritten) in the lake."""
-        from caudal.events.lake_erasure import erase_tokens
+    async def erase_lake(self, conn: AsyncConn, tokens: Sequence[str]) -> tuple[int, int]:
+        """(rows removed, files rewritten) in the lake; after `erase_in_database` committed,
+        on a connection outside any transaction."""
+        from caudal.events.lake_erasure import erase_tokens, writers_held
         from caudal.events.lake_files import LakeFiles
 
         if not tokens:
             return 0, 0
         files = LakeFiles(self.lake_url)
-        removed, rewritten = await asyncio.to_thread(erase_tokens, files, tokens)
+        async with writers_held(conn):
+            removed, rewritten = await asyncio.to_thread(erase_tokens, files, tokens)
         if removed:
             log.info("erasure: %d lake row(s) removed, %d file(s) rewritten", removed, rewritten)
         return removed, rewritten

@@ -115,6 +115,8 @@ async def reapply(
     retired: list[str] = []
     tokens: list[str] = []
     for e in sorted(entries, key=lambda x: x.at):
+        if e.cpf_index is not None:
+            await copies.bar(conn, [e.cpf_index.hex()])
         async with conn.transaction():
             await conn.execute(
                 INSERT_LOG,
@@ -146,5 +148,5 @@ async def reapply(
                 token = e.cpf_index.hex()
                 await copies.erase_in_database(conn, [token])
                 tokens.append(token)
-    await copies.erase_lake(tokens)
+    await copies.erase_lake(conn, tokens)
     return erased, retired

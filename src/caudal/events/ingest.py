@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from caudal.events.erasure_barrier import MARGIN
 from caudal.events.group_commit import GroupCommit
 from caudal.events.intake import Intake, Rejection
 from caudal.events.quarantine_seal import QuarantineSealer
@@ -73,6 +74,7 @@ def _quarantine_params(
     sealed = [sealer.seal(str(r.quarantine_id), orjson.dumps(r.payload)) for r in rejections]
     return {
         "received_at": received_at,
+        "margin": MARGIN,  # the erasure barrier's (events/erasure_barrier.py)
         "trace_key": trace_key,
         "subject": subject,
         "ids": [r.quarantine_id for r in rejections],

@@ -4,19 +4,37 @@ without those rows (same name, atomic replace through `LakeFiles.write_table`).
 Rewriting rather than per-customer keyed tokens: tokens stay the CPF's blind index, so Base C,
 partitioning and joins by CPF keep working, and an erased customer leaves no row at all. The
 cost is a scan of the lake's `data` column per erasure (footers and one column, not whole
-files); erasures are rare. A file the lake sink writes while the scan runs is caught by
-`caudal customers reapply-erasures`.
+files); erasures are rare. The scan runs under the lake writers' lock, taken exclusively
+(`writers_held`) after the erasure's database commit: a delivery writing meanwhile finishes
+first (its file is scanned), and every later one sees the erasure (`erasure_barrier.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from caudal.events.lake_files import LakeFiles
+from caudal.events.sinks.lake import LAKE_LOCK
+from caudal.platform.db.pool import AsyncConn
+
+
+@asynccontextmanager
+async def writers_held(conn: AsyncConn) -> AsyncIterator[None]:
+    """The lake writers' lock, alone, for the session (no transaction stays open meanwhile)."""
+    await conn.execute("SELECT pg_advisory_lock(%s)", (LAKE_LOCK,))
+    if not conn.autocommit:
+        await conn.commit()
+    try:
+        yield
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock(%s)", (LAKE_LOCK,))
+        if not conn.autocommit:
+            await conn.commit()
 
 
 def _holding(data: pa.ChunkedArray, tokens: Sequence[str]) -> pa.ChunkedArray:

@@ -29,7 +29,12 @@ WHERE subject = %(subject)s AND key = %(key)s
 DELETE FROM events.idempotency WHERE created_at < now() - make_interval(secs => %(seconds)s)
 
 -- name: quarantine_insert
--- The payload is sealed (events/quarantine_seal.py): `payload` stays NULL.
+-- The payload is sealed (events/quarantine_seal.py): `payload` stays NULL. Behind the erasure
+-- barrier (events/erasure_barrier.py): an entry holding a token erased since it was received
+-- (less the margin) is not kept; the gate is NULL in the common case.
+WITH erased AS MATERIALIZED (
+    SELECT events.erased_since(%(received_at)s - %(margin)s::interval) AS tokens
+)
 INSERT INTO events.quarantine
     (id, received_at, source, type, version, reason, code, message, field, trace_key, subject,
      sealed, wrapped_key, key_epoch, tokens)
@@ -43,6 +48,9 @@ FROM unnest(
     %(tokens)s::text[]::jsonb[]
 ) AS t(id, source, type, version, reason, code, message, field, sealed, wrapped_key, key_epoch,
        tokens)
+WHERE (SELECT tokens FROM erased) IS NULL
+   OR NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(t.tokens) x
+                   WHERE (SELECT tokens FROM erased) ? x)
 
 -- name: quarantine_pending
 SELECT id, received_at, source, payload, trace_key, subject, key_epoch, wrapped_key, sealed
@@ -76,23 +84,34 @@ UPDATE events.quarantine SET replayed_at = now(), event_id = %(event_id)s
 WHERE id = %(id)s AND replayed_at IS NULL
 
 -- name: realtime_write
--- Idempotent on the event id: only newly stored events are counted.
-WITH fresh AS (
+-- Idempotent on the event id: only newly stored events are counted. The erasure barrier's gate
+-- (events/erasure_barrier.py) runs once, before the first row is inserted, and is returned: the
+-- rows go in only if it is what the caller filtered them by (`expected`; NULL, the common case,
+-- when no erasure concerns the batch). Otherwise nothing is written and the caller filters and
+-- writes again (sinks/realtime.py).
+WITH erased AS MATERIALIZED (SELECT events.erased_since(%(since)s) AS tokens),
+fresh AS (
     INSERT INTO events.recent
         (id, source, type, version, occurred_at, received_at, trace_key, platform, device_id,
          data)
     SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::timestamptz, (r->>5)::timestamptz, r->>6,
            r->>7, r->>8, r->9
-    FROM jsonb_array_elements(%(rows)s::jsonb) AS r  -- one JSON array of rows (sinks/rows.py)
+    -- one JSON array of rows (sinks/rows.py), or none: the gate is checked once, not per row
+    FROM jsonb_array_elements(CASE WHEN (SELECT tokens FROM erased)
+                                        IS NOT DISTINCT FROM %(expected)s::jsonb
+                                   THEN %(rows)s::jsonb END) AS r
     ON CONFLICT (id) DO NOTHING
     RETURNING source, type, platform, received_at
+),
+counted AS (
+    INSERT INTO events.minute_counts AS c (minute, source, type, platform, count)
+    SELECT date_trunc('minute', received_at), source, type, coalesce(platform, ''), count(*)
+    FROM fresh
+    GROUP BY 1, 2, 3, 4
+    ORDER BY 1, 2, 3, 4  -- one lock order for every writer: no deadlock between workers
+    ON CONFLICT (minute, source, type, platform) DO UPDATE SET count = c.count + excluded.count
 )
-INSERT INTO events.minute_counts AS c (minute, source, type, platform, count)
-SELECT date_trunc('minute', received_at), source, type, coalesce(platform, ''), count(*)
-FROM fresh
-GROUP BY 1, 2, 3, 4
-ORDER BY 1, 2, 3, 4  -- one lock order for every writer: no deadlock between workers
-ON CONFLICT (minute, source, type, platform) DO UPDATE SET count = c.count + excluded.count
+SELECT tokens FROM erased
 
 -- name: realtime_purge_events
 DELETE FROM events.recent WHERE received_at < now() - make_interval(secs => %(seconds)s)

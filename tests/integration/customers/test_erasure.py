@@ -173,15 +173,15 @@ async def test_an_erased_customer_cannot_be_decrypted_from_the_files_with_the_re
     assert log == [(erased, epoch, new_epoch, [mate])]
 
 
-def token_event(event_type: str, token: str, n: int) -> CanonicalEvent:
+def token_event(event_type: str, token: str, n: int, received: datetime = T0) -> CanonicalEvent:
     """An event as the intake stores it: the CPF replaced by its token."""
     return CanonicalEvent(
         id=f"{event_type}-{token[:8]}-{n}",
         source="backend",
         type=event_type,
         version="1.0",
-        occurred_at=T0,
-        received_at=T0,
+        occurred_at=received,
+        received_at=received,
         data={"cpf": token, "valor": "10.00", "n": n},
     )
 

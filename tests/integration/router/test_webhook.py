@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import psycopg
 import pytest
 from pydantic import SecretStr
 
@@ -26,6 +28,7 @@ from caudal.events.sinks.webhook import (
     batch_id,
     verify_signature,
 )
+from caudal.platform.bootstrap import Container
 from caudal.platform.settings import WebhookSettings
 from tests.support.bus import consuming, until
 
@@ -178,3 +181,38 @@ def delivered(receiver: Receiver) -> set[str]:
         if decide(body) == 200
         for e in json.loads(body)["events"]
     }
+
+
+async def test_events_of_a_customer_erased_before_an_attempt_are_not_sent(
+    receiver: Receiver, bus: PostgresBus, container: Container
+) -> None:
+    """The erasure barrier (events/erasure_barrier.py): checked before every attempt."""
+    gone, kept = secrets.token_hex(32), secrets.token_hex(32)
+    received = datetime.now(UTC) - timedelta(seconds=1)
+    events = [
+        CanonicalEvent("backend", "card-purchase", "1", received, received, {"cpf": t, "n": n})
+        for n, t in enumerate((gone, kept))
+    ]
+
+    def erase_then_fail(body: bytes) -> int:
+        """The first attempt fails; the customer is erased before the retry."""
+        if len(receiver.requests) == 1:
+            with psycopg.connect(container.owner_url) as conn:
+                conn.execute(
+                    "INSERT INTO events.erased_tokens (token, at) VALUES (%s, clock_timestamp())",
+                    (gone,),
+                )
+            return 500
+        return 200
+
+    receiver.decide = erase_then_fail
+    sink = WebhookSink(settings_for(receiver.url), database=container.database)
+    try:
+        await sink.write(events)
+        await sink.write(events[:1])  # only the erased customer's: nothing to send
+    finally:
+        await sink.aclose()
+    first, retried = receiver.bodies()
+    assert [e["data"]["cpf"] for e in first["events"]] == [gone, kept]
+    assert [e["data"]["cpf"] for e in retried["events"]] == [kept]
+    assert retried["batch_id"] == batch_id(events[1:])

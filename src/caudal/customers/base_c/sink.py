@@ -3,6 +3,10 @@
 Routed here (routes.yaml): `bureau-query`, `financial-movement`, `card-purchase` (Base C
 projections; a new bureau query changes the score) and `customers.*` (erasure deletes the B and
 C rows; any change invalidates the cached score). Idempotent on event id.
+
+Behind the erasure barrier (`events/erasure_barrier.py`): a batch leaves out the events received
+before the erasure of a token they hold (never `customers.erased` itself), checked in its own
+transaction; a batch that erases records its tokens first (`DerivedCopies.bar`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from caudal.customers.base_b import store as base_b_store
 from caudal.customers.base_c import projection
 from caudal.customers.base_c.store import ActivityStore, PostgresActivityStore
 from caudal.customers.context import Customers
+from caudal.events import erasure_barrier
+from caudal.events.erasure_barrier import ErasedTokens
+from caudal.events.erasure_barrier_postgres import PostgresErasedTokens
 from caudal.events.model import CanonicalEvent
 from caudal.platform.db.pool import AsyncConn
 
@@ -73,26 +80,46 @@ def erased_tokens(events: Sequence[CanonicalEvent]) -> list[str]:
     )
 
 
+def not_erased(
+    events: Sequence[CanonicalEvent], erased: erasure_barrier.Erased
+) -> Sequence[CanonicalEvent]:
+    """The batch less what the erasure barrier holds back; erasure notices always pass."""
+    if not erased:
+        return events
+    return [
+        e
+        for e in events
+        if e.type == customer_events.ERASED or not erasure_barrier.holds_erased(e, erased)
+    ]
+
+
 class CustomersActivitySink:
     name = NAME
 
-    def __init__(self, customers: Customers) -> None:
+    def __init__(self, customers: Customers, erased: ErasedTokens | None = None) -> None:
         self._customers = customers
         self._handler = ActivityHandler(customers.vault.cpf_index, customers.cache.invalidate)
+        self._erased = erased or PostgresErasedTokens()
 
     async def write(self, events: Sequence[CanonicalEvent]) -> None:
+        tokens = erased_tokens(events)
+        copies = self._customers.copies
+        async with self._customers.database.connection() as conn:
+            await copies.bar(conn, tokens)
+            async with conn.transaction():
+                erased = await self._erased.since(conn, erasure_barrier.horizon(events))
+                stale = await self._apply(conn, not_erased(events, erased))
+                await copies.erase_in_database(conn, tokens)
+            await copies.erase_lake(conn, tokens)
+        await self._handler.after_commit(stale)
+
+    async def _apply(self, conn: AsyncConn, events: Sequence[CanonicalEvent]) -> set[str]:
         from caudal.customers.base_a import store as base_a_store
 
-        async with self._customers.database.connection() as conn, conn.transaction():
+        async def erase_b(ids: list[str]) -> None:
+            await base_b_store.erase(conn, ids)
 
-            async def erase_b(ids: list[str], c: AsyncConn = conn) -> None:
-                await base_b_store.erase(c, ids)
+        async def by_cpf(indexes: list[bytes]) -> dict[bytes, str]:
+            return await base_a_store.ids_by_cpf(conn, indexes)
 
-            async def by_cpf(indexes: list[bytes], c: AsyncConn = conn) -> dict[bytes, str]:
-                return await base_a_store.ids_by_cpf(c, indexes)
-
-            stale = await self._handler.apply(events, PostgresActivityStore(conn), erase_b, by_cpf)
-            tokens = erased_tokens(events)
-            await self._customers.copies.erase_in_database(conn, tokens)
-        await self._customers.copies.erase_lake(tokens)
-        await self._handler.after_commit(stale)
+        return await self._handler.apply(events, PostgresActivityStore(conn), erase_b, by_cpf)

@@ -60,7 +60,8 @@ class RouterCapability(CapabilityBase):
         from caudal.events.sinks.webhook import WebhookSink
 
         await super().start(container)
-        webhook = WebhookSink(container.settings.webhook)  # its HTTP client opens on use
+        # Its HTTP client opens on use; the database is the erasure barrier's.
+        webhook = WebhookSink(container.settings.webhook, database=container.database)
         by_name = register([*(s for c in self.sources for s in c.sinks()), webhook])
         try:
             routes = Routes(container.settings.events.routes, by_name)

@@ -16,7 +16,10 @@ oldest is half `flush_max_seconds` old, so an idle trickle makes few files (a ba
 at once); `caudal lake flush` wakes it, and so does a graceful stop (`hurry`): a stopping
 worker writes what it holds instead of waiting out the linger.
 Compaction (`lake_compact`) takes the writers' lock exclusively, so it never merges a file
-that a delivery is rewriting.
+that a delivery is rewriting; so does an erasure's file scan (`lake_erasure`), after its database
+commit: a delivery checks the erasure barrier (`events/erasure_barrier.py`) under that lock, so
+it either writes before the scan (which then rewrites its file) or leaves out the events
+received before an erasure of a token they hold, however long it lingered in memory.
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ from caudal.bus.codec import partition_of
 from caudal.bus.delivery import wait_any
 from caudal.bus.notify import Notifier
 from caudal.bus.postgres import NOTIFY_CHANNEL
-from caudal.events import lake_spans
+from caudal.events import erasure_barrier, lake_spans
+from caudal.events.erasure_barrier import Erased, ErasedTokens
+from caudal.events.erasure_barrier_postgres import PostgresErasedTokens
 from caudal.events.lake_files import LakeFiles, Partition
 from caudal.events.model import CanonicalEvent
 from caudal.platform.db.pool import Database
@@ -59,8 +64,10 @@ class LakeSink:
         settings: LakeSettings,
         partitions: int,
         notifier: Notifier | None = None,
+        erased: ErasedTokens | None = None,
     ) -> None:
         self.database = database
+        self.erased = erased or PostgresErasedTokens()
         self.files = files
         self.settings = settings
         self.partitions = partitions
@@ -89,6 +96,9 @@ class LakeSink:
                 await conn.execute("SELECT pg_advisory_lock_shared(%s)", (LAKE_LOCK,))
                 for p in bus_partitions:  # in order: two members never wait in a cycle
                     await conn.execute("SELECT pg_advisory_lock(%s, %s)", (LAKE_LOCK, p))
+                erased = await self.erased.since(conn, erasure_barrier.horizon(events))
+                if erased:
+                    plan = without_erased(plan, erased)
                 writing = asyncio.ensure_future(asyncio.to_thread(self._write_files, plan))
                 try:
                     written = await asyncio.shield(writing)
@@ -163,6 +173,15 @@ class LakeSink:
                 if target not in listed[path]:
                     listed[path].append(target)
         return written
+
+
+def without_erased(plan: Plan, erased: Erased) -> Plan:
+    """The plan less the events the erasure barrier holds back (rare: an erasure meanwhile)."""
+    kept = {
+        where: [(o, e) for o, e in members if not erasure_barrier.holds_erased(e, erased)]
+        for where, members in plan.items()
+    }
+    return {where: members for where, members in kept.items() if members}
 
 
 @dataclass

@@ -1,13 +1,19 @@
 """The `realtime` sink: per-minute counts by source, type and platform, and recent events
 searchable by type, device and time range (tables `events.minute_counts`, `events.recent`).
 
-Idempotent on the event id: an event is counted only when it is first stored.
+Idempotent on the event id: an event is counted only when it is first stored. Behind the
+erasure barrier (`events/erasure_barrier.py`): its gate runs inside the write statement itself,
+which writes nothing when an erasure concerns the batch; the batch is then filtered and written
+again, against the gate it was filtered by (rare: a new erasure at most every round).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from psycopg.types.json import Jsonb
+
+from caudal.events import erasure_barrier, erasure_barrier_postgres
 from caudal.events.model import CanonicalEvent
 from caudal.events.queries import q
 from caudal.events.sinks.rows import json_rows
@@ -28,6 +34,22 @@ class RealtimeSink:
     async def write(self, events: Sequence[CanonicalEvent]) -> None:
         if not events:
             return
+        since = erasure_barrier.horizon(events)
+        kept, expected = events, None
         # One statement (insert + grouped upsert) is atomic on its own: no BEGIN/COMMIT trips.
         async with self.database.connection(autocommit=True) as conn:
-            await conn.execute(q("realtime_write"), {"rows": json_rows(events)})
+            while kept:
+                cur = await conn.execute(
+                    q("realtime_write"),
+                    {
+                        "rows": json_rows(kept),
+                        "since": since,
+                        "expected": None if expected is None else Jsonb(expected),
+                    },
+                )
+                row = await cur.fetchone()
+                gate = row[0] if row is not None else None
+                if gate == expected:
+                    return
+                expected = gate
+                kept = erasure_barrier.kept(events, erasure_barrier_postgres.erased_of(gate))

@@ -10,6 +10,10 @@ Retries: connection errors, timeouts, 408, 425, 429 and 5xx are retried with exp
 (honouring Retry-After) up to `CAUDAL_WEBHOOK__MAX_ATTEMPTS`; then the batch fails and the bus
 retries it event by event and dead-letters what still fails (`caudal bus dlq --group webhook`).
 Other 4xx answers fail at once: the receiver refused the request itself.
+
+Behind the erasure barrier (`events/erasure_barrier.py`): before each attempt, the events
+received before the erasure of a CPF token they hold are left out of the batch (and an empty
+batch is not sent). A POST already on the wire when an erasure commits is not recalled.
 """
 
 from __future__ import annotations
@@ -26,7 +30,11 @@ import orjson
 import structlog
 from prometheus_client import Counter
 
+from caudal.events import erasure_barrier
+from caudal.events.erasure_barrier import ErasedTokens
+from caudal.events.erasure_barrier_postgres import PostgresErasedTokens
 from caudal.events.model import CanonicalEvent
+from caudal.platform.db.pool import Database
 from caudal.platform.settings import WebhookSettings
 
 NAME = "webhook"
@@ -92,7 +100,13 @@ def _retry_after(response: httpx.Response) -> float | None:
 class WebhookSink:
     name = NAME
 
-    def __init__(self, settings: WebhookSettings, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: WebhookSettings,
+        client: httpx.AsyncClient | None = None,
+        database: Database | None = None,
+        erased: ErasedTokens | None = None,
+    ) -> None:
         if settings.url and settings.secret is None:
             raise WebhookNotConfigured(
                 "CAUDAL_WEBHOOK__URL is set but CAUDAL_WEBHOOK__SECRET is not: "
@@ -101,6 +115,15 @@ class WebhookSink:
         self.settings = settings
         self._client = client
         self._warned = False
+        self._database = database  # None: no barrier (a webhook sink outside a platform)
+        self._erased = erased or PostgresErasedTokens()
+
+    async def _not_erased(self, events: Sequence[CanonicalEvent]) -> Sequence[CanonicalEvent]:
+        if self._database is None or not events:
+            return events
+        async with self._database.connection(autocommit=True) as conn:
+            erased = await self._erased.since(conn, erasure_barrier.horizon(events))
+        return erasure_barrier.kept(events, erased)
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -122,12 +145,17 @@ class WebhookSink:
                 self._warned = True
             DELIVERIES.labels("skipped").inc(len(events))
             return
-        key = batch_id(events)
-        body = orjson.dumps({"batch_id": key, "events": [e.to_dict() for e in events]})
+        key, body, sent = "", b"", -1
         delay = self.settings.backoff_seconds
         attempts = self.settings.max_attempts
         last = "no attempt made"
         for attempt in range(1, attempts + 1):
+            events = await self._not_erased(events)
+            if not events:
+                return
+            if len(events) != sent:  # first attempt, or an erasure took events out meanwhile
+                key, sent = batch_id(events), len(events)
+                body = orjson.dumps({"batch_id": key, "events": [e.to_dict() for e in events]})
             headers = {
                 "Content-Type": "application/json",
                 "Idempotency-Key": key,
