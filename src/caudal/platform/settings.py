@@ -60,6 +60,10 @@ class BusSettings(BaseModel):
     retention_days: float = Field(
         default=7.0, ge=0, description="Delete consumed messages older than this; 0 keeps all."
     )
+    prefetch: bool = Field(
+        default=True,
+        description="PostgreSQL bus: read a group's next batch while the current one is written.",
+    )
     nats_url: str = Field(
         default="nats://127.0.0.1:4222",
         description="NATS server URL(s), comma-separated for a cluster (`tls://` for TLS).",
