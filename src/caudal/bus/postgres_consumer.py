@@ -217,7 +217,11 @@ class GroupMember:
                     continue
                 if did:
                     quick = _QUICK_POLL_S
-                    await asyncio.sleep(0)
+                    if self._short and self.settings.linger_seconds:
+                        # a trickle: let more arrive than the next read would find now
+                        await wait_any(stop, None, self.settings.linger_seconds)
+                    else:
+                        await asyncio.sleep(0)
                     continue
                 woke = await wait_any(stop, wake, quick or self.settings.poll_interval_seconds)
                 wake.clear()
