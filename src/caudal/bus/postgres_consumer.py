@@ -385,11 +385,19 @@ class GroupMember:
         prefetch, self._prefetch = self._prefetch, None
         if prefetch is None:
             return None
+        task = prefetch.task
         try:
-            fetched = await prefetch.task
-        except Exception as exc:  # the fresh read meets the same trouble, if it lasts
-            _log.debug("bus_prefetch_failed", group=self.group, error=type(exc).__name__)
+            await asyncio.wait({task})
+        except BaseException:  # this cycle is cancelled: so is its read
+            task.cancel()
+            raise
+        # a failed (or, from inside, cancelled) early read: the fresh read meets the same
+        # trouble, if it lasts, and the member's loop handles it as always
+        if task.cancelled() or task.exception() is not None:
+            failure = "cancelled" if task.cancelled() else type(task.exception()).__name__
+            _log.debug("bus_prefetch_failed", group=self.group, error=failure)
             return None
+        fetched = task.result()
         if prefetch.owned != self.owned:
             return None  # a rebalance ran meanwhile
         if any(self._at.get(p) != end for p, (_, end) in prefetch.ahead.items()):
