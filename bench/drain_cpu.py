@@ -9,6 +9,7 @@ done when its group has committed the last message of every partition (polled ev
 
     git worktree add /tmp/main-src main   # or any checkout
     .venv/bin/python bench/drain_cpu.py --tree this=src --tree main=/work/main/src --runs 4
+    .venv/bin/python bench/drain_cpu.py --tree on=src --tree off=src,CAUDAL_BUS__PREFETCH=false
 """
 
 from __future__ import annotations
@@ -85,7 +86,13 @@ def seed(src: str, url: str, events: int) -> None:
 
 
 def one_drain(
-    src: str, home: Path, url: str, postmaster: int, events: int, spy: Path | None = None
+    src: str,
+    home: Path,
+    url: str,
+    postmaster: int,
+    events: int,
+    spy: Path | None = None,
+    extra: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(RESET)
@@ -94,6 +101,7 @@ def one_drain(
         shutil.rmtree(home / "lake", ignore_errors=True)
         env = bench.env_for(home, url, CAUDAL_LAKE__FLUSH_MAX_SECONDS="1")
         env["PYTHONPATH"] = src
+        env.update(extra or {})
         pg_before = server_cpu(postmaster)
         with bench.Processes() as procs:
             started = time.perf_counter()
@@ -128,7 +136,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--tree", action="append", default=[], help="name=path/to/src")
+    parser.add_argument(
+        "--tree", action="append", default=[], help="name=path/to/src[,ENV=value...] (worker env)"
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--py-spy", type=Path, help="Record each tree's first run here (raw).")
@@ -137,10 +147,13 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="caudal-draincpu-"))
     trees: dict[str, tuple[str, Path, str, int]] = {}
+    extras: dict[str, dict[str, str]] = {}
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, work, True)
         for spec in args.tree:
-            name, src = spec.split("=", 1)
+            name, rest = spec.split("=", 1)
+            src, *settings = rest.split(",")
+            extras[name] = dict(setting.split("=", 1) for setting in settings)
             src = str(Path(src).resolve())
             home = work / name
             home.mkdir()
@@ -166,7 +179,7 @@ def main() -> None:
                 if args.py_spy is not None and run == 0:
                     args.py_spy.mkdir(parents=True, exist_ok=True)
                     spy = args.py_spy / f"{name}.raw"
-                out = one_drain(src, home, url, postmaster, args.events, spy)
+                out = one_drain(src, home, url, postmaster, args.events, spy, extras[name])
                 results[name].append(out)
                 print(
                     f"{name} run {run + 1}: lake {out['lake']:,.0f}/s, realtime "

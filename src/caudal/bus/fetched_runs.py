@@ -22,8 +22,13 @@ them (up to its batch), so its deliveries are what a plain read would have made 
 Everything else stays per group and in PostgreSQL: the fetch still reads the group's
 `bus.offsets` rows (leases, isolation, retry delays) and starts after the held rows only for a
 partition whose stored position is the one the member expected; commits compare-and-set as
-before. Only rows read in the last `max_age` seconds are served; bounded per partition; a group
-too far behind the others reads everything from PostgreSQL.
+before. A member's prefetch (`postgres_consumer.py`) reads, the same way, after the last
+position of the batch it is still writing, expecting the stored position to be that batch's
+start: the argument above is about what a fetch after a position returns, whoever committed
+it, so the rows read early are what a read after the commit would begin with; they are
+delivered only once that commit has moved the stored position to where they start.
+Only rows read in the last `max_age` seconds are served; bounded per partition; a group too far
+behind the others reads everything from PostgreSQL.
 """
 
 from __future__ import annotations

@@ -12,6 +12,21 @@ A consumer with a kind filter (`Filtering`) is fetched with `fetch_kinds`: Postg
 window of positions and returns only the rows the filter takes, plus the window's end when what
 follows the last of them was left out; the member commits to that end, so the group's position
 (and its lag) moves past messages it would not have taken, without receiving them.
+
+Prefetch: while a batch that filled a partition's share is written, the member already reads
+the next one (`_prefetch_after`), from the end of the batch being written, on the same terms as
+`bus.runs` uses (`fetch` reads a partition from a given position only where the stored one is
+still the one expected). That batch is delivered only if the one before committed every
+partition through its last record and the member's partitions did not change meanwhile;
+otherwise it is dropped and the member reads afresh from its committed positions (a failed
+write, a lost lease, a replay, a rebalance). Positions are still committed only after their
+batch's write, one batch after the other, so a partition's records keep their order. Why the
+early read never skips a row committed late is the argument of `fetched_runs.py`: it returns
+the rows after the batch's last position below its own snapshot horizon, which is never lower
+than the one the batch was read under; a row between the batch's last position and the last
+one read early has a transaction below that horizon, so the early read has it, as a read made
+after the commit would (whose horizon is higher still: it may only see more rows after them,
+which the next cycle reads).
 """
 
 from __future__ import annotations
@@ -22,7 +37,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -59,6 +74,8 @@ MOVES_TOPIC = "caudal.bus.members"  # `<this>:<group>`: a member released or lac
 # (queries.sql): (partition, from_xid, from_seq, attempts, isolated) of a partition's offsets
 _Header = tuple[int, str, int, int, bool]
 _Read = tuple[_Header, list[Row]]  # a partition's offsets and the positions read after them
+# Per partition of a batch being written: (its stored position, its last record's position)
+_Ahead = dict[int, tuple[Position, Position]]
 
 
 def bigint_array(values: Sequence[int]) -> str:
@@ -118,6 +135,22 @@ class _PartitionBatch:
     tail: tuple[str, int] | None = None
 
 
+@dataclass
+class _Fetched:
+    batches: list[_PartitionBatch]
+    stored: dict[int, Position]  # per partition read: its stored position then
+    after: dict[int, Position]  # per partition read: the position its records follow
+
+
+@dataclass
+class _Prefetch:
+    """The next batch, read while the current one is written (`GroupMember._prefetch_after`)."""
+
+    task: asyncio.Task[_Fetched]
+    owned: frozenset[int]  # the member's partitions when it started
+    ahead: _Ahead  # the batch being written, per partition
+
+
 class BusHost(Protocol):
     """What a member uses of the `PostgresBus` that runs it (which imports this module)."""
 
@@ -153,6 +186,8 @@ class GroupMember:
         self._next_retention = 0.0
         self._next_redrive = 0.0
         self._closing = False
+        self._prefetch: _Prefetch | None = None
+        self._short = False  # the last delivery filled no partition's share (a trickle)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -182,7 +217,11 @@ class GroupMember:
                     continue
                 if did:
                     quick = _QUICK_POLL_S
-                    await asyncio.sleep(0)
+                    if self._short and self.settings.linger_seconds:
+                        # a trickle: let more arrive than the next read would find now
+                        await wait_any(stop, None, self.settings.linger_seconds)
+                    else:
+                        await asyncio.sleep(0)
                     continue
                 woke = await wait_any(stop, wake, quick or self.settings.poll_interval_seconds)
                 wake.clear()
@@ -209,6 +248,7 @@ class GroupMember:
             await conn.execute(q("create_offsets"), params)
 
     async def _leave(self) -> None:
+        await self._drop_prefetch()
         try:
             async with self.bus.database.connection() as conn:
                 await conn.execute(q("leave"), {"group": self.group, "member": self.member})
@@ -296,33 +336,114 @@ class GroupMember:
     async def cycle(self) -> bool:
         """Deliver what is ready on the leased partitions; True when anything was delivered."""
         if not self.owned:
+            await self._drop_prefetch()
             return False
-        self._batches = {b.partition: b for b in await self._fetch()}
+        batches = await self._prefetched()
+        if batches is None:
+            fetched = await self._fetch(self.owned, {})
+            self._at.update(fetched.stored)
+            batches = fetched.batches
+        self._batches = {b.partition: b for b in batches}
         if not self._batches:
             return False
         taken = [b for b in self._batches.values() if b.records]
-        await self.delivery.deliver(
-            {b.partition: b.records for b in taken if not b.isolated},
-            {b.partition: b.records[0] for b in taken if b.isolated},
-            [b.partition for b in self._batches.values() if not b.records],
-        )
+        share = self._per_partition(len(self.owned))
+        self._short = all(len(b.records) < share for b in taken)
+        self._prefetch = self._prefetch_after(taken)
+        try:
+            await self.delivery.deliver(
+                {b.partition: b.records for b in taken if not b.isolated},
+                {b.partition: b.records[0] for b in taken if b.isolated},
+                [b.partition for b in self._batches.values() if not b.records],
+            )
+        except BaseException:
+            await self._drop_prefetch()
+            raise
         return True
 
-    async def _fetch(self) -> list[_PartitionBatch]:
+    def _per_partition(self, owned: int) -> int:
+        return max(1, math.ceil(self.batch_size / max(owned, 1)))
+
+    def _prefetch_after(self, taken: list[_PartitionBatch]) -> _Prefetch | None:
+        """Start reading the next batch while `taken` is written: only in a backlog (a
+        partition filled its share) and in normal flow (no retry or isolation pending)."""
+        if not self.settings.prefetch or not taken or kinds_of(self.consumer) is not None:
+            return None
+        if self._short or any(b.isolated or b.attempts for b in taken):
+            return None
+        ahead = {
+            b.partition: ((b.from_xid, b.from_seq), (b.xids[-1], b.records[-1].offset))
+            for b in taken
+        }
+        owned = frozenset(self.owned)
+        task = asyncio.create_task(self._fetch(owned, ahead), name=f"bus-prefetch:{self.group}")
+        return _Prefetch(task, owned, ahead)
+
+    async def _prefetched(self) -> list[_PartitionBatch] | None:
+        """The batch read while the last one was written, if that one committed every partition
+        through its last record and the member's partitions are the same; None: read afresh."""
+        prefetch, self._prefetch = self._prefetch, None
+        if prefetch is None:
+            return None
+        task = prefetch.task
+        try:
+            await asyncio.wait({task})
+        except BaseException:  # this cycle is cancelled: so is its read
+            task.cancel()
+            raise
+        # a failed (or, from inside, cancelled) early read: the fresh read meets the same
+        # trouble, if it lasts, and the member's loop handles it as always
+        if task.cancelled() or task.exception() is not None:
+            failure = "cancelled" if task.cancelled() else type(task.exception()).__name__
+            _log.debug("bus_prefetch_failed", group=self.group, error=failure)
+            return None
+        fetched = task.result()
+        if prefetch.owned != self.owned:
+            return None  # a rebalance ran meanwhile
+        if any(self._at.get(p) != end for p, (_, end) in prefetch.ahead.items()):
+            return None  # a failed write, a lost lease or a replay: not committed in full
+        for b in fetched.batches:
+            ahead = prefetch.ahead.get(b.partition)
+            if ahead is None:
+                continue
+            if fetched.after.get(b.partition) != ahead[1]:
+                return None  # read from elsewhere (the stored position had moved)
+            # what the commit of the batch left there (it was in normal flow: no retry state)
+            b.from_xid, b.from_seq = ahead[1]
+            b.attempts, b.isolated = 0, False
+        for p, stored in fetched.stored.items():
+            if p not in prefetch.ahead:
+                self._at[p] = stored
+        return fetched.batches or None
+
+    async def _drop_prefetch(self) -> None:
+        prefetch, self._prefetch = self._prefetch, None
+        if prefetch is None:
+            return
+        task = prefetch.task
+        task.cancel()
+        await asyncio.wait({task})
+        if not task.cancelled():
+            task.exception()  # retrieved: a failed read of a dropped batch is no news
+
+    async def _fetch(self, owned: Set[int], ahead: _Ahead) -> _Fetched:
         """The next records of the leased partitions. Positions first (those another group of
         this process read lately come from `bus.runs`); then the messages this process has not
         decoded yet (every group of a worker reads the same messages: the first to fetch one
         decodes it, the others take it from `bus.messages`, and their fetch carries no payload
-        at all)."""
-        per_partition = max(1, math.ceil(self.batch_size / max(len(self.owned), 1)))
+        at all). `ahead`: partitions to read after the batch being written there (prefetch).
+        Changes nothing in the member: the caller takes the stored positions."""
+        per_partition = self._per_partition(len(owned))
         kinds = kinds_of(self.consumer)
         # Autocommit: each statement is its own snapshot (the positions' horizon is taken in
         # the first), and a lone read needs no BEGIN/COMMIT round trips.
         async with self.bus.database.connection(autocommit=True) as conn:
             cur = conn.cursor()
             ends: list[tuple[_Header, Position]] = []
+            stored: dict[int, Position] = {}
+            after: dict[int, Position] = {}
             if kinds is None:
-                reads = await self._read_positions(cur, per_partition)
+                reads = await self._read_positions(cur, owned, per_partition, ahead, stored, after)
             else:
                 reads, ends = await self._read_kinds(cur, kinds, per_partition)
             known = await self._messages(cur, reads)
@@ -341,20 +462,36 @@ class GroupMember:
                     continue  # erased since the positions were read (bus/erasure.py): a gap
                 records.append(Record(message, seq, attempt, published_at))
                 xids.append(xid)
-        return [b for b in batches.values() if b.records or b.tail is not None]
+        return _Fetched(
+            [b for b in batches.values() if b.records or b.tail is not None], stored, after
+        )
 
-    async def _read_positions(self, cur: AsyncCursor[Any], per_partition: int) -> list[_Read]:
+    async def _read_positions(
+        self,
+        cur: AsyncCursor[Any],
+        owned: Set[int],
+        per_partition: int,
+        ahead: _Ahead,
+        stored: dict[int, Position],
+        after: dict[int, Position],
+    ) -> list[_Read]:
         """Per partition, the next positions: first those another group of the process read
         lately past this member's position (`bus.runs`), then what follows them from
-        `bus.messages` (noted in the runs for the others)."""
+        `bus.messages` (noted in the runs for the others). Fills `stored` (each partition's
+        stored position) and `after` (the position its rows follow)."""
         runs = self.bus.runs
-        held: dict[int, list[Row]] = {}
-        for p in self.owned:
-            position = self._at.get(p)
-            if position is not None:
-                rows = runs.after((self._topics, p), position, per_partition)
-                if rows:
-                    held[p] = rows
+        # (the stored position expected, the position to read after, the rows held after it)
+        asked: dict[int, tuple[Position, Position, list[Row]]] = {}
+        for p in owned:
+            expected = start = self._at.get(p)
+            if p in ahead:
+                expected, start = ahead[p]
+            if expected is None or start is None:
+                continue
+            rows = runs.after((self._topics, p), start, per_partition)
+            if rows or p in ahead:
+                asked[p] = (expected, start, rows)
+        lasts = [rows[-1][:2] if rows else start for _, start, rows in asked.values()]
         await cur.execute(
             q("fetch"),
             {
@@ -362,12 +499,12 @@ class GroupMember:
                 "member": self.member,
                 "topics": self.topics,
                 "limit": per_partition,
-                "held_partitions": list(held),
-                "held_xids": [self._at[p][0] for p in held],
-                "held_seqs": [self._at[p][1] for p in held],
-                "held_last_xids": [rows[-1][0] for rows in held.values()],
-                "held_last_seqs": [rows[-1][1] for rows in held.values()],
-                "held_more": [per_partition - len(rows) for rows in held.values()],
+                "held_partitions": list(asked),
+                "held_xids": [expected[0] for expected, _, _ in asked.values()],
+                "held_seqs": [expected[1] for expected, _, _ in asked.values()],
+                "held_last_xids": [last[0] for last in lasts],
+                "held_last_seqs": [last[1] for last in lasts],
+                "held_more": [per_partition - len(rows) for _, _, rows in asked.values()],
             },
         )
         reads: list[_Read] = []
@@ -383,15 +520,16 @@ class GroupMember:
             ids,
             ats,
         ) in await cur.fetchall():
-            start = self._at[p] = (from_xid, from_seq)
+            start = stored[p] = (from_xid, from_seq)
             read: list[Row] = [] if seqs is None else list(zip(xids, seqs, ids, ats, strict=True))
             if was_held:  # read after the rows held (PostgreSQL found the expected position)
-                before = held[p]
-                runs.note((self._topics, p), before[-1][:2], read)
+                _, start, before = asked[p]
+                runs.note((self._topics, p), before[-1][:2] if before else start, read)
                 rows = before + read if read else before
             else:
                 runs.note((self._topics, p), start, read)
                 rows = read
+            after[p] = start
             reads.append(
                 ((p, from_xid, from_seq, attempts, isolated), rows[:1] if isolated else rows)
             )
@@ -440,13 +578,35 @@ class GroupMember:
     ) -> dict[int, Message | None]:
         """The message at each position read: decoded by this process already, else read."""
         decoded = self.bus.messages
-        known = {seq: decoded.get(seq, mid) for _, rows in reads for _, seq, mid, _ in rows}
+        ids = {seq: mid for _, rows in reads for _, seq, mid, _ in rows}
+        known = {seq: decoded.get(seq, mid) for seq, mid in ids.items()}
         missing = [seq for seq, message in known.items() if message is None]
-        if missing:
-            await cur.execute(q("fetch_messages"), {"seqs": bigint_array(missing)})
-            for seq, topic, key, message_id, payload, headers in await cur.fetchall():
-                known[seq] = decoded.message(seq, topic, key, message_id, payload, headers)
+        if not missing:
+            return known
+        mine, others = decoded.claim(missing)  # another group may be reading some already
+        try:
+            await self._read_messages(cur, mine, known)
+        finally:
+            decoded.release(mine)
+        if others:
+            await asyncio.wait(others)
+            claimed = set(mine)
+            late = [seq for seq in missing if known[seq] is None and seq not in claimed]
+            for seq in late:
+                known[seq] = decoded.get(seq, ids[seq])
+            # not brought (evicted meanwhile, erased, or that read failed): read them here
+            await self._read_messages(cur, [seq for seq in late if known[seq] is None], known)
         return known
+
+    async def _read_messages(
+        self, cur: AsyncCursor[Any], seqs: list[int], known: dict[int, Message | None]
+    ) -> None:
+        if not seqs:
+            return
+        decoded = self.bus.messages
+        await cur.execute(q("fetch_messages"), {"seqs": bigint_array(seqs)})
+        for seq, topic, key, message_id, payload, headers in await cur.fetchall():
+            known[seq] = decoded.message(seq, topic, key, message_id, payload, headers)
 
     # -- delivery.Positions: compare-and-set on the positions this cycle read ---------------
 

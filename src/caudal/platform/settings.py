@@ -60,6 +60,17 @@ class BusSettings(BaseModel):
     retention_days: float = Field(
         default=7.0, ge=0, description="Delete consumed messages older than this; 0 keeps all."
     )
+    prefetch: bool = Field(
+        default=True,
+        description="PostgreSQL bus: read a group's next batch while the current one is written.",
+    )
+    linger_seconds: float = Field(
+        default=0.02,
+        ge=0,
+        le=0.5,
+        description="PostgreSQL bus: after a delivery short of a batch, wait this long before "
+        "the next read (fewer, larger deliveries in a trickle; adds up to this much latency).",
+    )
     nats_url: str = Field(
         default="nats://127.0.0.1:4222",
         description="NATS server URL(s), comma-separated for a cluster (`tls://` for TLS).",

@@ -60,3 +60,22 @@ def test_get_answers_only_a_message_decoded_at_that_seq_with_that_id() -> None:
     cache.message(2, "t", "k", "id-2", "2", "{}")
     cache.message(3, "t", "k", "id-3", "3", "{}")
     assert cache.get(1, "id-1") is None  # evicted, oldest first
+
+
+async def test_a_read_in_flight_is_claimed_once_and_its_waiters_woken_when_released() -> None:
+    cache = MessageCache()
+    mine, others = cache.claim([1, 2, 3])
+    assert mine == [1, 2, 3] and not others
+    theirs, waits = cache.claim([2, 3, 4])  # another group misses 2 and 3 too
+    assert theirs == [4] and len(waits) == 1
+    (wait,) = waits
+    assert not wait.done()
+    cache.message(2, "t", "k", "id-2", "2", "{}")  # 3 was not found (erased, say)
+    cache.release(mine)
+    assert wait.done()
+    assert cache.get(2, "id-2") is not None and cache.get(3, "id-3") is None
+    again, waits = cache.claim([3])  # released: the next reader claims it
+    assert again == [3] and not waits
+    cache.release(theirs)
+    cache.release(again)
+    assert cache.claim([1, 4]) == ([1, 4], set())
