@@ -6,7 +6,8 @@ C rows; any change invalidates the cached score). Idempotent on event id.
 
 Behind the erasure barrier (`events/erasure_barrier.py`): a batch leaves out the events received
 before the erasure of a token they hold (never `customers.erased` itself), checked in its own
-transaction; a batch that erases records its tokens first (`DerivedCopies.bar`).
+transaction; a batch that erases records its tokens first (`DerivedCopies.bar`) and deletes
+their copies after that transaction, never while it holds the barrier lock.
 """
 
 from __future__ import annotations
@@ -109,6 +110,9 @@ class CustomersActivitySink:
             async with conn.transaction():
                 erased = await self._erased.since(conn, erasure_barrier.horizon(events))
                 stale = await self._apply(conn, not_erased(events, erased))
+            # Not under the barrier lock: a second erasure's record would wait for these scans,
+            # and every sink write queued behind it too. Redelivered after a crash: idempotent.
+            async with conn.transaction():
                 await copies.erase_in_database(conn, tokens)
             await copies.erase_lake(conn, tokens)
         await self._handler.after_commit(stale)
