@@ -438,3 +438,35 @@ async def test_sink_writes_do_not_wait_for_an_erasures_deletes_behind_a_second_e
         holder.close()
     assert holding(container.owner_url, gone)["recent"] == 0
     assert holding(container.owner_url, kept)["recent"] == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review: an erasure notice handled again (`caudal bus replay` of customers.activity, a "
+    "redelivery) erases by CPF token whatever its time, and bars the token anew: a customer who "
+    "registered again with the same CPF after the erasure loses Base C and realtime",
+)
+async def test_an_erasure_notice_handled_again_spares_a_customer_registered_again_since(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    gone, _ = tokens()
+    notice = CanonicalEvent.from_dict(
+        customer_event(ERASED, str(uuid.uuid4()), bytes.fromhex(gone), None).payload
+    )
+    sink = CustomersActivitySink(customers_of(container))
+    await sink.write([notice])
+    with psycopg.connect(container.owner_url) as conn:  # that erasure was an hour ago
+        conn.execute(
+            "UPDATE events.erased_tokens SET at = at - interval '1 hour' WHERE token = %s",
+            (gone,),
+        )
+    # the same CPF registered again half an hour ago: new data, kept by the barrier
+    again = batch(gone, secrets.token_hex(32), datetime.now(UTC) - timedelta(minutes=30))[:2]
+    await RealtimeSink(container.database).write(again)
+    await sink.write(again)
+    new_customer = {"recent": 2, "base_c.events": 2, "base_c.activity": 1}
+    assert holding(container.owner_url, gone) == new_customer
+    await sink.write([notice])  # the old notice again (a replay of the group, a redelivery)
+    await RealtimeSink(container.database).write(again)  # the new customer's, redelivered
+    await sink.write(again)
+    assert holding(container.owner_url, gone) == new_customer
