@@ -28,6 +28,7 @@ import pytest
 from caudal.bus.nats import NatsBus
 from caudal.customers.base_c.sink import CustomersActivitySink
 from caudal.customers.context import customers_of
+from caudal.customers.cpf import format_cpf
 from caudal.customers.events import ERASED, customer_event
 from caudal.events import runtime
 from caudal.events.erasure_barrier_postgres import LOCK
@@ -39,6 +40,7 @@ from caudal.events.sinks.realtime import RealtimeSink
 from caudal.platform.bootstrap import Container
 from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import Database
+from tests.integration.customers.conftest import CPF_1
 from tests.integration.customers.test_erasure import token_event
 from tests.integration.events.conftest import SEED_SELFIE
 from tests.support.bus import consuming, fast_bus_settings, make_bus, until
@@ -470,3 +472,20 @@ async def test_an_erasure_notice_handled_again_spares_a_customer_registered_agai
     await RealtimeSink(container.database).write(again)  # the new customer's, redelivered
     await sink.write(again)
     assert holding(container.owner_url, gone) == new_customer
+
+
+async def test_a_base_c_event_carrying_the_cpf_itself_is_held_back_by_its_token(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """Base C files an event from before tokenization (still on the bus, or replayed) under the
+    CPF's token (`projection._cpf_index`): the barrier must know it by that token too."""
+    customers = customers_of(container)
+    gone = customers.vault.cpf_index(CPF_1).hex()
+    received = datetime.now(UTC) - timedelta(seconds=1)
+    raw = token_event("card-purchase", gone, 1, received)
+    raw = CanonicalEvent.from_dict(
+        {**raw.to_dict(), "data": {**raw.data, "cpf": format_cpf(CPF_1)}}
+    )
+    await erase(container, gone)
+    await CustomersActivitySink(customers).write([raw])
+    assert holding(container.owner_url, gone) == NOTHING
