@@ -69,10 +69,15 @@ def holds_erased(event: CanonicalEvent, erased: Erased) -> bool:
     for run in _HEX_RUN.finditer(text):
         found = run.group()
         for start in range(len(found) - TOKEN_LENGTH + 1):
-            at = erased.get(found[start : start + TOKEN_LENGTH])
-            if at is not None and at > event.received_at - MARGIN:
+            if erased_before(event, found[start : start + TOKEN_LENGTH], erased):
                 return True
     return False
+
+
+def erased_before(event: CanonicalEvent, token: str, erased: Erased) -> bool:
+    """Whether `token` was erased after the event was received (less the margin)."""
+    at = erased.get(token)
+    return at is not None and at > event.received_at - MARGIN
 
 
 def kept(events: Sequence[CanonicalEvent], erased: Erased) -> Sequence[CanonicalEvent]:

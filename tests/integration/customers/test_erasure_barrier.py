@@ -478,7 +478,7 @@ async def test_a_base_c_event_carrying_the_cpf_itself_is_held_back_by_its_token(
     client: httpx.AsyncClient, container: Container
 ) -> None:
     """Base C files an event from before tokenization (still on the bus, or replayed) under the
-    CPF's token (`projection._cpf_index`): the barrier must know it by that token too."""
+    CPF's token (`projection.cpf_index_of`): the barrier must know it by that token too."""
     customers = customers_of(container)
     gone = customers.vault.cpf_index(CPF_1).hex()
     received = datetime.now(UTC) - timedelta(seconds=1)
