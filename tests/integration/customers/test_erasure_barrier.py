@@ -388,9 +388,14 @@ async def test_random_interleavings_of_sink_writes_and_erasures_leave_no_erased_
         assert {name: found[name] for name in sinks} == wanted, f"fault seed {seed}"
 
 
+@pytest.mark.parametrize("second", [False, True], ids=["one-erasure", "a-second-erasure"])
 async def test_sink_writes_wait_for_the_erasures_record_not_for_its_deletes(
-    client: httpx.AsyncClient, container: Container
+    client: httpx.AsyncClient, container: Container, second: bool
 ) -> None:
+    """With `second`, another erasure at once (two customers.activity workers, or
+    reapply-erasures beside the sink): its record waits for the barrier lock exclusively, and
+    every new shared request queues behind it. So nothing that holds the lock shared may wait
+    for an erasure's table scans, or every sink write (and the ingestion's quarantine) does."""
     gone, kept = tokens()
     received = datetime.now(UTC) - timedelta(seconds=1)
     await RealtimeSink(container.database).write(batch(gone, kept, received)[:1])
@@ -399,43 +404,16 @@ async def test_sink_writes_wait_for_the_erasures_record_not_for_its_deletes(
         "SELECT 1 FROM events.recent WHERE position(%s IN data::text) > 0 FOR UPDATE", (gone,)
     )
     try:
-        erasing = asyncio.create_task(erase(container, gone))
+        erasing = [asyncio.create_task(erase(container, gone))]
         await waiting(container.owner_url, "locktype = 'transactionid'")  # its DELETE waits
+        if second:
+            erasing.append(asyncio.create_task(erase(container, secrets.token_hex(32))))
+            await asyncio.sleep(0.3)  # the second erasure's record, waiting or done
         later = [token_event("card-purchase", kept, 5, received)]
         await asyncio.wait_for(RealtimeSink(container.database).write(later), 10)
-        assert not erasing.done()
+        assert not erasing[0].done()
         holder.rollback()
-        await asyncio.wait_for(erasing, 20)
-    finally:
-        holder.close()
-    assert holding(container.owner_url, gone)["recent"] == 0
-    assert holding(container.owner_url, kept)["recent"] == 1
-
-
-async def test_sink_writes_do_not_wait_for_an_erasures_deletes_behind_a_second_erasure(
-    client: httpx.AsyncClient, container: Container
-) -> None:
-    """Two erasures at once (two customers.activity workers, or reapply-erasures beside the
-    sink): the second one's record waits for the barrier lock exclusively; while it waits, every
-    new shared request queues behind it. So nothing that holds the lock shared may wait for an
-    erasure's table scans, or every sink write (and the ingestion's quarantine) waits for them."""
-    gone, other, kept = (secrets.token_hex(32) for _ in range(3))
-    received = datetime.now(UTC) - timedelta(seconds=1)
-    await RealtimeSink(container.database).write(batch(gone, kept, received)[:1])
-    holder = psycopg.connect(container.owner_url)  # a row of the erased customer, locked
-    holder.execute(
-        "SELECT 1 FROM events.recent WHERE position(%s IN data::text) > 0 FOR UPDATE", (gone,)
-    )
-    try:
-        first = asyncio.create_task(erase(container, gone))
-        await waiting(container.owner_url, "locktype = 'transactionid'")  # its DELETE waits
-        second = asyncio.create_task(erase(container, other))
-        await asyncio.sleep(0.3)  # the second erasure's record, waiting or done
-        later = [token_event("card-purchase", kept, 5, received)]
-        await asyncio.wait_for(RealtimeSink(container.database).write(later), 10)
-        assert not first.done()
-        holder.rollback()
-        await asyncio.wait_for(asyncio.gather(first, second), 20)
+        await asyncio.wait_for(asyncio.gather(*erasing), 20)
     finally:
         holder.close()
     assert holding(container.owner_url, gone)["recent"] == 0
