@@ -467,3 +467,34 @@ async def test_a_base_c_event_carrying_the_cpf_itself_is_held_back_by_its_token(
     await erase(container, gone)
     await CustomersActivitySink(customers).write([raw])
     assert holding(container.owner_url, gone) == NOTHING
+
+
+async def test_a_cancelled_erasure_keeps_the_lake_writers_out_until_its_file_scan_ends(
+    client: httpx.AsyncClient, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker stopping (its services cancelled after 30 s) mid-scan: the scan's thread runs on,
+    so the lake writers' lock must stay held until it ends, or a delivery merges into a file the
+    scan is rewriting (one of the two writes is lost: new rows, or the erasure)."""
+    from caudal.events import lake_erasure
+
+    gone, _ = tokens()
+    entered, go = threading.Event(), threading.Event()
+    scan = lake_erasure.erase_tokens
+
+    def held(files: Any, erased: Sequence[str]) -> tuple[int, int]:
+        entered.set()
+        go.wait(20)
+        return scan(files, erased)
+
+    monkeypatch.setattr(lake_erasure, "erase_tokens", held)
+    erasing = asyncio.create_task(erase(container, gone))
+    await until(entered.is_set, what="the erasure in its lake scan")
+    erasing.cancel()
+    await asyncio.wait({erasing}, timeout=1)
+    with psycopg.connect(container.owner_url, autocommit=True) as conn:
+        free = conn.execute("SELECT pg_try_advisory_lock_shared(%s)", (LAKE_LOCK,)).fetchone()
+        conn.execute("SELECT pg_advisory_unlock_all()")
+    go.set()
+    await asyncio.wait({erasing}, timeout=20)
+    assert erasing.cancelled()
+    assert free == (False,)  # a lake delivery would have waited for the scan
