@@ -61,7 +61,11 @@ class DerivedCopies:
             return 0, 0
         files = LakeFiles(self.lake_url)
         async with writers_held(conn):
-            removed, rewritten = await asyncio.to_thread(erase_tokens, files, tokens)
+            scanning = asyncio.ensure_future(asyncio.to_thread(erase_tokens, files, tokens))
+            try:
+                removed, rewritten = await asyncio.shield(scanning)
+            finally:  # cancelled or not: the thread's rewrites end before the lock is released
+                await asyncio.wait({scanning})
         if removed:
             log.info("erasure: %d lake row(s) removed, %d file(s) rewritten", removed, rewritten)
         return removed, rewritten
