@@ -498,3 +498,38 @@ async def test_a_cancelled_erasure_keeps_the_lake_writers_out_until_its_file_sca
     await asyncio.wait({erasing}, timeout=20)
     assert erasing.cancelled()
     assert free == (False,)  # a lake delivery would have waited for the scan
+
+
+async def test_lake_deliveries_go_on_while_an_erasure_scans_the_lake(
+    client: httpx.AsyncClient, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scan reads every file of the lake: on a real one, minutes. Lake deliveries waiting for
+    it all that time fail at the statement timeout (30 s), are retried and dead-lettered; only
+    a file being rewritten need exclude its bus partition's writers."""
+    from caudal.events.lake_files import LakeFiles
+
+    gone, kept = tokens()
+    received = datetime.now(UTC) - timedelta(seconds=1)
+    sink = lake_sink(container, flush_max_events=1)
+    first = batch(gone, kept, received)
+    await sink.write(first, positions(first))
+    entered, go = threading.Event(), threading.Event()
+    parts = LakeFiles.parts
+
+    def slow(self: LakeFiles, dt: str | None = None) -> dict[str, list[str]]:
+        if not go.is_set():  # the erasure's scan: a long one
+            entered.set()
+            go.wait(20)
+        return parts(self, dt)
+
+    monkeypatch.setattr(LakeFiles, "parts", slow)
+    erasing = asyncio.create_task(erase(container, gone))
+    try:
+        await until(entered.is_set, what="the erasure scanning the lake")
+        later = [token_event("card-purchase", kept, 5, received)]
+        now = datetime.now(UTC)
+        await asyncio.wait_for(sink.write(later, [("k", 10, now)]), 10)
+    finally:
+        go.set()
+        await asyncio.wait_for(erasing, 20)
+    assert lake_rows(container, gone) == 0 and lake_rows(container, kept) == 3
