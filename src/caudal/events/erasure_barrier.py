@@ -23,10 +23,11 @@ snapshot taken after the lock is granted. So a write either commits before the r
 deletes remove it) or sees the record (and drops the event); writers wait only for the record,
 never for the deletes' table scans. The common case costs one index probe that finds nothing,
 inside a statement the sink runs anyway (realtime, quarantine) or as one tiny statement (lake,
-Base C, webhook). The lake's files are not transactional: its writers hold the lake lock shared
-across this check and the file writes, and the erasure's file scan takes it exclusively after
-the deletes, so a file written meanwhile is scanned, and no delivery rewrites a file the scan
-is rewriting.
+Base C, webhook). The lake's files are not transactional: its writers hold their bus
+partitions' locks across this check and the file writes, and the erasure takes each of those
+locks in turn after the deletes, then scans, so a file written meanwhile is scanned; it rewrites
+each file under its partition's lock, so no delivery merges into a file being rewritten
+(`lake_erasure.py`).
 """
 
 from __future__ import annotations

@@ -198,10 +198,10 @@ async def test_the_lake_scan_waits_for_a_file_write_in_flight_and_rewrites_it(
     writing = asyncio.create_task(sink.write(events, positions(events)))
     await until(entered.is_set, what="the lake delivery in its file write")
     erasing = asyncio.create_task(erase(container, gone))
-    # the database part commits; the file scan waits for the writer's lake lock
+    # the database part commits; the file scan waits for the writer's partition lock
     await waiting(
         container.owner_url,
-        "locktype = 'advisory' AND objid = %s AND objsubid = 1",
+        "locktype = 'advisory' AND classid = %s AND objsubid = 2",
         (LAKE_LOCK,),
     )
     assert holding(container.owner_url, gone)["recent"] == 0 and not erasing.done()
@@ -469,35 +469,41 @@ async def test_a_base_c_event_carrying_the_cpf_itself_is_held_back_by_its_token(
     assert holding(container.owner_url, gone) == NOTHING
 
 
-async def test_a_cancelled_erasure_keeps_the_lake_writers_out_until_its_file_scan_ends(
+async def test_a_cancelled_erasure_keeps_the_lake_writers_out_until_its_file_rewrite_ends(
     client: httpx.AsyncClient, container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A worker stopping (its services cancelled after 30 s) mid-scan: the scan's thread runs on,
-    so the lake writers' lock must stay held until it ends, or a delivery merges into a file the
-    scan is rewriting (one of the two writes is lost: new rows, or the erasure)."""
+    """A worker stopping (its services cancelled after 30 s) mid-rewrite: the rewrite's thread
+    runs on, so the file's writer lock must stay held until it ends, or a delivery merges into a
+    file being rewritten (one of the two writes is lost: new rows, or the erasure)."""
     from caudal.events import lake_erasure
 
-    gone, _ = tokens()
+    gone, kept = tokens()
+    first = batch(gone, kept, datetime.now(UTC) - timedelta(seconds=1))
+    await lake_sink(container, flush_max_events=1).write(first, positions(first))
     entered, go = threading.Event(), threading.Event()
-    scan = lake_erasure.erase_tokens
+    rewrite = lake_erasure.rewrite
 
-    def held(files: Any, erased: Sequence[str]) -> tuple[int, int]:
+    def held(*args: Any) -> int:
         entered.set()
         go.wait(20)
-        return scan(files, erased)
+        return rewrite(*args)
 
-    monkeypatch.setattr(lake_erasure, "erase_tokens", held)
+    monkeypatch.setattr(lake_erasure, "rewrite", held)
     erasing = asyncio.create_task(erase(container, gone))
-    await until(entered.is_set, what="the erasure in its lake scan")
+    await until(entered.is_set, what="the erasure rewriting a lake file")
     erasing.cancel()
     await asyncio.wait({erasing}, timeout=1)
     with psycopg.connect(container.owner_url, autocommit=True) as conn:
-        free = conn.execute("SELECT pg_try_advisory_lock_shared(%s)", (LAKE_LOCK,)).fetchone()
-        conn.execute("SELECT pg_advisory_unlock_all()")
+        writers = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND classid = %s AND objsubid = 2",
+            (LAKE_LOCK,),
+        ).fetchone()
     go.set()
     await asyncio.wait({erasing}, timeout=20)
     assert erasing.cancelled()
-    assert free == (False,)  # a lake delivery would have waited for the scan
+    assert writers == (1,)  # a lake delivery to that partition would have waited
+    assert lake_rows(container, gone) == 0 and lake_rows(container, kept) == 2
 
 
 async def test_lake_deliveries_go_on_while_an_erasure_scans_the_lake(
