@@ -49,7 +49,9 @@ def holding_files(files: LakeFiles, tokens: Sequence[str]) -> list[tuple[str, st
 
 def rewrite(files: LakeFiles, directory: str, path: str, tokens: Sequence[str]) -> int:
     """The file without the rows holding a token (read again: a delivery may have merged into
-    it since it was found); the rows removed."""
+    it since it was found, or another erasure removed it); the rows removed."""
+    if not files.fs.exists(path):
+        return 0
     table = files.read([path])
     hits = _holding(table.column("data"), tokens)
     removed = int(pc.sum(hits).as_py() or 0)
@@ -78,10 +80,10 @@ async def erase(
             await _locking(conn, "SELECT pg_advisory_lock(%s, %s)", (LAKE_LOCK, p))
             await _locking(conn, "SELECT pg_advisory_unlock(%s, %s)", (LAKE_LOCK, p))
         for directory, path in await asyncio.to_thread(holding_files, files, tokens):
-            span = lake_spans.parse(path.rpartition("/")[2])  # None: an older release's name,
-            lock = () if span is None else (LAKE_LOCK, span.partition)  # no delivery writes it
-            if lock:
-                await _locking(conn, "SELECT pg_advisory_lock(%s, %s)", lock)
+            span = lake_spans.parse(path.rpartition("/")[2])
+            # An older release's name (no span): no delivery writes it, but two erasures may.
+            lock = (LAKE_LOCK, -1 if span is None else span.partition)
+            await _locking(conn, "SELECT pg_advisory_lock(%s, %s)", lock)
             try:
                 writing = asyncio.ensure_future(
                     asyncio.to_thread(rewrite, files, directory, path, tokens)
@@ -91,8 +93,7 @@ async def erase(
                 finally:  # cancelled or not: the file is written before its lock is released
                     await asyncio.wait({writing})
             finally:
-                if lock:
-                    await _locking(conn, "SELECT pg_advisory_unlock(%s, %s)", lock)
+                await _locking(conn, "SELECT pg_advisory_unlock(%s, %s)", lock)
             removed += count
             rewritten += 1 if count else 0
     finally:

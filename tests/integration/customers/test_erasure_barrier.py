@@ -539,3 +539,19 @@ async def test_lake_deliveries_go_on_while_an_erasure_scans_the_lake(
         go.set()
         await asyncio.wait_for(erasing, 20)
     assert lake_rows(container, gone) == 0 and lake_rows(container, kept) == 3
+
+
+async def test_two_erasures_at_once_rewriting_one_lake_file_both_hold(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """Each rewrite reads the file again under its partition's lock: neither erasure's rewrite
+    puts back the rows the other removed, nor fails on a file the other emptied."""
+    gone, other = tokens()
+    kept = secrets.token_hex(32)
+    received = datetime.now(UTC) - timedelta(seconds=1)
+    events = batch(gone, kept, received) + batch(other, kept, received)[:2]
+    await lake_sink(container, flush_max_events=1).write(events, positions(events))
+    assert lake_rows(container, gone) == 2 and lake_rows(container, other) == 2
+    await asyncio.wait_for(asyncio.gather(erase(container, gone), erase(container, other)), 20)
+    assert lake_rows(container, gone) == 0 and lake_rows(container, other) == 0
+    assert lake_rows(container, kept) == 2
