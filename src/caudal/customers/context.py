@@ -40,7 +40,7 @@ def build_vault(settings: Settings) -> Vault:
 
 def build_copies(settings: Settings) -> DerivedCopies:
     lake_url = settings.lake.url or f"file://{settings.home / 'lake'}"
-    return DerivedCopies(lake_url, settings.bus.backend)
+    return DerivedCopies(lake_url, settings.bus.backend, settings.bus.partitions)
 
 
 def build_cache(container: Container) -> ScoreCache:

@@ -7,14 +7,13 @@ Run by the `customers.activity` sink when `customers.erased` arrives, and again 
 
 Behind the erasure barrier (`events/erasure_barrier.py`): the tokens are recorded first
 (`bar`, its own short transaction, once the sink writes in flight have committed), then the
-database copies are deleted, then the lake is scanned under the lake writers' lock. From the
+database copies are deleted, then the lake is scanned (`lake_erasure.erase`). From the
 first step on no sink writes a copy of an event received before the erasure, whatever it had
 fetched, held or gets redelivered.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ log = logging.getLogger(__name__)
 class DerivedCopies:
     lake_url: str
     bus_backend: str
+    bus_partitions: int  # the lake writers' partition locks (`lake_erasure.erase`)
 
     async def bar(self, conn: AsyncConn, tokens: Sequence[str]) -> None:
         """First, outside any transaction: no sink writes these tokens' earlier events again."""
@@ -54,14 +54,14 @@ class DerivedCopies:
     async def erase_lake(self, conn: AsyncConn, tokens: Sequence[str]) -> tuple[int, int]:
         """(rows removed, files rewritten) in the lake; after `erase_in_database` committed,
         on a connection outside any transaction."""
-        from caudal.events.lake_erasure import erase_tokens, writers_held
+        from caudal.events import lake_erasure
         from caudal.events.lake_files import LakeFiles
 
         if not tokens:
             return 0, 0
-        files = LakeFiles(self.lake_url)
-        async with writers_held(conn):
-            removed, rewritten = await asyncio.to_thread(erase_tokens, files, tokens)
+        removed, rewritten = await lake_erasure.erase(
+            conn, LakeFiles(self.lake_url), tokens, self.bus_partitions
+        )
         if removed:
             log.info("erasure: %d lake row(s) removed, %d file(s) rewritten", removed, rewritten)
         return removed, rewritten

@@ -23,10 +23,11 @@ snapshot taken after the lock is granted. So a write either commits before the r
 deletes remove it) or sees the record (and drops the event); writers wait only for the record,
 never for the deletes' table scans. The common case costs one index probe that finds nothing,
 inside a statement the sink runs anyway (realtime, quarantine) or as one tiny statement (lake,
-Base C, webhook). The lake's files are not transactional: its writers hold the lake lock shared
-across this check and the file writes, and the erasure's file scan takes it exclusively after
-the deletes, so a file written meanwhile is scanned, and no delivery rewrites a file the scan
-is rewriting.
+Base C, webhook). The lake's files are not transactional: its writers hold their bus
+partitions' locks across this check and the file writes, and the erasure takes each of those
+locks in turn after the deletes, then scans, so a file written meanwhile is scanned; it rewrites
+each file under its partition's lock, so no delivery merges into a file being rewritten
+(`lake_erasure.py`).
 """
 
 from __future__ import annotations
@@ -69,10 +70,15 @@ def holds_erased(event: CanonicalEvent, erased: Erased) -> bool:
     for run in _HEX_RUN.finditer(text):
         found = run.group()
         for start in range(len(found) - TOKEN_LENGTH + 1):
-            at = erased.get(found[start : start + TOKEN_LENGTH])
-            if at is not None and at > event.received_at - MARGIN:
+            if erased_before(event, found[start : start + TOKEN_LENGTH], erased):
                 return True
     return False
+
+
+def erased_before(event: CanonicalEvent, token: str, erased: Erased) -> bool:
+    """Whether `token` was erased after the event was received (less the margin)."""
+    at = erased.get(token)
+    return at is not None and at > event.received_at - MARGIN
 
 
 def kept(events: Sequence[CanonicalEvent], erased: Erased) -> Sequence[CanonicalEvent]:

@@ -4,37 +4,28 @@ without those rows (same name, atomic replace through `LakeFiles.write_table`).
 Rewriting rather than per-customer keyed tokens: tokens stay the CPF's blind index, so Base C,
 partitioning and joins by CPF keep working, and an erased customer leaves no row at all. The
 cost is a scan of the lake's `data` column per erasure (footers and one column, not whole
-files); erasures are rare. The scan runs under the lake writers' lock, taken exclusively
-(`writers_held`) after the erasure's database commit: a delivery writing meanwhile finishes
-first (its file is scanned), and every later one sees the erasure (`erasure_barrier.py`).
+files); erasures are rare. After the erasure's database commit (`erase`), holding the lake
+writers' lock shared (no compaction meanwhile; deliveries go on, however long the scan): each
+bus partition's writer lock in turn, taken and released, so every delivery that checked the
+erasure barrier before the record has written its files (every later one sees it:
+`erasure_barrier.py`); then the scan; each file found is read again and rewritten under its
+bus partition's writer lock, the one a delivery merging into that partition's files holds, so
+neither write is lost. Nothing waits for the scan but a compaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+import asyncio
+from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from caudal.events import lake_spans
 from caudal.events.lake_files import LakeFiles
 from caudal.events.sinks.lake import LAKE_LOCK
 from caudal.platform.db.pool import AsyncConn
-
-
-@asynccontextmanager
-async def writers_held(conn: AsyncConn) -> AsyncIterator[None]:
-    """The lake writers' lock, alone, for the session (no transaction stays open meanwhile)."""
-    await conn.execute("SELECT pg_advisory_lock(%s)", (LAKE_LOCK,))
-    if not conn.autocommit:
-        await conn.commit()
-    try:
-        yield
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock(%s)", (LAKE_LOCK,))
-        if not conn.autocommit:
-            await conn.commit()
 
 
 def _holding(data: pa.ChunkedArray, tokens: Sequence[str]) -> pa.ChunkedArray:
@@ -44,26 +35,73 @@ def _holding(data: pa.ChunkedArray, tokens: Sequence[str]) -> pa.ChunkedArray:
     return pc.fill_null(mask, False)
 
 
-def erase_tokens(files: LakeFiles, tokens: Sequence[str]) -> tuple[int, int]:
-    """Rewrite the files holding a token; (rows removed, files rewritten)."""
-    if not tokens:
-        return 0, 0
-    removed = rewritten = 0
+def holding_files(files: LakeFiles, tokens: Sequence[str]) -> list[tuple[str, str]]:
+    """(directory, path) of each file holding a token, from its `data` column alone."""
+    found = []
     for directory, paths in files.parts().items():
         for path in paths:
             with files.fs.open(path, "rb") as handle:
                 data = pq.read_table(handle, columns=["data"]).column("data")
-            hits = _holding(data, tokens)
-            count = pc.sum(hits).as_py() or 0
-            if not count:
-                continue
-            table = files.read([path])
-            kept = table.filter(pc.invert(_holding(table.column("data"), tokens)))
-            name = path.rpartition("/")[2]
-            if kept.num_rows:
-                files.write_table(directory, name, kept)
-            else:
-                files.remove([path])
-            removed += int(count)
-            rewritten += 1
+            if pc.any(_holding(data, tokens)).as_py():
+                found.append((directory, path))
+    return found
+
+
+def rewrite(files: LakeFiles, directory: str, path: str, tokens: Sequence[str]) -> int:
+    """The file without the rows holding a token (read again: a delivery may have merged into
+    it since it was found, or another erasure removed it); the rows removed."""
+    if not files.fs.exists(path):
+        return 0
+    table = files.read([path])
+    hits = _holding(table.column("data"), tokens)
+    removed = int(pc.sum(hits).as_py() or 0)
+    if not removed:
+        return 0
+    kept = table.filter(pc.invert(hits))
+    if kept.num_rows:
+        files.write_table(directory, path.rpartition("/")[2], kept)
+    else:
+        files.remove([path])
+    return removed
+
+
+async def erase(
+    conn: AsyncConn, files: LakeFiles, tokens: Sequence[str], partitions: int
+) -> tuple[int, int]:
+    """(rows removed, files rewritten), after the erasure's database commit, on a connection
+    outside any transaction (session locks: no transaction stays open). `partitions`: the bus
+    partitions, whose writer locks the lake deliveries hold across their check and writes."""
+    if not tokens:
+        return 0, 0
+    await _locking(conn, "SELECT pg_advisory_lock_shared(%s)", (LAKE_LOCK,))  # no compaction
+    removed = rewritten = 0
+    try:
+        for p in range(partitions):  # each delivery that checked before the record has written
+            await _locking(conn, "SELECT pg_advisory_lock(%s, %s)", (LAKE_LOCK, p))
+            await _locking(conn, "SELECT pg_advisory_unlock(%s, %s)", (LAKE_LOCK, p))
+        for directory, path in await asyncio.to_thread(holding_files, files, tokens):
+            span = lake_spans.parse(path.rpartition("/")[2])
+            # An older release's name (no span): no delivery writes it, but two erasures may.
+            lock = (LAKE_LOCK, -1 if span is None else span.partition)
+            await _locking(conn, "SELECT pg_advisory_lock(%s, %s)", lock)
+            try:
+                writing = asyncio.ensure_future(
+                    asyncio.to_thread(rewrite, files, directory, path, tokens)
+                )
+                try:
+                    count = await asyncio.shield(writing)
+                finally:  # cancelled or not: the file is written before its lock is released
+                    await asyncio.wait({writing})
+            finally:
+                await _locking(conn, "SELECT pg_advisory_unlock(%s, %s)", lock)
+            removed += count
+            rewritten += 1 if count else 0
+    finally:
+        await _locking(conn, "SELECT pg_advisory_unlock_shared(%s)", (LAKE_LOCK,))
     return removed, rewritten
+
+
+async def _locking(conn: AsyncConn, sql: str, params: tuple[int, ...]) -> None:
+    await conn.execute(sql, params)
+    if not conn.autocommit:
+        await conn.commit()

@@ -79,7 +79,11 @@ def test_base_c_never_holds_back_the_erasure_notice_itself() -> None:
         data={"customer_id": "c", "cpf_index": GONE},
     )
     purchase = event(GONE, ERASED_AT - timedelta(hours=1))
-    assert not_erased([notice, purchase], {GONE: ERASED_AT}) == [notice]
+    assert not_erased([notice, purchase], {GONE: ERASED_AT}, _no_cpf) == [notice]
+
+
+def _no_cpf(cpf: str) -> bytes:
+    raise AssertionError("every CPF here is a token already")
 
 
 def test_a_token_inside_a_longer_hex_run_counts_at_any_offset_and_many_tokens_cost_no_more() -> (

@@ -116,7 +116,7 @@ def _block(kind: Kind, data: dict[str, Any]) -> dict[str, Any]:
     return block
 
 
-def _cpf_index(value: Any, cpf_index: Callable[[str], bytes]) -> bytes:
+def cpf_index_of(value: Any, cpf_index: Callable[[str], bytes]) -> bytes:
     """The intake stores a CPF as its token, the blind index in hex (`events.pii`); an event
     from before tokenization (still on the bus or replayed) carries the CPF itself."""
     if isinstance(value, str) and CPF_TOKEN.match(value):
@@ -131,7 +131,7 @@ def plan(events: Sequence[CanonicalEvent], cpf_index: Callable[[str], bytes]) ->
         kind = KINDS.get(event.type)
         if kind is not None:
             try:
-                found = _cpf_index(event.data.get("cpf"), cpf_index)
+                found = cpf_index_of(event.data.get("cpf"), cpf_index)
                 block = _block(kind, event.data)
             except ValueError:
                 result.rejected.append(event.id)

@@ -6,7 +6,8 @@ C rows; any change invalidates the cached score). Idempotent on event id.
 
 Behind the erasure barrier (`events/erasure_barrier.py`): a batch leaves out the events received
 before the erasure of a token they hold (never `customers.erased` itself), checked in its own
-transaction; a batch that erases records its tokens first (`DerivedCopies.bar`).
+transaction; a batch that erases records its tokens first (`DerivedCopies.bar`) and deletes
+their copies after that transaction, never while it holds the barrier lock.
 """
 
 from __future__ import annotations
@@ -81,16 +82,33 @@ def erased_tokens(events: Sequence[CanonicalEvent]) -> list[str]:
 
 
 def not_erased(
-    events: Sequence[CanonicalEvent], erased: erasure_barrier.Erased
+    events: Sequence[CanonicalEvent],
+    erased: erasure_barrier.Erased,
+    cpf_index: Callable[[str], bytes],
 ) -> Sequence[CanonicalEvent]:
-    """The batch less what the erasure barrier holds back; erasure notices always pass."""
+    """The batch less what the erasure barrier holds back, by the tokens its data holds and by
+    the one Base C files it under (an event from before tokenization, still on the bus or
+    replayed, carries the CPF itself); erasure notices always pass."""
     if not erased:
         return events
     return [
         e
         for e in events
-        if e.type == customer_events.ERASED or not erasure_barrier.holds_erased(e, erased)
+        if e.type == customer_events.ERASED
+        or not (erasure_barrier.holds_erased(e, erased) or _filed_erased(e, erased, cpf_index))
     ]
+
+
+def _filed_erased(
+    event: CanonicalEvent, erased: erasure_barrier.Erased, cpf_index: Callable[[str], bytes]
+) -> bool:
+    if event.type not in projection.KINDS:
+        return False
+    try:
+        token = projection.cpf_index_of(event.data.get("cpf"), cpf_index).hex()
+    except ValueError:  # the projection rejects it
+        return False
+    return erasure_barrier.erased_before(event, token, erased)
 
 
 class CustomersActivitySink:
@@ -108,7 +126,11 @@ class CustomersActivitySink:
             await copies.bar(conn, tokens)
             async with conn.transaction():
                 erased = await self._erased.since(conn, erasure_barrier.horizon(events))
-                stale = await self._apply(conn, not_erased(events, erased))
+                kept = not_erased(events, erased, self._customers.vault.cpf_index)
+                stale = await self._apply(conn, kept)
+            # Not under the barrier lock: a second erasure's record would wait for these scans,
+            # and every sink write queued behind it too. Redelivered after a crash: idempotent.
+            async with conn.transaction():
                 await copies.erase_in_database(conn, tokens)
             await copies.erase_lake(conn, tokens)
         await self._handler.after_commit(stale)

@@ -16,10 +16,11 @@ oldest is half `flush_max_seconds` old, so an idle trickle makes few files (a ba
 at once); `caudal lake flush` wakes it, and so does a graceful stop (`hurry`): a stopping
 worker writes what it holds instead of waiting out the linger.
 Compaction (`lake_compact`) takes the writers' lock exclusively, so it never merges a file
-that a delivery is rewriting; so does an erasure's file scan (`lake_erasure`), after its database
-commit: a delivery checks the erasure barrier (`events/erasure_barrier.py`) under that lock, so
-it either writes before the scan (which then rewrites its file) or leaves out the events
-received before an erasure of a token they hold, however long it lingered in memory.
+that a delivery is rewriting. A delivery checks the erasure barrier (`events/erasure_barrier.py`)
+under its bus partitions' locks, which an erasure's file scan (`lake_erasure`) takes in turn
+after its database commit: so it either writes before the scan (which then rewrites its file)
+or leaves out the events received before an erasure of a token they hold, however long it
+lingered in memory.
 """
 
 from __future__ import annotations
