@@ -18,6 +18,12 @@ SCORE_DATA_UPDATED = "customers.score-data-updated"
 VERSION = "1"
 
 
+def is_erasure_notice(event: CanonicalEvent) -> bool:
+    """Base A's own `customers.erased`: by source as well as type, since a producer may register
+    a schema of that type for `frontend`/`backend` events, and its events must erase nothing."""
+    return event.type == ERASED and event.source == SOURCE
+
+
 def customer_event(
     event_type: str,
     customer_id: str,

@@ -76,7 +76,7 @@ def erased_tokens(events: Sequence[CanonicalEvent]) -> list[str]:
         {
             str(e.data["cpf_index"])
             for e in events
-            if e.type == customer_events.ERASED and e.data.get("cpf_index")
+            if customer_events.is_erasure_notice(e) and e.data.get("cpf_index")
         }
     )
 
@@ -94,7 +94,7 @@ def not_erased(
     return [
         e
         for e in events
-        if e.type == customer_events.ERASED
+        if customer_events.is_erasure_notice(e)
         or not (erasure_barrier.holds_erased(e, erased) or _filed_erased(e, erased, cpf_index))
     ]
 
