@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from caudal.events.erasure_barrier_postgres import Recorded, bounds
+from caudal.events.erasure_barrier_postgres import Recorded, bounds, until
 from caudal.platform.db.pool import AsyncConn
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class DerivedCopies:
         if not tokens:
             return 0, 0
         removed, rewritten = await lake_erasure.erase(
-            conn, LakeFiles(self.lake_url), sorted(tokens), self.bus_partitions
+            conn, LakeFiles(self.lake_url), until(tokens), self.bus_partitions
         )
         if removed:
             log.info("erasure: %d lake row(s) removed, %d file(s) rewritten", removed, rewritten)

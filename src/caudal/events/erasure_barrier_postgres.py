@@ -37,12 +37,17 @@ def bounds(recorded: Mapping[str, Recorded]) -> dict[str, Any]:
     """The erasure deletes' parameters: each token, the receipt time before which its copies go
     (the erasure's time + MARGIN, as the barrier drops), and the write time before which the
     copies whose store knows no receipt time go (the first handling)."""
-    tokens = sorted(recorded)
+    tokens, bound = sorted(recorded), until(recorded)
     return {
         "tokens": tokens,
-        "until": [recorded[t].at + MARGIN for t in tokens],
+        "until": [bound[t] for t in tokens],
         "handled": [recorded[t].handled_at for t in tokens],
     }
+
+
+def until(recorded: Mapping[str, Recorded]) -> dict[str, datetime]:
+    """Each token, the receipt time before which its copies go (the lake's rows)."""
+    return {token: r.at + MARGIN for token, r in recorded.items()}
 
 
 def erased_of(gate: dict[str, str] | None) -> Erased:

@@ -437,12 +437,15 @@ async def test_an_erasure_notice_handled_again_spares_a_customer_registered_agai
     again = batch(gone, secrets.token_hex(32), datetime.now(UTC) - timedelta(minutes=30))[:2]
     await RealtimeSink(container.database).write(again)
     await sink.write(again)
+    await lake_sink(container, flush_max_events=1).write(again, positions(again))
     new_customer = {"recent": 2, "base_c.events": 2, "base_c.activity": 1}
     assert holding(container.owner_url, gone) == new_customer
+    assert lake_rows(container, gone) == 2
     await sink.write([notice])  # the old notice again (a replay of the group, a redelivery)
     await RealtimeSink(container.database).write(again)  # the new customer's, redelivered
     await sink.write(again)
     assert holding(container.owner_url, gone) == new_customer
+    assert lake_rows(container, gone) == 2
 
 
 async def test_a_base_c_event_carrying_the_cpf_itself_is_held_back_by_its_token(
