@@ -30,6 +30,7 @@ from caudal.customers.base_c.sink import CustomersActivitySink
 from caudal.customers.context import customers_of
 from caudal.customers.cpf import format_cpf
 from caudal.customers.events import ERASED, customer_event
+from caudal.customers.reapply import Erasure, reapply
 from caudal.events import runtime
 from caudal.events.erasure_barrier_postgres import LOCK
 from caudal.events.model import CanonicalEvent
@@ -445,6 +446,34 @@ async def test_an_erasure_notice_handled_again_spares_a_customer_registered_agai
     await RealtimeSink(container.database).write(again)  # the new customer's, redelivered
     await sink.write(again)
     assert holding(container.owner_url, gone) == new_customer
+    assert lake_rows(container, gone) == 2
+
+
+async def test_an_erasure_reapplied_from_the_log_spares_a_customer_registered_again_since(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """`caudal customers reapply-erasures` (without `--log`: the database's own log) records
+    each entry at its own time and removes only what is older than it."""
+    gone, _ = tokens()
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    payload = customer_event(ERASED, str(uuid.uuid4()), bytes.fromhex(gone), None).payload
+    notice = CanonicalEvent.from_dict(
+        {**payload, "occurred_at": an_hour_ago.isoformat(), "received_at": an_hour_ago.isoformat()}
+    )
+    sink = CustomersActivitySink(customers_of(container))
+    await sink.write([notice])
+    again = batch(gone, secrets.token_hex(32), datetime.now(UTC) - timedelta(minutes=30))[:2]
+    await RealtimeSink(container.database).write(again)
+    await sink.write(again)
+    await lake_sink(container, flush_max_events=1).write(again, positions(again))
+    entry = Erasure(uuid.uuid4(), an_hour_ago, None, bytes.fromhex(gone), None, None, [], [])
+    async with await psycopg.AsyncConnection.connect(container.owner_url, autocommit=True) as conn:
+        await reapply(conn, customers_of(container).copies, [entry])
+    assert holding(container.owner_url, gone) == {
+        "recent": 2,
+        "base_c.events": 2,
+        "base_c.activity": 1,
+    }
     assert lake_rows(container, gone) == 2
 
 
