@@ -3,7 +3,7 @@ writers' gate (`events.erased_since`, migration 0005) and the erasure's side of 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 from caudal.events.erasure_barrier import MARGIN, Erased
 from caudal.platform.db.pool import AsyncConn
 
+MANY = "many"  # what `events.erased_since` answers beyond 256 tokens (migration 0007)
 LOCK = 0x65726173  # "eras": writers share it in their transaction, `record` takes it alone
 
 # An erasure's own time, never the handling's: a notice handled again moves nothing back.
@@ -51,17 +52,26 @@ def until(recorded: Mapping[str, Recorded]) -> dict[str, datetime]:
 
 
 def erased_of(gate: dict[str, str] | None) -> Erased:
-    """What `events.erased_since` returned (a JSON object, or NULL)."""
+    """What `events.erased_since` returned with `among` (a JSON object, or NULL)."""
     if not gate:
         return {}
     return {token: datetime.fromisoformat(at) for token, at in gate.items()}
 
 
 class PostgresErasedTokens:
-    async def since(self, conn: AsyncConn, since: datetime) -> Erased:
-        cur = await conn.execute("SELECT events.erased_since(%s)", (since,))
-        row = await cur.fetchone()
-        return erased_of(row[0] if row is not None else None)
+    async def since(
+        self, conn: AsyncConn, since: datetime, among: Callable[[], Collection[str]]
+    ) -> Erased:
+        gate = await _gate(conn, since, None)
+        if gate == MANY:  # a mass erasure: this batch's candidates only, by primary key
+            gate = await _gate(conn, since, sorted(among()))
+        return erased_of(gate)
+
+
+async def _gate(conn: AsyncConn, since: datetime, among: list[str] | None) -> Any:
+    cur = await conn.execute("SELECT events.erased_since(%s, %s::text[])", (since, among))
+    row = await cur.fetchone()
+    return row[0] if row is not None else None
 
 
 async def record(conn: AsyncConn, erasures: Mapping[str, datetime]) -> dict[str, Recorded]:

@@ -323,24 +323,63 @@ async def test_an_event_received_before_the_erasure_is_held_back_however_old(
     assert holding(container.owner_url, gone)["recent"] == 0
 
 
+async def quarantined(
+    client: httpx.AsyncClient, auth: Any, container: Container, *tokens: str
+) -> dict[str, int]:
+    """Post an invalid event holding each token; how many entries the quarantine kept of each."""
+    for token in tokens:
+        bad = {**SEED_SELFIE, "data": {"selfield": 42, "ref": token}}
+        posted = await client.post("/v1/events/backend", json=bad, headers=auth("events:write"))
+        assert posted.status_code == 422
+    with psycopg.connect(container.owner_url) as conn:
+        return dict(
+            conn.execute(
+                "SELECT t, count(q.id) FROM unnest(%s::text[]) t"
+                " LEFT JOIN events.quarantine q ON t = ANY (q.tokens) GROUP BY t",
+                (list(tokens),),
+            ).fetchall()
+        )
+
+
 async def test_an_invalid_event_quarantined_around_the_erasure_is_not_kept(
     client: httpx.AsyncClient, auth: Any, container: Container
 ) -> None:
     gone, kept = tokens()
     await erase(container, gone)
-    for token in (gone, kept):
-        bad = {**SEED_SELFIE, "data": {"selfield": 42, "ref": token}}
-        posted = await client.post("/v1/events/backend", json=bad, headers=auth("events:write"))
-        assert posted.status_code == 422
+    assert await quarantined(client, auth, container, gone, kept) == {gone: 0, kept: 1}
+
+
+async def test_after_a_mass_erasure_each_write_looks_up_its_own_tokens_and_still_drops_them(
+    client: httpx.AsyncClient, auth: Any, container: Container
+) -> None:
+    """Beyond 256 tokens erased within a batch's window the gate answers "many" and each writer
+    asks again by its batch's tokens (realtime, quarantine, Base C, lake)."""
+    gone, kept = tokens()
+    received = datetime.now(UTC) - timedelta(seconds=1)
+    events = batch(gone, kept, received)
     with psycopg.connect(container.owner_url) as conn:
-        held = dict(
-            conn.execute(
-                "SELECT t, count(q.id) FROM unnest(%s::text[]) t"
-                " LEFT JOIN events.quarantine q ON t = ANY (q.tokens) GROUP BY t",
-                ([gone, kept],),
-            ).fetchall()
+        conn.execute(
+            "INSERT INTO events.erased_tokens (token, at)"
+            " SELECT md5(random()::text) || md5(random()::text), clock_timestamp()"
+            " FROM generate_series(1, 300)"
         )
-    assert held == {gone: 0, kept: 1}
+    await erase(container, gone)
+    with psycopg.connect(container.owner_url) as conn:
+        gate = conn.execute(
+            "SELECT events.erased_since(%s)", (received - timedelta(minutes=5),)
+        ).fetchone()
+    assert gate == ("many",)
+    await RealtimeSink(container.database).write(events)
+    await CustomersActivitySink(customers_of(container)).write(events)
+    await lake_sink(container, flush_max_events=1).write(events, positions(events))
+    assert holding(container.owner_url, gone) == NOTHING
+    assert holding(container.owner_url, kept) == {
+        "recent": 2,
+        "base_c.events": 2,
+        "base_c.activity": 1,
+    }
+    assert lake_rows(container, gone) == 0 and lake_rows(container, kept) == 2
+    assert await quarantined(client, auth, container, gone, kept) == {gone: 0, kept: 1}
 
 
 async def test_random_interleavings_of_sink_writes_and_erasures_leave_no_erased_event(

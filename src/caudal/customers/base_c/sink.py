@@ -104,13 +104,23 @@ def not_erased(
 def _filed_erased(
     event: CanonicalEvent, erased: erasure_barrier.Erased, cpf_index: Callable[[str], bytes]
 ) -> bool:
+    token = _filed_under(event, cpf_index)
+    return token is not None and erasure_barrier.erased_before(event, token, erased)
+
+
+def _filed_under(event: CanonicalEvent, cpf_index: Callable[[str], bytes]) -> str | None:
     if event.type not in projection.KINDS:
-        return False
+        return None
     try:
-        token = projection.cpf_index_of(event.data.get("cpf"), cpf_index).hex()
+        return projection.cpf_index_of(event.data.get("cpf"), cpf_index).hex()
     except ValueError:  # the projection rejects it
-        return False
-    return erasure_barrier.erased_before(event, token, erased)
+        return None
+
+
+def candidates(events: Sequence[CanonicalEvent], cpf_index: Callable[[str], bytes]) -> set[str]:
+    """Every token the barrier may hold the batch's events back by (after a mass erasure)."""
+    filed = {_filed_under(e, cpf_index) for e in events}
+    return erasure_barrier.windows(events) | {t for t in filed if t is not None}
 
 
 class CustomersActivitySink:
@@ -128,7 +138,11 @@ class CustomersActivitySink:
             recorded = await copies.bar(conn, tokens)
             handled = {bytes.fromhex(t): r.handled_at for t, r in recorded.items()}
             async with conn.transaction():
-                erased = await self._erased.since(conn, erasure_barrier.horizon(events))
+                erased = await self._erased.since(
+                    conn,
+                    erasure_barrier.horizon(events),
+                    lambda: candidates(events, self._customers.vault.cpf_index),
+                )
                 kept = not_erased(events, erased, self._customers.vault.cpf_index)
                 stale = await self._apply(conn, kept, handled)
             # Not under the barrier lock: a second erasure's record would wait for these scans,
