@@ -86,6 +86,7 @@ def main() -> None:
                         "rows": json_rows(events),
                         "since": erasure_barrier.horizon(events),
                         "expected": None,
+                        "among": None,  # this tree's gate (migration 0007); the base's ignores it
                     }
                     before = backend_cpu(pid)
                     conn.execute(sql, params)

@@ -9,10 +9,14 @@ CPF (the intake tokenizes first), and age out with the stream's retention (docs/
 
 from __future__ import annotations
 
+# A message holds no receipt time the table knows: those published before the erasure was first
+# handled go; any published after is newer than the erasure or a republished copy whose sinks
+# drop it (the barrier).
+_ERASED = "unnest(%(tokens)s::text[], %(handled)s::timestamptz[]) AS n(t, handled)"
 DELETES = {
-    "bus": "DELETE FROM bus.messages m WHERE EXISTS "
-    "(SELECT 1 FROM unnest(%(tokens)s::text[]) t WHERE position(t IN m.payload::text) > 0)"
+    "bus": f"DELETE FROM bus.messages m USING {_ERASED}"
+    " WHERE position(n.t IN m.payload::text) > 0 AND m.published_at < n.handled"
     " AND m.payload->>'type' IS DISTINCT FROM 'customers.erased'",
-    "dead_letters": "DELETE FROM bus.dead_letters d WHERE EXISTS "
-    "(SELECT 1 FROM unnest(%(tokens)s::text[]) t WHERE position(t IN d.payload::text) > 0)",
+    "dead_letters": f"DELETE FROM bus.dead_letters d USING {_ERASED}"
+    " WHERE position(n.t IN d.payload::text) > 0 AND d.published_at < n.handled",
 }

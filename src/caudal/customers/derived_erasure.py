@@ -10,14 +10,20 @@ Behind the erasure barrier (`events/erasure_barrier.py`): the tokens are recorde
 database copies are deleted, then the lake is scanned (`lake_erasure.erase`). From the
 first step on no sink writes a copy of an event received before the erasure, whatever it had
 fetched, held or gets redelivered.
+
+An erasure counts from its own time (the notice's, or the log entry's), never from when it is
+handled: handled again (a replay of the group, a redelivery, a re-applied log) it removes only
+the copies older than it, so a customer registered again since with the same CPF keeps theirs.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
+from caudal.events.erasure_barrier_postgres import Recorded, bounds, until
 from caudal.platform.db.pool import AsyncConn
 
 log = logging.getLogger(__name__)
@@ -29,13 +35,16 @@ class DerivedCopies:
     bus_backend: str
     bus_partitions: int  # the lake writers' partition locks (`lake_erasure.erase`)
 
-    async def bar(self, conn: AsyncConn, tokens: Sequence[str]) -> None:
-        """First, outside any transaction: no sink writes these tokens' earlier events again."""
+    async def bar(self, conn: AsyncConn, erasures: Mapping[str, datetime]) -> dict[str, Recorded]:
+        """First, outside any transaction: no sink writes these tokens' events from before their
+        erasure (token -> its time) again. What it returns bounds the deletes."""
         from caudal.events import erasure_barrier_postgres
 
-        await erasure_barrier_postgres.record(conn, tokens)
+        return await erasure_barrier_postgres.record(conn, erasures)
 
-    async def erase_in_database(self, conn: AsyncConn, tokens: Sequence[str]) -> dict[str, int]:
+    async def erase_in_database(
+        self, conn: AsyncConn, tokens: Mapping[str, Recorded]
+    ) -> dict[str, int]:
         """The database copies, in the caller's transaction, after `bar` committed."""
         from caudal.bus import erasure as bus_erasure
         from caudal.events import erasure as events_erasure
@@ -46,12 +55,13 @@ class DerivedCopies:
         deletes = dict(events_erasure.DELETES)
         if self.bus_backend == "postgres":
             deletes |= bus_erasure.DELETES
+        params = bounds(tokens)
         for name, sql in deletes.items():
-            cur = await conn.execute(sql, {"tokens": list(tokens)})
+            cur = await conn.execute(sql, params)
             counts[name] = cur.rowcount
         return counts
 
-    async def erase_lake(self, conn: AsyncConn, tokens: Sequence[str]) -> tuple[int, int]:
+    async def erase_lake(self, conn: AsyncConn, tokens: Mapping[str, Recorded]) -> tuple[int, int]:
         """(rows removed, files rewritten) in the lake; after `erase_in_database` committed,
         on a connection outside any transaction."""
         from caudal.events import lake_erasure
@@ -60,7 +70,7 @@ class DerivedCopies:
         if not tokens:
             return 0, 0
         removed, rewritten = await lake_erasure.erase(
-            conn, LakeFiles(self.lake_url), tokens, self.bus_partitions
+            conn, LakeFiles(self.lake_url), until(tokens), self.bus_partitions
         )
         if removed:
             log.info("erasure: %d lake row(s) removed, %d file(s) rewritten", removed, rewritten)

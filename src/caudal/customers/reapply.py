@@ -19,7 +19,9 @@ from typing import Any
 
 from psycopg.rows import class_row
 
+from caudal.customers.base_c import store as base_c_store
 from caudal.customers.derived_erasure import DerivedCopies
+from caudal.events.erasure_barrier_postgres import Recorded
 from caudal.platform.db.pool import AsyncConn
 
 SELECT_LOG = """
@@ -53,10 +55,6 @@ ERASE_CUSTOMER = [
     "UPDATE base_a.customers SET cpf_index = NULL, profile = NULL,"
     " erased_at = coalesce(erased_at, %(at)s), updated_at = now() WHERE id = %(id)s",
     "DELETE FROM base_b.score_data WHERE customer_id = %(id)s",
-]
-ERASE_ACTIVITY = [
-    "DELETE FROM base_c.activity WHERE cpf_index = %(index)s",
-    "DELETE FROM base_c.events WHERE cpf_index = %(index)s",
 ]
 
 
@@ -113,10 +111,10 @@ async def reapply(
     in the KMS). Idempotent: running it twice changes nothing more."""
     erased = 0
     retired: list[str] = []
-    tokens: list[str] = []
+    tokens: dict[str, Recorded] = {}
     for e in sorted(entries, key=lambda x: x.at):
-        if e.cpf_index is not None:
-            await copies.bar(conn, [e.cpf_index.hex()])
+        # at its own time, not now: copies received since (a customer registered again) stay
+        recorded = await copies.bar(conn, {e.cpf_index.hex(): e.at}) if e.cpf_index else {}
         async with conn.transaction():
             await conn.execute(
                 INSERT_LOG,
@@ -142,11 +140,11 @@ async def reapply(
                 for sql in ERASE_CUSTOMER:
                     await conn.execute(sql, {"id": e.customer_id, "at": e.at})
                 erased += 1
-            if e.cpf_index is not None:
-                for sql in ERASE_ACTIVITY:
-                    await conn.execute(sql, {"index": e.cpf_index})
-                token = e.cpf_index.hex()
-                await copies.erase_in_database(conn, [token])
-                tokens.append(token)
+            if recorded:
+                await base_c_store.erase(
+                    conn, {bytes.fromhex(t): r.handled_at for t, r in recorded.items()}
+                )
+                await copies.erase_in_database(conn, recorded)
+                tokens |= recorded
     await copies.erase_lake(conn, tokens)
     return erased, retired

@@ -11,9 +11,14 @@ anywhere goes too.
 from __future__ import annotations
 
 # `position(t IN text)` over a bounded table (retention): an erasure is rare, a scan is fine.
+# Only copies received before the erasure (+ MARGIN, as the barrier drops) go: a notice handled
+# again spares a customer registered again since with the same CPF
+# (`erasure_barrier_postgres.bounds`).
+_ERASED = "unnest(%(tokens)s::text[], %(until)s::timestamptz[]) AS n(t, until)"
 DELETES = {
-    "realtime": "DELETE FROM events.recent r WHERE EXISTS "
-    "(SELECT 1 FROM unnest(%(tokens)s::text[]) t WHERE position(t IN r.data::text) > 0)",
-    "quarantine": "DELETE FROM events.quarantine q WHERE q.tokens && %(tokens)s::text[] OR EXISTS "
-    "(SELECT 1 FROM unnest(%(tokens)s::text[]) t WHERE position(t IN q.payload::text) > 0)",
+    "realtime": f"DELETE FROM events.recent r USING {_ERASED}"
+    " WHERE position(n.t IN r.data::text) > 0 AND r.received_at < n.until",
+    "quarantine": f"DELETE FROM events.quarantine q USING {_ERASED}"
+    " WHERE (n.t = ANY(q.tokens) OR position(n.t IN q.payload::text) > 0)"
+    " AND q.received_at < n.until",
 }

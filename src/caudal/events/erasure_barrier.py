@@ -23,7 +23,9 @@ snapshot taken after the lock is granted. So a write either commits before the r
 deletes remove it) or sees the record (and drops the event); writers wait only for the record,
 never for the deletes' table scans. The common case costs one index probe that finds nothing,
 inside a statement the sink runs anyway (realtime, quarantine) or as one tiny statement (lake,
-Base C, webhook). The lake's files are not transactional: its writers hold their bus
+Base C, webhook). A mass erasure (over 256 tokens within the window) is not handed to every
+write: the gate answers "many" and the writer asks again by its batch's `windows`.
+The lake's files are not transactional: its writers hold their bus
 partitions' locks across this check and the file writes, and the erasure takes each of those
 locks in turn after the deletes, then scans, so a file written meanwhile is scanned; it rewrites
 each file under its partition's lock, so no delivery merges into a file being rewritten
@@ -33,7 +35,7 @@ each file under its partition's lock, so no delivery merges into a file being re
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -52,9 +54,13 @@ Erased = Mapping[str, datetime]  # CPF token -> when its (last) erasure committe
 
 
 class ErasedTokens(Protocol):
-    async def since(self, conn: AsyncConn, since: datetime) -> Erased:
+    async def since(
+        self, conn: AsyncConn, since: datetime, among: Callable[[], Collection[str]]
+    ) -> Erased:
         """The tokens erased after `since`, read under the barrier's shared lock, held to the
-        end of `conn`'s transaction (the statement's, in autocommit). Empty in the common case."""
+        end of `conn`'s transaction (the statement's, in autocommit). Empty in the common case.
+        After a mass erasure, only those of `among` (the batch's candidate tokens, `windows`):
+        each write then costs its own batch's lookups, not the whole erasure's."""
 
 
 def horizon(events: Sequence[CanonicalEvent]) -> datetime:
@@ -66,13 +72,20 @@ def holds_erased(event: CanonicalEvent, erased: Erased) -> bool:
     """Whether the event was received before the erasure of a token its data holds: anywhere in
     its data's text, as the erasure's deletes match. Looked up per 64-hex window of the data's
     hex runs, so a mass erasure (thousands of tokens at once) costs no more per event."""
+    return any(erased_before(event, token, erased) for token in _windows(event))
+
+
+def _windows(event: CanonicalEvent) -> Iterator[str]:
     text = orjson.dumps(event.data).decode()
     for run in _HEX_RUN.finditer(text):
         found = run.group()
         for start in range(len(found) - TOKEN_LENGTH + 1):
-            if erased_before(event, found[start : start + TOKEN_LENGTH], erased):
-                return True
-    return False
+            yield found[start : start + TOKEN_LENGTH]
+
+
+def windows(events: Sequence[CanonicalEvent]) -> set[str]:
+    """Every token the batch's data could hold (what `holds_erased` looks up)."""
+    return {token for event in events for token in _windows(event)}
 
 
 def erased_before(event: CanonicalEvent, token: str, erased: Erased) -> bool:

@@ -3,42 +3,88 @@ writers' gate (`events.erased_since`, migration 0005) and the erasure's side of 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from caudal.events.erasure_barrier import Erased
+from caudal.events.erasure_barrier import MARGIN, Erased
 from caudal.platform.db.pool import AsyncConn
 
+MANY = "many"  # what `events.erased_since` answers beyond 256 tokens (migration 0007)
 LOCK = 0x65726173  # "eras": writers share it in their transaction, `record` takes it alone
 
+# An erasure's own time, never the handling's: a notice handled again moves nothing back.
 RECORD = """
-INSERT INTO events.erased_tokens (token, at)
-SELECT t, clock_timestamp() FROM unnest(%(tokens)s::text[]) AS t
-ON CONFLICT (token) DO UPDATE SET at = excluded.at
+INSERT INTO events.erased_tokens AS e (token, at, handled_at)
+SELECT t, a, clock_timestamp() FROM unnest(%(tokens)s::text[], %(ats)s::timestamptz[]) AS n(t, a)
+ON CONFLICT (token) DO UPDATE SET at = excluded.at, handled_at = excluded.handled_at
+ WHERE e.at < excluded.at
+"""
+RECORDED = """
+SELECT token, at, handled_at FROM events.erased_tokens WHERE token = ANY(%(tokens)s::text[])
 """
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """A token's latest erasure: when it happened, and when it was first handled."""
+
+    at: datetime
+    handled_at: datetime
+
+
+def bounds(recorded: Mapping[str, Recorded]) -> dict[str, Any]:
+    """The erasure deletes' parameters: each token, the receipt time before which its copies go
+    (the erasure's time + MARGIN, as the barrier drops), and the write time before which the
+    copies whose store knows no receipt time go (the first handling)."""
+    tokens, bound = sorted(recorded), until(recorded)
+    return {
+        "tokens": tokens,
+        "until": [bound[t] for t in tokens],
+        "handled": [recorded[t].handled_at for t in tokens],
+    }
+
+
+def until(recorded: Mapping[str, Recorded]) -> dict[str, datetime]:
+    """Each token, the receipt time before which its copies go (the lake's rows)."""
+    return {token: r.at + MARGIN for token, r in recorded.items()}
+
+
 def erased_of(gate: dict[str, str] | None) -> Erased:
-    """What `events.erased_since` returned (a JSON object, or NULL)."""
+    """What `events.erased_since` returned with `among` (a JSON object, or NULL)."""
     if not gate:
         return {}
     return {token: datetime.fromisoformat(at) for token, at in gate.items()}
 
 
 class PostgresErasedTokens:
-    async def since(self, conn: AsyncConn, since: datetime) -> Erased:
-        cur = await conn.execute("SELECT events.erased_since(%s)", (since,))
-        row = await cur.fetchone()
-        return erased_of(row[0] if row is not None else None)
+    async def since(
+        self, conn: AsyncConn, since: datetime, among: Callable[[], Collection[str]]
+    ) -> Erased:
+        gate = await _gate(conn, since, None)
+        if gate == MANY:  # a mass erasure: this batch's candidates only, by primary key
+            gate = await _gate(conn, since, sorted(among()))
+        return erased_of(gate)
 
 
-async def record(conn: AsyncConn, tokens: Sequence[str]) -> None:
+async def _gate(conn: AsyncConn, since: datetime, among: list[str] | None) -> Any:
+    cur = await conn.execute("SELECT events.erased_since(%s, %s::text[])", (since, among))
+    row = await cur.fetchone()
+    return row[0] if row is not None else None
+
+
+async def record(conn: AsyncConn, erasures: Mapping[str, datetime]) -> dict[str, Recorded]:
     """The erasure's first step, in a short transaction of its own (call it outside any): wait
     for the sink writes in flight to commit (the deletes that follow, in later snapshots, see
-    them), record the tokens, commit (every later write sees them). Writers wait only for this,
-    never for the deletes' scans."""
-    if not tokens:
-        return
+    them), record each token at its erasure's time (a later one kept), commit (every later write
+    sees them). Writers wait only for this, never for the deletes' scans. Returns what each token
+    holds now, which bounds the deletes (`bounds`)."""
+    if not erasures:
+        return {}
+    tokens = sorted(erasures)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK,))
-        await conn.execute(RECORD, {"tokens": list(tokens)})
+        await conn.execute(RECORD, {"tokens": tokens, "ats": [erasures[t] for t in tokens]})
+        cur = await conn.execute(RECORDED, {"tokens": tokens})
+        return {token: Recorded(at, handled) for token, at, handled in await cur.fetchall()}

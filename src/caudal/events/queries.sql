@@ -33,7 +33,11 @@ DELETE FROM events.idempotency WHERE created_at < now() - make_interval(secs => 
 -- barrier (events/erasure_barrier.py): an entry holding a token erased since it was received
 -- (less the margin) is not kept; the gate is NULL in the common case.
 WITH erased AS MATERIALIZED (
-    SELECT events.erased_since(%(received_at)s - %(margin)s::interval) AS tokens
+    -- by the entries' own tokens (primary key lookups): bounded after a mass erasure too
+    SELECT coalesce(events.erased_since(
+        %(received_at)s - %(margin)s::interval,
+        ARRAY(SELECT jsonb_array_elements_text(x::jsonb) FROM unnest(%(tokens)s::text[]) x)
+    ), '{}') AS tokens
 )
 INSERT INTO events.quarantine
     (id, received_at, source, type, version, reason, code, message, field, trace_key, subject,
@@ -48,7 +52,7 @@ FROM unnest(
     %(tokens)s::text[]::jsonb[]
 ) AS t(id, source, type, version, reason, code, message, field, sealed, wrapped_key, key_epoch,
        tokens)
-WHERE (SELECT tokens FROM erased) IS NULL
+WHERE (SELECT tokens FROM erased) = '{}'
    OR NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(t.tokens) x
                    WHERE (SELECT tokens FROM erased) ? x)
 
@@ -89,7 +93,7 @@ WHERE id = %(id)s AND replayed_at IS NULL
 -- rows go in only if it is what the caller filtered them by (`expected`; NULL, the common case,
 -- when no erasure concerns the batch). Otherwise nothing is written and the caller filters and
 -- writes again (sinks/realtime.py).
-WITH erased AS MATERIALIZED (SELECT events.erased_since(%(since)s) AS tokens),
+WITH erased AS MATERIALIZED (SELECT events.erased_since(%(since)s, %(among)s::text[]) AS tokens),
 fresh AS (
     INSERT INTO events.recent
         (id, source, type, version, occurred_at, received_at, trace_key, platform, device_id,

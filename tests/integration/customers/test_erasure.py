@@ -328,7 +328,17 @@ async def test_reapply_erasures_after_restoring_a_pre_erasure_dump(
                 (erased,),
             ).fetchone()
         assert row == (True, None, None, 0, 0, 1)
+        # barred at the erasure's own time, not the re-apply's: copies received since stay
+        assert barred_at(restored_url, token) == datetime.fromisoformat(entry["at"])
         again = await asyncio.to_thread(
             CliRunner().invoke, app, ["customers", "reapply-erasures", "--log", str(log)]
         )
         assert again.exit_code == 0 and mate_opens()  # idempotent
+        assert barred_at(restored_url, token) == datetime.fromisoformat(entry["at"])
+
+
+def barred_at(url: str, token: str) -> datetime | None:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT at FROM events.erased_tokens WHERE token = %s", (token,))
+        found = row.fetchone()
+    return found[0] if found else None

@@ -30,6 +30,7 @@ from caudal.customers.base_c.sink import CustomersActivitySink
 from caudal.customers.context import customers_of
 from caudal.customers.cpf import format_cpf
 from caudal.customers.events import ERASED, customer_event
+from caudal.customers.reapply import Erasure, reapply
 from caudal.events import runtime
 from caudal.events.erasure_barrier_postgres import LOCK
 from caudal.events.model import CanonicalEvent
@@ -322,24 +323,63 @@ async def test_an_event_received_before_the_erasure_is_held_back_however_old(
     assert holding(container.owner_url, gone)["recent"] == 0
 
 
+async def quarantined(
+    client: httpx.AsyncClient, auth: Any, container: Container, *tokens: str
+) -> dict[str, int]:
+    """Post an invalid event holding each token; how many entries the quarantine kept of each."""
+    for token in tokens:
+        bad = {**SEED_SELFIE, "data": {"selfield": 42, "ref": token}}
+        posted = await client.post("/v1/events/backend", json=bad, headers=auth("events:write"))
+        assert posted.status_code == 422
+    with psycopg.connect(container.owner_url) as conn:
+        return dict(
+            conn.execute(
+                "SELECT t, count(q.id) FROM unnest(%s::text[]) t"
+                " LEFT JOIN events.quarantine q ON t = ANY (q.tokens) GROUP BY t",
+                (list(tokens),),
+            ).fetchall()
+        )
+
+
 async def test_an_invalid_event_quarantined_around_the_erasure_is_not_kept(
     client: httpx.AsyncClient, auth: Any, container: Container
 ) -> None:
     gone, kept = tokens()
     await erase(container, gone)
-    for token in (gone, kept):
-        bad = {**SEED_SELFIE, "data": {"selfield": 42, "ref": token}}
-        posted = await client.post("/v1/events/backend", json=bad, headers=auth("events:write"))
-        assert posted.status_code == 422
+    assert await quarantined(client, auth, container, gone, kept) == {gone: 0, kept: 1}
+
+
+async def test_after_a_mass_erasure_each_write_looks_up_its_own_tokens_and_still_drops_them(
+    client: httpx.AsyncClient, auth: Any, container: Container
+) -> None:
+    """Beyond 256 tokens erased within a batch's window the gate answers "many" and each writer
+    asks again by its batch's tokens (realtime, quarantine, Base C, lake)."""
+    gone, kept = tokens()
+    received = datetime.now(UTC) - timedelta(seconds=1)
+    events = batch(gone, kept, received)
     with psycopg.connect(container.owner_url) as conn:
-        held = dict(
-            conn.execute(
-                "SELECT t, count(q.id) FROM unnest(%s::text[]) t"
-                " LEFT JOIN events.quarantine q ON t = ANY (q.tokens) GROUP BY t",
-                ([gone, kept],),
-            ).fetchall()
+        conn.execute(
+            "INSERT INTO events.erased_tokens (token, at)"
+            " SELECT md5(random()::text) || md5(random()::text), clock_timestamp()"
+            " FROM generate_series(1, 300)"
         )
-    assert held == {gone: 0, kept: 1}
+    await erase(container, gone)
+    with psycopg.connect(container.owner_url) as conn:
+        gate = conn.execute(
+            "SELECT events.erased_since(%s)", (received - timedelta(minutes=5),)
+        ).fetchone()
+    assert gate == ("many",)
+    await RealtimeSink(container.database).write(events)
+    await CustomersActivitySink(customers_of(container)).write(events)
+    await lake_sink(container, flush_max_events=1).write(events, positions(events))
+    assert holding(container.owner_url, gone) == NOTHING
+    assert holding(container.owner_url, kept) == {
+        "recent": 2,
+        "base_c.events": 2,
+        "base_c.activity": 1,
+    }
+    assert lake_rows(container, gone) == 0 and lake_rows(container, kept) == 2
+    assert await quarantined(client, auth, container, gone, kept) == {gone: 0, kept: 1}
 
 
 async def test_random_interleavings_of_sink_writes_and_erasures_leave_no_erased_event(
@@ -420,36 +460,60 @@ async def test_sink_writes_wait_for_the_erasures_record_not_for_its_deletes(
     assert holding(container.owner_url, kept)["recent"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: an erasure notice handled again (`caudal bus replay` of customers.activity, a "
-    "redelivery) erases by CPF token whatever its time, and bars the token anew: a customer who "
-    "registered again with the same CPF after the erasure loses Base C and realtime",
-)
 async def test_an_erasure_notice_handled_again_spares_a_customer_registered_again_since(
     client: httpx.AsyncClient, container: Container
 ) -> None:
+    """An erasure counts from its own time (the notice's `received_at`), not from when it is
+    handled: handled again, it removes nothing received since and bars nothing new."""
     gone, _ = tokens()
+    payload = customer_event(ERASED, str(uuid.uuid4()), bytes.fromhex(gone), None).payload
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     notice = CanonicalEvent.from_dict(
-        customer_event(ERASED, str(uuid.uuid4()), bytes.fromhex(gone), None).payload
+        {**payload, "occurred_at": an_hour_ago, "received_at": an_hour_ago}
     )
     sink = CustomersActivitySink(customers_of(container))
-    await sink.write([notice])
-    with psycopg.connect(container.owner_url) as conn:  # that erasure was an hour ago
-        conn.execute(
-            "UPDATE events.erased_tokens SET at = at - interval '1 hour' WHERE token = %s",
-            (gone,),
-        )
+    await sink.write([notice])  # that erasure was an hour ago
     # the same CPF registered again half an hour ago: new data, kept by the barrier
     again = batch(gone, secrets.token_hex(32), datetime.now(UTC) - timedelta(minutes=30))[:2]
     await RealtimeSink(container.database).write(again)
     await sink.write(again)
+    await lake_sink(container, flush_max_events=1).write(again, positions(again))
     new_customer = {"recent": 2, "base_c.events": 2, "base_c.activity": 1}
     assert holding(container.owner_url, gone) == new_customer
+    assert lake_rows(container, gone) == 2
     await sink.write([notice])  # the old notice again (a replay of the group, a redelivery)
     await RealtimeSink(container.database).write(again)  # the new customer's, redelivered
     await sink.write(again)
     assert holding(container.owner_url, gone) == new_customer
+    assert lake_rows(container, gone) == 2
+
+
+async def test_an_erasure_reapplied_from_the_log_spares_a_customer_registered_again_since(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """`caudal customers reapply-erasures` (without `--log`: the database's own log) records
+    each entry at its own time and removes only what is older than it."""
+    gone, _ = tokens()
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    payload = customer_event(ERASED, str(uuid.uuid4()), bytes.fromhex(gone), None).payload
+    notice = CanonicalEvent.from_dict(
+        {**payload, "occurred_at": an_hour_ago.isoformat(), "received_at": an_hour_ago.isoformat()}
+    )
+    sink = CustomersActivitySink(customers_of(container))
+    await sink.write([notice])
+    again = batch(gone, secrets.token_hex(32), datetime.now(UTC) - timedelta(minutes=30))[:2]
+    await RealtimeSink(container.database).write(again)
+    await sink.write(again)
+    await lake_sink(container, flush_max_events=1).write(again, positions(again))
+    entry = Erasure(uuid.uuid4(), an_hour_ago, None, bytes.fromhex(gone), None, None, [], [])
+    async with await psycopg.AsyncConnection.connect(container.owner_url, autocommit=True) as conn:
+        await reapply(conn, customers_of(container).copies, [entry])
+    assert holding(container.owner_url, gone) == {
+        "recent": 2,
+        "base_c.events": 2,
+        "base_c.activity": 1,
+    }
+    assert lake_rows(container, gone) == 2
 
 
 async def test_a_base_c_event_carrying_the_cpf_itself_is_held_back_by_its_token(

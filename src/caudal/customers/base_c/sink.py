@@ -12,7 +12,8 @@ their copies after that transaction, never while it holds the barrier lock.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 
 import structlog
 
@@ -70,15 +71,16 @@ class ActivityHandler:
             await self._invalidate(stale)
 
 
-def erased_tokens(events: Sequence[CanonicalEvent]) -> list[str]:
-    """The CPF tokens of the customers erased in this batch."""
-    return sorted(
-        {
-            str(e.data["cpf_index"])
-            for e in events
-            if customer_events.is_erasure_notice(e) and e.data.get("cpf_index")
-        }
-    )
+def erased_tokens(events: Sequence[CanonicalEvent]) -> dict[str, datetime]:
+    """The CPF tokens of the customers erased in this batch, each with its erasure's time: the
+    notice's `received_at` (set by the server that erased, never by a client), so a notice
+    handled again counts from its erasure, not from now."""
+    erased: dict[str, datetime] = {}
+    for e in events:
+        if customer_events.is_erasure_notice(e) and e.data.get("cpf_index"):
+            token = str(e.data["cpf_index"])
+            erased[token] = max(e.received_at, erased.get(token, e.received_at))
+    return erased
 
 
 def not_erased(
@@ -102,13 +104,23 @@ def not_erased(
 def _filed_erased(
     event: CanonicalEvent, erased: erasure_barrier.Erased, cpf_index: Callable[[str], bytes]
 ) -> bool:
+    token = _filed_under(event, cpf_index)
+    return token is not None and erasure_barrier.erased_before(event, token, erased)
+
+
+def _filed_under(event: CanonicalEvent, cpf_index: Callable[[str], bytes]) -> str | None:
     if event.type not in projection.KINDS:
-        return False
+        return None
     try:
-        token = projection.cpf_index_of(event.data.get("cpf"), cpf_index).hex()
+        return projection.cpf_index_of(event.data.get("cpf"), cpf_index).hex()
     except ValueError:  # the projection rejects it
-        return False
-    return erasure_barrier.erased_before(event, token, erased)
+        return None
+
+
+def candidates(events: Sequence[CanonicalEvent], cpf_index: Callable[[str], bytes]) -> set[str]:
+    """Every token the barrier may hold the batch's events back by (after a mass erasure)."""
+    filed = {_filed_under(e, cpf_index) for e in events}
+    return erasure_barrier.windows(events) | {t for t in filed if t is not None}
 
 
 class CustomersActivitySink:
@@ -123,19 +135,29 @@ class CustomersActivitySink:
         tokens = erased_tokens(events)
         copies = self._customers.copies
         async with self._customers.database.connection() as conn:
-            await copies.bar(conn, tokens)
+            recorded = await copies.bar(conn, tokens)
+            handled = {bytes.fromhex(t): r.handled_at for t, r in recorded.items()}
             async with conn.transaction():
-                erased = await self._erased.since(conn, erasure_barrier.horizon(events))
+                erased = await self._erased.since(
+                    conn,
+                    erasure_barrier.horizon(events),
+                    lambda: candidates(events, self._customers.vault.cpf_index),
+                )
                 kept = not_erased(events, erased, self._customers.vault.cpf_index)
-                stale = await self._apply(conn, kept)
+                stale = await self._apply(conn, kept, handled)
             # Not under the barrier lock: a second erasure's record would wait for these scans,
             # and every sink write queued behind it too. Redelivered after a crash: idempotent.
             async with conn.transaction():
-                await copies.erase_in_database(conn, tokens)
-            await copies.erase_lake(conn, tokens)
+                await copies.erase_in_database(conn, recorded)
+            await copies.erase_lake(conn, recorded)
         await self._handler.after_commit(stale)
 
-    async def _apply(self, conn: AsyncConn, events: Sequence[CanonicalEvent]) -> set[str]:
+    async def _apply(
+        self,
+        conn: AsyncConn,
+        events: Sequence[CanonicalEvent],
+        handled: Mapping[bytes, datetime],
+    ) -> set[str]:
         from caudal.customers.base_a import store as base_a_store
 
         async def erase_b(ids: list[str]) -> None:
@@ -144,4 +166,6 @@ class CustomersActivitySink:
         async def by_cpf(indexes: list[bytes]) -> dict[bytes, str]:
             return await base_a_store.ids_by_cpf(conn, indexes)
 
-        return await self._handler.apply(events, PostgresActivityStore(conn), erase_b, by_cpf)
+        return await self._handler.apply(
+            events, PostgresActivityStore(conn, handled), erase_b, by_cpf
+        )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from psycopg.types.json import Jsonb
@@ -70,8 +70,18 @@ COUNT_TIMELINE = "SELECT count(*) FROM base_c.events WHERE cpf_index = %s"
 COUNT_RECENT = """
 SELECT count(*) FROM base_c.events WHERE cpf_index = %s AND type = %s AND occurred_at >= %s
 """
-DELETE_ACTIVITY = "DELETE FROM base_c.activity WHERE cpf_index = ANY(%s)"
-DELETE_EVENTS = "DELETE FROM base_c.events WHERE cpf_index = ANY(%s)"
+INFINITY = datetime.max.replace(tzinfo=UTC)
+# An erasure removes the rows written before it was first handled (`erasure_barrier_postgres`):
+# any written since passed the barrier, so they are a customer's registered again since.
+_ERASED = "unnest(%(indexes)s::bytea[], %(handled)s::timestamptz[]) AS n(i, handled)"
+DELETE_ACTIVITY = (
+    f"DELETE FROM base_c.activity a USING {_ERASED}"
+    " WHERE a.cpf_index = n.i AND a.updated_at < n.handled"
+)
+DELETE_EVENTS = (
+    f"DELETE FROM base_c.events e USING {_ERASED}"
+    " WHERE e.cpf_index = n.i AND e.stored_at < n.handled"
+)
 
 
 class ActivityStore(Protocol):
@@ -85,8 +95,10 @@ class ActivityStore(Protocol):
 
 
 class PostgresActivityStore:
-    def __init__(self, conn: AsyncConn) -> None:
+    def __init__(self, conn: AsyncConn, handled: Mapping[bytes, datetime] | None = None) -> None:
+        """`handled`: when each erasure in the batch was first handled (its barrier record)."""
         self.conn = conn
+        self._handled = handled or {}
 
     async def record(self, facts: Sequence[Fact]) -> list[Fact]:
         if not facts:
@@ -122,8 +134,14 @@ class PostgresActivityStore:
 
     async def erase(self, cpf_indexes: Sequence[bytes]) -> None:
         if cpf_indexes:
-            await self.conn.execute(DELETE_ACTIVITY, (list(cpf_indexes),))
-            await self.conn.execute(DELETE_EVENTS, (list(cpf_indexes),))
+            await erase(self.conn, {i: self._handled.get(i, INFINITY) for i in cpf_indexes})
+
+
+async def erase(conn: AsyncConn, handled: Mapping[bytes, datetime]) -> None:
+    """The rows of these CPF indexes written before each one's erasure was first handled."""
+    params = {"indexes": list(handled), "handled": list(handled.values())}
+    await conn.execute(DELETE_ACTIVITY, params)
+    await conn.execute(DELETE_EVENTS, params)
 
 
 async def consultas(conn: AsyncConn, cpf_indexes: list[bytes]) -> dict[bytes, bytes]:

@@ -97,7 +97,9 @@ class LakeSink:
                 await conn.execute("SELECT pg_advisory_lock_shared(%s)", (LAKE_LOCK,))
                 for p in bus_partitions:  # in order: two members never wait in a cycle
                     await conn.execute("SELECT pg_advisory_lock(%s, %s)", (LAKE_LOCK, p))
-                erased = await self.erased.since(conn, erasure_barrier.horizon(events))
+                erased = await self.erased.since(
+                    conn, erasure_barrier.horizon(events), lambda: erasure_barrier.windows(events)
+                )
                 if erased:
                     plan = without_erased(plan, erased)
                 writing = asyncio.ensure_future(asyncio.to_thread(self._write_files, plan))

@@ -35,7 +35,7 @@ class RealtimeSink:
         if not events:
             return
         since = erasure_barrier.horizon(events)
-        kept, expected = events, None
+        kept, expected, among = events, None, None
         # One statement (insert + grouped upsert) is atomic on its own: no BEGIN/COMMIT trips.
         async with self.database.connection(autocommit=True) as conn:
             while kept:
@@ -45,11 +45,15 @@ class RealtimeSink:
                         "rows": json_rows(kept),
                         "since": since,
                         "expected": None if expected is None else Jsonb(expected),
+                        "among": among,
                     },
                 )
                 row = await cur.fetchone()
                 gate = row[0] if row is not None else None
                 if gate == expected:
                     return
+                if gate == erasure_barrier_postgres.MANY:  # a mass erasure: this batch's only
+                    among = sorted(erasure_barrier.windows(events))
+                    continue
                 expected = gate
                 kept = erasure_barrier.kept(events, erasure_barrier_postgres.erased_of(gate))

@@ -122,7 +122,9 @@ class WebhookSink:
         if self._database is None or not events:
             return events
         async with self._database.connection(autocommit=True) as conn:
-            erased = await self._erased.since(conn, erasure_barrier.horizon(events))
+            erased = await self._erased.since(
+                conn, erasure_barrier.horizon(events), lambda: erasure_barrier.windows(events)
+            )
         return erasure_barrier.kept(events, erased)
 
     async def aclose(self) -> None:
