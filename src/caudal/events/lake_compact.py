@@ -1,5 +1,7 @@
 """`caudal lake compact`: per partition, merge small files into deduplicated ones, holding
-the lake writers' lock alone (so no delivery rewrites a file while it is being merged)."""
+the lake writers' lock alone (so no delivery rewrites a file while it is being merged). A merge
+runs in a thread that a cancellation (Ctrl-C) cannot stop: the lock is released only once it
+has ended, as a lake delivery and an erasure's rewrite do."""
 
 from __future__ import annotations
 
@@ -42,7 +44,13 @@ async def compact(container: Container, files: LakeFiles, day: str | None) -> Co
             for directory, paths in (await asyncio.to_thread(files.parts, day)).items():
                 if len(paths) < 2:
                     continue
-                done = await asyncio.to_thread(compact_partition, files, directory, paths)
+                merging = asyncio.ensure_future(
+                    asyncio.to_thread(compact_partition, files, directory, paths)
+                )
+                try:
+                    done = await asyncio.shield(merging)
+                finally:  # cancelled or not: the files are merged before the lock is released
+                    await asyncio.wait({merging})
                 if done is None:
                     continue
                 report.partitions += 1

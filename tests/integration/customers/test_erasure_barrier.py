@@ -45,6 +45,7 @@ from tests.integration.customers.conftest import CPF_1
 from tests.integration.customers.test_erasure import token_event
 from tests.integration.events.conftest import SEED_SELFIE
 from tests.support.bus import consuming, fast_bus_settings, make_bus, until
+from tests.support.held_threads import HeldStep, advisory_granted
 from tests.support.nats import NatsServer, nats_server
 
 __all__ = ["nats_server"]
@@ -544,29 +545,13 @@ async def test_a_cancelled_erasure_keeps_the_lake_writers_out_until_its_file_rew
     gone, kept = tokens()
     first = batch(gone, kept, datetime.now(UTC) - timedelta(seconds=1))
     await lake_sink(container, flush_max_events=1).write(first, positions(first))
-    entered, go = threading.Event(), threading.Event()
-    rewrite = lake_erasure.rewrite
-
-    def held(*args: Any) -> int:
-        entered.set()
-        go.wait(20)
-        return rewrite(*args)
-
-    monkeypatch.setattr(lake_erasure, "rewrite", held)
+    step = HeldStep(monkeypatch, lake_erasure, "rewrite")
     erasing = asyncio.create_task(erase(container, gone))
-    await until(entered.is_set, what="the erasure rewriting a lake file")
-    erasing.cancel()
-    await asyncio.wait({erasing}, timeout=1)
-    with psycopg.connect(container.owner_url, autocommit=True) as conn:
-        writers = conn.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            " AND classid = %s AND objsubid = 2",
-            (LAKE_LOCK,),
-        ).fetchone()
-    go.set()
-    await asyncio.wait({erasing}, timeout=20)
+    await step.cancel_inside(erasing, "the erasure rewriting a lake file")
+    writers = advisory_granted(container.owner_url, "classid = %s AND objsubid = 2", (LAKE_LOCK,))
+    await step.release(erasing)
     assert erasing.cancelled()
-    assert writers == (1,)  # a lake delivery to that partition would have waited
+    assert writers == 1  # a lake delivery to that partition would have waited
     assert lake_rows(container, gone) == 0 and lake_rows(container, kept) == 2
 
 

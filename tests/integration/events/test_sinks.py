@@ -401,3 +401,27 @@ async def test_realtime_stores_each_column_as_the_event_holds_it(opened: Contain
         (*(getattr(e, f) for f in fields), d.get("platform"), d.get("deviceId"), e.data)
         for e, d in zip(events, device, strict=True)
     ]
+
+
+async def test_a_cancelled_compaction_keeps_the_lake_writers_out_until_its_merge_ends(
+    opened: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`caudal lake compact` interrupted mid-merge: the merge's thread runs on, so the writers'
+    lock must stay held until it ends, or a delivery merges into files being replaced."""
+    from caudal.events import lake_compact
+    from caudal.events.sinks.lake import LAKE_LOCK
+    from tests.support.held_threads import HeldStep, advisory_granted
+
+    files = lake(tmp_path)
+    lake_sink = sink(opened, files)
+    chunks = [[event(i) for i in range(3 * n, 3 * n + 3)] for n in range(2)]
+    for n, chunk in enumerate(chunks):
+        await lake_sink.write(chunk, at(chunk, 100 * n + 1))
+    step = HeldStep(monkeypatch, lake_compact, "compact_partition")
+    compacting = asyncio.create_task(lake_compact.compact(opened, files, None))
+    await step.cancel_inside(compacting, "the compaction merging a partition")
+    writers = advisory_granted(opened.owner_url, "objid = %s AND objsubid = 1", (LAKE_LOCK,))
+    await step.release(compacting)
+    assert compacting.cancelled()
+    assert writers == 1  # a lake delivery would have waited for the merge
+    assert lake_ids(files) == sorted(e.id for chunk in chunks for e in chunk)
