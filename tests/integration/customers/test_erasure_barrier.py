@@ -183,22 +183,15 @@ async def test_a_lake_delivery_lingering_in_memory_across_the_erasure_writes_non
 
 
 async def test_the_lake_scan_waits_for_a_file_write_in_flight_and_rewrites_it(
-    client: httpx.AsyncClient, container: Container
+    client: httpx.AsyncClient, container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gone, kept = tokens()
     events = batch(gone, kept, datetime.now(UTC) - timedelta(seconds=1))
     sink = lake_sink(container, flush_max_events=1)  # written at once
-    entered, go = threading.Event(), threading.Event()
-    write_files = sink._write_files
-
-    def held(plan: Any) -> int:  # past the barrier's check, before the file exists
-        entered.set()
-        go.wait(20)
-        return write_files(plan)
-
-    sink._write_files = held  # type: ignore[method-assign]
+    # held past the barrier's check, before the file exists
+    step = HeldStep(monkeypatch, sink, "_write_files")
     writing = asyncio.create_task(sink.write(events, positions(events)))
-    await until(entered.is_set, what="the lake delivery in its file write")
+    await until(step.entered.is_set, what="the lake delivery in its file write")
     erasing = asyncio.create_task(erase(container, gone))
     # the database part commits; the file scan waits for the writer's partition lock
     await waiting(
@@ -207,7 +200,7 @@ async def test_the_lake_scan_waits_for_a_file_write_in_flight_and_rewrites_it(
         (LAKE_LOCK,),
     )
     assert holding(container.owner_url, gone)["recent"] == 0 and not erasing.done()
-    go.set()
+    step.go.set()
     await asyncio.wait_for(writing, 20)
     await asyncio.wait_for(erasing, 20)
     assert lake_rows(container, gone) == 0 and lake_rows(container, kept) == 2

@@ -145,11 +145,13 @@ class CustomersActivitySink:
                 )
                 kept = not_erased(events, erased, self._customers.vault.cpf_index)
                 stale = await self._apply(conn, kept, handled)
-            # Not under the barrier lock: a second erasure's record would wait for these scans,
-            # and every sink write queued behind it too. Redelivered after a crash: idempotent.
-            async with conn.transaction():
-                await copies.erase_in_database(conn, recorded)
-            await copies.erase_lake(conn, recorded)
+            if recorded:
+                # Not under the barrier lock: a second erasure's record would wait for these
+                # scans, and every sink write queued behind it. Redelivered after a crash:
+                # idempotent. (No erasure in the batch, the common case: no round trip here.)
+                async with conn.transaction():
+                    await copies.erase_in_database(conn, recorded)
+                await copies.erase_lake(conn, recorded)
         await self._handler.after_commit(stale)
 
     async def _apply(
