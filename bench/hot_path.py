@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import random
 import statistics
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import _support as bench
+from consultar_cpu import cpu_seconds, postmaster_of, server_cpu
 from ingest_http import frontend_body
 
 GOALS = {
@@ -227,29 +229,72 @@ def caudal_up_rows(
             ("up-backend", [up_proc.pid], args.duration, 1),
         )
         http_row(t, "`caudal up`, backend ×1, c=16", GOALS["up-backend"], base, subj)
+        # End to end: the up process's and PostgreSQL's CPU from a caught-up bus, through the
+        # x20 runs, to caught up again, per event; and the process's CPU per wall second while
+        # it ingests (its Python shares one interpreter lock: ~1 core whatever the machine has).
+        postmaster = postmaster_of(home) if args.database_url is None else None
+        catch_up(owner_url)
+        up_cpu0, pg_cpu0, loaded = cpu_seconds(up_proc.pid), server_cpu_of(postmaster), []
+        load = run(up, "/v1/events/frontend", 64, frontend)
+
+        def ingest() -> dict[str, Any]:
+            cpu0, wall0 = cpu_seconds(up_proc.pid), time.perf_counter()
+            result = load()
+            loaded.append((cpu_seconds(up_proc.pid) - cpu0) / (time.perf_counter() - wall0))
+            return result
+
         base, subj = alternate(
             args.runs,
             run(noop, "/v1/events/frontend", 64, frontend),
-            run(up, "/v1/events/frontend", 64, frontend),
+            ingest,
             ("up-frontend20", [up_proc.pid], args.duration, 20),
         )
         lag = sink_lag(owner_url)
+        behind = max(lag.get("lake", 0), lag.get("realtime", 0))
         http_row(t, "`caudal up`, frontend ×20, c=64", GOALS["up-frontend"], base, subj, 20)
-        started = time.perf_counter()
-        while (
-            max(lag.get("lake", 0), lag.get("realtime", 0)) and time.perf_counter() - started < 300
-        ):
-            lake_flush(owner_url)  # what `caudal lake flush` does: the linger ends now
-            time.sleep(1)
-            lag = sink_lag(owner_url)
-        caught_up = time.perf_counter() - started
+        up_cpu1, pg_cpu1 = cpu_seconds(up_proc.pid), server_cpu_of(postmaster)
+        caught_up = catch_up(owner_url)
+        up_cpu2, pg_cpu2 = cpu_seconds(up_proc.pid), server_cpu_of(postmaster)
         t.add(
             "`caudal up`: sinks' lag after the ×20 runs",
             "",
-            f"lake (flushed) + realtime caught up {caught_up:.0f} s after the load",
+            f"{behind:,} events behind; lake (flushed) + realtime caught up {caught_up:.0f} s "
+            "after the load",
             "",
             "keep up (lag ~0)",
         )
+        events = 20 * sum(r["requests"] - r["non2xx"] - r["errors"] for r in subj)
+        up_us = (up_cpu2 - up_cpu0) / events * 1e6
+        pg_us = (pg_cpu2 - pg_cpu0) / events * 1e6
+        sink_us = (up_cpu2 - up_cpu1 + pg_cpu2 - pg_cpu1) / behind * 1e6 if behind else 0.0
+        busy = max(loaded)
+        # The lower of: the process's cores (one interpreter lock) and the machine's two cores.
+        bound = busy / up_us * 1e6
+        if not math.isnan(pg_us):
+            bound = min(bound, 2e6 / (up_us + pg_us))
+        t.add(
+            "`caudal up` ×20: CPU per event, ingested and sunk",
+            "",
+            f"process {up_us:.0f} µs (at {busy:.2f} cores while ingesting) + PostgreSQL "
+            f"{pg_us:.0f} µs; the catch-up alone {sink_us:.0f} µs an event",
+            f"{bound:,.0f} events/s",
+            "the rate the sinks can keep up with on this machine",
+        )
+
+
+def server_cpu_of(postmaster: int | None) -> float:
+    return server_cpu(postmaster) if postmaster is not None else float("nan")
+
+
+def catch_up(owner_url: str, limit: float = 300) -> float:
+    """Seconds until the lake (flushed) and realtime groups have no lag."""
+    started = time.perf_counter()
+    lag = sink_lag(owner_url)
+    while max(lag.get("lake", 0), lag.get("realtime", 0)) and time.perf_counter() - started < limit:
+        lake_flush(owner_url)  # what `caudal lake flush` does: the linger ends now
+        time.sleep(1)
+        lag = sink_lag(owner_url)
+    return time.perf_counter() - started
 
 
 def api_rows(args: argparse.Namespace, work: Path, home: Path, owner_url: str, t: Table) -> None:
