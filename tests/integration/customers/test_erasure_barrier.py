@@ -25,16 +25,19 @@ import httpx
 import orjson
 import psycopg
 import pytest
+from typer.testing import CliRunner
 
 from caudal.bus.nats import NatsBus
+from caudal.cli.main import app
 from caudal.customers.base_c.sink import CustomersActivitySink
 from caudal.customers.context import customers_of
-from caudal.customers.cpf import format_cpf
+from caudal.customers.cpf import format_cpf, with_check_digits
 from caudal.customers.events import ERASED, customer_event
 from caudal.customers.reapply import Erasure, reapply
 from caudal.events import runtime
 from caudal.events.erasure_barrier_postgres import LOCK
 from caudal.events.model import CanonicalEvent
+from caudal.events.retention import EventsRetention
 from caudal.events.router.consumer import SinkConsumer
 from caudal.events.router.table import Routes
 from caudal.events.sinks.lake import LAKE_LOCK, LakeSink
@@ -343,6 +346,78 @@ async def test_an_invalid_event_quarantined_around_the_erasure_is_not_kept(
     gone, kept = tokens()
     await erase(container, gone)
     assert await quarantined(client, auth, container, gone, kept) == {gone: 0, kept: 1}
+
+
+def a_cpf() -> str:
+    """A CPF no other test writes."""
+    return with_check_digits(str(random.randrange(10**8, 10**9)))
+
+
+def quarantine_ids(owner_url: str) -> set[str]:
+    with psycopg.connect(owner_url) as conn:
+        return {str(r[0]) for r in conn.execute("SELECT id FROM events.quarantine").fetchall()}
+
+
+async def test_an_erasure_deletes_the_quarantined_entries_holding_the_cpf_in_clear(
+    client: httpx.AsyncClient, auth: Any, container: Container
+) -> None:
+    """An invalid event may hold a CPF the intake never tokenized (an undeclared field, free
+    text): the quarantine seals it, and keeps beside it the token of every valid CPF its payload
+    holds (bare, formatted, as a number, inside text), never the CPF; the erasure deletes by it."""
+    gone, kept = a_cpf(), a_cpf()
+    forms: list[Any] = [gone, format_cpf(gone), int(gone), f"cliente {format_cpf(gone)} ligou"]
+    ids = {}
+    for n, value in enumerate([*forms, format_cpf(kept)]):
+        bad = {**SEED_SELFIE, "data": {"selfield": 42, "ref": value}}
+        posted = await client.post("/v1/events/backend", json=bad, headers=auth("events:write"))
+        assert posted.status_code == 422
+        ids[n] = posted.json()["rejected"][0]["quarantine_id"]
+    assert quarantine_ids(container.owner_url) == set(ids.values())
+    with psycopg.connect(container.owner_url) as conn:
+        stored = conn.execute("SELECT q::text FROM events.quarantine q").fetchall()
+    assert not any(
+        cpf in text.replace(".", "").replace("-", "") for (text,) in stored for cpf in (gone, kept)
+    )  # no CPF in clear, in any column
+    vault = customers_of(container).vault
+    await erase(container, vault.cpf_index(gone).hex())
+    assert quarantine_ids(container.owner_url) == {ids[4]}
+    # and the barrier knows it by that token: one received within the margin is not kept
+    bad = {**SEED_SELFIE, "data": {"selfield": 42, "ref": format_cpf(gone)}}
+    posted = await client.post("/v1/events/backend", json=bad, headers=auth("events:write"))
+    assert posted.status_code == 422
+    assert quarantine_ids(container.owner_url) == {ids[4]}
+
+
+@pytest.mark.parametrize("indexer", ["worker", "cli"])
+async def test_an_erasure_finds_the_entries_quarantined_before_cpfs_were_indexed(
+    client: httpx.AsyncClient, auth: Any, container: Container, cli_env: None, indexer: str
+) -> None:
+    """Entries sealed by an older release hold no CPF token: the events retention worker (or
+    `caudal quarantine index-cpfs`) opens each, while its day key exists, and adds the tokens of
+    the CPFs it holds, once."""
+    gone = a_cpf()
+    vault = customers_of(container).vault
+    sealer = runtime.get(container).sealer
+    entries = [str(uuid.uuid4()) for _ in range(2)]
+    with psycopg.connect(container.owner_url) as conn:
+        for entry, ref in zip(entries, (format_cpf(gone), "nada"), strict=True):
+            sealed = sealer.seal(entry, orjson.dumps({"data": {"ref": ref}}))
+            conn.execute(  # as an older release stored it: no CPF token, not indexed
+                "INSERT INTO events.quarantine (id, received_at, source, type, version, reason,"
+                " code, message, sealed, wrapped_key, key_epoch, cpf_indexed) VALUES (%s,"
+                " now() - interval '1 hour', 'backend', 'x', '1.0', 'schema', 'CAU-EVT-SCHEMA',"
+                " 'invalid', %s, %s, %s, false)",
+                (entry, sealed.sealed, sealed.wrapped_key, sealed.key_epoch),
+            )
+    retention = EventsRetention(container.database, container.settings, sealer)
+    if indexer == "cli":
+        ran = await asyncio.to_thread(CliRunner().invoke, app, ["quarantine", "index-cpfs"])
+        assert ran.exit_code == 0 and "2 entries indexed" in ran.output, ran.output
+    else:
+        assert (await retention.purge())["quarantine_cpfs_indexed"] == 2
+    assert (await retention.purge())["quarantine_cpfs_indexed"] == 0
+    await erase(container, vault.cpf_index(gone).hex())
+    assert quarantine_ids(container.owner_url) == {entries[1]}
 
 
 async def test_after_a_mass_erasure_each_write_looks_up_its_own_tokens_and_still_drops_them(
