@@ -10,7 +10,6 @@ by this tree. The base tree's statement leaves this tree's new columns NULL.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import secrets
 import statistics
@@ -20,15 +19,11 @@ from pathlib import Path
 
 import _support as bench
 import psycopg
+from erasure_gate_cpu import backend_cpu
 from psycopg.types.json import Jsonb
 
 from caudal.customers.base_c import projection, store
 from caudal.events.model import CanonicalEvent
-
-
-def backend_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def base_statement(src: Path) -> str:
