@@ -9,14 +9,20 @@ CPF (the intake tokenizes first), and age out with the stream's retention (docs/
 
 from __future__ import annotations
 
-# A message holds no receipt time the table knows: those published before the erasure was first
-# handled go; any published after is newer than the erasure or a republished copy whose sinks
-# drop it (the barrier).
-_ERASED = "unnest(%(tokens)s::text[], %(handled)s::timestamptz[]) AS n(t, handled)"
+# Only the messages received before the erasure (+ MARGIN, as the barrier drops: `until`) go, by
+# the canonical event's own `received_at` (migration 0006), so a customer registered again with the
+# same CPF, even before the erasure was first handled, keeps theirs; a payload without one (not a
+# canonical event) goes if published before the erasure was first handled (`handled`).
+_ERASED = (
+    "unnest(%(tokens)s::text[], %(until)s::timestamptz[], %(handled)s::timestamptz[])"
+    " AS n(t, until, handled)"
+)
 DELETES = {
     "bus": f"DELETE FROM bus.messages m USING {_ERASED}"
-    " WHERE position(n.t IN m.payload::text) > 0 AND m.published_at < n.handled"
+    " WHERE position(n.t IN m.payload::text) > 0"
+    " AND coalesce(bus.received_at(m.payload) < n.until, m.published_at < n.handled)"
     " AND m.payload->>'type' IS DISTINCT FROM 'customers.erased'",
     "dead_letters": f"DELETE FROM bus.dead_letters d USING {_ERASED}"
-    " WHERE position(n.t IN d.payload::text) > 0 AND d.published_at < n.handled",
+    " WHERE position(n.t IN d.payload::text) > 0"
+    " AND coalesce(bus.received_at(d.payload::json) < n.until, d.published_at < n.handled)",
 }

@@ -12,8 +12,10 @@ first step on no sink writes a copy of an event received before the erasure, wha
 fetched, held or gets redelivered.
 
 An erasure counts from its own time (the notice's, or the log entry's), never from when it is
-handled: handled again (a replay of the group, a redelivery, a re-applied log) it removes only
-the copies older than it, so a customer registered again since with the same CPF keeps theirs.
+handled: handled first (asynchronously, maybe long after) or again (a replay of the group, a
+redelivery, a re-applied log), it removes only the copies received before it (+ MARGIN, the set
+the barrier drops: `Recorded.until`), so a customer registered again since with the same CPF
+keeps theirs, even one registered before the erasure was first handled.
 """
 
 from __future__ import annotations

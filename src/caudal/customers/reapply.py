@@ -141,9 +141,7 @@ async def reapply(
                     await conn.execute(sql, {"id": e.customer_id, "at": e.at})
                 erased += 1
             if recorded:
-                await base_c_store.erase(
-                    conn, {bytes.fromhex(t): r.handled_at for t, r in recorded.items()}
-                )
+                await base_c_store.erase(conn, {bytes.fromhex(t): r for t, r in recorded.items()})
                 await copies.erase_in_database(conn, recorded)
                 tokens |= recorded
     await copies.erase_lake(conn, tokens)

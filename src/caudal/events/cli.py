@@ -111,6 +111,29 @@ def quarantine_replay(
         )
 
 
+@quarantine_app.command("index-cpfs")
+def quarantine_index_cpfs(ctx: typer.Context) -> None:
+    """Index the CPFs of the entries sealed before that existed (once, after upgrading), so an
+    erasure finds them; the events retention worker does it too, on its next round."""
+    from caudal.events import runtime
+    from caudal.events.retention import EventsRetention
+    from caudal.platform.capability import start_all, stop_all
+
+    async def work(container: Container) -> int:
+        # every capability: the CPF tokenizer is the customers'
+        capabilities = ctx.obj()
+        await start_all(capabilities, container)
+        try:
+            sealer = runtime.get(container).sealer
+            retention = EventsRetention(container.database, container.settings, sealer)
+            async with container.database.connection() as conn:
+                return await retention.index_cpfs(conn)
+        finally:
+            await stop_all(capabilities)
+
+    out.print(f"[green]{run_with_container(work)} entries indexed[/]")
+
+
 @lake_app.command("sql")
 def lake_sql(
     statement: Annotated[

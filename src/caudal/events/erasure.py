@@ -4,8 +4,9 @@ Events carry a CPF only as its keyed token (the blind index, hex; the intake rep
 it), so a customer's copies are the rows whose data holds that token. Per-minute rollups hold
 counts by source/type/platform only: nothing in them links to a customer. Quarantined payloads
 are sealed: an entry is matched by the tokens stored beside it (any 64-hex string of the
-payload), or on its text while it is still in clear, so an invalid event holding the token
-anywhere goes too.
+payload, and the token of any valid CPF it holds in clear: `quarantine_seal.py`), or on its
+text while it is still in clear, so an invalid event holding the token or the CPF anywhere goes
+too.
 """
 
 from __future__ import annotations

@@ -33,22 +33,31 @@ class Recorded:
     at: datetime
     handled_at: datetime
 
+    @property
+    def until(self) -> datetime:
+        """The receipt time before which the token's copies go: the erasure's time + MARGIN,
+        exactly what the barrier drops (`erasure_barrier.erased_before`), so every copy the
+        barrier would refuse is deleted and every copy it lets through (a customer registered
+        again with the same CPF since, even before this erasure was first handled) stays."""
+        return self.at + MARGIN
+
 
 def bounds(recorded: Mapping[str, Recorded]) -> dict[str, Any]:
     """The erasure deletes' parameters: each token, the receipt time before which its copies go
-    (the erasure's time + MARGIN, as the barrier drops), and the write time before which the
-    copies whose store knows no receipt time go (the first handling)."""
-    tokens, bound = sorted(recorded), until(recorded)
+    (`Recorded.until`), and, for a copy whose receipt time is unknown (a row stored by an older
+    release, a bus payload that is no canonical event), the write time before which it goes
+    (the first handling: any written after passed the barrier)."""
+    tokens = sorted(recorded)
     return {
         "tokens": tokens,
-        "until": [bound[t] for t in tokens],
+        "until": [recorded[t].until for t in tokens],
         "handled": [recorded[t].handled_at for t in tokens],
     }
 
 
 def until(recorded: Mapping[str, Recorded]) -> dict[str, datetime]:
     """Each token, the receipt time before which its copies go (the lake's rows)."""
-    return {token: r.at + MARGIN for token, r in recorded.items()}
+    return {token: r.until for token, r in recorded.items()}
 
 
 def erased_of(gate: dict[str, str] | None) -> Erased:

@@ -8,19 +8,28 @@ backups, is unreadable at once, while the metadata (type, reason, code, field) s
 
 The 64-hex-character strings of the payload (CPF tokens) are kept beside it in clear: they are
 already tokens, and they let an erasure find the entries of a customer without opening them.
+So are the tokens of the valid CPFs the payload holds in clear (a CPF in a field the intake could
+not tokenize: undeclared, free text, a number), computed with the customers' blind index
+(`pii.CpfTokenizer`): the CPF itself is only in the sealed payload, and the erasure of its holder
+still finds the entry. Entries sealed before those tokens existed are opened and indexed once by
+the events retention worker (`retention.py`), while their day key exists.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from caudal.events.pii import CpfTokenizer
 from caudal.platform.clock import Clock
+from caudal.platform.cpf_digits import cpfs_in
+from caudal.platform.errors import unavailable
 from caudal.platform.kms import KeyExists, KeyManager
 
 PREFIX = "quarantine-day-"
@@ -52,12 +61,39 @@ def _open(key: bytes, sealed: bytes, aad: bytes) -> bytes | None:
         return None
 
 
+def _no_tokenizer() -> CpfTokenizer | None:
+    return None
+
+
 class QuarantineSealer:
-    def __init__(self, kms: KeyManager, ttl: timedelta, clock: Clock) -> None:
+    def __init__(
+        self,
+        kms: KeyManager,
+        ttl: timedelta,
+        clock: Clock,
+        cpf_tokens: Callable[[], CpfTokenizer | None] = _no_tokenizer,
+    ) -> None:
+        """`cpf_tokens`: the CPF tokenizer, looked up when needed (another capability provides
+        it, started after this one)."""
         self.kms = kms
         self.ttl = ttl
         self.clock = clock
+        self._cpf_tokens = cpf_tokens
         self._days: dict[str, bytes] = {}
+
+    def tokens(self, payload: bytes) -> list[str]:
+        """The CPF tokens a payload holds: its 64-hex strings, and the token of each valid CPF
+        in it. Refused (503) when it holds a CPF and no tokenizer is started: an entry whose CPF
+        no erasure could find is never stored, as the intake never stores an untokenized CPF."""
+        found = {t.decode() for t in _TOKEN.findall(payload)}
+        # not inside a token: its hex may hold 11 digits that pass for a CPF
+        cpfs = cpfs_in(_TOKEN.sub(b" ", payload).decode(errors="replace"))
+        if cpfs:
+            tokenizer = self._cpf_tokens()
+            if tokenizer is None:
+                raise unavailable("the CPF tokenizer (customers capability) is not started")
+            found |= {tokenizer.cpf_token(cpf) for cpf in cpfs}
+        return sorted(found)
 
     def _day_key(self, name: str) -> bytes:
         key = self._days.get(name)
@@ -79,7 +115,7 @@ class QuarantineSealer:
             key_epoch=name,
             wrapped_key=_seal(self._day_key(name), entry_key, b"key:" + aad),
             sealed=_seal(entry_key, payload, b"payload:" + aad),
-            tokens=sorted({t.decode() for t in _TOKEN.findall(payload)}),
+            tokens=self.tokens(payload),
         )
 
     def open(

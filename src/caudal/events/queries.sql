@@ -75,7 +75,19 @@ ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 -- name: quarantine_seal_row
 UPDATE events.quarantine
 SET payload = NULL, sealed = %(sealed)s, wrapped_key = %(wrapped_key)s, key_epoch = %(key_epoch)s,
-    tokens = %(tokens)s
+    tokens = %(tokens)s, cpf_indexed = true
+WHERE id = %(id)s
+
+-- name: quarantine_unindexed
+-- Entries sealed before their payload's CPFs were indexed (migration 0008), a batch at a time.
+SELECT id, key_epoch, wrapped_key, sealed FROM events.quarantine
+WHERE NOT cpf_indexed AND payload IS NULL
+ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+
+-- name: quarantine_add_tokens
+UPDATE events.quarantine
+SET tokens = ARRAY(SELECT DISTINCT x FROM unnest(tokens || %(tokens)s::text[]) x ORDER BY 1),
+    cpf_indexed = true
 WHERE id = %(id)s
 
 -- name: quarantine_update_failure

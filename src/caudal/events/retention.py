@@ -1,6 +1,7 @@
 """Retention of the events domain's working tables (idempotency keys, realtime), and the
 quarantine's TTL: day keys past it are destroyed (crypto-shredding), payloads stored in clear
-before sealing existed are sealed."""
+before sealing existed are sealed, and entries sealed before their CPFs were indexed are opened
+once and indexed (so an erasure finds them: `quarantine_seal.py`)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ class EventsRetention:
                 deleted[table] = cur.rowcount
                 await conn.commit()
             deleted["quarantine_sealed"] = await self.seal_clear_payloads(conn)
+            deleted["quarantine_cpfs_indexed"] = await self.index_cpfs(conn)
         deleted["quarantine_days_shredded"] = len(
             await asyncio.to_thread(self.sealer.shred_expired)
         )
@@ -75,6 +77,33 @@ class EventsRetention:
             sealed += len(rows)
             if len(rows) < batch:
                 return sealed
+
+    async def index_cpfs(self, conn: AsyncConn, batch: int = 500) -> int:
+        """Add the tokens of the CPFs their payloads hold to the entries sealed before those were
+        indexed (migration 0008), so an erasure finds them; an entry whose day key is shredded
+        holds nothing readable any more. Each entry once; in batches, a transaction each."""
+        indexed = 0
+        while True:
+            async with conn.transaction():
+                cur = await conn.execute(q("quarantine_unindexed"), {"limit": batch})
+                rows = await cur.fetchall()
+                for entry_id, key_epoch, wrapped_key, sealed in rows:
+                    payload = None
+                    if key_epoch is not None and wrapped_key is not None and sealed is not None:
+                        payload = await asyncio.to_thread(
+                            self.sealer.open,
+                            str(entry_id),
+                            key_epoch,
+                            bytes(wrapped_key),
+                            bytes(sealed),
+                        )
+                    found = [] if payload is None else self.sealer.tokens(payload)
+                    await conn.execute(
+                        q("quarantine_add_tokens"), {"id": entry_id, "tokens": found}
+                    )
+            indexed += len(rows)
+            if len(rows) < batch:
+                return indexed
 
     async def run(self, stop: asyncio.Event) -> None:
         await run_every(self.every_seconds, stop, self._round, "events_retention_failed")

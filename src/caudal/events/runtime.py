@@ -54,7 +54,9 @@ def build(container: Container) -> EventsRuntime:
 
 def build_sealer(container: Container) -> QuarantineSealer:
     ttl = timedelta(days=container.settings.events.quarantine_ttl_days)
-    return QuarantineSealer(build_kms(container.settings), ttl, container.clock)
+    return QuarantineSealer(
+        build_kms(container.settings), ttl, container.clock, lambda: cpf_tokens(container)
+    )
 
 
 def get(container: Container) -> EventsRuntime:

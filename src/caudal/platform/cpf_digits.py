@@ -53,6 +53,20 @@ def valid_digits(digits: str) -> bool:
     )
 
 
+# A CPF written any common way inside a longer text (a JSON payload): each group may be followed
+# by one separator of those `customers.cpf.normalize` takes away.
+_CPF_SEPARATED = re.compile(
+    r"(?<![0-9])([0-9]{3})[.\-\s/]?([0-9]{3})[.\-\s/]?([0-9]{3})[.\-\s/]?([0-9]{2})(?![0-9])"
+)
+
+
+def cpfs_in(text: str) -> set[str]:
+    """The 11 digits of every valid CPF in a text, bare or punctuated (an 11-digit JSON number
+    is bare digits in its text): what must be found again when its holder is erased."""
+    found = ("".join(m.groups()) for m in _CPF_SEPARATED.finditer(text))
+    return {digits for digits in found if valid_digits(digits)}
+
+
 def holds_cpf(value: Any) -> bool:
     """Whether a string holds a valid CPF somewhere, or an integer is one (11 digits)."""
     if isinstance(value, str):

@@ -22,23 +22,28 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
 import psycopg
 import pytest
+from typer.testing import CliRunner
 
 from caudal.bus.nats import NatsBus
+from caudal.cli.main import app
 from caudal.customers.base_c.sink import CustomersActivitySink
 from caudal.customers.context import customers_of
-from caudal.customers.cpf import format_cpf
+from caudal.customers.cpf import format_cpf, with_check_digits
 from caudal.customers.events import ERASED, customer_event
 from caudal.customers.reapply import Erasure, reapply
 from caudal.events import runtime
 from caudal.events.erasure_barrier_postgres import LOCK
 from caudal.events.model import CanonicalEvent
+from caudal.events.retention import EventsRetention
 from caudal.events.router.consumer import SinkConsumer
 from caudal.events.router.table import Routes
 from caudal.events.sinks.lake import LAKE_LOCK, LakeSink
 from caudal.events.sinks.realtime import RealtimeSink
 from caudal.platform.bootstrap import Container
+from caudal.platform.bus.model import Message
 from caudal.platform.bus.port import Bus
 from caudal.platform.db.pool import Database
 from tests.integration.customers.conftest import CPF_1
@@ -343,6 +348,78 @@ async def test_an_invalid_event_quarantined_around_the_erasure_is_not_kept(
     assert await quarantined(client, auth, container, gone, kept) == {gone: 0, kept: 1}
 
 
+def a_cpf() -> str:
+    """A CPF no other test writes."""
+    return with_check_digits(str(random.randrange(10**8, 10**9)))
+
+
+def quarantine_ids(owner_url: str) -> set[str]:
+    with psycopg.connect(owner_url) as conn:
+        return {str(r[0]) for r in conn.execute("SELECT id FROM events.quarantine").fetchall()}
+
+
+async def test_an_erasure_deletes_the_quarantined_entries_holding_the_cpf_in_clear(
+    client: httpx.AsyncClient, auth: Any, container: Container
+) -> None:
+    """An invalid event may hold a CPF the intake never tokenized (an undeclared field, free
+    text): the quarantine seals it, and keeps beside it the token of every valid CPF its payload
+    holds (bare, formatted, as a number, inside text), never the CPF; the erasure deletes by it."""
+    gone, kept = a_cpf(), a_cpf()
+    forms: list[Any] = [gone, format_cpf(gone), int(gone), f"cliente {format_cpf(gone)} ligou"]
+    ids = {}
+    for n, value in enumerate([*forms, format_cpf(kept)]):
+        bad = {**SEED_SELFIE, "data": {"selfield": 42, "ref": value}}
+        posted = await client.post("/v1/events/backend", json=bad, headers=auth("events:write"))
+        assert posted.status_code == 422
+        ids[n] = posted.json()["rejected"][0]["quarantine_id"]
+    assert quarantine_ids(container.owner_url) == set(ids.values())
+    with psycopg.connect(container.owner_url) as conn:
+        stored = conn.execute("SELECT q::text FROM events.quarantine q").fetchall()
+    assert not any(
+        cpf in text.replace(".", "").replace("-", "") for (text,) in stored for cpf in (gone, kept)
+    )  # no CPF in clear, in any column
+    vault = customers_of(container).vault
+    await erase(container, vault.cpf_index(gone).hex())
+    assert quarantine_ids(container.owner_url) == {ids[4]}
+    # and the barrier knows it by that token: one received within the margin is not kept
+    bad = {**SEED_SELFIE, "data": {"selfield": 42, "ref": format_cpf(gone)}}
+    posted = await client.post("/v1/events/backend", json=bad, headers=auth("events:write"))
+    assert posted.status_code == 422
+    assert quarantine_ids(container.owner_url) == {ids[4]}
+
+
+@pytest.mark.parametrize("indexer", ["worker", "cli"])
+async def test_an_erasure_finds_the_entries_quarantined_before_cpfs_were_indexed(
+    client: httpx.AsyncClient, auth: Any, container: Container, cli_env: None, indexer: str
+) -> None:
+    """Entries sealed by an older release hold no CPF token: the events retention worker (or
+    `caudal quarantine index-cpfs`) opens each, while its day key exists, and adds the tokens of
+    the CPFs it holds, once."""
+    gone = a_cpf()
+    vault = customers_of(container).vault
+    sealer = runtime.get(container).sealer
+    entries = [str(uuid.uuid4()) for _ in range(2)]
+    with psycopg.connect(container.owner_url) as conn:
+        for entry, ref in zip(entries, (format_cpf(gone), "nada"), strict=True):
+            sealed = sealer.seal(entry, orjson.dumps({"data": {"ref": ref}}))
+            conn.execute(  # as an older release stored it: no CPF token, not indexed
+                "INSERT INTO events.quarantine (id, received_at, source, type, version, reason,"
+                " code, message, sealed, wrapped_key, key_epoch, cpf_indexed) VALUES (%s,"
+                " now() - interval '1 hour', 'backend', 'x', '1.0', 'schema', 'CAU-EVT-SCHEMA',"
+                " 'invalid', %s, %s, %s, false)",
+                (entry, sealed.sealed, sealed.wrapped_key, sealed.key_epoch),
+            )
+    retention = EventsRetention(container.database, container.settings, sealer)
+    if indexer == "cli":
+        ran = await asyncio.to_thread(CliRunner().invoke, app, ["quarantine", "index-cpfs"])
+        assert ran.exit_code == 0 and "2 entries indexed" in ran.output, ran.output
+    else:
+        assert (await retention.purge())["quarantine_cpfs_indexed"] == 2
+    assert (await retention.purge())["quarantine_cpfs_indexed"] == 0
+    await erase(container, vault.cpf_index(gone).hex())
+    assert quarantine_ids(container.owner_url) == {entries[1]}
+
+
 async def test_after_a_mass_erasure_each_write_looks_up_its_own_tokens_and_still_drops_them(
     client: httpx.AsyncClient, auth: Any, container: Container
 ) -> None:
@@ -480,6 +557,118 @@ async def test_an_erasure_notice_handled_again_spares_a_customer_registered_agai
     await sink.write(again)
     assert holding(container.owner_url, gone) == new_customer
     assert lake_rows(container, gone) == 2
+
+
+def copies_of(owner_url: str, token: str) -> dict[str, list[str]]:
+    """The event ids each store outside Base C holds for the token (sorted)."""
+    queries = {
+        "bus.messages": "SELECT payload->>'id' FROM bus.messages m",
+        "bus.dead_letters": "SELECT payload->>'id' FROM bus.dead_letters m",
+        "events.quarantine": "SELECT type FROM events.quarantine q"
+        " WHERE %(t)s = ANY(q.tokens) ORDER BY 1",
+    }
+    found = {}
+    with psycopg.connect(owner_url) as conn:
+        for name, sql in queries.items():
+            if name.startswith("bus."):
+                sql += " WHERE position(%(t)s IN m.payload::text) > 0 ORDER BY 1"
+            found[name] = [str(r[0]) for r in conn.execute(sql, {"t": token}).fetchall()]
+    return found
+
+
+async def test_a_customer_registered_again_before_the_erasure_is_handled_keeps_the_new_data(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """An erasure is handled asynchronously: the same CPF registered again between the erasure
+    and its first handling has new data in every store by then. Every delete is bounded by the
+    erasure's own time (+ MARGIN, as the barrier drops): only the older copies go, in realtime,
+    Base C, the lake, the PostgreSQL bus and its dead letters, and the quarantine."""
+    gone, _ = tokens()
+    now = datetime.now(UTC)
+    erased_id, registered_id = uuid.uuid4(), uuid.uuid4()  # Base A: a new id for the new customer
+    payload = customer_event(ERASED, str(erased_id), bytes.fromhex(gone), None).payload
+    an_hour_ago = (now - timedelta(hours=1)).isoformat()
+    notice = CanonicalEvent.from_dict(
+        {**payload, "occurred_at": an_hour_ago, "received_at": an_hour_ago}
+    )
+    old = [token_event("card-purchase", gone, n, now - timedelta(hours=2)) for n in (0, 1)]
+    new = [token_event("card-purchase", gone, n, now - timedelta(minutes=30)) for n in (2, 3)]
+    sink = CustomersActivitySink(customers_of(container))
+    await RealtimeSink(container.database).write(old + new)
+    await sink.write(old + new)
+    await lake_sink(container, flush_max_events=1).write(old + new, positions(old + new))
+    await container.bus.publish([e.to_message(e.id) for e in old + new])
+    # a payload whose receipt time is unknown goes if published before the first handling
+    await container.bus.publish(
+        [Message("raw", "k", {"id": "raw", "ref": gone, "received_at": "not a time"})]
+    )
+    sealer = runtime.get(container).sealer
+    with psycopg.connect(container.owner_url) as conn:
+        conn.execute(
+            "INSERT INTO base_b.score_data (customer_id) VALUES (%s), (%s)",
+            (erased_id, registered_id),
+        )
+        # a row stored by an older release (no receipt time): goes, stored before the handling
+        conn.execute(
+            "UPDATE base_c.events SET received_at = NULL WHERE event_id = %s", (old[0].id,)
+        )
+        conn.execute(
+            "INSERT INTO bus.dead_letters (group_name, seq, xid, topic, key, partition,"
+            " message_id, payload, headers, published_at, attempts, last_error)"
+            " SELECT 'lake', seq, xid, topic, key, partition, message_id, payload::jsonb,"
+            " headers::jsonb, published_at, 5, 'failed' FROM bus.messages"
+            " WHERE position(%s IN payload::text) > 0",
+            (gone,),
+        )
+        for kind, received in (("old", now - timedelta(hours=2)), ("new", new[0].received_at)):
+            entry = str(uuid.uuid4())
+            sealed = sealer.seal(entry, orjson.dumps({"data": {"cpf": gone}}))
+            conn.execute(
+                "INSERT INTO events.quarantine (id, received_at, source, type, version, reason,"
+                " code, message, sealed, wrapped_key, key_epoch, tokens) VALUES (%s, %s,"
+                " 'backend', %s, '1.0', 'schema', 'CAU-EVT-SCHEMA', 'invalid', %s, %s, %s, %s)",
+                (
+                    entry,
+                    received,
+                    kind,
+                    sealed.sealed,
+                    sealed.wrapped_key,
+                    sealed.key_epoch,
+                    sealed.tokens,
+                ),
+            )
+
+    await sink.write([notice])  # first handled now, an hour after the erasure
+
+    ids = [e.id for e in new]
+    assert holding(container.owner_url, gone) == {
+        "recent": 2,
+        "base_c.events": 2,
+        "base_c.activity": 1,
+    }
+    assert copies_of(container.owner_url, gone) == {
+        "bus.messages": ids,
+        "bus.dead_letters": ids,
+        "events.quarantine": ["new"],
+    }
+    assert lake_rows(container, gone) == 2
+    with psycopg.connect(container.owner_url) as conn:
+        timeline = conn.execute(
+            "SELECT event_id FROM base_c.events WHERE cpf_index = %s ORDER BY 1",
+            (bytes.fromhex(gone),),
+        ).fetchall()
+        latest = conn.execute(
+            "SELECT ultima_compra_id, ultima_compra->>'valor' FROM base_c.activity"
+            " WHERE cpf_index = %s",
+            (bytes.fromhex(gone),),
+        ).fetchall()
+        base_b = conn.execute(
+            "SELECT customer_id FROM base_b.score_data WHERE customer_id = ANY(%s)",
+            ([erased_id, registered_id],),
+        ).fetchall()
+    assert [r[0] for r in timeline] == ids
+    assert base_b == [(registered_id,)]  # Base B is keyed by customer: the new one's stays
+    assert latest == [(ids[1], "10.00")]  # projected again from the new data alone
 
 
 async def test_an_erasure_reapplied_from_the_log_spares_a_customer_registered_again_since(

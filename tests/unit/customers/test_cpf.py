@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from caudal.customers import cpf
-from caudal.platform.cpf_digits import valid_digits
+from caudal.platform.cpf_digits import cpfs_in, valid_digits
 
 
 @pytest.mark.parametrize(
@@ -107,3 +107,13 @@ def test_a_valid_cpf_and_every_single_digit_change_are_judged_as_the_textbook_ru
 def test_bare_digits_are_refused_with_the_same_messages(value: str, message: str) -> None:
     with pytest.raises(cpf.InvalidCpf, match=re.escape(message)):
         cpf.normalize(value)
+
+
+def test_cpfs_in_text_finds_each_valid_cpf_however_written_and_nothing_else() -> None:
+    a, b = "52998224725", "12345678909"
+    text = (
+        f'{{"x": "{a}", "y": 12345678909, "z": "tel 529 982 247 25 / 123.456.789-09",'
+        ' "w": "52998224726", "n": 152998224725, "e": "00000000000"}'
+    )
+    assert cpfs_in(text) == {a, b}
+    assert cpfs_in("nada 529.982.247") == set()

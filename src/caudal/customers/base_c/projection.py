@@ -87,6 +87,7 @@ class Fact:
     block: dict[str, Any]
     occurred_at: datetime
     data: dict[str, Any]  # the event's data without the CPF, for the timeline
+    received_at: datetime | None = None  # bounds an erasure's deletes (None: stored long ago)
 
     def newer_than(self, at: datetime | None, event_id: str | None) -> bool:
         return newer(self.at, self.event_id, at, event_id)
@@ -145,6 +146,7 @@ def plan(events: Sequence[CanonicalEvent], cpf_index: Callable[[str], bytes]) ->
                     block=block,
                     occurred_at=event.occurred_at,
                     data={k: v for k, v in event.data.items() if k != "cpf"} | block,
+                    received_at=event.received_at,
                 )
             )
         elif event.source == customer_events.SOURCE:
@@ -157,6 +159,25 @@ def plan(events: Sequence[CanonicalEvent], cpf_index: Callable[[str], bytes]) ->
                 result.erased.append((customer_id, index))
             result.changed_customers.add(customer_id)
     return result
+
+
+def stored_fact(
+    event_id: str, cpf_index: bytes, event_type: str, occurred_at: datetime, data: dict[str, Any]
+) -> Fact | None:
+    """A timeline row as the fact it was projected from (its data holds the block), to project
+    a CPF's activity again from the rows an erasure left; None for a type no longer projected."""
+    kind = KINDS.get(event_type)
+    if kind is None:
+        return None
+    return Fact(
+        event_id=event_id,
+        cpf_index=cpf_index,
+        kind=kind,
+        at=business_time(data.get(kind.time_field), occurred_at),
+        block={name: data.get(name) for name in kind.fields},
+        occurred_at=occurred_at,
+        data=data,
+    )
 
 
 def latest(facts: Iterable[Fact]) -> dict[tuple[bytes, str], Fact]:

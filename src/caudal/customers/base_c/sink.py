@@ -24,7 +24,7 @@ from caudal.customers.base_c.store import ActivityStore, PostgresActivityStore
 from caudal.customers.context import Customers
 from caudal.events import erasure_barrier
 from caudal.events.erasure_barrier import ErasedTokens
-from caudal.events.erasure_barrier_postgres import PostgresErasedTokens
+from caudal.events.erasure_barrier_postgres import PostgresErasedTokens, Recorded
 from caudal.events.model import CanonicalEvent
 from caudal.platform.db.pool import AsyncConn
 
@@ -136,7 +136,7 @@ class CustomersActivitySink:
         copies = self._customers.copies
         async with self._customers.database.connection() as conn:
             recorded = await copies.bar(conn, tokens)
-            handled = {bytes.fromhex(t): r.handled_at for t, r in recorded.items()}
+            bounds = {bytes.fromhex(t): r for t, r in recorded.items()}
             async with conn.transaction():
                 erased = await self._erased.since(
                     conn,
@@ -144,7 +144,7 @@ class CustomersActivitySink:
                     lambda: candidates(events, self._customers.vault.cpf_index),
                 )
                 kept = not_erased(events, erased, self._customers.vault.cpf_index)
-                stale = await self._apply(conn, kept, handled)
+                stale = await self._apply(conn, kept, bounds)
             if recorded:
                 # Not under the barrier lock: a second erasure's record would wait for these
                 # scans, and every sink write queued behind it. Redelivered after a crash:
@@ -158,7 +158,7 @@ class CustomersActivitySink:
         self,
         conn: AsyncConn,
         events: Sequence[CanonicalEvent],
-        handled: Mapping[bytes, datetime],
+        recorded: Mapping[bytes, Recorded],
     ) -> set[str]:
         from caudal.customers.base_a import store as base_a_store
 
@@ -169,5 +169,5 @@ class CustomersActivitySink:
             return await base_a_store.ids_by_cpf(conn, indexes)
 
         return await self._handler.apply(
-            events, PostgresActivityStore(conn, handled), erase_b, by_cpf
+            events, PostgresActivityStore(conn, recorded), erase_b, by_cpf
         )

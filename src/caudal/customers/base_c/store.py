@@ -8,14 +8,19 @@ from typing import Any, Protocol
 
 from psycopg.types.json import Jsonb
 
-from caudal.customers.base_c.projection import KINDS, Fact, latest
+from caudal.customers.base_c.projection import KINDS, Fact, latest, stored_fact
+from caudal.events.erasure_barrier_postgres import Recorded
 from caudal.platform.db.arrays import send_lists_in_binary
 from caudal.platform.db.batched_reads import BatchedReads
 from caudal.platform.db.pool import AsyncConn
 
+# The timestamp arrays go in binary (`%b`): psycopg's text dump of a datetime list costs ~7 µs
+# per element, its binary one ~0.35 µs (bench/base_c_record_cpu.py, bench/profiles/README.md).
 INSERT_EVENTS = """
-INSERT INTO base_c.events (event_id, cpf_index, type, occurred_at, data)
-SELECT * FROM unnest(%s::text[], %s::bytea[], %s::text[], %s::timestamptz[], %s::jsonb[])
+INSERT INTO base_c.events (event_id, cpf_index, type, occurred_at, data, received_at)
+SELECT * FROM unnest(
+    %s::text[], %s::bytea[], %s::text[], %b::timestamptz[], %s::jsonb[], %b::timestamptz[]
+)
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
 """
@@ -71,16 +76,22 @@ COUNT_RECENT = """
 SELECT count(*) FROM base_c.events WHERE cpf_index = %s AND type = %s AND occurred_at >= %s
 """
 INFINITY = datetime.max.replace(tzinfo=UTC)
-# An erasure removes the rows written before it was first handled (`erasure_barrier_postgres`):
-# any written since passed the barrier, so they are a customer's registered again since.
-_ERASED = "unnest(%(indexes)s::bytea[], %(handled)s::timestamptz[]) AS n(i, handled)"
-DELETE_ACTIVITY = (
-    f"DELETE FROM base_c.activity a USING {_ERASED}"
-    " WHERE a.cpf_index = n.i AND a.updated_at < n.handled"
+# An erasure removes the events received before it (+ margin, as the barrier drops:
+# `Recorded.until`; a row stored before migration 0012 knows no receipt time: written before the
+# erasure was first handled), then projects the CPF's activity again from the events left: a
+# customer registered again with the same CPF since, even before that handling, keeps theirs.
+_ERASED = (
+    "unnest(%(indexes)s::bytea[], %(until)s::timestamptz[], %(handled)s::timestamptz[])"
+    " AS n(i, until, handled)"
 )
 DELETE_EVENTS = (
-    f"DELETE FROM base_c.events e USING {_ERASED}"
-    " WHERE e.cpf_index = n.i AND e.stored_at < n.handled"
+    f"DELETE FROM base_c.events e USING {_ERASED} WHERE e.cpf_index = n.i"
+    " AND coalesce(e.received_at < n.until, e.stored_at < n.handled)"
+)
+DELETE_ACTIVITY = "DELETE FROM base_c.activity WHERE cpf_index = ANY(%(indexes)s::bytea[])"
+SELECT_LEFT = (
+    "SELECT event_id, cpf_index, type, occurred_at, data FROM base_c.events"
+    " WHERE cpf_index = ANY(%(indexes)s::bytea[])"
 )
 
 
@@ -95,10 +106,10 @@ class ActivityStore(Protocol):
 
 
 class PostgresActivityStore:
-    def __init__(self, conn: AsyncConn, handled: Mapping[bytes, datetime] | None = None) -> None:
-        """`handled`: when each erasure in the batch was first handled (its barrier record)."""
+    def __init__(self, conn: AsyncConn, recorded: Mapping[bytes, Recorded] | None = None) -> None:
+        """`recorded`: each erasure of the batch as the barrier recorded it (its bounds)."""
         self.conn = conn
-        self._handled = handled or {}
+        self._recorded = recorded or {}
 
     async def record(self, facts: Sequence[Fact]) -> list[Fact]:
         if not facts:
@@ -112,36 +123,53 @@ class PostgresActivityStore:
                 [f.kind.event_type for f in unique.values()],
                 [f.occurred_at for f in unique.values()],
                 [Jsonb(f.data) for f in unique.values()],
+                [f.received_at for f in unique.values()],
             ),
         )
         fresh = [unique[str(r[0])] for r in await cur.fetchall()]
-        rows: dict[bytes, dict[str, Fact]] = {}
-        for (index, column), fact in latest(fresh).items():
-            rows.setdefault(index, {})[column] = fact
-        params = []
-        for index, by_column in sorted(rows.items()):
-            values: list[Any] = [index]
-            for kind in KINDS.values():
-                found = by_column.get(kind.column)
-                values += (
-                    [Jsonb(found.block), found.at, found.event_id] if found else [None, None, None]
-                )
-            params.append(tuple(values))
-        if params:
-            async with self.conn.cursor() as c:
-                await c.executemany(UPSERT_ACTIVITY, params)
+        await project(self.conn, fresh)
         return fresh
 
     async def erase(self, cpf_indexes: Sequence[bytes]) -> None:
         if cpf_indexes:
-            await erase(self.conn, {i: self._handled.get(i, INFINITY) for i in cpf_indexes})
+            await erase(self.conn, {i: self._recorded.get(i) for i in cpf_indexes})
 
 
-async def erase(conn: AsyncConn, handled: Mapping[bytes, datetime]) -> None:
-    """The rows of these CPF indexes written before each one's erasure was first handled."""
-    params = {"indexes": list(handled), "handled": list(handled.values())}
-    await conn.execute(DELETE_ACTIVITY, params)
+async def project(conn: AsyncConn, facts: Sequence[Fact]) -> None:
+    """Fold the facts into their CPFs' activity rows (the newest per kind wins)."""
+    rows: dict[bytes, dict[str, Fact]] = {}
+    for (index, column), fact in latest(facts).items():
+        rows.setdefault(index, {})[column] = fact
+    params = []
+    for index, by_column in sorted(rows.items()):
+        values: list[Any] = [index]
+        for kind in KINDS.values():
+            found = by_column.get(kind.column)
+            values += (
+                [Jsonb(found.block), found.at, found.event_id] if found else [None, None, None]
+            )
+        params.append(tuple(values))
+    if params:
+        async with conn.cursor() as c:
+            await c.executemany(UPSERT_ACTIVITY, params)
+
+
+async def erase(conn: AsyncConn, erased: Mapping[bytes, Recorded | None]) -> None:
+    """The events of these CPF indexes from before each one's erasure (its barrier record; None:
+    all of them), then their activity projected again from the events left."""
+    indexes = list(erased)
+    params = {
+        "indexes": indexes,
+        "until": [r.until if r else INFINITY for r in erased.values()],
+        "handled": [r.handled_at if r else INFINITY for r in erased.values()],
+    }
     await conn.execute(DELETE_EVENTS, params)
+    await conn.execute(DELETE_ACTIVITY, params)
+    cur = await conn.execute(SELECT_LEFT, params)
+    left = [
+        stored_fact(str(i), bytes(c), str(t), o, dict(d)) for i, c, t, o, d in await cur.fetchall()
+    ]
+    await project(conn, [f for f in left if f is not None])
 
 
 async def consultas(conn: AsyncConn, cpf_indexes: list[bytes]) -> dict[bytes, bytes]:
