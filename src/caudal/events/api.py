@@ -140,7 +140,7 @@ async def _ingest(
             "raw": raw,  # a fast negative filter for CPF values (`personal.may_hold_cpf`)
         }
         intake = _within_budget(INLINE_SLICE_SECONDS, validate, body, **kw)
-        if any(r.code == BUDGET_EXCEEDED for r in intake.rejections):
+        if intake.rejections and any(r.code == BUDGET_EXCEEDED for r in intake.rejections):
             budget = c.settings.events.validation_budget_seconds
             intake = await asyncio.to_thread(_within_budget, budget, validate, body, **kw)
         answer = await events.ingest.submit(

@@ -54,7 +54,8 @@ async def _principal(request: Request) -> Principal:
         principal = await run_in_threadpool(tokens.verify, credentials)
     else:
         principal = tokens.verify(credentials)
-    request.state.principal = principal
+    # `request.state.principal`, set in the dict `request.state` wraps (no `State` built)
+    request.scope.setdefault("state", {})["principal"] = principal
     return principal
 
 
