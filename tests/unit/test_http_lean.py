@@ -12,11 +12,13 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import SecretStr
+from starlette.requests import ClientDisconnect
 
 from caudal.platform.auth import Principal, TokenService
 from caudal.platform.http import lean, problems
 from caudal.platform.http.app import include
 from caudal.platform.http.deps import require
+from caudal.platform.http.middleware import BodyTooLarge
 from caudal.platform.settings import AuthSettings
 
 SECRET = "lean-test-secret-0123456789abcdef0123456789"
@@ -162,3 +164,65 @@ async def test_an_endpoint_error_is_the_apps_problem_json(flat: bool) -> None:
     body: dict[str, Any] = r.json()
     assert (r.status_code, r.headers["content-type"]) == (404, "application/problem+json")
     assert body["code"] == "CAU-TEST-NOT-FOUND"
+
+
+def _request(messages: list[dict[str, Any]], headers: list[tuple[bytes, bytes]]) -> Request:
+    queue = list(messages)
+
+    async def receive() -> dict[str, Any]:
+        return queue.pop(0)
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": headers}
+    return Request(scope, receive)
+
+
+async def test_body_of_reads_what_request_body_reads() -> None:
+    chunks = [
+        {"type": "http.request", "body": b'{"a":', "more_body": True},
+        {"type": "http.request", "body": b"", "more_body": True},
+        {"type": "http.request", "body": b' "b"}', "more_body": False},
+        {"type": "http.request", "body": b"never read"},
+    ]
+    ours, starlettes = _request(chunks, []), _request(chunks, [])
+    assert await lean.body_of(ours) == await starlettes.body() == b'{"a": "b"}'
+    assert await ours.body() == b'{"a": "b"}'  # read again: the same bytes, nothing received
+    assert await lean.body_of(ours) == b'{"a": "b"}'
+    with pytest.raises(ClientDisconnect):
+        await lean.body_of(_request([{"type": "http.disconnect"}], []))
+
+
+async def test_body_of_lets_receives_errors_through() -> None:
+    async def receive() -> dict[str, Any]:
+        raise BodyTooLarge(10)
+
+    request = Request({"type": "http", "method": "POST", "path": "/", "headers": []}, receive)
+    with pytest.raises(BodyTooLarge):
+        await lean.body_of(request)
+
+
+def test_header_is_what_starlettes_headers_give() -> None:
+    raw = [(b"authorization", b"Bearer x\xe9"), (b"x-a", b"1"), (b"x-a", b"2")]
+    request = _request([], raw)
+    for name in (b"authorization", b"x-a", b"idempotency-key"):
+        assert lean.header(request, name) == request.headers.get(name.decode())
+    assert lean.header(request, b"x-a") == "1"
+    assert lean.header(request, b"missing") is None
+
+
+@pytest.mark.parametrize(
+    ("status", "media_type"), [(202, "application/json"), (422, "application/problem+json")]
+)
+def test_a_bytes_response_is_starlettes_response(status: int, media_type: str) -> None:
+    body = b'{"accepted": []}'
+    ours = lean.BytesResponse(body, status, media_type)
+    theirs = Response(body, status_code=status, media_type=media_type)
+    assert (ours.status_code, ours.raw_headers, ours.body, ours.background) == (
+        theirs.status_code,
+        theirs.raw_headers,
+        theirs.body,
+        theirs.background,
+    )
+    assert ours.raw_headers == [
+        (b"content-length", b"16"),
+        (b"content-type", media_type.encode()),
+    ]

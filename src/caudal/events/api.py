@@ -27,6 +27,7 @@ from caudal.platform.auth import Principal
 from caudal.platform.cpf_digits import holds_cpf
 from caudal.platform.db.pool import DatabaseUnavailable
 from caudal.platform.errors import CaudalError, unavailable
+from caudal.platform.http import lean
 from caudal.platform.http.deps import container, require
 from caudal.platform.http.direct import direct
 from caudal.platform.http.openapi import problem
@@ -115,7 +116,7 @@ async def _ingest(
 ) -> Response:
     c = container(request)
     events = runtime.get(c)
-    key = request.headers.get("idempotency-key")
+    key = lean.header(request, b"idempotency-key")
     if key is not None and (not _KEY_OK.match(key) or holds_cpf(key)):  # the key is stored
         raise CaudalError(
             code="CAU-EVT-IDEMPOTENCY-KEY",
@@ -124,9 +125,9 @@ async def _ingest(
             title="Invalid header",
             field="Idempotency-Key",
         )
-    raw = await request.body()
+    raw = await lean.body_of(request)
     body = _parse(raw)
-    trace_key: str | None = getattr(request.state, "trace_key", None)
+    trace_key: str | None = request.scope.get("state", {}).get("trace_key")
     received_at = datetime.now(UTC)
     route: str = request.scope["path"]
     try:
@@ -139,7 +140,7 @@ async def _ingest(
             "raw": raw,  # a fast negative filter for CPF values (`personal.may_hold_cpf`)
         }
         intake = _within_budget(INLINE_SLICE_SECONDS, validate, body, **kw)
-        if any(r.code == BUDGET_EXCEEDED for r in intake.rejections):
+        if intake.rejections and any(r.code == BUDGET_EXCEEDED for r in intake.rejections):
             budget = c.settings.events.validation_budget_seconds
             intake = await asyncio.to_thread(_within_budget, budget, validate, body, **kw)
         answer = await events.ingest.submit(
@@ -158,7 +159,7 @@ async def _ingest(
             "given (with the same Idempotency-Key a retry is never stored twice)",
             c.settings.events.retry_after_seconds,
         ) from None
-    return Response(answer.body, status_code=answer.status, media_type=answer.media_type)
+    return lean.BytesResponse(answer.body, answer.status, answer.media_type)
 
 
 _FRONTEND_BODY = {

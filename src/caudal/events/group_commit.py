@@ -2,8 +2,10 @@
 
 Each request waits until *its* events are committed (a 202 still means durable), but while one
 commit is in flight the next requests queue up and are written together by the next one. Idle:
-no added delay. Loaded: one commit (and one bus NOTIFY) per group instead of per request, which
-is what lets a single PostgreSQL take thousands of requests per second.
+no added delay (one turn of the event loop before a group is taken, so the requests that reach
+`publish` in that turn join it: ~14 → ~17 events per commit at c=64 over 2 API processes).
+Loaded: one commit (and one bus NOTIFY) per group instead of per request, which is what lets a
+single PostgreSQL take thousands of requests per second.
 
 It writes through its own small pool (`database`, max_inflight connections): the hot path never
 waits behind other work for a connection, and its connections send list parameters in binary
@@ -108,11 +110,18 @@ class GroupCommit:
         try:
             while self._queue:
                 slot.began = began = time.monotonic()
+                # One turn of the event loop before the group is taken: the requests whose
+                # bytes arrived with the last commit's answer run up to `publish` in that turn
+                # and join this group instead of waiting a whole commit for the next.
+                await asyncio.sleep(0)
+                group = self._take()
+                if not group:  # a drain beside a stalled one took them meanwhile
+                    continue
                 bound = self.stalled_after()
                 # requests queued behind a stall start the next commit as soon as it is one
                 check = loop.call_later(bound, self._recheck)
                 try:
-                    await self._commit(self._take())
+                    await self._commit(group)
                 finally:
                     check.cancel()
                 self._usual += (min(time.monotonic() - began, bound) - self._usual) / 16

@@ -13,6 +13,7 @@ from caudal.events.pii import CpfTokenizer, Tokenizers
 from caudal.events.quarantine_seal import QuarantineSealer
 from caudal.platform.bootstrap import Container
 from caudal.platform.bus.port import Bus
+from caudal.platform.db.arrays import send_lists_in_binary
 from caudal.platform.db.pool import Database
 from caudal.platform.kms_backend import build_kms
 
@@ -36,12 +37,16 @@ def build(container: Container) -> EventsRuntime:
     # ×1, over 2 API processes, ~14 with one; 190 → 300 at ×20. PostgreSQL's fixed work per
     # statement (protocol, executor, the durable commit) and the API's round trip are paid per
     # group (bench/profiles/README.md). The second connection serves only a commit started
-    # beside a stalled one.
+    # beside a stalled one. Its connections stay in autocommit (each commit is one statement):
+    # no switch to autocommit and back on every checkout, and their list parameters travel in
+    # binary from the start.
     hot_path = Database(
         container.app_url,
         min_size=1,
         max_size=2,
         statement_timeout_ms=container.settings.database_statement_timeout_ms,
+        autocommit=True,
+        configure=send_lists_in_binary,
     )
     return EventsRuntime(
         sealer=sealer,

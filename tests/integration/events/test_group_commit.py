@@ -119,3 +119,21 @@ async def test_a_stalled_commit_does_not_hold_back_the_process(
         await asyncio.wait_for(stuck, timeout=10)
         await asyncio.wait_for(others, timeout=10)
     assert db.one("SELECT count(*) FROM bus.messages") == 41
+
+
+async def test_a_request_reaching_publish_one_turn_later_joins_the_group(
+    container: Container, hot_path: Database, db: Sql
+) -> None:
+    """The drain takes its group one event-loop turn after it starts: a request whose handler
+    reaches `publish` in that turn (its bytes arrived with the previous commit's answer) is
+    committed with the first, not a commit later."""
+    group = GroupCommit(hot_path, container.bus, max_inflight=1)
+
+    async def one_turn_later(request: int) -> None:
+        await asyncio.sleep(0)
+        await group.publish(messages(request, 1))
+
+    await asyncio.gather(group.publish(messages(0, 2)), one_turn_later(1), one_turn_later(2))
+    stored = db.rows("SELECT payload->>'request', xid::text FROM bus.messages ORDER BY 1")
+    assert [request for request, _ in stored] == ["0", "0", "1", "2"]
+    assert len({xid for _, xid in stored}) == 1  # one commit for the three requests

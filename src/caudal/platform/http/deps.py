@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from caudal.platform.auth import Principal, forbidden, unauthorized
 from caudal.platform.bootstrap import Container
 from caudal.platform.errors import CaudalError
+from caudal.platform.http import lean
 
 
 def container(request: Request) -> Container:
@@ -40,7 +41,7 @@ async def json_body(request: Request) -> Any:
 async def _principal(request: Request) -> Principal:
     """The bearer token's principal: what `HTTPBearer(auto_error=False)` accepts (a scheme and
     a non-blank credential), else 401; the token service caches verified tokens until expiry."""
-    header = request.headers.get("authorization")
+    header = lean.header(request, b"authorization")
     scheme, _, credentials = (header or "").partition(" ")
     credentials = credentials.strip()
     if not (scheme and credentials) or scheme.lower() != "bearer":
@@ -53,7 +54,8 @@ async def _principal(request: Request) -> Principal:
         principal = await run_in_threadpool(tokens.verify, credentials)
     else:
         principal = tokens.verify(credentials)
-    request.state.principal = principal
+    # `request.state.principal`, set in the dict `request.state` wraps (no `State` built)
+    request.scope.setdefault("state", {})["principal"] = principal
     return principal
 
 

@@ -193,7 +193,13 @@ class _AccessLog:
             config["context_class"],
         )
         bound = self._bound_with
-        if len(bound) != len(live) or any(a is not b for a, b in zip(live, bound, strict=True)):
+        if (
+            not bound  # never bound; else each object compared by identity, no generator
+            or live[0] is not bound[0]
+            or live[1] is not bound[1]
+            or live[2] is not bound[2]
+            or live[3] is not bound[3]
+        ):
             self._logger = structlog.get_logger("caudal.http").bind()
             self._bound_with = live
         return self._logger
