@@ -10,6 +10,9 @@ done when its group has committed the last message of every partition (polled ev
     git worktree add /tmp/main-src main   # or any checkout
     .venv/bin/python bench/drain_cpu.py --tree this=src --tree main=/work/main/src --runs 4
     .venv/bin/python bench/drain_cpu.py --tree on=src --tree off=src,CAUDAL_BUS__PREFETCH=false
+    .venv/bin/python bench/drain_cpu.py --tree small=src --tree big=src,EVENTS=1000000
+    .venv/bin/python bench/drain_cpu.py --tree offsets=src --tree files=src,POLL_LAKE=1
+(`POLL_LAKE=1`: poll the lake's row count every 0.5 s besides, as hot_path's drain row did.)
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import _support as bench
+import hot_path
 import psycopg
 
 BENCH = Path(__file__).resolve().parent
@@ -37,9 +41,13 @@ UPDATE bus.offsets SET xid = '0', seq = 0, owner = NULL, lease_until = NULL, att
 DELETE FROM bus.members;
 TRUNCATE events.recent, events.minute_counts;
 """
+# Per partition, the last of the first `events` messages: a run is timed until both sinks have
+# committed them, however many more (`--ahead`) wait behind them.
 HEADS = """
 SELECT array_agg(partition), array_agg(seq)
-FROM (SELECT partition, max(seq) AS seq FROM bus.messages GROUP BY partition) AS h
+FROM (SELECT partition, max(seq) AS seq
+      FROM (SELECT partition, seq FROM bus.messages ORDER BY seq LIMIT %s) AS first
+      GROUP BY partition) AS h
 """
 DONE = """
 SELECT o.group_name, bool_and(o.seq >= h.seq)
@@ -93,10 +101,11 @@ def one_drain(
     events: int,
     spy: Path | None = None,
     extra: dict[str, str] | None = None,
+    poll_lake: bool = False,
 ) -> dict[str, Any]:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(RESET)
-        heads = conn.execute(HEADS).fetchone()
+        heads = conn.execute(HEADS, (events,)).fetchone()
         assert heads is not None
         shutil.rmtree(home / "lake", ignore_errors=True)
         env = bench.env_for(home, url, CAUDAL_LAKE__FLUSH_MAX_SECONDS="1")
@@ -112,11 +121,16 @@ def one_drain(
                 record += ["--idle", "--threads", "--format", "raw", "-o", str(spy)]
                 spying = subprocess.Popen([*record, "--nonblocking"], stdout=subprocess.DEVNULL)
             done: dict[str, float] = {}
+            polled = time.process_time()
             while len(done) < 2 and time.perf_counter() - started < 600:
                 time.sleep(0.05)
+                if poll_lake:  # what hot_path's drain row did until this session
+                    time.sleep(0.45)
+                    hot_path.lake_rows(home)
                 for group, finished in conn.execute(DONE, heads).fetchall():
                     if finished and group not in done:
                         done[group] = time.perf_counter() - started
+            polled = time.process_time() - polled
             worker_cpu = cpu_seconds(worker.pid)
             loop_cpu = cpu_seconds(worker.pid, worker.pid)  # the main thread runs the event loop
             pg_cpu = spent(pg_before, server_cpu(postmaster))
@@ -129,6 +143,7 @@ def one_drain(
         "worker_us": worker_cpu / events * 1e6,
         "loop_us": loop_cpu / events * 1e6,
         "pg_us": pg_cpu / events * 1e6,
+        "bench_us": polled / events * 1e6,
     }
 
 
@@ -141,12 +156,24 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument(
+        "--ahead",
+        type=int,
+        default=0,
+        help="Seed this many events (≥ --events) and time the first --events of them: the CPU "
+        "per event of a drain with that backlog behind it (per tree: `name=src,AHEAD=N`; "
+        "`EVENTS=N` sets a tree's --events). The worker's other groups (the kind-filtered ones "
+        "only scan) run past them meanwhile, and their CPU counts: for the cost per event of a "
+        "backlog's size, drain all of it (EVENTS=N).",
+    )
     parser.add_argument("--py-spy", type=Path, help="Record each tree's first run here (raw).")
     args = parser.parse_args()
     from caudal.platform.db.embedded import EmbeddedPostgres
 
     work = Path(tempfile.mkdtemp(prefix="caudal-draincpu-"))
     trees: dict[str, tuple[str, Path, str, int]] = {}
+    counts: dict[str, int] = {}
+    polls: dict[str, bool] = {}
     extras: dict[str, dict[str, str]] = {}
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, work, True)
@@ -154,6 +181,9 @@ def main() -> None:
             name, rest = spec.split("=", 1)
             src, *settings = rest.split(",")
             extras[name] = dict(setting.split("=", 1) for setting in settings)
+            counts[name] = int(extras[name].pop("EVENTS", args.events))  # this tree's own
+            ahead = int(extras[name].pop("AHEAD", args.ahead))
+            polls[name] = extras[name].pop("POLL_LAKE", "") == "1"
             src = str(Path(src).resolve())
             home = work / name
             home.mkdir()
@@ -164,7 +194,7 @@ def main() -> None:
             env["PYTHONPATH"] = src
             migrate = [sys.executable, "-m", "caudal", "migrate"]
             subprocess.run(migrate, env=env, check=True, capture_output=True)
-            seed(src, url, args.events)
+            seed(src, url, max(counts[name], ahead))
             with psycopg.connect(url) as conn:
                 row = conn.execute("SELECT pg_backend_pid()").fetchone()
                 assert row is not None
@@ -179,13 +209,16 @@ def main() -> None:
                 if args.py_spy is not None and run == 0:
                     args.py_spy.mkdir(parents=True, exist_ok=True)
                     spy = args.py_spy / f"{name}.raw"
-                out = one_drain(src, home, url, postmaster, args.events, spy, extras[name])
+                out = one_drain(
+                    src, home, url, postmaster, counts[name], spy, extras[name], polls[name]
+                )
                 results[name].append(out)
                 print(
                     f"{name} run {run + 1}: lake {out['lake']:,.0f}/s, realtime "
                     f"{out['realtime']:,.0f}/s, worker {out['worker_us']:.1f} µs CPU/event "
                     f"(its loop {out['loop_us']:.1f}), "
-                    f"PostgreSQL {out['pg_us']:.1f} µs CPU/event ({load})",
+                    f"PostgreSQL {out['pg_us']:.1f} µs CPU/event, "
+                    f"this bench {out['bench_us']:.1f} ({load})",
                     flush=True,
                 )
         for name, runs in results.items():
@@ -194,7 +227,7 @@ def main() -> None:
                 f"{name} (median of {len(runs)}): lake {med['lake']:,.0f}/s, realtime "
                 f"{med['realtime']:,.0f}/s, worker {med['worker_us']:.1f} µs CPU/event "
                 f"(its loop {med['loop_us']:.1f}), "
-                f"PostgreSQL {med['pg_us']:.1f} µs CPU/event"
+                f"PostgreSQL {med['pg_us']:.1f} µs CPU/event, this bench {med['bench_us']:.1f}"
             )
         print(bench.load_average(), flush=True)
 

@@ -157,15 +157,21 @@ class LakeSink:
         failure leaves the files written so far: the retried delivery finds them (their spans
         overlap its records) and adds only what they miss."""
         written = 0
-        listed: dict[str, list[lake_spans.Span]] = {}
+        partitions: dict[str, set[int]] = {}
+        for lake_dir, bus_partition in plan:
+            partitions.setdefault(lake_dir.path(), set()).add(bus_partition)
+        listed: dict[str, dict[int, list[lake_spans.Span]]] = {}
         for (lake_dir, bus_partition), members in plan.items():
             path = lake_dir.path()
             if path not in listed:
-                listed[path] = lake_spans.spans(self.files.names(path))
+                listed[path] = lake_spans.by_partition(self.files.names(path), partitions[path])
             span = lake_spans.of_offsets(bus_partition, (offset for offset, _ in members))
             held: set[str] = set()
-            for other in listed[path]:
-                if other.overlaps(span):
+            # `Span.overlaps` inlined (the partition is the same): a comparison per file of
+            # the partition, thousands in a long backlog's directory
+            first, last = span.first, span.last
+            for other in listed[path][bus_partition]:
+                if other.first <= last and first <= other.last:
                     held |= self.files.ids_in(path, other.name)
             fresh = [(offset, e) for offset, e in members if e.id not in held]
             if not fresh:
@@ -173,8 +179,8 @@ class LakeSink:
             target = lake_spans.of_offsets(bus_partition, (offset for offset, _ in fresh))
             if self.files.merge_events(path, target.name, [e for _, e in fresh]) is not None:
                 written += 1
-                if target not in listed[path]:
-                    listed[path].append(target)
+                if target not in listed[path][bus_partition]:
+                    listed[path][bus_partition].append(target)
         return written
 
 
