@@ -380,7 +380,9 @@ def drain_row(args: argparse.Namespace, home: Path, owner_url: str, t: Table) ->
     a growing share of the 2 cores the worker runs on as the backlog grew."""
     import psycopg
 
-    if bus_events(owner_url) == 0:  # run alone: nothing left by the ingestion rows
+    # Run alone, or after the `caudal up` rows only (their sinks caught up): nothing to drain.
+    lag = sink_lag(owner_url)
+    if bus_events(owner_url) == 0 or (lag and not max(lag.get("lake", 0), lag.get("realtime", 0))):
         seed_bus(owner_url, args.drain_events)
     total = bus_events(owner_url)
     lake0, rt0 = lake_rows(home), realtime_rows(owner_url)
