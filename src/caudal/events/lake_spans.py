@@ -54,10 +54,6 @@ def parse(name: str) -> Span | None:
     return Span(int(match.group(1)), int(match.group(2)), int(match.group(3)))
 
 
-def spans(names: Iterable[str]) -> list[Span]:
-    return sorted(s for s in map(parse, names) if s is not None)
-
-
 def by_partition(names: Iterable[str], partitions: Iterable[int]) -> dict[int, list[Span]]:
     """The spans of these bus partitions' files among `names`, per partition. A delivery lists
     a directory that grows by a file per bus partition and delivery, so over a long backlog it
