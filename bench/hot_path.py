@@ -6,8 +6,8 @@ baseline and subject `--runs` times and printing medians, with the machine's loa
     .venv/bin/python bench/hot_path.py --runs 1 --duration 3 --customers 10000   # a quick look
 
 Rows:
-  1. `caudal up` (API + every worker in one process, shipped settings), one backend event per
-     request, c=16;
+  1. `caudal up` (shipped settings: on 2+ CPUs the API in one process, the workers in a child;
+     its CPU is the whole process tree's), one backend event per request, c=16;
   2. `caudal up`, frontend x20 events per request, c=64 (and the sinks' lag when the load ends);
   3. 2 API processes (no worker), frontend x1, c=64;
   4. the same, frontend x20;
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -234,13 +235,15 @@ def caudal_up_rows(
         # it ingests (its Python shares one interpreter lock: ~1 core whatever the machine has).
         postmaster = postmaster_of(home) if args.database_url is None else None
         catch_up(owner_url)
-        up_cpu0, pg_cpu0, loaded = cpu_seconds(up_proc.pid), server_cpu_of(postmaster), []
+        up_cpu0, pg_cpu0, loaded = tree_cpu(up_proc.pid), server_cpu_of(postmaster), []
         load = run(up, "/v1/events/frontend", 64, frontend)
+        load_seconds: list[float] = []
 
         def ingest() -> dict[str, Any]:
-            cpu0, wall0 = cpu_seconds(up_proc.pid), time.perf_counter()
+            cpu0, wall0 = tree_cpu(up_proc.pid), time.perf_counter()
             result = load()
-            loaded.append((cpu_seconds(up_proc.pid) - cpu0) / (time.perf_counter() - wall0))
+            load_seconds.append(time.perf_counter() - wall0)
+            loaded.append((tree_cpu(up_proc.pid) - cpu0) / load_seconds[-1])
             return result
 
         base, subj = alternate(
@@ -252,18 +255,19 @@ def caudal_up_rows(
         lag = sink_lag(owner_url)
         behind = max(lag.get("lake", 0), lag.get("realtime", 0))
         http_row(t, "`caudal up`, frontend ×20, c=64", GOALS["up-frontend"], base, subj, 20)
-        up_cpu1, pg_cpu1 = cpu_seconds(up_proc.pid), server_cpu_of(postmaster)
+        up_cpu1, pg_cpu1 = tree_cpu(up_proc.pid), server_cpu_of(postmaster)
         caught_up = catch_up(owner_url)
-        up_cpu2, pg_cpu2 = cpu_seconds(up_proc.pid), server_cpu_of(postmaster)
+        up_cpu2, pg_cpu2 = tree_cpu(up_proc.pid), server_cpu_of(postmaster)
+        events = 20 * sum(r["requests"] - r["non2xx"] - r["errors"] for r in subj)
+        sunk = (events - behind) / sum(load_seconds)  # the slower of lake and realtime
         t.add(
             "`caudal up`: sinks' lag after the ×20 runs",
             "",
             f"{behind:,} events behind; lake (flushed) + realtime caught up {caught_up:.0f} s "
-            "after the load",
+            f"after the load; {sunk:,.0f} events/s sunk during it",
             "",
             "keep up (lag ~0)",
         )
-        events = 20 * sum(r["requests"] - r["non2xx"] - r["errors"] for r in subj)
         up_us = (up_cpu2 - up_cpu0) / events * 1e6
         pg_us = (pg_cpu2 - pg_cpu0) / events * 1e6
         sink_us = (up_cpu2 - up_cpu1 + pg_cpu2 - pg_cpu1) / behind * 1e6 if behind else 0.0
@@ -280,6 +284,18 @@ def caudal_up_rows(
             f"{bound:,.0f} events/s",
             "the rate the sinks can keep up with on this machine",
         )
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of `caudal up`: the process and its worker processes (CAUDAL_UP__WORKER_
+    PROCESSES), the live ones and those it reaped."""
+    import psutil
+
+    total = cpu_seconds(pid, children=True)
+    for child in psutil.Process(pid).children(recursive=True):
+        with contextlib.suppress(OSError):  # exited between the listing and the read
+            total += cpu_seconds(child.pid)
+    return total
 
 
 def server_cpu_of(postmaster: int | None) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -70,12 +71,30 @@ def main(
 def up(
     host: Annotated[str | None, typer.Option(help="Bind address (CAUDAL_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (CAUDAL_PORT).")] = None,
+    worker_processes: Annotated[
+        str | None,
+        typer.Option(
+            help="Processes for the bus workers and the scheduler beside the API's: `auto` "
+            "(1 on 2+ CPUs), N, or 0 for one process (CAUDAL_UP__WORKER_PROCESSES)."
+        ),
+    ] = None,
 ) -> None:
-    """Run everything in one process: API, workers and scheduler, on embedded defaults."""
+    """Run everything on one machine: API, workers and scheduler, on embedded defaults."""
     from caudal.cli import serve
 
-    settings = load_settings(host=host, port=port)
-    serve.run_all(settings)
+    if worker_processes is not None:  # validated (and a bad value explained) with the rest
+        os.environ["CAUDAL_UP__WORKER_PROCESSES"] = worker_processes
+    serve.run_all(load_settings(host=host, port=port))
+
+
+@app.command("up-worker", hidden=True)
+def up_worker(
+    index: Annotated[int, typer.Option(help="Which worker process of `caudal up` this is.")] = 1,
+) -> None:
+    """A worker process of `caudal up`, started and supervised by it (not for direct use)."""
+    from caudal.cli import services
+
+    services.run_up_worker(load_settings(), index)
 
 
 @app.command()

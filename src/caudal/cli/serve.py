@@ -1,4 +1,5 @@
-"""Start the HTTP processes: everything in one (`up`), or the API alone (`api`).
+"""Start the HTTP processes: everything on one machine (`up`: the API, and the workers in it or
+in supervised child processes, `cli.supervisor`), or the API alone (`api`).
 
 `caudal worker` and `caudal scheduler` start through `caudal.cli.services`, which never imports
 this module: the HTTP stack (FastAPI, uvicorn) is a third of a worker's start-up otherwise.
@@ -12,17 +13,22 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import typer
 import uvicorn
 
 from caudal import wiring
 from caudal.cli.console import err, fail, out
+from caudal.cli.supervisor import WorkerProcess, worker_command
 from caudal.cli.support import bootstrap_or_exit
-from caudal.platform import collector, runfile, scopes
+from caudal.platform import capability, collector, runfile, scopes
+from caudal.platform import logging as caudal_logging
 from caudal.platform.bootstrap import Container
 from caudal.platform.http.app import create_app
+from caudal.platform.metrics_merge import PeerMetrics
 from caudal.platform.settings import Settings
 
 
@@ -42,10 +48,23 @@ def bind(settings: Settings) -> socket.socket:
     return sock
 
 
-def _serve(container: Container, run_services: bool, sock: socket.socket) -> None:
+def _serve(
+    container: Container,
+    run_services: bool,
+    sock: socket.socket,
+    workers: Sequence[WorkerProcess] = (),
+) -> None:
+    """Serve until SIGTERM; with `workers`, run the API process's consumer groups here and the
+    rest in those processes (`cli.supervisor`)."""
     settings = container.settings
+    capabilities = wiring.capabilities()
+    groups = capability.api_process_groups(capabilities) if workers else None
+    if workers:
+        container.states.provide(PeerMetrics(workers))
     config = uvicorn.Config(
-        create_app(container, wiring.capabilities(), run_services=run_services),
+        create_app(
+            container, capabilities, run_services=run_services, groups=groups, companions=workers
+        ),
         host=settings.host,
         port=settings.port,
         log_config=None,  # our JSON logging is already configured
@@ -59,7 +78,10 @@ def _serve(container: Container, run_services: bool, sock: socket.socket) -> Non
     try:
         runfile.write(settings.home, settings.host, sock.getsockname()[1])
         collector.tune_for_streaming()  # the app is built: its objects live as the process does
-        uvicorn.Server(config).run(sockets=[sock])
+        server = uvicorn.Server(config)
+        server.run(sockets=[sock])
+        if not server.started:  # its lifespan refused to start (logged): not a clean exit
+            raise typer.Exit(1)
     finally:
         runfile.remove(settings.home)
         sock.close()
@@ -90,7 +112,44 @@ def run_all(settings: Settings) -> None:
     err.print(f"  data       {settings.home}")
     if admin:
         show_admin_token(admin, settings.home)
-    _serve(container, run_services=True, sock=sock)
+    count = worker_processes(settings.up.worker_processes)
+    if count:
+        caudal_logging.name_process("http")
+        err.print(f"  processes  API + {count} worker process(es) (CAUDAL_UP__WORKER_PROCESSES)")
+    _serve(container, run_services=True, sock=sock, workers=_workers(container, count))
+
+
+def worker_processes(setting: int | Literal["auto"]) -> int:
+    """How many worker processes `caudal up` runs: `auto` is 1 when this process may run on
+    two CPUs or more (its affinity mask; a cgroup CPU quota is not read), else 0."""
+    if setting != "auto":
+        return setting
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return 1 if (cpus or 1) >= 2 else 0
+
+
+def _workers(container: Container, count: int) -> list[WorkerProcess]:
+    """The worker processes, started with this process's settings: its environment, the home
+    and the address it resolved, and the embedded database's URL (they reach it, this process
+    owns it)."""
+    settings = container.settings
+    env = {
+        **os.environ,
+        "CAUDAL_HOME": str(settings.home),
+        "CAUDAL_HOST": settings.host,
+        "CAUDAL_PORT": str(settings.port),
+    }
+    if settings.embedded_database:
+        env["CAUDAL_DATABASE_URL"] = container.owner_url
+    return [
+        WorkerProcess(
+            index,
+            worker_command(index),
+            env,
+            graceful_s=settings.http.graceful_shutdown_seconds,
+        )
+        for index in range(1, count + 1)
+    ]
 
 
 ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 (a file name, not a secret)

@@ -39,8 +39,9 @@ def load_settings(**overrides: object) -> Settings:
         raise typer.Exit(2) from exc
 
 
-def bootstrap_or_exit(settings: Settings) -> Container:
-    """The container (database started or reached, migrations applied), or exit 1 with a hint."""
+def bootstrap_or_exit(settings: Settings, *, migrate: bool = True) -> Container:
+    """The container (database started or reached, migrations applied unless `migrate` is
+    False), or exit 1 with a hint."""
     from caudal.bus.adapters import build_bus
     from caudal.platform.bootstrap import bootstrap
 
@@ -50,7 +51,7 @@ def bootstrap_or_exit(settings: Settings) -> Container:
             if settings.embedded_database
             else "Connecting to PostgreSQL and applying migrations…"
         ):
-            return bootstrap(settings, bus=build_bus)
+            return bootstrap(settings, bus=build_bus, migrate=migrate)
     except Exception as exc:
         fail(
             f"could not prepare the database: {type(exc).__name__}: {exc}",

@@ -26,6 +26,12 @@ _log = structlog.get_logger("caudal.customers")
 class CustomersCapability(CapabilityBase):
     name = "customers"
     migrations = "caudal.customers"
+    # The `customers.activity` sink invalidates the score cache (`customers.cache`) when Base
+    # C changes; without CAUDAL_REDIS_URL that cache is `MemoryScoreCache`, in the memory of
+    # the process serving `/clientes/{id}/score-data`. Run anywhere else (a `caudal up`
+    # worker child), the invalidation would reach another process's cache and the API would
+    # serve a stale score until its TTL: the group stays in the API process.
+    api_process_groups = ("customers.activity",)
     _upkeep: asyncio.Task[None] | None = None
 
     async def start(self, container: Container) -> None:

@@ -57,6 +57,13 @@ class Capability(Protocol[SinkT_co]):
         """Close what `start` opened (a no-op when it did not run)."""
 
     @property
+    def api_process_groups(self) -> Sequence[str]:
+        """The consumer groups that must run in the process serving this capability's API
+        (state they change lives in that process's memory); when `caudal up` runs its
+        workers in child processes, these stay in the API process and the children run the
+        others."""
+
+    @property
     def commands(self) -> Sequence[str]:
         """The names of the top-level `caudal` commands that `cli()` adds: the command line
         lists them without building them (`cli()` runs when one is used)."""
@@ -72,6 +79,7 @@ class CapabilityBase:
     name = ""
     migrations: str | None = None
     commands: Sequence[str] = ()
+    api_process_groups: Sequence[str] = ()
     _container: Container | None = None
 
     @property
@@ -132,15 +140,29 @@ def consumers(capabilities: Sequence[Capability[object]]) -> list[Consumer]:
     return [consumer for c in capabilities for consumer in c.consumers()]
 
 
+def api_process_groups(capabilities: Sequence[Capability[object]]) -> frozenset[str]:
+    """The consumer groups these capabilities keep in their API process."""
+    return frozenset(g for c in capabilities for g in c.api_process_groups)
+
+
 def services(
     capabilities: Sequence[Capability[object]],
     bus: Bus,
     roles: frozenset[str] = frozenset({"worker", "scheduler"}),
     groups: frozenset[str] | None = None,
+    exclude: frozenset[str] = frozenset(),
 ) -> list[Service]:
     """What `caudal up` runs in the background, or `caudal worker` / `caudal scheduler`: the
     services of these roles; with `groups`, only the consumer groups named and the services
-    that declare they go with one of them (e.g. the lake flusher beside the `lake` group)."""
+    that declare they go with one of them (e.g. the lake flusher beside the `lake` group);
+    never those of the groups in `exclude` (a `caudal up` worker child leaves the API
+    process's groups to it)."""
     found: list[Service] = [ConsumerService(bus, c) for c in consumers(capabilities)]
     found += [s for c in capabilities for s in c.services()]
-    return [s for s in found if s.role in roles and (groups is None or s.group in groups)]
+    return [
+        s
+        for s in found
+        if s.role in roles
+        and (groups is None or s.group in groups)
+        and (s.group is None or s.group not in exclude)
+    ]

@@ -27,6 +27,25 @@ def _scrub(_: Any, __: str, event_dict: structlog.typing.EventDict) -> structlog
     return event_dict
 
 
+# The role of this process among those of one `caudal up` ("http", "worker-1"), on every line
+# it logs; None (the key left out) when the process is all there is.
+_process: str | None = None
+
+
+def name_process(name: str | None) -> None:
+    """Name this process in every line it logs from now on (`"process": name`)."""
+    global _process  # one value per process, read on every line
+    _process = name
+
+
+def _add_process(
+    _: Any, __: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    if _process is not None:
+        event_dict.setdefault("process", _process)
+    return event_dict
+
+
 class _Stderr:
     """Writes to whatever `sys.stderr` is at write time (test runners swap and close it)."""
 
@@ -58,6 +77,7 @@ def configure(level: str = "info", stream: Any = None, log_format: str = "auto")
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
+        _add_process,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
         _scrub,
     ]

@@ -26,6 +26,13 @@ class Service(Protocol):
         """Work until `stop` is set, then return after finishing the current unit of work."""
 
 
+class Companion(Service, Protocol):
+    """A service that runs apart (another process) and tells when it is running."""
+
+    async def wait_running(self) -> None:
+        """Return once it runs; raise when it does not within its own bound."""
+
+
 class ServiceGroup:
     """Runs services as tasks; a crashed service is logged and restarted after a pause."""
 

@@ -32,6 +32,25 @@ class HttpSettings(BaseModel):
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes for `caudal api`.")
 
 
+class UpSettings(BaseModel):
+    """`caudal up` (`CAUDAL_UP__*`); see docs/operations.md, "Sizing"."""
+
+    worker_processes: int | Literal["auto"] = Field(
+        default="auto",
+        description="Child processes `caudal up` runs the bus workers and the scheduler in "
+        "(the API process keeps only the groups that must run beside it). `auto`: 1 when this "
+        "process may run on 2 CPUs or more (its CPU affinity; a cgroup CPU quota is not "
+        "read), else 0; 0: everything in one process.",
+    )
+
+    @field_validator("worker_processes")
+    @classmethod
+    def _bounded(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 0 <= value <= 16:
+            raise ValueError("must be `auto` or between 0 and 16")
+        return value
+
+
 class BusSettings(BaseModel):
     """The durable bus (`CAUDAL_BUS__*`); see docs/operations.md, "Bus"."""
 
@@ -367,6 +386,7 @@ class Settings(BaseSettings):
 
     auth: AuthSettings = AuthSettings()
     http: HttpSettings = HttpSettings()
+    up: UpSettings = UpSettings()
     pipelines: PipelinesSettings = PipelinesSettings()
     events: EventsSettings = EventsSettings()
     lake: LakeSettings = LakeSettings()

@@ -16,7 +16,7 @@ from caudal.platform.http import docs, lean, matching, openapi, problems
 from caudal.platform.http.direct import App
 from caudal.platform.http.middleware import RequestContextMiddleware
 from caudal.platform.http.routes import router as platform_router
-from caudal.platform.runtime import ServiceGroup
+from caudal.platform.runtime import Companion, ServiceGroup
 
 
 def create_app(
@@ -24,9 +24,13 @@ def create_app(
     capabilities: Sequence[Capability[object]],
     *,
     run_services: bool = False,
+    groups: frozenset[str] | None = None,
+    companions: Sequence[Companion] = (),
 ) -> FastAPI:
     """The API of these capabilities; with `run_services` also their workers and schedulers
-    (as `caudal up` does)."""
+    (as `caudal up` does), only the consumer groups in `groups` when given. `companions` run
+    beside them (`caudal up`'s worker processes): the app starts serving once each of them
+    is running."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -37,11 +41,15 @@ def create_app(
         except BaseException:
             await container.database.close()  # so the process can exit
             raise
-        services = capability.services(capabilities, container.bus) if run_services else []
-        group = ServiceGroup(services)
+        services = (
+            capability.services(capabilities, container.bus, groups=groups) if run_services else []
+        )
+        group = ServiceGroup([*services, *companions])
         app.state.services = group
         await group.start()
         try:
+            for companion in companions:
+                await companion.wait_running()
             yield
         finally:
             await group.stop(container.settings.http.graceful_shutdown_seconds)

@@ -12,6 +12,7 @@ from caudal.platform.auth import Principal
 from caudal.platform.errors import unavailable
 from caudal.platform.http.deps import authenticated, container
 from caudal.platform.http.openapi import problems
+from caudal.platform.metrics_merge import PeerMetrics, exposition
 
 router = APIRouter()
 
@@ -57,9 +58,13 @@ async def readyz(request: Request) -> Health:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
 )
-async def metrics() -> Response:
-    """This process's counters and histograms in the Prometheus text exposition format."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request) -> Response:
+    """This process's counters and histograms in the Prometheus text exposition format, with
+    those of the worker processes a `caudal up` runs (`platform.metrics_merge`)."""
+    peers = container(request).states.find(PeerMetrics)
+    if peers is None:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(await peers.texts()), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/v1/whoami", tags=["platform"], summary="The token's subject and scopes.")
