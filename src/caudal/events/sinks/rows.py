@@ -8,6 +8,7 @@ and kind), so arrays suit them.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -31,7 +32,10 @@ def rows_and_counts(events: Sequence[CanonicalEvent]) -> tuple[str, dict[MinuteK
     PostgreSQL's `date_trunc('minute', ...)` in any zone whose offset is whole minutes (every
     zone's since 1972; the events' times are UTC)."""
     rows = []
-    counts: dict[MinuteKey, int] = {}
+    # Counted by exact time first (in C), then by minute: a request's events share their time,
+    # and `datetime.replace` costs ~2 µs a call where a datetime's hash is cached. ~0.7 µs per
+    # event in all beside the rows (5,000 frontend events, 20 a request).
+    kinds: list[tuple[datetime, str, str, str | None]] = []
     for e in events:
         device = e.device or {}
         platform, device_id = device.get("platform"), device.get("deviceId")
@@ -50,8 +54,15 @@ def rows_and_counts(events: Sequence[CanonicalEvent]) -> tuple[str, dict[MinuteK
                 e.data,
             ]
         )
-        key = (e.received_at.replace(second=0, microsecond=0), e.source, e.type, platform or "")
-        counts[key] = counts.get(key, 0) + 1
+        kinds.append((e.received_at, e.source, e.type, platform))
+    counts: dict[MinuteKey, int] = {}
+    minutes: dict[datetime, datetime] = {}
+    for (at, source, type_, platform), n in Counter(kinds).items():
+        minute = minutes.get(at)
+        if minute is None:
+            minute = minutes[at] = at.replace(second=0, microsecond=0)
+        key = (minute, source, type_, platform or "")
+        counts[key] = counts.get(key, 0) + n
     return dumps(rows), counts
 
 
