@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from caudal.bus.codec import dumps
@@ -18,6 +18,7 @@ from caudal.events.model import CanonicalEvent
 
 # (minute, source, type, platform or "") -> events: `events.minute_counts`' key and count
 MinuteKey = tuple[datetime, str, str, str]
+_MINUTE = timedelta(minutes=1)
 
 
 def json_rows(events: Sequence[CanonicalEvent]) -> str:
@@ -32,10 +33,13 @@ def rows_and_counts(events: Sequence[CanonicalEvent]) -> tuple[str, dict[MinuteK
     PostgreSQL's `date_trunc('minute', ...)` in any zone whose offset is whole minutes (every
     zone's since 1972; the events' times are UTC)."""
     rows = []
-    # Counted by exact time first (in C), then by minute: a request's events share their time,
-    # and `datetime.replace` costs ~2 µs a call where a datetime's hash is cached. ~0.7 µs per
-    # event in all beside the rows (5,000 frontend events, 20 a request).
-    kinds: list[tuple[datetime, str, str, str | None]] = []
+    # Per event, only whether its time is in the minute of the event before: two comparisons
+    # of datetimes of one tzinfo (the fields compared as they are, no UTC offset asked); the
+    # minute (`datetime.replace`, ~2 µs, and so a fresh datetime's hash) only when it is not.
+    # The keys then hold the same minute object, whose hash is computed once.
+    keys: list[MinuteKey] = []
+    minute = start = end = datetime.min
+    zone = None
     for e in events:
         device = e.device or {}
         platform, device_id = device.get("platform"), device.get("deviceId")
@@ -54,15 +58,13 @@ def rows_and_counts(events: Sequence[CanonicalEvent]) -> tuple[str, dict[MinuteK
                 e.data,
             ]
         )
-        kinds.append((e.received_at, e.source, e.type, platform))
-    counts: dict[MinuteKey, int] = {}
-    minutes: dict[datetime, datetime] = {}
-    for (at, source, type_, platform), n in Counter(kinds).items():
-        minute = minutes.get(at)
-        if minute is None:
-            minute = minutes[at] = at.replace(second=0, microsecond=0)
-        key = (minute, source, type_, platform or "")
-        counts[key] = counts.get(key, 0) + n
+        at = e.received_at
+        if at.tzinfo is not zone or not start <= at < end:
+            zone = at.tzinfo
+            minute = start = at.replace(second=0, microsecond=0)
+            end = start + _MINUTE
+        keys.append((minute, e.source, e.type, platform or ""))
+    counts = dict(Counter(keys))
     return dumps(rows), counts
 
 
