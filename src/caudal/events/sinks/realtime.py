@@ -12,7 +12,12 @@ statement, and the PostgreSQL server logs it as an ERROR: the unique violation's
 the conflicting key, which is `events.recent`'s primary key, the event id alone (never a field
 of the payload), and the logged STATEMENT is the query text with placeholders. The parameters
 (the payloads) are never in it: our sessions set `log_parameter_max_length_on_error` to 0
-(platform/db/pool.py), whatever the server's configuration says.
+(platform/db/pool.py), whatever the server's configuration says (a server set to log every
+statement, `log_statement = all`, logs every write's parameters anyway: not ours to set).
+
+No deadlock between writers of the same minutes: both statements lock count rows only once
+every row of their batch is in (a plain insert that waits does so on a row, holding no count),
+and in one order, `ORDER BY minute, source, type, platform` in SQL for both.
 
 Behind the erasure barrier (`events/erasure_barrier.py`): its gate runs inside the write
 statement itself, which writes nothing when an erasure concerns the batch; the batch is then
