@@ -20,6 +20,21 @@ def test_a_name_used_twice_is_refused() -> None:
         parse("-- name: a\nSELECT 1\n-- name: a\nSELECT 2\n")
 
 
+def test_an_include_splices_a_fragment_without_its_leading_comments() -> None:
+    text = (
+        "-- name: both\nWITH x AS (\n    -- include: part\n    RETURNING 1\n) SELECT 2\n"
+        "-- name: part\n-- what the part is for\nINSERT INTO t\nSELECT 1 -- kept\n"
+    )
+    assert (
+        parse(text)["both"]
+        == "WITH x AS (\nINSERT INTO t\nSELECT 1 -- kept\n    RETURNING 1\n) SELECT 2"
+    )
+    with pytest.raises(ValueError, match="names no query"):
+        parse("-- name: a\n-- include: nope\n")
+    with pytest.raises(ValueError, match="includes itself: a -> b -> a"):
+        parse("-- name: a\n-- include: b\n-- name: b\n-- include: a\n")
+
+
 def test_the_shipped_files_load_and_an_unknown_name_is_a_key_error() -> None:
     q = NamedQueries("caudal.ledger", "queries.sql")
     assert "FROM ledger.account a" in q("balance_at")

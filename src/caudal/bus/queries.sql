@@ -138,28 +138,34 @@ ORDER BY o.partition
 -- last row (`wanted` false) if it is not one of them: the member commits to it, so what was
 -- left out was passed once and for all. A row's kind is in its `kind_*` columns (written by the
 -- publisher: bus migration 0005), so no payload is parsed here; a row without one is always taken
--- (its handler decides).
+-- (its handler decides). A filter on types alone (`by` 'type': names, 'type_like': patterns;
+-- bus/kind_sql.py) is one `= ANY` / `LIKE ANY` per row, not a join of the alternatives (CASE
+-- runs only the branch `by` names). `nth` and `last` count rows (a ROWS frame, cheaper than
+-- the default RANGE one, which looks for peers: (xid, seq) has none).
 SELECT o.partition, o.xid::text AS from_xid, o.seq AS from_seq, o.attempts,
        o.isolate_xid IS NOT NULL AS isolated,
        w.seq, w.xid::text AS xid, w.message_id, w.published_at, w.wanted
 FROM bus.offsets AS o
 CROSS JOIN LATERAL (
     SELECT s.*,
-           count(*) FILTER (WHERE s.wanted) OVER (ORDER BY s.xid, s.seq) AS nth,
-           lead(s.seq) OVER (ORDER BY s.xid, s.seq) IS NULL AS last,
+           count(*) FILTER (WHERE s.wanted) OVER w AS nth,
+           lead(s.seq) OVER w IS NULL AS last,
            CASE WHEN o.isolate_xid IS NOT NULL THEN 1 ELSE %(limit)s END AS take
     FROM (
         SELECT m.* FROM unnest(%(topics)s::text[]) AS t(topic)
         CROSS JOIN LATERAL (
             SELECT m.seq, m.xid, m.message_id, m.published_at,
                    m.kind_source IS NULL OR m.kind_type IS NULL OR m.kind_version IS NULL
-                   OR EXISTS (
-                       SELECT FROM unnest(%(sources)s::text[], %(types)s::text[],
-                                          %(versions)s::text[]) AS f(source, type, version)
-                       WHERE (f.source IS NULL OR m.kind_source LIKE f.source)
-                         AND (f.type IS NULL OR m.kind_type LIKE f.type)
-                         AND (f.version IS NULL OR m.kind_version = f.version)
-                   ) AS wanted
+                   OR CASE %(by)s::text
+                      WHEN 'type' THEN m.kind_type = ANY(%(types)s::text[])
+                      WHEN 'type_like' THEN m.kind_type LIKE ANY(%(types)s::text[])
+                      ELSE EXISTS (
+                          SELECT FROM unnest(%(sources)s::text[], %(types)s::text[],
+                                             %(versions)s::text[]) AS f(source, type, version)
+                          WHERE (f.source IS NULL OR m.kind_source LIKE f.source)
+                            AND (f.type IS NULL OR m.kind_type LIKE f.type)
+                            AND (f.version IS NULL OR m.kind_version = f.version))
+                      END AS wanted
             FROM bus.messages AS m
             WHERE m.topic = t.topic AND m.partition = o.partition
               AND (m.xid, m.seq) > (o.xid, o.seq)
@@ -170,6 +176,7 @@ CROSS JOIN LATERAL (
         ORDER BY m.xid, m.seq
         LIMIT %(scan)s
     ) AS s
+    WINDOW w AS (ORDER BY s.xid, s.seq ROWS UNBOUNDED PRECEDING)
 ) AS w
 WHERE o.group_name = %(group)s AND o.owner = %(member)s
   AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())

@@ -99,23 +99,50 @@ WHERE id = %(id)s
 UPDATE events.quarantine SET replayed_at = now(), event_id = %(event_id)s
 WHERE id = %(id)s AND replayed_at IS NULL
 
--- name: realtime_write
--- Idempotent on the event id: only newly stored events are counted. The erasure barrier's gate
--- (events/erasure_barrier.py) runs once, before the first row is inserted, and is returned: the
--- rows go in only if it is what the caller filtered them by (`expected`; NULL, the common case,
--- when no erasure concerns the batch). Otherwise nothing is written and the caller filters and
--- writes again (sinks/realtime.py).
+-- name: realtime_rows
+-- A fragment of `realtime_insert` and `realtime_write` (`-- include:`): the batch's rows into
+-- events.recent, after the erasure barrier's gate (events/erasure_barrier.py), CTE `erased`,
+-- which runs once, before the first row is inserted: the rows go in only if it is what the
+-- caller filtered them by (`expected`; NULL, the common case, when no erasure concerns the
+-- batch). Otherwise nothing is written and the caller filters and writes again.
+INSERT INTO events.recent
+    (id, source, type, version, occurred_at, received_at, trace_key, platform, device_id, data)
+SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::timestamptz, (r->>5)::timestamptz, r->>6,
+       r->>7, r->>8, r->9
+-- one JSON array of rows (sinks/rows.py), or none: the gate is checked once, not per row
+FROM jsonb_array_elements(CASE WHEN (SELECT tokens FROM erased)
+                                    IS NOT DISTINCT FROM %(expected)s::jsonb
+                               THEN %(rows)s::jsonb END) AS r
+
+-- name: realtime_insert
+-- The common case (sinks/realtime.py): a batch none of whose events is stored yet. A plain
+-- INSERT (no conflict arbiter per row), and the batch's per-minute counts summed by the worker
+-- (`minutes`... `counts`, one element per minute and kind) upserted in the same statement, once
+-- every row is in (the scalar subquery runs first, to the end of `fresh`) and only if the rows
+-- went in (not when the gate refused the batch): counts never run ahead of rows. A stored event
+-- in the batch (a redelivery) fails the whole statement on `recent_pkey`, so nothing is written
+-- or counted, and the caller writes the batch with `realtime_write`.
 WITH erased AS MATERIALIZED (SELECT events.erased_since(%(since)s, %(among)s::text[]) AS tokens),
 fresh AS (
-    INSERT INTO events.recent
-        (id, source, type, version, occurred_at, received_at, trace_key, platform, device_id,
-         data)
-    SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::timestamptz, (r->>5)::timestamptz, r->>6,
-           r->>7, r->>8, r->9
-    -- one JSON array of rows (sinks/rows.py), or none: the gate is checked once, not per row
-    FROM jsonb_array_elements(CASE WHEN (SELECT tokens FROM erased)
-                                        IS NOT DISTINCT FROM %(expected)s::jsonb
-                                   THEN %(rows)s::jsonb END) AS r
+    -- include: realtime_rows
+    RETURNING 1
+),
+counted AS (
+    INSERT INTO events.minute_counts AS c (minute, source, type, platform, count)
+    SELECT * FROM unnest(%(minutes)s::timestamptz[], %(sources)s::text[], %(types)s::text[],
+                         %(platforms)s::text[], %(counts)s::bigint[])
+    WHERE (SELECT count(*) FROM fresh) > 0
+    ORDER BY 1, 2, 3, 4  -- one lock order for every writer, `realtime_write`'s: no deadlock
+    ON CONFLICT (minute, source, type, platform) DO UPDATE SET count = c.count + excluded.count
+)
+SELECT tokens FROM erased
+
+-- name: realtime_write
+-- Idempotent on the event id: only newly stored events are counted (a redelivered batch, after
+-- `realtime_insert` refused it). Returns the erasure barrier's gate, as `realtime_insert` does.
+WITH erased AS MATERIALIZED (SELECT events.erased_since(%(since)s, %(among)s::text[]) AS tokens),
+fresh AS (
+    -- include: realtime_rows
     ON CONFLICT (id) DO NOTHING
     RETURNING source, type, platform, received_at
 ),

@@ -144,3 +144,43 @@ async def test_a_row_published_before_the_kind_columns_is_taken_and_its_handler_
         await until(lambda: len(group.records) == 1)
         assert await lag_of(bus, "old") == 0
     assert group.ids() == [left_out.id]
+
+
+# Filters on types alone (`fetch_kinds` matches them by type: bus/kind_sql.py), each beside one
+# that takes the same messages by the general match: a source glob `*` takes any source, and a
+# message without a source string is taken by both anyway.
+BY_TYPE = [
+    (KindFilter(((None, "taken.a", None), (None, "also", None))), "type"),
+    (KindFilter(((None, "taken.*", None), (None, "al?o", None))), "type_like"),
+    (KindFilter(((None, "x_y%z", None),)), "type"),  # LIKE's specials, literal here
+]
+
+
+@pytest.mark.parametrize(("by_type", "how"), BY_TYPE)
+@pytest.mark.bus_settings(batch_size=8)  # small windows: many cycles, ends left out
+async def test_a_filter_on_types_alone_takes_the_positions_the_general_match_takes(
+    bus_adapter: Adapter, by_type: KindFilter, how: str
+) -> None:
+    from caudal.bus.kind_sql import matched_by
+
+    general = KindFilter(tuple(("*", t, v) for _, t, v in by_type.alternatives))
+    assert (matched_by(by_type), matched_by(general)) == (how, "kind")
+    kinds: list[tuple[Any, ...] | None] = [k for k, _ in KINDS]
+    kinds += [("backend", "x_y%z", "1"), ("backend", "xay%z", "1"), ("b", "x_y%zz", "1")]
+    kinds += [("frontend", "alxo", "1"), ("backend", "taken.", "3"), ("s", None, "1")]
+    messages = [event(i, f"k{i % 5}", kinds[(i * 7) % len(kinds)]) for i in range(300)]
+    fast, slow = Choosy("by_type", by_type), Choosy("general", general)
+    async with consuming(bus_adapter.bus, fast, slow):
+        await bus_adapter.bus.publish(messages)
+        taken = [m for m in messages if by_type.takes(m.payload)]
+        assert 0 < len(taken) < len(messages)
+        await until(lambda: len(fast.records) >= len(taken), what="the filter on types")
+        await until(lambda: len(slow.records) >= len(taken), what="the general filter")
+        assert await lag_of(bus_adapter.bus, "by_type") == 0
+        assert await lag_of(bus_adapter.bus, "general") == 0
+
+    def positions(group: Choosy) -> list[tuple[str, int]]:
+        return sorted((r.message.id, r.offset) for r in group.records)
+
+    assert positions(fast) == positions(slow)
+    assert sorted(fast.ids()) == sorted(m.id for m in taken)

@@ -87,11 +87,31 @@ def test_globs_become_like_patterns_that_match_the_same_strings() -> None:
     assert like_pattern("mob?le") == "mob_le"
     assert like_pattern("x_y%z\\*") == "x\\_y\\%z\\\\%"
     params = kind_params(KindFilter((("a*", None, "1"), (None, "b?", None))))
-    assert params == {"sources": ["a%", None], "types": [None, "b_"], "versions": ["1", None]}
+    assert params == {
+        "by": "kind",
+        "sources": ["a%", None],
+        "types": [None, "b_"],
+        "versions": ["1", None],
+    }
     # The same semantics as LIKE, checked here with a tiny LIKE evaluator (the SQL side runs in
     # tests/integration/bus/test_kind_filter.py).
     for glob, text in itertools.product(["a*", "a?c", "x_y%z", "*%*", "a\\b*"], ["abc", "x_y%z"]):
         assert _like(text, like_pattern(glob)) == fnmatchcase(text, glob), (glob, text)
+
+
+def test_a_filter_on_types_alone_is_matched_by_type() -> None:
+    """Names alone: equality; any wildcard among them: LIKE patterns; a source, a version or an
+    alternative without a type: the general match (what each takes: the integration test)."""
+    names = kind_params(KindFilter(((None, "a_b", None), (None, "c%", None))))
+    assert (names["by"], names["types"]) == ("type", ["a_b", "c%"])
+    globs = kind_params(KindFilter(((None, "a_b", None), (None, "c*", None))))
+    assert (globs["by"], globs["types"]) == ("type_like", ["a\\_b", "c%"])
+    for general in [
+        KindFilter((("s", "a", None),)),
+        KindFilter(((None, "a", "1"),)),
+        KindFilter(((None, "a", None), (None, None, None))),
+    ]:
+        assert kind_params(general)["by"] == "kind"
 
 
 def _like(text: str, pattern: str) -> bool:

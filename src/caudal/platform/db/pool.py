@@ -130,7 +130,11 @@ class Database:
             open=False,
             timeout=connect_timeout_s,
             kwargs={
-                "options": f"-c statement_timeout={statement_timeout_ms}",
+                # No bind parameter (a payload, a CPF) in the server's log with an error, even
+                # where postgresql.conf asks for them: a statement that fails by design (the
+                # realtime sink's redelivered batch) logs only its text, with placeholders.
+                "options": f"-c statement_timeout={statement_timeout_ms}"
+                " -c log_parameter_max_length_on_error=0",
                 "application_name": application_name,
                 "connect_timeout": int(max(connect_timeout_s, 1)),
                 "autocommit": autocommit,
