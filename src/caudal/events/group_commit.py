@@ -7,6 +7,18 @@ no added delay (one turn of the event loop before a group is taken, so the reque
 Loaded: one commit (and one bus NOTIFY) per group instead of per request, which is what lets a
 single PostgreSQL take thousands of requests per second.
 
+When requests were queued behind the last commit (the load is on), the drain waits up to
+`GATHER_SECONDS` (1 ms) more before it takes the next group, or not at all once the queue holds
+a full group (`max_messages`): meanwhile the requests that commit answered send their responses
+and their clients' next requests join. Frontend ×1 at c=64 over 2 API processes: ~17 → ~30
+events per commit, ~5-10 % less API CPU and ~15-20 % less PostgreSQL CPU per request; ×20
+(~320 → ~580 events per commit) neutral (bench/profiles/README.md, `group commit gather`). A
+commit's cost is mostly per commit, not per event: one publish statement per group (prepared
+by psycopg from its 5th use on a connection) took ~135 µs per commit + ~24 µs per event on a
+quiet machine and ~420 µs per commit under HTTP load; PostgreSQL's own `commit_delay` and
+`wal_sync_method=open_datasync` did not lower it. A quiet process never waits: its first
+request's group is taken after one loop turn.
+
 It writes through its own small pool (`database`, max_inflight connections): the hot path never
 waits behind other work for a connection, and its connections send list parameters in binary
 (no per-character escaping of the JSON payloads: the largest CPU cost of a publish in text).
