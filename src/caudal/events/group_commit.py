@@ -10,9 +10,11 @@ single PostgreSQL take thousands of requests per second.
 When requests were queued behind the last commit (the load is on), the drain waits up to
 `GATHER_SECONDS` (1 ms) more before it takes the next group, or not at all once the queue holds
 a full group (`max_messages`): meanwhile the requests that commit answered send their responses
-and their clients' next requests join. Frontend ×1 at c=64 over 2 API processes: ~17 → ~30
-events per commit, ~5-10 % less API CPU and ~15-20 % less PostgreSQL CPU per request; ×20
-(~320 → ~580 events per commit) neutral (bench/profiles/README.md, `group commit gather`). A
+and their clients' next requests join. Frontend ×1 over 2 API processes: at c=64 ~17 → ~30
+events per commit, ~5 % less API CPU and ~13-20 % less PostgreSQL CPU per request; at c=16
+4 → 7 events per commit, ~14 % and ~27 % less; ×20 (~320 → ~560 events per commit) neutral.
+The p99 at c=64 was worse in two of three runs on a loaded machine and not in the third: open
+(bench/profiles/README.md, "Group commit gather"; `gather_seconds=0` is the old behaviour). A
 commit's cost is mostly per commit, not per event: one publish statement per group (prepared
 by psycopg from its 5th use on a connection) took ~135 µs per commit + ~24 µs per event on a
 quiet machine and ~420 µs per commit under HTTP load; PostgreSQL's own `commit_delay` and
@@ -139,6 +141,8 @@ class GroupCommit:
         queued_behind = False  # an idle start: the first group after one loop turn
         try:
             while self._queue:
+                # Set before the wait: a drain gathering counts as in flight (none starts beside
+                # it), and its cycle, the wait included, is what `_usual` averages.
                 slot.began = began = time.monotonic()
                 if queued_behind and self._queued < self.max_messages and self.gather_seconds > 0:
                     # Requests queued behind the last commit: the load is on, so wait a little
