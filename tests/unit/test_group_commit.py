@@ -71,6 +71,19 @@ async def turns(n: int) -> None:
         await asyncio.sleep(0)
 
 
+async def queue_behind_a_commit(
+    bus: FakeBus, group: GroupCommit, *queued: list[Message]
+) -> tuple[asyncio.Task[None], list[asyncio.Task[None]]]:
+    """Publish request "a", publish `queued` while its commit is in flight, then let it end."""
+    gate = bus.gate = asyncio.Event()
+    first = asyncio.ensure_future(group.publish(request("a")))
+    await commit_started(bus)
+    waiting = [asyncio.ensure_future(group.publish(messages)) for messages in queued]
+    await turns(2)
+    gate.set()
+    return first, waiting
+
+
 def test_the_shipped_gather_is_a_millisecond() -> None:
     assert GroupCommit(FakePool(), FakeBus()).gather_seconds == GATHER_SECONDS == 0.001  # type: ignore[arg-type]
 
@@ -103,12 +116,7 @@ async def test_requests_queued_behind_a_commit_share_the_next_one_with_the_gathe
     gather window: B, C and D are one commit. Without a window (the control) D is a third."""
     bus = FakeBus()
     group = group_commit(bus, gather_seconds=gather)
-    gate = bus.gate = asyncio.Event()
-    a = asyncio.ensure_future(group.publish(request("a")))
-    await commit_started(bus)
-    queued = [asyncio.ensure_future(group.publish(request(k))) for k in "bc"]
-    await turns(2)
-    gate.set()
+    a, queued = await queue_behind_a_commit(bus, group, request("b"), request("c"))
     await asyncio.wait_for(a, 1)
     assert all(q.done() for q in queued) == (not gather)  # with a window: gathering
     d = asyncio.ensure_future(group.publish(request("d")))
@@ -120,12 +128,7 @@ async def test_requests_queued_behind_a_commit_share_the_next_one_with_the_gathe
 async def test_a_full_group_queued_behind_a_commit_is_taken_without_waiting() -> None:
     bus = FakeBus()
     group = group_commit(bus, gather_seconds=LONG, max_messages=4)
-    gate = bus.gate = asyncio.Event()
-    a = asyncio.ensure_future(group.publish(request("a")))
-    await commit_started(bus)
-    full = [asyncio.ensure_future(group.publish(request(k, 2))) for k in "bc"]
-    await turns(2)
-    gate.set()
+    a, full = await queue_behind_a_commit(bus, group, request("b", 2), request("c", 2))
     await asyncio.wait_for(asyncio.gather(a, *full), 1)
     assert bus.commits == [["a"], ["b", "b", "c", "c"]]
 
@@ -133,12 +136,7 @@ async def test_a_full_group_queued_behind_a_commit_is_taken_without_waiting() ->
 async def test_a_group_that_fills_during_the_gather_window_is_taken_at_once() -> None:
     bus = FakeBus()
     group = group_commit(bus, gather_seconds=LONG, max_messages=4)
-    gate = bus.gate = asyncio.Event()
-    a = asyncio.ensure_future(group.publish(request("a")))
-    await commit_started(bus)
-    b = asyncio.ensure_future(group.publish(request("b", 2)))
-    await turns(2)
-    gate.set()
+    a, (b,) = await queue_behind_a_commit(bus, group, request("b", 2))
     await asyncio.wait_for(a, 1)
     await turns(2)
     assert not b.done()  # gathering: two messages of four
