@@ -13,8 +13,8 @@ a full group (`max_messages`): meanwhile the requests that commit answered send 
 and their clients' next requests join. Frontend ×1 over 2 API processes: at c=64 ~17 → ~30
 events per commit, ~5 % less API CPU and ~13-20 % less PostgreSQL CPU per request; at c=16
 4 → 7 events per commit, ~14 % and ~27 % less; ×20 (~320 → ~560 events per commit) neutral.
-The p99 at c=64 was worse in two of three runs on a loaded machine and not in the third: open
-(bench/profiles/README.md, "Group commit gather"; `gather_seconds=0` is the old behaviour). A
+The p99 at c=64 was unchanged at load ~2, worse in some runs while other work loaded the
+machine (bench/profiles/README.md, "Group commit gather"; `gather_seconds=0` is the old way). A
 commit's cost is mostly per commit, not per event: one publish statement per group (prepared
 by psycopg from its 5th use on a connection) took ~135 µs per commit + ~24 µs per event on a
 quiet machine and ~420 µs per commit under HTTP load; PostgreSQL's own `commit_delay` and
