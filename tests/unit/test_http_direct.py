@@ -5,13 +5,15 @@ database: tests/integration/events/test_ingest_direct.py)."""
 from __future__ import annotations
 
 import functools
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
+import pytest
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from pydantic import SecretStr
 
 from caudal.platform.auth import Principal, TokenService
+from caudal.platform.http import direct as direct_module
 from caudal.platform.http import problems
 from caudal.platform.http.app import include
 from caudal.platform.http.deps import require
@@ -123,3 +125,49 @@ async def test_the_direct_route_answers_as_the_router_does() -> None:
             )
     assert got[0] == got[1]
     assert [status for status, _, _ in got[0]] == [202, 403, 401, 413, 422, 405, 307]
+
+
+class Telemetry:
+    """FastAPI's native telemetry as `App` sees it: asked whether it is on; when on, FastAPI
+    hands it the request (recorded here, then served by the stack as the real one does)."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.asked = 0
+        self.traced: list[str] = []
+
+    def enabled(self) -> bool:
+        self.asked += 1
+        return self.on
+
+    async def __call__(
+        self, *, app: Any, scope: Any, receive: Any, send: Any, legacy_otel: bool
+    ) -> None:
+        self.traced.append(scope["path"])
+        await app(scope, receive, send)
+
+
+async def test_telemetry_set_up_while_serving_takes_the_request_within_the_recheck(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = build()
+    telemetry = Telemetry()
+    app._native_telemetry = telemetry  # type: ignore[assignment]
+    clock = [1000.0]
+    monkeypatch.setattr(direct_module.time, "monotonic", lambda: clock[0])
+    headers = mint("things:write")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        await c.post("/hot", headers=headers, content=b"{}")  # FastAPI builds its stack
+        telemetry.asked = 0
+        for _ in range(3):
+            assert (await c.post("/hot", headers=headers, content=b"{}")).status_code == 202
+        assert telemetry.asked == 1  # "off" trusted for the recheck interval: asked once
+        assert telemetry.traced == []
+
+        telemetry.on = True  # a provider set up while serving
+        assert (await c.post("/hot", headers=headers, content=b"{}")).status_code == 202
+        assert telemetry.traced == []  # still within the interval
+        clock[0] += direct_module.TELEMETRY_RECHECK_SECONDS
+        for _ in range(2):
+            assert (await c.post("/hot", headers=headers, content=b"{}")).status_code == 202
+        assert telemetry.traced == ["/hot", "/hot"]  # FastAPI's telemetry path from then on

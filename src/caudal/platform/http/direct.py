@@ -24,12 +24,13 @@ marked route that does not qualify is simply served by the router):
 - the user middleware is `RequestContextMiddleware` alone: it answers every `Exception`, so
   `ServerErrorMiddleware` never acts beneath it; the exception handlers are the
   `ExceptionMiddleware`'s own dicts, set in the scope as it sets them;
-- FastAPI's native telemetry is off and no app-wide body limit is set (checked per request and
-  at build: with either, the request takes FastAPI's path).
+- FastAPI's native telemetry is off and no app-wide body limit is set (checked at build, and
+  the telemetry again while serving: with either, the request takes FastAPI's path).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -43,6 +44,11 @@ from caudal.platform.http import lean
 from caudal.platform.http.middleware import RequestContextMiddleware
 
 _DIRECT = "__caudal_direct__"
+# How long a "telemetry off" answer is trusted: FastAPI's check looks three OpenTelemetry providers
+# up through the environment, ~3.4 µs a request (~5 % of an ingest request's own CPU). A
+# provider once set stays set (OpenTelemetry refuses to replace one), so "on" is kept for good;
+# "off" is asked again after this long, so telemetry set up while serving is used within it.
+TELEMETRY_RECHECK_SECONDS = 1.0
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -56,6 +62,8 @@ class App(FastAPI):
     """FastAPI with the `@direct` routes looked up before its own stack."""
 
     _direct: dict[tuple[str, str], ASGIApp] = {}  # noqa: RUF012 (replaced per app at build)
+    _telemetry_seen_on = False
+    _telemetry_asked_at = float("-inf")
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
@@ -70,15 +78,20 @@ class App(FastAPI):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.middleware_stack is not None:
             served = self._direct.get((scope["method"], scope["path"]))
-            if (
-                served is not None
-                and not scope.get("root_path")
-                and not self._native_telemetry.enabled()
-            ):
+            if served is not None and not scope.get("root_path") and not self._telemetry_active():
                 scope["app"] = self
                 await served(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+    def _telemetry_active(self) -> bool:
+        if self._telemetry_seen_on:
+            return True
+        now = time.monotonic()
+        if now - self._telemetry_asked_at >= TELEMETRY_RECHECK_SECONDS:
+            self._telemetry_asked_at = now
+            self._telemetry_seen_on = self._native_telemetry.enabled()
+        return self._telemetry_seen_on
 
 
 def _table(app: App, stack: ASGIApp) -> dict[tuple[str, str], ASGIApp]:
