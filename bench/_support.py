@@ -228,14 +228,24 @@ def embedded_database(url: str | None = None) -> Iterator[tuple[Path, Path, str]
     home = work / "home"
     home.mkdir()
     embedded = EmbeddedPostgres(home) if url is None else None
-    owner_url = embedded.start() if embedded is not None else str(url)
+    # SIGTERM (`kill`, `timeout`) unwinds like Ctrl-C, so the `with` blocks stop the bench's
+    # `caudal` processes and this server: left to the default action, both outlived the bench.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
+        owner_url = embedded.start() if embedded is not None else str(url)
         run_migrations(Settings(home=home), owner_url)
         yield work, home, owner_url
     finally:
-        if embedded is not None:
-            embedded.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        try:
+            if embedded is not None:
+                embedded.stop()
+            shutil.rmtree(work, ignore_errors=True)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 # ---- profiles (bench/profiles/README.md) -------------------------------------------------------
