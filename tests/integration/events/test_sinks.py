@@ -228,6 +228,27 @@ async def test_a_lingering_delivery_is_written_on_a_flush_request(
     assert lake_ids(files) == sorted(e.id for e in batch)
 
 
+async def test_a_bus_partition_that_gave_its_share_is_written_at_once_however_fresh(
+    opened: Container, tmp_path: Path
+) -> None:
+    """Traffic on one key: each delivery is that partition's share, far below
+    `flush_max_events`; lingering would hold the stream back without making the next
+    delivery any larger."""
+    files = lake(tmp_path)
+    lake_sink = sink(opened, files, flush_max_seconds=3600, flush_max_events=4 * PARTITIONS)
+    hot = [event(3 * i) for i in range(4)]  # one device: one bus partition, 4 = its share
+    await asyncio.wait_for(lake_sink.write(hot, at(hot)), 20)
+    assert lake_ids(files) == sorted(e.id for e in hot)
+
+    trickle = [event(3 * i) for i in range(4, 7)]  # 3 on that partition: short of its share
+    writing = asyncio.create_task(lake_sink.write(trickle, at(trickle, first_offset=5)))
+    await asyncio.sleep(0.5)
+    assert not writing.done()  # small and young: it lingers
+    lake_sink.hurry()
+    await asyncio.wait_for(writing, 20)
+    assert lake_ids(files) == sorted(e.id for e in hot + trickle)
+
+
 async def test_compaction_merges_each_bus_partitions_files_and_drops_duplicate_ids(
     opened: Container, tmp_path: Path
 ) -> None:

@@ -13,8 +13,9 @@ partition: a member that lost its lease may still be writing), so no merge is lo
 
 Like Firehose, a delivery smaller than `flush_max_events` of fresh events waits until its
 oldest is half `flush_max_seconds` old, so an idle trickle makes few files (a backlog is written
-at once); `caudal lake flush` wakes it, and so does a graceful stop (`hurry`): a stopping
-worker writes what it holds instead of waiting out the linger.
+at once: old events, or a bus partition that gave its whole share); `caudal lake flush` wakes
+it, and so does a graceful stop (`hurry`): a stopping worker writes what it holds instead of
+waiting out the linger.
 Compaction (`lake_compact`) takes the writers' lock exclusively, so it never merges a file
 that a delivery is rewriting. A delivery checks the erasure barrier (`events/erasure_barrier.py`)
 under its bus partitions' locks, which an erasure's file scan (`lake_erasure`) takes in turn
@@ -26,6 +27,7 @@ lingered in memory.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -73,6 +75,10 @@ class LakeSink:
         self.settings = settings
         self.partitions = partitions
         self.batch_size = settings.flush_max_events  # records per delivery from the bus
+        # The least the bus hands one partition in a delivery when more is waiting there (its
+        # share when a member owns every partition): a partition that gave this much is a
+        # backlog, even when the events are fresh and the delivery as a whole is small.
+        self.partition_share = math.ceil(self.batch_size / partitions)
         self.notifier = notifier  # the bus's LISTEN connection, for `caudal lake flush`
         self._hurry_until = 0.0
         self._stopping = asyncio.Event()
@@ -88,8 +94,8 @@ class LakeSink:
             return
         if len(positions) != len(events):
             raise ValueError("the lake sink names its files after bus positions: pass them")
-        await self._linger(len(events), min(p[2] for p in positions))
         plan = self.plan(events, positions)
+        await self._linger(len(events), _busiest(plan), min(p[2] for p in positions))
         bus_partitions = sorted({p for _, p in plan})
         # Session-level locks, held while the files are written: no transaction stays open.
         async with self.database.connection(autocommit=True) as conn:
@@ -111,11 +117,17 @@ class LakeSink:
                 await conn.execute("SELECT pg_advisory_unlock_all()")
         _log.debug("lake_written", rows=len(events), files=written)
 
-    async def _linger(self, count: int, oldest: datetime) -> None:
+    async def _linger(self, count: int, busiest: int, oldest: datetime) -> None:
         """A small delivery of fresh events waits until its oldest event is half the flush age
         old (the next delivery then holds what arrived meanwhile): a trickle makes few files. A
-        backlog (old events) or a full delivery is written at once."""
-        if count >= self.settings.flush_max_events or time.monotonic() < self._hurry_until:
+        full delivery or a backlog is written at once: old events, or a bus partition that gave
+        its share (traffic on a few keys: waiting would not let the next delivery take more,
+        only hold a fast stream back by half the flush age)."""
+        if (
+            count >= self.settings.flush_max_events
+            or busiest >= self.partition_share
+            or time.monotonic() < self._hurry_until
+        ):
             return
         age = (datetime.now(UTC) - oldest).total_seconds()
         delay = self.settings.flush_max_seconds / 2 - age
@@ -182,6 +194,14 @@ class LakeSink:
                 if target not in listed[path][bus_partition]:
                     listed[path][bus_partition].append(target)
         return written
+
+
+def _busiest(plan: Plan) -> int:
+    """The most events one bus partition gave the delivery."""
+    counts: dict[int, int] = {}
+    for (_, bus_partition), members in plan.items():
+        counts[bus_partition] = counts.get(bus_partition, 0) + len(members)
+    return max(counts.values(), default=0)
 
 
 def without_erased(plan: Plan, erased: Erased) -> Plan:
