@@ -275,8 +275,7 @@ def caudal_up_rows(
             "`caudal up`: sinks' lag after the ×20 runs",
             "",
             # Both lags: the lake's moves by whole deliveries (up to 10,000 events, committed
-            # once their files are written: seen flat for 8 s, then 50,000 down in 2 s), so the
-            # moment the load stops swings it by tens of thousands; realtime's moves by batch.
+            # once their files are written), realtime's by smaller batches.
             f"{behind:,} events behind (lake {lag.get('lake', 0):,}, realtime "
             f"{lag.get('realtime', 0):,}); lake (flushed) + realtime caught up {caught_up:.0f} s "
             f"after the load; {sunk:,.0f} events/s sunk during it",
