@@ -133,6 +133,8 @@ class _PartitionBatch:
     # (xid, seq) of the window's last position when the kind filter left out what follows the
     # last item (or every row of the window): committing moves there.
     tail: tuple[str, int] | None = None
+    # The kind filter's window was read to its end of `scan` positions: more may follow.
+    more: bool = False
 
 
 @dataclass
@@ -348,7 +350,12 @@ class GroupMember:
             return False
         taken = [b for b in self._batches.values() if b.records]
         share = self._per_partition(len(self.owned))
-        self._short = all(len(b.records) < share for b in taken)
+        # Short (a trickle: linger before the next read) unless a partition filled its share,
+        # or its filtered window was full: a long run of kinds the group leaves out is passed
+        # window after window, not one window per linger.
+        self._short = all(len(b.records) < share for b in taken) and not any(
+            b.more for b in self._batches.values()
+        )
         self._prefetch = self._prefetch_after(taken)
         try:
             await self.delivery.deliver(
@@ -439,7 +446,7 @@ class GroupMember:
         # the first), and a lone read needs no BEGIN/COMMIT round trips.
         async with self.bus.database.connection(autocommit=True) as conn:
             cur = conn.cursor()
-            ends: list[tuple[_Header, Position]] = []
+            ends: list[tuple[_Header, Position, bool]] = []
             stored: dict[int, Position] = {}
             after: dict[int, Position] = {}
             if kinds is None:
@@ -448,8 +455,8 @@ class GroupMember:
                 reads, ends = await self._read_kinds(cur, kinds, per_partition)
             known = await self._messages(cur, reads)
         batches: dict[int, _PartitionBatch] = {}
-        for header, tail in ends:  # a window's end left out by the kind filter (after its items)
-            batches[header[0]] = _PartitionBatch(*header, tail=tail)
+        for header, tail, more in ends:  # a window's end left out by the filter (after its items)
+            batches[header[0]] = _PartitionBatch(*header, tail=tail, more=more)
         for header, rows in reads:
             batch = batches.get(header[0]) or batches.setdefault(
                 header[0], _PartitionBatch(*header)
@@ -537,9 +544,9 @@ class GroupMember:
 
     async def _read_kinds(
         self, cur: AsyncCursor[Any], kinds: KindFilter, per_partition: int
-    ) -> tuple[list[_Read], list[tuple[_Header, Position]]]:
+    ) -> tuple[list[_Read], list[tuple[_Header, Position, bool]]]:
         """`fetch_kinds`: per partition, the positions the filter takes, and the window's end
-        when what follows them was left out."""
+        when what follows them was left out (with whether the window was full)."""
         params: dict[str, Any] = {
             "group": self.group,
             "member": self.member,
@@ -550,7 +557,7 @@ class GroupMember:
         }
         await cur.execute(q("fetch_kinds"), params)
         reads: dict[int, _Read] = {}
-        ends: list[tuple[_Header, Position]] = []
+        ends: list[tuple[_Header, Position, bool]] = []
         for (
             p,
             from_xid,
@@ -562,10 +569,11 @@ class GroupMember:
             mid,
             at,
             wanted,
+            full,
         ) in await cur.fetchall():
             header = (p, from_xid, from_seq, attempts, isolated)
             if not wanted:
-                ends.append((header, (xid, seq)))
+                ends.append((header, (xid, seq), full))
                 continue
             read = reads.get(p)
             if read is None:

@@ -141,15 +141,18 @@ ORDER BY o.partition
 -- (its handler decides). A filter on types alone (`by` 'type': names, 'type_like': patterns;
 -- bus/kind_sql.py) is one `= ANY` / `LIKE ANY` per row, not a join of the alternatives (CASE
 -- runs only the branch `by` names). `nth` and `last` count rows (a ROWS frame, cheaper than
--- the default RANGE one, which looks for peers: (xid, seq) has none).
+-- the default RANGE one, which looks for peers: (xid, seq) has none). `full`: the window held
+-- `scan` positions, so more may follow it (the member then reads again without lingering).
 SELECT o.partition, o.xid::text AS from_xid, o.seq AS from_seq, o.attempts,
        o.isolate_xid IS NOT NULL AS isolated,
-       w.seq, w.xid::text AS xid, w.message_id, w.published_at, w.wanted
+       w.seq, w.xid::text AS xid, w.message_id, w.published_at, w.wanted,
+       w.scanned >= %(scan)s AS full
 FROM bus.offsets AS o
 CROSS JOIN LATERAL (
     SELECT s.*,
            count(*) FILTER (WHERE s.wanted) OVER w AS nth,
            lead(s.seq) OVER w IS NULL AS last,
+           count(*) OVER () AS scanned,
            CASE WHEN o.isolate_xid IS NOT NULL THEN 1 ELSE %(limit)s END AS take
     FROM (
         SELECT m.* FROM unnest(%(topics)s::text[]) AS t(topic)

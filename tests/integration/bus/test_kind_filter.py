@@ -146,6 +146,25 @@ async def test_a_row_published_before_the_kind_columns_is_taken_and_its_handler_
     assert group.ids() == [left_out.id]
 
 
+@pytest.mark.adapters("postgres")
+@pytest.mark.bus_settings(batch_size=4, linger_seconds=0.5)  # windows of 8 positions
+async def test_a_long_run_of_left_out_kinds_is_passed_window_after_window_without_lingering(
+    bus_adapter: Adapter,
+) -> None:
+    """A group that takes few kinds behind a flood of others on one key: a full window of
+    left-out positions is no trickle, so the next window is read at once. Lingering after each
+    (the run's 100 windows × 0.5 s) held the one message it takes back by ~50 s."""
+    bus = bus_adapter.bus
+    flood = [event(i, "busy", ("frontend", "click", "1")) for i in range(800)]
+    wanted = event(800, "busy", ("backend", "taken.a", "1"))
+    await bus.publish([*flood, wanted])
+    group = Choosy("behind", TAKEN)
+    async with consuming(bus, group):
+        await until(lambda: len(group.records) == 1, seconds=20, what="the message behind them")
+        assert await lag_of(bus, "behind") == 0
+    assert group.ids() == [wanted.id]
+
+
 # Filters on types alone (`fetch_kinds` matches them by type: bus/kind_sql.py), each beside one
 # that takes the same messages by the general match: a source glob `*` takes any source, and a
 # message without a source string is taken by both anyway.
