@@ -69,6 +69,10 @@ _QUICK_POLL_S = 0.02
 # A filtered group reads this many positions per record it may take: a group that takes a few
 # kinds passes a backlog of others in a few large windows rather than a batch's worth each time.
 _SCAN_FACTOR = 8
+# ... and this many while it passes a run of kinds it leaves out (a window full of them, none
+# taken): a window costs two round trips whatever its size, and a flood of other kinds on one
+# key was ~40 % of its process's CPU per event in windows of 8 (bench/profiles/README.md).
+_PASSING_SCAN_FACTOR = 64
 MOVES_TOPIC = "caudal.bus.members"  # `<this>:<group>`: a member released or lacks partitions
 # Positional columns, as `fetch`, `fetch_kinds` and `fetch_messages` select them
 # (queries.sql): (partition, from_xid, from_seq, attempts, isolated) of a partition's offsets
@@ -190,6 +194,7 @@ class GroupMember:
         self._closing = False
         self._prefetch: _Prefetch | None = None
         self._short = False  # the last delivery filled no partition's share (a trickle)
+        self._passing = False  # the last filtered window of a partition was full, none taken
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -347,6 +352,7 @@ class GroupMember:
             batches = fetched.batches
         self._batches = {b.partition: b for b in batches}
         if not self._batches:
+            self._passing = False
             return False
         taken = [b for b in self._batches.values() if b.records]
         share = self._per_partition(len(self.owned))
@@ -356,6 +362,7 @@ class GroupMember:
         self._short = all(len(b.records) < share for b in taken) and not any(
             b.more for b in self._batches.values()
         )
+        self._passing = any(b.more and not b.records for b in self._batches.values())
         self._prefetch = self._prefetch_after(taken)
         try:
             await self.delivery.deliver(
@@ -552,7 +559,7 @@ class GroupMember:
             "member": self.member,
             "topics": self.topics,
             "limit": per_partition,
-            "scan": per_partition * _SCAN_FACTOR,
+            "scan": per_partition * (_PASSING_SCAN_FACTOR if self._passing else _SCAN_FACTOR),
             **kind_params(kinds),
         }
         await cur.execute(q("fetch_kinds"), params)
