@@ -70,8 +70,9 @@ _QUICK_POLL_S = 0.02
 # kinds passes a backlog of others in a few large windows rather than a batch's worth each time.
 _SCAN_FACTOR = 8
 # ... and this many while it passes a run of kinds it leaves out (a window full of them, none
-# taken): a window costs two round trips whatever its size, and a flood of other kinds on one
-# key was ~40 % of its process's CPU per event in windows of 8 (bench/profiles/README.md).
+# taken): a window costs two round trips whatever its size. Passing a flood of other kinds on
+# one key in windows of 8 cost `caudal up` ~40 % more CPU per event than in windows of 64
+# (bench/profiles/README.md).
 _PASSING_SCAN_FACTOR = 64
 MOVES_TOPIC = "caudal.bus.members"  # `<this>:<group>`: a member released or lacks partitions
 # Positional columns, as `fetch`, `fetch_kinds` and `fetch_messages` select them
