@@ -83,11 +83,31 @@ def mint(*scopes: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "X-Trace-Key": "t-1"}
 
 
-async def test_only_a_marked_lean_route_with_one_method_and_a_fixed_path_first_in_line() -> None:
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+async def answers(
+    served: Any, requests: list[tuple[str, str, dict[str, str], bytes]]
+) -> list[Answer]:
+    """Each request's status, raw headers and body from `served` (its first request, to a path
+    no route takes, builds the app's stack)."""
+    transport = httpx.ASGITransport(app=served)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        await c.get("/nowhere")
+        return [
+            (r.status_code, r.headers.raw, r.content)
+            for r in [
+                await c.request(method, path, headers=headers, content=body)
+                for method, path, headers, body in requests
+            ]
+        ]
+
+
+async def test_only_a_marked_lean_route_with_one_method_first_in_line() -> None:
     app = build()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         assert (await c.post("/shadowed")).content == b"first"
-    assert app.direct_routes == {("POST", "/hot")}
+    assert app.direct_routes == {("POST", "/hot"), ("POST", "/hot/{name}")}
 
 
 async def test_without_our_middleware_alone_nothing_is_served_directly() -> None:
@@ -109,20 +129,7 @@ async def test_the_direct_route_answers_as_the_router_does() -> None:
         ("HEAD", "/hot", mint("things:write"), b""),  # 405
         ("POST", "/hot/", mint("things:write"), b"{}"),  # redirect
     ]
-    got: list[list[tuple[int, list[tuple[bytes, bytes]], bytes]]] = []
-    for served in (app, generic):
-        transport = httpx.ASGITransport(app=served)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            await c.post("/plain")
-            got.append(
-                [
-                    (r.status_code, r.headers.raw, r.content)
-                    for r in [
-                        await c.request(method, path, headers=headers, content=body)
-                        for method, path, headers, body in requests
-                    ]
-                ]
-            )
+    got = [await answers(served, requests) for served in (app, generic)]
     assert got[0] == got[1]
     assert [status for status, _, _ in got[0]] == [202, 403, 401, 413, 422, 405, 307]
 
@@ -171,3 +178,124 @@ async def test_telemetry_set_up_while_serving_takes_the_request_within_the_reche
         for _ in range(2):
             assert (await c.post("/hot", headers=headers, content=b"{}")).status_code == 202
         assert telemetry.traced == ["/hot", "/hot"]  # FastAPI's telemetry path from then on
+
+
+Reader = Annotated[Principal, Depends(require("things:read"))]
+
+
+def with_parameters() -> APIRouter:
+    r = APIRouter()
+
+    @r.get("/things/special/view")
+    async def special() -> Response:  # before the marked route: this path is its own
+        return Response(b"special")
+
+    @r.get("/things/{name}/view")
+    @direct
+    async def view(request: Request, principal: Reader, name: str) -> Response:
+        return Response(f"view {name} by {principal.subject}".encode())
+
+    @r.get("/things/{name}/{part}")
+    async def part(name: str, part: str) -> Response:  # after it: never reached for `view`
+        return Response(f"part {name} {part}".encode())
+
+    @r.get("/spans/{rest:path}")
+    @direct
+    async def spans(rest: str) -> Response:  # a parameter across segments: the router's
+        return Response(rest.encode())
+
+    @r.get("/mounted/{name}/view")
+    @direct
+    async def under_a_mount(name: str) -> Response:  # the mount before it takes its paths
+        return Response(b"never")
+
+    return r
+
+
+def build_with_parameters() -> tuple[App, list[str]]:
+    app = App()
+    app.state.container = type("C", (), {"tokens": TokenService(_auth(), SECRET)})()
+    problems.install(app)
+    mounted: list[str] = []
+
+    async def mount(scope: Any, receive: Any, send: Any) -> None:
+        mounted.append(scope["path"])
+        await Response(b"mounted")(scope, receive, send)
+
+    app.mount("/mounted", mount)
+    include(app, with_parameters())
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=64)
+    return app, mounted
+
+
+async def test_a_marked_route_with_parameters_is_served_from_the_entry_unless_shadowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app, mounted = build_with_parameters()
+    routed: list[str] = []
+    generic = FastAPI.__call__
+
+    async def through_the_router(self: FastAPI, scope: Any, receive: Any, send: Any) -> None:
+        routed.append(scope["path"])
+        await generic(self, scope, receive, send)
+
+    monkeypatch.setattr(FastAPI, "__call__", through_the_router)
+    reader = mint("things:read")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        await c.get("/healthz")  # builds the stack
+        assert app.direct_routes == {
+            ("GET", "/things/{name}/view"),
+            ("GET", "/mounted/{name}/view"),
+        }
+        routed.clear()
+        answers = {
+            path: (await c.get(path, headers=reader)).content
+            for path in ["/things/abc/view", "/things/a%20b/view"]
+        }
+        assert answers == {
+            "/things/abc/view": b"view abc by ana",
+            "/things/a%20b/view": b"view a b by ana",
+        }
+        assert routed == []  # neither went through FastAPI's stack
+        assert (await c.get("/things/special/view", headers=reader)).content == b"special"
+        assert (await c.get("/mounted/x/view")).content == b"mounted"
+        assert mounted == ["/mounted/x/view"]
+        assert (await c.get("/spans/a/b")).content == b"a/b"
+        assert routed == ["/things/special/view", "/mounted/x/view", "/spans/a/b"]
+
+
+async def test_a_route_with_parameters_answers_as_the_router_does() -> None:
+    app, _ = build_with_parameters()
+    generic = functools.partial(FastAPI.__call__, app)
+    reader = mint("things:read")
+    requests = [
+        ("GET", "/things/abc/view", reader),
+        ("GET", "/things/special/view", reader),
+        ("GET", "/things/abc/other", reader),
+        ("GET", "/things/abc/view", mint("other")),  # 403
+        ("GET", "/things/abc/view", {"X-Trace-Key": "t-1"}),  # 401
+        ("GET", "/things/abc/view/", reader),  # redirect
+        ("GET", "/things//view", reader),  # an empty parameter: no match
+        ("GET", "/things/a%2Fb/view", reader),  # a decoded `/`: one segment more
+        ("HEAD", "/things/abc/view", reader),  # the router's: a 405 (FastAPI adds no HEAD)
+        ("POST", "/things/abc/view", reader),  # 405
+        ("GET", "/things/abc%00/view", reader),  # a NUL: 400, from the middleware
+    ]
+    got = [
+        await answers(served, [(m, path, h, b"") for m, path, h in requests])
+        for served in (app, generic)
+    ]
+    assert got[0] == got[1]
+    assert [status for status, _, _ in got[0]] == [
+        200,
+        200,
+        200,
+        403,
+        401,
+        307,
+        404,
+        404,
+        405,
+        405,
+        400,
+    ]

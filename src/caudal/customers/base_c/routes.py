@@ -16,6 +16,7 @@ from caudal.platform import scopes
 from caudal.platform.auth import Principal
 from caudal.platform.errors import not_found, validation_error
 from caudal.platform.http.deps import require
+from caudal.platform.http.direct import direct
 from caudal.platform.http.openapi import problems
 
 router = APIRouter(tags=["customers: Base C"])
@@ -35,6 +36,7 @@ def _digits(cpf: str) -> str:
     response_class=Response,
     responses={200: {"model": Consulta}, **problems(404)},
 )
+@direct  # served from the app's entry: the lookup path of Base C (platform/http/direct.py)
 async def consultar(request: Request, principal: Activity, cpf: str) -> Response:
     """Projected from the activity events of the CPF (Base C); a CPF without activity is a
     404."""
