@@ -20,6 +20,7 @@ from caudal.bus.fetched_runs import FetchedRuns
 from caudal.bus.json_text import refuse_nul
 from caudal.bus.message_cache import MessageCache
 from caudal.bus.notify import Notifier
+from caudal.bus.pacing import Pacing
 from caudal.bus.postgres_consumer import GroupMember, StoredRecord
 from caudal.bus.queries import publish_statement, q
 from caudal.platform.bus.model import DeadLetter, GroupStatus, Message, message_kind
@@ -46,6 +47,8 @@ class PostgresBus:
         self.notifier = Notifier(database.url, NOTIFY_CHANNEL)
         self.messages = MessageCache()  # fetched messages, decoded once for all our groups
         self.runs = FetchedRuns()  # fetched positions, read once for all our groups
+        # Our groups of one topic read within half the message cache of each other in a backlog
+        self.pacing = Pacing(reach=self.messages.capacity // 2)
         self._next_retention = 0.0
         self._rung: dict[str, float] = {}
 

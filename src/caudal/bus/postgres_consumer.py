@@ -54,6 +54,7 @@ from caudal.bus.fetched_runs import FetchedRuns, Position, Row
 from caudal.bus.kind_sql import kind_params
 from caudal.bus.message_cache import MessageCache
 from caudal.bus.notify import Notifier
+from caudal.bus.pacing import Pacing
 from caudal.bus.queries import q
 from caudal.platform.bus.model import KindFilter, Message, Record
 from caudal.platform.bus.port import Consumer
@@ -166,6 +167,7 @@ class BusHost(Protocol):
     notifier: Notifier
     messages: MessageCache  # decoded once per process, shared by its groups
     runs: FetchedRuns  # positions read by one group, served to the process's others
+    pacing: Pacing  # keeps the process's groups within reach of those two
 
     async def maybe_apply_retention(self) -> int: ...
 
@@ -229,7 +231,7 @@ class GroupMember:
                         # a trickle: let more arrive than the next read would find now
                         await wait_any(stop, None, self.settings.linger_seconds)
                     else:
-                        await asyncio.sleep(0)
+                        await self._pace(stop)
                     continue
                 woke = await wait_any(stop, wake, quick or self.settings.poll_interval_seconds)
                 wake.clear()
@@ -255,7 +257,17 @@ class GroupMember:
             await conn.execute(q("register_group"), params)
             await conn.execute(q("create_offsets"), params)
 
+    async def _pace(self, stop: asyncio.Event) -> None:
+        """Before the next read, a short wait while this member is far ahead of another group
+        of the process on the same topics (`pacing.py`); a yield to the loop in any case."""
+        pacing = self.bus.pacing
+        until = time.monotonic() + pacing.max_wait
+        while not stop.is_set() and pacing.ahead(self.member) and time.monotonic() < until:
+            await wait_any(stop, None, pacing.step)
+        await asyncio.sleep(0)
+
     async def _leave(self) -> None:
+        self.bus.pacing.left(self.member)
         await self._drop_prefetch()
         try:
             async with self.bus.database.connection() as conn:
@@ -374,6 +386,9 @@ class GroupMember:
         except BaseException:
             await self._drop_prefetch()
             raise
+        if kinds_of(self.consumer) is None:  # a filtered group reads windows, not the caches
+            through = {b.partition: b.records[-1].offset for b in taken}
+            self.bus.pacing.delivered(self.member, self.group, self._topics, self.owned, through)
         return True
 
     def _per_partition(self, owned: int) -> int:
