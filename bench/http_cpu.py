@@ -28,7 +28,9 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,9 @@ BODY = json.dumps(hot_path.BACKEND_BODY).encode()
 FRONTEND = {n: frontend_body(n) for n in (1, 20)}
 
 
-def scope(method: str, path: str, token: str, body: bytes = b"") -> dict[str, Any]:
+def scope(
+    method: str, path: str, token: str, body: bytes = b"", query: bytes = b""
+) -> dict[str, Any]:
     headers = [(b"host", b"127.0.0.1:8000"), (b"authorization", f"Bearer {token}".encode())]
     if body:
         headers += [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
@@ -54,7 +58,7 @@ def scope(method: str, path: str, token: str, body: bytes = b"") -> dict[str, An
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query,
         "root_path": "",
         "headers": headers,
         "client": ("127.0.0.1", 5000),
@@ -96,6 +100,13 @@ async def drive(app: Any, make: Make, count: int, concurrency: int) -> tuple[flo
     return (time.process_time() - started) / count * 1e6, statuses
 
 
+def flowapi_query() -> bytes:
+    return (
+        "Branch=0001&Account=000000042&Amount=10.50&DebitCredit=C&EventCode=5&Description=pdv"
+        f"&TraceKey={uuid.uuid4()}&DateRef={datetime.now(UTC).date().isoformat()}"
+    ).encode()
+
+
 def build(home: Path, owner_url: str, customers: int) -> tuple[Any, dict[str, Make]]:
     """The real app of this process's source tree, and a request maker per route."""
     os.environ.update(
@@ -112,6 +123,7 @@ def build(home: Path, owner_url: str, customers: int) -> tuple[Any, dict[str, Ma
 
     app = create_app(bootstrap(bus=build_bus, migrate=False), wiring.capabilities())
     reader, writer = bench.mint(["customers:activity"]), bench.mint(["events:write"])
+    ledger = bench.mint(["ledger:write"])
     cpfs = [customers_consultar.cpf_of(n) for n in range(customers)]
     rows: dict[str, Make] = {
         "consultar": lambda i: (
@@ -126,6 +138,11 @@ def build(home: Path, owner_url: str, customers: int) -> tuple[Any, dict[str, Ma
         "frontend20": lambda i: (
             scope("POST", "/v1/events/frontend", writer, FRONTEND[20]),
             FRONTEND[20],
+        ),
+        # Seed 003's write: a new tracekey per request (a reused one would be a replay).
+        "flowapi_add": lambda i: (
+            scope("PUT", "/api/Transaction/AddTransactionAsync", ledger, query=flowapi_query()),
+            b"",
         ),
     }
     return app, rows
@@ -222,7 +239,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--profile", type=Path)
     parser.add_argument(
-        "--rows", nargs="*", help="only these rows: consultar backend frontend1 frontend20"
+        "--rows",
+        nargs="*",
+        help="only these rows: consultar backend frontend1 frontend20 flowapi_add",
     )
     parser.add_argument("--tree", action="append", default=[], help="name=path/to/src")
     parser.add_argument("--rounds", type=int, default=10, help="Alternations with --tree.")

@@ -31,6 +31,7 @@ from caudal.platform import scopes
 from caudal.platform.auth import Principal
 from caudal.platform.errors import CaudalError, conflict, not_found, validation_error
 from caudal.platform.http.deps import container, json_body, require
+from caudal.platform.http.direct import direct
 from caudal.platform.http.openapi import problems
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
@@ -134,6 +135,7 @@ def single_answer(result: ItemResult) -> JSONResponse:
         **problems(409),
     },
 )
+@direct  # served from the app's entry (platform/http/direct.py): the ledger's intake
 async def post_impacts(request: Request, principal: Writer) -> JSONResponse:
     """Accept one impact (an object) or a batch (an array of up to `max_batch`): every rule is
     checked up front; accepted impacts are posted asynchronously. A single impact that breaks a

@@ -4,6 +4,8 @@
 Differences, by design: AddTransactionAsync answers 202 (the posting is asynchronous) with
 FlowApi's `{id, traceKey}` (the id the transaction gets when posted); errors are
 problem+json with stable codes (400 as FlowApi); scopes `ledger:write` (PUT) and `ledger:read`.
+The four routes are served from the app's entry (`platform/http/direct.py`), answering as
+FastAPI's stack would.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from caudal.platform import scopes
 from caudal.platform.auth import Principal
 from caudal.platform.errors import CaudalError, FieldError, conflict
 from caudal.platform.http.deps import container, require
+from caudal.platform.http.direct import direct
 from caudal.platform.http.openapi import problems
 
 router = APIRouter(prefix="/api", tags=["ledger (FlowApi)"])
@@ -191,6 +194,7 @@ def _rows(model: type[Any]) -> dict[int | str, dict[str, Any]]:
     openapi_extra=_ADD_DOC,
     responses={202: {"model": FlowAdded}, **problems(400, 409)},
 )
+@direct
 async def add_transaction(request: Request, principal: Writer) -> Response:
     """Inclusão das transações no fluxo: one impact from the query string (parameter names in
     any case, as ASP.NET binds them). 202 with the id the transaction gets once posted; a bad
@@ -231,6 +235,7 @@ async def add_transaction(request: Request, principal: Writer) -> Response:
     openapi_extra=_QUERY_DOC,
     responses=_rows(FlowTransaction),
 )
+@direct
 async def get_transactions(request: Request, _: Reader) -> Response:
     """Transactions of a date range (optionally one account and/or one tracekey); 204 when
     none."""
@@ -244,6 +249,7 @@ async def get_transactions(request: Request, _: Reader) -> Response:
     openapi_extra=_QUERY_DOC,
     responses=_rows(FlowAccumulated),
 )
+@direct
 async def get_transactions_accumulated(request: Request, _: Reader) -> Response:
     """The statement: balance before, debit (negative), credit and balance after each entry;
     204 without an account (FlowApi filters on a null branch) or without entries."""
@@ -260,6 +266,7 @@ async def get_transactions_accumulated(request: Request, _: Reader) -> Response:
     openapi_extra=_QUERY_DOC,
     responses=_rows(FlowBalance),
 )
+@direct
 async def get_balances(request: Request, _: Reader) -> Response:
     """Daily balance rows of a date range (optionally one account and/or one tracekey); 204
     when none."""
